@@ -1,0 +1,106 @@
+"""The model interface: two optional, batch-first capabilities behind one small adapter.
+
+* answer: a batch of (image, prompt) requests → a batch of texts (greedy by default).
+* encode: a batch of images → named feature views (``cls``, ``patch_mean``, ``blocks``,
+  ``aligned``), each a float tensor of shape (batch, dim); ``blocks`` is (batch, n, dim).
+
+Adapters subclass :class:`ModelAdapter` and set ``can_answer`` / ``can_encode``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+    from pytest_fgbmk.data.records import Dataset
+    from pytest_fgbmk.questions.records import Question
+
+#: Feature view names an encoder may return.
+VIEWS = ("cls", "patch_mean", "blocks", "aligned")
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How answers are generated. Temperature 0 means greedy decoding (the paper's setting)."""
+
+    max_new_tokens: int = 32
+    temperature: float = 0.0
+    system_prompt: str | None = None
+
+    def key(self) -> str:
+        """A stable string that identifies these settings (the cache keys on it)."""
+        return f"mnt={self.max_new_tokens};t={self.temperature};sys={self.system_prompt or ''}"
+
+
+@dataclass(frozen=True)
+class AnswerRequest:
+    """One question to answer: the image, the prompt text, and the question record.
+
+    Real models read only ``image`` and ``prompt``; reference models (``oracle``,
+    ``chance``, ``probe:``) also read ``question`` (its options, truth or facet).
+    """
+
+    image: Image.Image
+    prompt: str
+    question: Question | None = None
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """An encoder's preferred image preprocessing (what features are computed from)."""
+
+    size: int = 224
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    crop: str = "center"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def key(self) -> str:
+        return f"{self.size};{self.mean};{self.std};{self.crop};{sorted(self.extra.items())}"
+
+
+class ModelAdapter(ABC):
+    """Base of every model adapter.
+
+    Subclasses override :meth:`answer` and/or :meth:`encode` and set the matching flag.
+    ``fingerprint`` identifies the weights and settings; caches and baselines key on it.
+    """
+
+    name: str = "model"
+    can_answer: bool = False
+    can_encode: bool = False
+
+    @property
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """What identifies the weights and settings (cheap to compute)."""
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return Preprocessing()
+
+    def prepare(self, datasets: Sequence[Dataset]) -> None:  # noqa: B027 - optional hook
+        """Called once with the session's datasets before any question (probe heads fit here)."""
+
+    def answer(
+        self, requests: Sequence[AnswerRequest], settings: GenerationSettings
+    ) -> list[str]:
+        raise TypeError(f"model {self.name!r} cannot answer questions (it has no text output)")
+
+    def encode(self, images: Sequence[Image.Image]) -> dict[str, torch.Tensor]:
+        raise TypeError(f"model {self.name!r} cannot encode images (it exposes no features)")
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Free what the model holds (GPU memory, connections)."""
+
+    def __enter__(self) -> ModelAdapter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,46 @@
+"""The question record every generator produces and every model answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Question types: true/false, multiple-choice, short answer.
+QTYPES = ("tf", "mc", "sa")
+#: Human-oriented tasks.
+TASKS = ("attribute", "knowledge_bias", "granularity")
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """One question about one image.
+
+    ``id`` is a stable hash of (dataset, image, task, facet, truth, template), the same on
+    every machine, so baselines can pair questions across runs. ``facet`` is the taxonomy
+    level or attribute group the question tests. ``truth`` is ``"yes"``/``"no"`` for
+    true/false, the correct option text for multiple-choice, and the category's name for
+    short answer. ``asked`` is the name a true/false question asks about. ``accepted`` holds
+    other names that count as right for short answer (synonyms).
+    """
+
+    id: str
+    dataset: str
+    image: str
+    prompt: str
+    qtype: str
+    task: str
+    facet: str
+    category: str
+    truth: str
+    template_id: str
+    options: tuple[str, ...] = ()
+    lettered: bool = False
+    asked: str = ""
+    accepted: tuple[str, ...] = ()
+    sample_id: str = ""
+
+    @property
+    def valid_answers(self) -> tuple[str, ...]:
+        """What a well-formed answer can be: yes/no, an option, or free text (empty)."""
+        if self.qtype == "tf":
+            return ("yes", "no")
+        return self.options
