@@ -6,7 +6,7 @@ A loader reads metadata only; images are opened lazily through :meth:`Dataset.op
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
@@ -113,6 +113,8 @@ class Dataset:
     layout: str = ""
     #: Counted problems the loader tolerated (e.g. missing images), reported, never hidden.
     skipped: tuple[str, ...] = field(default=())
+    #: For layouts whose pixels are not image files (CIFAR's pickles): sample → RGB image.
+    image_reader: Callable[[Sample], object] | None = field(default=None, compare=False, repr=False)
 
     def split(self, name: str) -> tuple[Sample, ...]:
         """The samples of one split (``train``, ``val`` or ``test``)."""
@@ -149,6 +151,8 @@ class Dataset:
 
     def open_image(self, sample: Sample):
         """Open a sample's image as RGB (see :func:`pytest_fgbmk.data.images.load_rgb`)."""
+        if self.image_reader is not None:
+            return self.image_reader(sample)
         from pytest_fgbmk.data.images import load_rgb
 
         return load_rgb(self.image_path(sample))
