@@ -38,7 +38,9 @@ def load_rgb(path: Path) -> Image.Image:
             img.load()
             return to_rgb(img)
     except FileNotFoundError:
-        raise DataFormatError(path, "image file is missing", hint="check the dataset root") from None
+        raise DataFormatError(
+            path, "image file is missing", hint="check the dataset root"
+        ) from None
     except Image.DecompressionBombError as e:
         raise DataFormatError(path, f"refused as a decompression bomb: {e}") from None
     except OSError as e:

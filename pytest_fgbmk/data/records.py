@@ -181,4 +181,6 @@ def build_categories(
     """Categories indexed 0..n-1 from names and (optionally) their taxonomy paths."""
     if taxonomies is None:
         return tuple(Category(i, n, (n,)) for i, n in enumerate(names))
-    return tuple(Category(i, n, tuple(t)) for i, (n, t) in enumerate(zip(names, taxonomies, strict=True)))
+    return tuple(
+        Category(i, n, tuple(t)) for i, (n, t) in enumerate(zip(names, taxonomies, strict=True))
+    )

@@ -34,9 +34,7 @@ def split_fields(path: Path, lineno: int, line: str, n: int, expected: str) -> l
     """Split a whitespace-separated line into exactly ``n`` fields (the last takes the rest)."""
     parts = line.split(maxsplit=n - 1)
     if len(parts) != n:
-        raise DataFormatError(
-            path, f"expected {expected}, got {line!r}", line=lineno
-        )
+        raise DataFormatError(path, f"expected {expected}, got {line!r}", line=lineno)
     return parts
 
 
@@ -45,7 +43,9 @@ def parse_int(path: Path, lineno: int, value: str, what: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise DataFormatError(path, f"{what} must be an integer, got {value!r}", line=lineno) from None
+        raise DataFormatError(
+            path, f"{what} must be an integer, got {value!r}", line=lineno
+        ) from None
 
 
 def read_csv_rows(path: Path, *, header: bool) -> Iterator[tuple[int, list[str]]]:

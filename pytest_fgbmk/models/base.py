@@ -88,9 +88,7 @@ class ModelAdapter(ABC):
     def prepare(self, datasets: Sequence[Dataset]) -> None:  # noqa: B027 - optional hook
         """Called once with the session's datasets before any question (probe heads fit here)."""
 
-    def answer(
-        self, requests: Sequence[AnswerRequest], settings: GenerationSettings
-    ) -> list[str]:
+    def answer(self, requests: Sequence[AnswerRequest], settings: GenerationSettings) -> list[str]:
         raise TypeError(f"model {self.name!r} cannot answer questions (it has no text output)")
 
     def encode(self, images: Sequence[Image.Image]) -> dict[str, torch.Tensor]:
