@@ -52,6 +52,17 @@ class AnswerRequest:
 
 
 @dataclass(frozen=True)
+class FailedAnswer:
+    """An answer entry for a request that failed alone (e.g. a remote endpoint gave up).
+
+    ``answer()`` may return it in place of a text; the engine counts and reports it as an
+    error answer and never caches it as a success. ``reason`` never holds a secret.
+    """
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Preprocessing:
     """An encoder's preferred image preprocessing (what features are computed from)."""
 
@@ -88,7 +99,9 @@ class ModelAdapter(ABC):
     def prepare(self, datasets: Sequence[Dataset]) -> None:  # noqa: B027 - optional hook
         """Called once with the session's datasets before any question (probe heads fit here)."""
 
-    def answer(self, requests: Sequence[AnswerRequest], settings: GenerationSettings) -> list[str]:
+    def answer(
+        self, requests: Sequence[AnswerRequest], settings: GenerationSettings
+    ) -> list[str | FailedAnswer]:
         raise TypeError(f"model {self.name!r} cannot answer questions (it has no text output)")
 
     def encode(self, images: Sequence[Image.Image]) -> dict[str, torch.Tensor]:

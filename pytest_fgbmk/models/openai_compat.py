@@ -1,0 +1,399 @@
+"""``openai:MODEL``: any OpenAI-compatible chat-completions endpoint (standard library only).
+
+GPT-4o, Gemini's OpenAI-compatible endpoint, a vLLM or SGLang server. The base URL comes
+from the ``base_url`` model arg or ``OPENAI_BASE_URL``; the key only from an environment
+variable (``OPENAI_API_KEY``, or the one ``api_key_env`` names). The key is never an
+option value and never appears in a fingerprint, log line, error or failed answer.
+
+Each request is sent with bounded concurrency, a socket timeout, and retries with
+exponential backoff on 429, 408, 5xx, connection errors, timeouts and malformed replies
+(``Retry-After`` is honoured). A request that still fails becomes a
+:class:`FailedAnswer`; a rejected key (401/403) or unknown model/URL (404) stops the batch
+with a :class:`ModelError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import http.client
+import io
+import json
+import logging
+import os
+import random
+import re
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from PIL import Image
+
+from pytest_fgbmk.errors import ConfigError, ModelError
+from pytest_fgbmk.models.base import (
+    AnswerRequest,
+    FailedAnswer,
+    GenerationSettings,
+    ModelAdapter,
+)
+from pytest_fgbmk.models.options import ModelOptions
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+BASE_URL_ENV = "OPENAI_BASE_URL"
+REDACTED = "[redacted]"
+
+#: Model args this adapter reads from ``ModelOptions.extra``, with their defaults.
+ENDPOINT_DEFAULTS: dict[str, Any] = {
+    "base_url": None,
+    "api_key_env": DEFAULT_KEY_ENV,
+    "concurrency": 8,
+    "timeout": 60.0,
+    "max_retries": 5,
+    "backoff_base": 1.0,
+    "backoff_max": 30.0,
+    "max_retry_after": 120.0,
+    "jpeg_quality": 90,
+}
+#: Arg names that would carry a secret: refused, so a key is never stored with options.
+SECRET_ARGS = frozenset(
+    {
+        "api_key",
+        "key",
+        "openai_api_key",
+        "token",
+        "api_token",
+        "authorization",
+        "secret",
+        "password",
+    }
+)
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_BEARER = re.compile(r"(?i)bearer\s+\S+")
+_RETRY_STATUSES = frozenset({408, 409, 425, 429})
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """Where and how requests are sent (none of it changes the answers, except the URL)."""
+
+    base_url: str
+    api_key_env: str
+    concurrency: int
+    timeout: float
+    max_retries: int
+    backoff_base: float
+    backoff_max: float
+    max_retry_after: float
+    jpeg_quality: int
+
+    @classmethod
+    def from_options(cls, options: ModelOptions) -> EndpointConfig:
+        extra = options.extra
+        secret = sorted(SECRET_ARGS & set(extra))
+        if secret:
+            raise ConfigError(
+                f"model arg {secret[0]!r} is refused: an API key is read from an environment "
+                f"variable only; export {DEFAULT_KEY_ENV}=... or name another variable with "
+                "api_key_env=MY_KEY_VARIABLE"
+            )
+        unknown = sorted(set(extra) - set(ENDPOINT_DEFAULTS))
+        if unknown:
+            raise ConfigError(
+                f"model arg(s) {', '.join(unknown)} not known to openai:; "
+                f"accepted: {', '.join(ENDPOINT_DEFAULTS)} and the common ones"
+            )
+        values = {**ENDPOINT_DEFAULTS, **extra}
+        base_url = str(values["base_url"] or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
+        parts = urllib.parse.urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(
+                f"model arg base_url={display_url(base_url)!r} is not an http(s) URL; "
+                "write e.g. base_url=http://localhost:8000/v1"
+            )
+        key_env = str(values["api_key_env"])
+        if not _ENV_NAME.match(key_env):
+            raise ConfigError(
+                "model arg api_key_env must name an environment variable (e.g. MY_API_KEY), "
+                "not hold the key itself"
+            )
+        config = cls(
+            base_url=base_url.rstrip("/"),
+            api_key_env=key_env,
+            concurrency=_number("concurrency", values, int, 1),
+            timeout=_number("timeout", values, float, 0.001),
+            max_retries=_number("max_retries", values, int, 0),
+            backoff_base=_number("backoff_base", values, float, 0.0),
+            backoff_max=_number("backoff_max", values, float, 0.0),
+            max_retry_after=_number("max_retry_after", values, float, 0.0),
+            jpeg_quality=_number("jpeg_quality", values, int, 1),
+        )
+        if config.jpeg_quality > 100:
+            raise ConfigError(f"model arg jpeg_quality must be 1..100, got {config.jpeg_quality}")
+        return config
+
+
+class OpenAICompatModel(ModelAdapter):
+    """Answers through ``POST {base_url}/chat/completions``; one request per question."""
+
+    can_answer = True
+    can_encode = False
+
+    def __init__(self, model: str, options: ModelOptions, config: EndpointConfig) -> None:
+        self.model = model
+        self.name = f"openai:{model}"
+        self.options = options
+        self.config = config
+        self._key = os.environ.get(config.api_key_env, "")
+        self._url = f"{config.base_url}/chat/completions"
+
+    @property
+    def fingerprint(self) -> str:
+        return (
+            f"openai:{display_url(self.config.base_url, with_scheme=False)}:{self.model};"
+            f"image_size={self.options.image_size};jpeg_quality={self.config.jpeg_quality};"
+            f"sys={self.options.system_prompt or ''}"
+        )
+
+    def redact(self, text: str) -> str:
+        """``text`` with the key and any bearer token replaced (safe to log or raise)."""
+        if self._key:
+            text = text.replace(self._key, REDACTED)
+        return _BEARER.sub(f"Bearer {REDACTED}", text)
+
+    def answer(
+        self, requests: Sequence[AnswerRequest], settings: GenerationSettings
+    ) -> list[str | FailedAnswer]:
+        if not requests:
+            return []
+        workers = min(self.config.concurrency, len(requests))
+        system = settings.system_prompt or self.options.system_prompt
+        abort = _Abort()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fgbmk-openai") as pool:
+            unique = {id(r.image): r.image for r in requests}
+            urls = dict(zip(unique, pool.map(self._data_url, unique.values()), strict=True))
+            bodies = [self._body(urls[id(r.image)], r.prompt, system, settings) for r in requests]
+            results = list(pool.map(lambda args: self._ask(*args, abort), enumerate(bodies)))
+        if abort.reason:
+            raise ModelError(abort.reason)
+        return results
+
+    def _data_url(self, image: Image.Image) -> str:
+        picture = image.convert("RGB")
+        size = self.options.image_size
+        if size and max(picture.size) > size:
+            picture = picture.copy()
+            picture.thumbnail((size, size), Image.Resampling.BICUBIC)
+        buffer = io.BytesIO()
+        picture.save(buffer, format="JPEG", quality=self.config.jpeg_quality)
+        return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+    def _body(
+        self, data_url: str, prompt: str, system: str | None, settings: GenerationSettings
+    ) -> bytes:
+        messages: list[dict[str, Any]] = []
+        if system:
+            messages.append({"role": "system", "content": system})
+        messages.append(
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": data_url}},
+                    {"type": "text", "text": prompt},
+                ],
+            }
+        )
+        payload = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": settings.temperature,
+            "max_tokens": settings.max_new_tokens,
+        }
+        return json.dumps(payload).encode("utf-8")
+
+    def _ask(self, index: int, body: bytes, abort: _Abort) -> str | FailedAnswer:
+        attempts = self.config.max_retries + 1
+        reason = ""
+        for attempt in range(attempts):
+            if abort.reason:
+                return FailedAnswer("batch stopped: " + abort.reason)
+            outcome = self._post(body)
+            if isinstance(outcome, str):
+                return outcome
+            reason = self.redact(outcome.reason)
+            if outcome.fatal:
+                abort.set(reason)
+                return FailedAnswer(reason)
+            if not outcome.retry:
+                log.warning("request %d failed: %s", index, reason)
+                return FailedAnswer(reason)
+            if attempt + 1 < attempts:
+                delay = self._delay(attempt, outcome.retry_after)
+                log.info(
+                    "request %d attempt %d: %s; retrying in %.2fs",
+                    index,
+                    attempt + 1,
+                    reason,
+                    delay,
+                )
+                time.sleep(delay)
+        log.warning("request %d failed after %d attempts: %s", index, attempts, reason)
+        return FailedAnswer(f"failed after {attempts} attempts: {reason}")
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.config.max_retry_after)
+        backoff = min(self.config.backoff_base * 2**attempt, self.config.backoff_max)
+        return backoff * random.uniform(0.5, 1.0)
+
+    def _post(self, body: bytes) -> str | _Failure:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key}"
+        request = urllib.request.Request(self._url, data=body, headers=headers, method="POST")
+        where = display_url(self._url)
+        try:
+            with urllib.request.urlopen(request, timeout=self.config.timeout) as response:
+                raw = response.read()
+        except urllib.error.HTTPError as err:
+            return self._http_failure(err, where)
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+            detail = getattr(err, "reason", None) or err
+            return _Failure(f"cannot reach {where}: {type(err).__name__}: {detail}", retry=True)
+        return _parse_reply(raw)
+
+    def _http_failure(self, err: urllib.error.HTTPError, where: str) -> _Failure:
+        status = err.code
+        try:
+            snippet = _snippet(err.read())
+        except (OSError, http.client.HTTPException):
+            snippet = ""
+        finally:
+            err.close()
+        text = f"HTTP {status} from {where}: {snippet}".rstrip(": ")
+        if status in (401, 403):
+            return _Failure(
+                f"{text}; the endpoint rejected the credentials: set {self.config.api_key_env} "
+                "to a valid key (or api_key_env=OTHER_VARIABLE)",
+                fatal=True,
+            )
+        if status == 404:
+            return _Failure(f"{text}; check the model name {self.model!r} and base_url", fatal=True)
+        if status in _RETRY_STATUSES or status >= 500:
+            return _Failure(text, retry=True, retry_after=parse_retry_after(err.headers))
+        return _Failure(text)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    reason: str
+    retry: bool = False
+    fatal: bool = False
+    retry_after: float | None = None
+
+
+class _Abort:
+    """A flag shared by one batch's workers: set once by the first fatal failure."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reason = ""
+
+    def set(self, reason: str) -> None:
+        with self._lock:
+            self.reason = self.reason or reason
+
+
+def _parse_reply(raw: bytes) -> str | _Failure:
+    try:
+        data = json.loads(raw)
+        message = data["choices"][0]["message"]
+        content = message.get("content")
+        finish = data["choices"][0].get("finish_reason")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return _Failure(f"malformed reply (not a chat completion): {_snippet(raw)}", retry=True)
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [p.get("text", "") for p in content if isinstance(p, dict)]
+        return "".join(p for p in parts if isinstance(p, str))
+    return _Failure(f"reply has no text (finish_reason={finish!r})")
+
+
+def _snippet(raw: bytes, limit: int = 200) -> str:
+    text = " ".join(raw.decode("utf-8", "replace").split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), if any."""
+    value = headers.get("Retry-After") if headers is not None else None
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
+
+
+def display_url(url: str, *, with_scheme: bool = True) -> str:
+    """A URL without credentials, query or fragment: safe to show, log or fingerprint."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port else host
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme}://{netloc}{path}" if with_scheme else f"{netloc}{path}"
+
+
+def _number(name: str, values: dict[str, Any], kind: type, minimum: float) -> Any:
+    raw = values[name]
+    try:
+        number = kind(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"model arg {name} must be a number ({kind.__name__}), got {raw!r}"
+        ) from None
+    if number < minimum:
+        raise ConfigError(f"model arg {name} must be at least {minimum}, got {raw!r}")
+    return number
+
+
+def load_openai(model: str, options: ModelOptions) -> OpenAICompatModel:
+    """The ``openai:MODEL`` factory. Refuses a key given as an option; needs one for OpenAI."""
+    config = EndpointConfig.from_options(options)
+    needs_key = urllib.parse.urlsplit(config.base_url).hostname == "api.openai.com"
+    if needs_key and not os.environ.get(config.api_key_env):
+        raise ConfigError(
+            f"openai:{model} at {display_url(config.base_url)} needs a key: export "
+            f"{config.api_key_env}=... (keys are read from the environment only)"
+        )
+    if config.api_key_env != DEFAULT_KEY_ENV and not os.environ.get(config.api_key_env):
+        raise ConfigError(
+            f"model arg api_key_env names {config.api_key_env}, which is not set in the "
+            "environment; export it"
+        )
+    return OpenAICompatModel(model, options, config)
