@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 
@@ -83,5 +84,130 @@ def write_cub(
     write_text(base / "bounding_boxes.txt", [f"{i} 10.0 20.0 30.0 40.0" for i, *_ in rows])
     if write_images:
         for _i, rel, c, _s in rows:
-            write_image(base / "images" / rel, colour=(40 * c, 10, 10))
+            if _inside(rel):
+                write_image(base / "images" / rel, colour=(40 * c, 10, 10))
     return base
+
+
+def _inside(rel: str) -> bool:
+    """Whether a replica may write this path (the bad-path tests list ones it must not)."""
+    return not rel.startswith("/") and ".." not in rel.split("/")
+
+
+def _cell(strings: list[str]) -> np.ndarray:
+    """A MATLAB N×1 cell array of char arrays, as savemat writes Python object arrays."""
+    out = np.empty((len(strings), 1), dtype=object)
+    for i, s in enumerate(strings):
+        out[i, 0] = s
+    return out
+
+
+def _row_cell(strings: list[str]) -> np.ndarray:
+    out = np.empty((1, len(strings)), dtype=object)
+    for i, s in enumerate(strings):
+        out[0, i] = s
+    return out
+
+
+# --- Stanford Dogs ----------------------------------------------------------------
+
+#: (path under Images/, 1-based label, split)
+DOGS_FILES = [
+    ("n02085620-Chihuahua/n02085620_5927.jpg", 1, "train"),
+    ("n02085620-Chihuahua/n02085620_10074.jpg", 1, "test"),
+    ("n02087046-toy_terrier/n02087046_1206.jpg", 2, "train"),
+    ("n02087046-toy_terrier/n02087046_3,4.jpg", 2, "train"),
+    ("n02110806-basenji/n02110806_1013.jpg", 3, "test"),
+]
+
+
+def write_dogs_list(path: Path, rows: list[tuple[str, int]]) -> None:
+    import scipy.io
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    files = [f for f, _ in rows]
+    scipy.io.savemat(
+        str(path),
+        {
+            "file_list": _cell(files),
+            "annotation_list": _cell([f.rsplit(".", 1)[0] for f in files]),
+            "labels": np.array([[float(lab)] for _, lab in rows]),
+        },
+    )
+
+
+def write_dogs(top: Path, files: list[tuple[str, int, str]] | None = None) -> Path:
+    """Write ``top/lists/{train,test}_list.mat`` and ``top/Images/…``."""
+    rows = DOGS_FILES if files is None else files
+    for split in ("train", "test"):
+        write_dogs_list(
+            top / "lists" / f"{split}_list.mat", [(f, lab) for f, lab, s in rows if s == split]
+        )
+    write_dogs_list(top / "lists" / "file_list.mat", [(f, lab) for f, lab, _ in rows])
+    for f, lab, _ in rows:
+        if _inside(f):
+            write_image(top / "Images" / f, colour=(10, 60 * lab, 10))
+    return top
+
+
+# --- Stanford Cars ----------------------------------------------------------------
+
+CARS_CLASSES = [
+    "AM General Hummer SUV 2000",
+    "Aston Martin V8 Vantage Convertible 2012",
+    "Rolls-Royce Phantom Drophead Coupe Convertible 2012",
+    "Ram C/V Cargo Van Minivan 2012",
+]
+#: (split, fname, 1-based class)
+CARS_IMAGES = [
+    ("train", "00001.jpg", 1),
+    ("train", "00002.jpg", 2),
+    ("train", "00003.jpg", 4),
+    ("test", "00001.jpg", 1),
+    ("test", "00002,b.jpg", 3),
+]
+
+
+def write_cars_annotations(path: Path, rows: list[tuple[str, int]], *, labels: bool = True) -> None:
+    """An ``annotations`` 1×N struct array with the devkit's field order."""
+    import scipy.io
+
+    names = ["bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2", *(["class"] if labels else []), "fname"]
+    ann = np.empty((1, len(rows)), dtype=[(n, object) for n in names])
+    for i, (fname, cls) in enumerate(rows):
+        box = {"bbox_x1": 39, "bbox_y1": 116, "bbox_x2": 569, "bbox_y2": 375}
+        for n, v in box.items():
+            ann[n][0, i] = np.array([[v]], dtype=np.uint16)
+        if labels:
+            ann["class"][0, i] = np.array([[cls]], dtype=np.uint8)
+        ann["fname"][0, i] = fname
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(str(path), {"annotations": ann})
+
+
+def write_cars(
+    top: Path,
+    *,
+    images: list[tuple[str, str, int]] | None = None,
+    classes: list[str] | None = None,
+    test_in_devkit: bool = False,
+) -> Path:
+    """Write ``top/devkit/*.mat``, ``top/cars_test_annos_withlabels.mat`` and the images."""
+    import scipy.io
+
+    rows = CARS_IMAGES if images is None else images
+    (top / "devkit").mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(
+        str(top / "devkit" / "cars_meta.mat"),
+        {"class_names": _row_cell(CARS_CLASSES if classes is None else classes)},
+    )
+    train = [(f, c) for s, f, c in rows if s == "train"]
+    test = [(f, c) for s, f, c in rows if s == "test"]
+    write_cars_annotations(top / "devkit" / "cars_train_annos.mat", train)
+    write_cars_annotations(top / "devkit" / "cars_test_annos.mat", test, labels=False)
+    test_dir = top / "devkit" if test_in_devkit else top
+    write_cars_annotations(test_dir / "cars_test_annos_withlabels.mat", test)
+    for s, f, c in rows:
+        if _inside(f):
+            write_image(top / f"cars_{s}" / f, colour=(10, 10, 50 * c))
+    return top
