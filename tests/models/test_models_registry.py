@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
+import shutil
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -131,6 +134,44 @@ def test_entry_point_found_through_real_metadata_discovery(
     monkeypatch.syspath_prepend(str(tmp_path))
     assert type(load_model("my_lvlm")).__name__ == "MyLVLM"
     assert available()["my_lvlm"] == "registered model (my_lvlm_plugin:load from my-lvlm-plugin)"
+
+
+def test_example_package_installed_by_pip_is_found_by_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """pip builds and installs the example package (offline, about a second) into a target."""
+    if importlib.util.find_spec("pip") is None or importlib.util.find_spec("setuptools") is None:
+        pytest.skip("pip and setuptools are needed to build the example package")
+    source = tmp_path / "src"
+    shutil.copytree(EXAMPLE_PLUGIN, source)  # the build writes into its source folder
+    target = tmp_path / "site"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--quiet",
+            "--target",
+            str(target),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    monkeypatch.syspath_prepend(str(target))
+    try:
+        model = load_model("my_lvlm")
+        assert type(model).__name__ == "MyLVLM"
+        assert model.fingerprint == "my_lvlm-v1"
+        assert sys.modules["my_lvlm_plugin"].__file__.startswith(str(target))
+    finally:
+        sys.modules.pop("my_lvlm_plugin", None)
 
 
 def test_example_package_declares_the_entry_point() -> None:
