@@ -1,0 +1,490 @@
+"""The ``hf:`` adapter: transformers image-text-to-text models, and dispatch to encoders.
+
+``load_hf(target, options)`` reads the checkpoint's config and returns either
+:class:`HfVisionLanguageModel` (``AutoProcessor`` + ``AutoModelForImageTextToText``:
+chat template, left padding, batched greedy ``generate``) or, for a vision encoder
+(CLIP/SigLIP vision towers, DINOv2 …), ``pytest_fgbmk.models.hf_encoder.load_hf_encoder``.
+
+Families tested with tiny checkpoints: LLaVA-1.5, Qwen2-VL, Qwen2.5-VL, InternVL3
+(transformers-native ``InternVLForConditionalGeneration``), BLIP-2 (its own
+``Question: … Answer:`` prompt) and Idefics3/SmolVLM. Other image-text-to-text families
+load the same way when their processor has a chat template.
+
+Family options (``--fgbmk-model-arg key=value``): ``image_size`` (Qwen: max pixels =
+size², Idefics3/SmolVLM: longest edge), ``min_pixels`` / ``max_pixels`` (Qwen),
+``max_patches`` (InternVL tiles), ``do_image_splitting`` (Idefics3/SmolVLM) and
+``prompt_format`` (a string with ``{prompt}``, used instead of the chat template).
+
+``encode`` (origin vs aligned features, the paper's Table 4) is available for LLaVA and
+InternVL: ``cls`` and ``patch_mean`` of the vision layer the projector reads, ``blocks``
+(CLS of the last four vision layers) and ``aligned`` (projector output, mean-pooled).
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_fgbmk.data.images import to_rgb
+from pytest_fgbmk.errors import ConfigError, ModelError
+from pytest_fgbmk.models.base import AnswerRequest, GenerationSettings, ModelAdapter, Preprocessing
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+    from pytest_fgbmk.models.options import ModelOptions
+
+DEFAULT_BATCH_SIZE = 8
+REMOTE_CODE_HINT = "--fgbmk-model-arg trust_remote_code=true"
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack")
+#: Small files that change outputs: hashed by content (weights only by name/size/mtime).
+TEXT_FILES = (
+    "config.json",
+    "generation_config.json",
+    "preprocessor_config.json",
+    "processor_config.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "video_preprocessor_config.json",
+)
+#: Families whose prompt is not a chat: the processor inserts the image tokens itself.
+PROMPT_FORMATS = {"blip-2": "Question: {prompt} Answer:", "instructblip": "{prompt}"}
+#: Families whose processor takes one list of images per sample.
+NESTED_IMAGES = ("idefics2", "idefics3", "smolvlm")
+#: Families with a CLS-bearing vision tower whose projector output ``encode`` returns.
+ENCODE_FAMILIES = ("llava", "internvl")
+QWEN_FAMILIES = ("qwen2_vl", "qwen2_5_vl")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+
+def load_hf(target: str, options: ModelOptions) -> ModelAdapter:
+    """Load ``hf:TARGET`` (a folder, or a repo id already in the Hugging Face cache)."""
+    path = resolve_checkpoint(target)
+    config = _read_config_json(path)
+    model_type = str(config.get("model_type", ""))
+    if "auto_map" in config and not options.trust_remote_code:
+        raise ModelError(
+            f"hf:{target} needs custom code from the checkpoint (config.json has auto_map"
+            f" for model_type {model_type!r}); if you trust it, pass {REMOTE_CODE_HINT},"
+            " or use the transformers-native version of the checkpoint (e.g. the '-hf' repo)"
+        )
+    kind = checkpoint_kind(model_type, config)
+    if kind == "encoder":
+        from pytest_fgbmk.models.hf_encoder import load_hf_encoder
+
+        return load_hf_encoder(target, options)
+    if kind != "image-text-to-text":
+        raise ModelError(
+            f"hf:{target}: model_type {model_type!r} is neither an image-text-to-text model"
+            " nor a vision encoder; pass a vision-language checkpoint (LLaVA, Qwen2.5-VL,"
+            " InternVL3-hf, BLIP-2, Idefics3/SmolVLM …) or a vision encoder (CLIP, SigLIP, DINOv2)"
+        )
+    return HfVisionLanguageModel(target, path, model_type, options)
+
+
+def resolve_checkpoint(target: str) -> Path:
+    """The local folder of ``target``; a repo id must already be in the HF cache.
+
+    Never downloads: a missing checkpoint is a :class:`ModelError` saying how to fetch it.
+    """
+    if not target:
+        raise ConfigError("hf: needs a checkpoint folder or repo id, e.g. hf:/models/llava")
+    path = Path(target).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(
+                f"hf:{target}: the folder has no config.json; point hf: at the folder that"
+                " save_pretrained wrote (config.json next to the weights)"
+            )
+        return path.resolve()
+    if path.exists():
+        raise ModelError(f"hf:{target} is a file; pass the checkpoint folder that holds it")
+    if not _REPO_ID.match(target):
+        raise ModelError(
+            f"hf:{target}: no such folder, and it is not a repo id (owner/name); check the path"
+        )
+    from huggingface_hub import snapshot_download
+
+    try:
+        local = snapshot_download(target, local_files_only=True)
+    except Exception as e:  # LocalEntryNotFoundError, OfflineModeIsEnabled, validation errors
+        raise ModelError(
+            f"hf:{target} is not on disk (not a folder and not in the Hugging Face cache;"
+            f" {type(e).__name__}); nothing is downloaded at run time: fetch it first with"
+            f" `hf download {target}` (or `huggingface-cli download {target}`), or pass"
+            " hf:/path/to/the/folder"
+        ) from None
+    path = Path(local)
+    if not (path / "config.json").is_file():
+        raise ModelError(
+            f"hf:{target}: the cached snapshot {path} has no config.json; fetch the full"
+            f" repo with `hf download {target}`"
+        )
+    return path
+
+
+def _read_config_json(path: Path) -> dict[str, Any]:
+    file = path / "config.json"
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{file}: cannot be read as JSON ({e}); re-save the checkpoint") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{file}: expected a JSON object; re-save the checkpoint")
+    return data
+
+
+def checkpoint_kind(model_type: str, config: dict[str, Any]) -> str:
+    """``image-text-to-text``, ``encoder`` or ``other`` for a config's ``model_type``."""
+    from transformers.models.auto import modeling_auto as auto
+
+    if model_type in auto.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+        return "image-text-to-text"
+    if (
+        model_type in auto.MODEL_FOR_IMAGE_MAPPING_NAMES
+        or model_type in auto.MODEL_FOR_ZERO_SHOT_IMAGE_CLASSIFICATION_MAPPING_NAMES
+        or model_type.endswith("_vision_model")
+    ):
+        return "encoder"
+    if "auto_map" in config and "AutoModelForImageTextToText" in config["auto_map"]:
+        return "image-text-to-text"
+    return "other"
+
+
+def checkpoint_fingerprint(path: Path, options: ModelOptions) -> str:
+    """Hash of the small config files' contents, the weight files' names, sizes and
+    mtimes (the weights are never read), and the options that change outputs."""
+    h = hashlib.sha256()
+    for name in TEXT_FILES:
+        file = path / name
+        if file.is_file():
+            h.update(name.encode() + b"\0" + file.read_bytes() + b"\0")
+    for file in sorted(path.rglob("*")):
+        if file.is_file() and (file.suffix in WEIGHT_SUFFIXES or file.name == "tokenizer.json"):
+            st = file.stat()
+            rel = file.relative_to(path).as_posix()
+            h.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}\0".encode())
+    h.update(options.key().encode())
+    return h.hexdigest()[:16]
+
+
+def _is_oom(error: BaseException) -> bool:
+    import torch
+
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+class HfVisionLanguageModel(ModelAdapter):
+    """A transformers image-text-to-text model answering batches of (image, prompt)."""
+
+    can_answer = True
+
+    def __init__(self, target: str, path: Path, model_type: str, options: ModelOptions) -> None:
+        self.name = f"hf:{target}"
+        self.path = path
+        self.model_type = model_type
+        self.options = options
+        self.batch_size = options.batch_size or DEFAULT_BATCH_SIZE
+        self.can_encode = model_type in ENCODE_FAMILIES
+        self._fingerprint = f"hf:{model_type}:{checkpoint_fingerprint(path, options)}"
+        self.device = options.resolved_device()
+        self.dtype = options.torch_dtype()
+        self.processor = self._load_processor()
+        self.model = self._load_model()
+        self.prompt_format = self._prompt_format()
+
+    # -- loading ---------------------------------------------------------------------
+
+    def _processor_kwargs(self) -> dict[str, Any]:
+        opts, extra = self.options, self.options.extra
+        kwargs: dict[str, Any] = {}
+        if self.model_type in QWEN_FAMILIES:
+            return kwargs  # resolved against the saved pixel range in _qwen_size
+        if self.model_type == "internvl":
+            if "max_patches" in extra:
+                kwargs["max_patches"] = _int_option("max_patches", extra["max_patches"])
+            if opts.image_size is not None:
+                raise ConfigError(
+                    f"{self.name}: image_size is fixed by InternVL's vision tower; use"
+                    " --fgbmk-model-arg max_patches=N to change how many tiles an image gets"
+                )
+        elif self.model_type in NESTED_IMAGES:
+            if opts.image_size is not None:
+                kwargs["size"] = {"longest_edge": opts.image_size}
+            if "do_image_splitting" in extra:
+                kwargs["do_image_splitting"] = _bool_option(
+                    "do_image_splitting", extra["do_image_splitting"]
+                )
+        elif opts.image_size is not None:
+            raise ConfigError(
+                f"{self.name}: image_size cannot be changed for {self.model_type!r}: its"
+                " vision tower takes a fixed input size; remove the image_size model argument"
+            )
+        return kwargs
+
+    def _qwen_size(self, saved: Any) -> dict[str, int] | None:
+        """Qwen's pixel range (``size`` shortest/longest edge hold min/max pixels)."""
+        opts, extra = self.options, self.options.extra
+        low = _int_option("min_pixels", extra["min_pixels"]) if "min_pixels" in extra else None
+        high = _int_option("max_pixels", extra["max_pixels"]) if "max_pixels" in extra else None
+        if high is None and opts.image_size is not None:
+            high = opts.image_size * opts.image_size
+        if low is None and high is None:
+            return None
+        low = low if low is not None else min(int(saved.shortest_edge), high or 0) or None
+        high = high if high is not None else int(saved.longest_edge)
+        if low is None or low > high:
+            raise ConfigError(
+                f"{self.name}: min_pixels ({low}) must not exceed max_pixels ({high});"
+                " check the image_size / min_pixels / max_pixels model arguments"
+            )
+        return {"shortest_edge": low, "longest_edge": high}
+
+    def _load_processor(self):
+        processor = self._from_pretrained_processor(self._processor_kwargs())
+        if self.model_type in QWEN_FAMILIES:
+            size = self._qwen_size(processor.image_processor.size)
+            if size is not None:
+                processor = self._from_pretrained_processor({"size": size})
+        tokenizer = getattr(processor, "tokenizer", None)
+        if tokenizer is None:
+            raise ModelError(f"{self.name}: the processor has no tokenizer; re-save the checkpoint")
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        return processor
+
+    def _from_pretrained_processor(self, kwargs: dict[str, Any]):
+        from transformers import AutoProcessor
+
+        try:
+            return AutoProcessor.from_pretrained(
+                self.path,
+                trust_remote_code=self.options.trust_remote_code,
+                local_files_only=True,
+                **kwargs,
+            )
+        except (OSError, ValueError, KeyError, TypeError, ImportError) as e:
+            raise ModelError(self._load_error("processor", e)) from None
+
+    def _load_model(self):
+        from transformers import AutoModelForImageTextToText
+
+        try:
+            model = AutoModelForImageTextToText.from_pretrained(
+                self.path,
+                dtype=self.dtype,
+                trust_remote_code=self.options.trust_remote_code,
+                local_files_only=True,
+            )
+        except (OSError, ValueError, KeyError, TypeError, ImportError) as e:
+            raise ModelError(self._load_error("model", e)) from None
+        model.to(self.device)
+        model.eval()
+        return model
+
+    def _load_error(self, what: str, error: BaseException) -> str:
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "trust_remote_code" in str(error):
+            return (
+                f"{self.name}: the {what} needs custom code from the checkpoint; if you trust"
+                f" it, pass {REMOTE_CODE_HINT} ({text})"
+            )
+        return f"{self.name}: cannot load the {what} from {self.path}: {text}"
+
+    def _prompt_format(self) -> str | None:
+        fmt = self.options.extra.get("prompt_format")
+        if fmt is not None:
+            fmt = str(fmt)
+            if "{prompt}" not in fmt:
+                raise ConfigError(
+                    f"{self.name}: prompt_format must contain {{prompt}}, got {fmt!r}"
+                )
+            return fmt
+        if self.model_type in PROMPT_FORMATS:
+            return PROMPT_FORMATS[self.model_type]
+        if getattr(self.processor, "chat_template", None) is None:
+            raise ModelError(
+                f"{self.name}: the processor has no chat template; add chat_template.jinja to"
+                " the checkpoint or pass --fgbmk-model-arg prompt_format='... {prompt} ...'"
+            )
+        return None
+
+    # -- ModelAdapter ----------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        ip = self.processor.image_processor
+        size = _image_side(ip, self.model_type)
+        mean = tuple(float(v) for v in (getattr(ip, "image_mean", None) or (0.5, 0.5, 0.5)))
+        std = tuple(float(v) for v in (getattr(ip, "image_std", None) or (0.5, 0.5, 0.5)))
+        crop = "center" if getattr(ip, "do_center_crop", False) else "none"
+        return Preprocessing(
+            size=size, mean=mean, std=std, crop=crop, extra={"family": self.model_type}
+        )
+
+    def prompt_text(self, prompt: str, system_prompt: str | None) -> str:
+        """The full text given to the processor for one question (image placeholder included)."""
+        if self.prompt_format is not None:
+            text = self.prompt_format.replace("{prompt}", prompt)
+            return f"{system_prompt} {text}" if system_prompt else text
+        messages: list[dict[str, Any]] = []
+        if system_prompt:
+            messages.append(
+                {"role": "system", "content": [{"type": "text", "text": system_prompt}]}
+            )
+        messages.append(
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}
+        )
+        return self.processor.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
+
+    def answer(self, requests: Sequence[AnswerRequest], settings: GenerationSettings) -> list[str]:
+        system = settings.system_prompt or self.options.system_prompt
+        texts = [self.prompt_text(r.prompt, system) for r in requests]
+        images = [to_rgb(r.image) for r in requests]
+        answers: list[str] = []
+        start = 0
+        while start < len(requests):
+            stop = min(start + self.batch_size, len(requests))
+            try:
+                answers.extend(self._generate(images[start:stop], texts[start:stop], settings))
+            except Exception as e:
+                if not _is_oom(e) or self.batch_size == 1:
+                    raise
+                self.batch_size = max(1, self.batch_size // 2)
+                self._empty_cache()
+                continue
+            start = stop
+        return answers
+
+    def _inputs(self, images: list[Image.Image], texts: list[str]):
+        batch_images: list[Any] = (
+            [[img] for img in images] if self.model_type in NESTED_IMAGES else images
+        )
+        inputs = self.processor(images=batch_images, text=texts, return_tensors="pt", padding=True)
+        return inputs.to(self.device, dtype=self.dtype)
+
+    def _generate(
+        self, images: list[Image.Image], texts: list[str], settings: GenerationSettings
+    ) -> list[str]:
+        import torch
+
+        inputs = self._inputs(images, texts)
+        sampling: dict[str, Any] = {"do_sample": False}
+        if settings.temperature > 0:
+            sampling = {"do_sample": True, "temperature": settings.temperature}
+        tok = self.processor.tokenizer
+        with torch.inference_mode():
+            out = self.model.generate(
+                **inputs,
+                max_new_tokens=settings.max_new_tokens,
+                pad_token_id=tok.pad_token_id,
+                top_p=None,
+                top_k=None,
+                **sampling,
+            )
+        prompt_ids = inputs["input_ids"]
+        n = prompt_ids.shape[1]
+        if out.shape[1] >= n and torch.equal(out[:, :n], prompt_ids):
+            out = out[:, n:]
+        return [t.strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
+
+    def encode(self, images: Sequence[Image.Image]) -> dict[str, torch.Tensor]:
+        if not self.can_encode:
+            return super().encode(images)
+        import torch
+
+        parts: list[dict[str, torch.Tensor]] = []
+        rgb = [to_rgb(img) for img in images]
+        for start in range(0, len(rgb), self.batch_size):
+            parts.append(self._encode_batch(rgb[start : start + self.batch_size]))
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]} if parts else {}
+
+    def _encode_batch(self, images: list[Image.Image]) -> dict[str, torch.Tensor]:
+        import torch
+
+        ip = self.processor.image_processor
+        extra = {"crop_to_patches": False} if self.model_type == "internvl" else {}
+        pixels = ip(images=images, return_tensors="pt", **extra)["pixel_values"]
+        pixels = pixels.to(self.device, dtype=self.dtype)
+        config = self.model.config
+        layer = config.vision_feature_layer
+        with torch.inference_mode():
+            out = self.model.get_image_features(
+                pixel_values=pixels, output_hidden_states=True, return_dict=True
+            )
+        hidden = out.hidden_states
+        if isinstance(layer, int):
+            selected = out.last_hidden_state if layer == -1 else hidden[layer]
+        else:
+            selected = torch.cat([hidden[i] for i in layer], dim=-1)
+        depth = min(4, len(hidden) - 1)
+        aligned = out.pooler_output
+        aligned = torch.stack([a.mean(dim=0) for a in aligned])
+        return {
+            "cls": selected[:, 0].float().cpu(),
+            "patch_mean": selected[:, 1:].mean(dim=1).float().cpu(),
+            "blocks": torch.stack([h[:, 0] for h in hidden[-depth:]], dim=1).float().cpu(),
+            "aligned": aligned.float().cpu(),
+        }
+
+    def close(self) -> None:
+        if getattr(self, "model", None) is not None:
+            del self.model
+            self.model = None
+        gc.collect()
+        self._empty_cache()
+
+    def _empty_cache(self) -> None:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _image_side(ip: Any, model_type: str) -> int:
+    """The side, in pixels, the image processor resizes to (Qwen: √max_pixels)."""
+    if model_type in QWEN_FAMILIES:
+        return int(int(ip.size.longest_edge) ** 0.5)
+    for attr in ("crop_size", "size"):
+        value = getattr(ip, attr, None)
+        if isinstance(value, dict) or hasattr(value, "get"):
+            for key in ("height", "shortest_edge", "longest_edge"):
+                if value.get(key):
+                    return int(value[key])
+        elif isinstance(value, int):
+            return value
+    return Preprocessing().size
+
+
+def _int_option(name: str, raw: Any) -> int:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"model argument {name} must be an integer, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"model argument {name} must be positive, got {value}")
+    return value
+
+
+def _bool_option(name: str, raw: Any) -> bool:
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"model argument {name} must be true or false, got {raw!r}")
