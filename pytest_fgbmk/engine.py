@@ -1,0 +1,395 @@
+"""Batched, cached, resumable inference over a session's questions.
+
+The engine takes every question a session needs, drops those already answered in the
+cache, sorts the rest by image so questions about one image share a batch (each image
+decoded once per batch), decodes the next batches in background threads while the model
+works on the current one, and commits each batch's answers to the cache as it finishes.
+
+Failures are contained: a CUDA out-of-memory halves the batch size (remembered for the
+rest of the run) and retries; any other error splits the batch down to single requests;
+a request that fails alone becomes an error :class:`Answer` (counted, never cached).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pytest_fgbmk.cache import CacheKey, NullCache, prompt_hash
+from pytest_fgbmk.errors import DataFormatError
+from pytest_fgbmk.models.base import AnswerRequest, GenerationSettings, ModelAdapter
+
+if TYPE_CHECKING:
+    from pytest_fgbmk.cache import AnswerCache
+    from pytest_fgbmk.data.records import Dataset, Sample
+    from pytest_fgbmk.questions.records import Question
+
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass(frozen=True)
+class Job:
+    """One question to answer, with the dataset and sample its image is read from."""
+
+    question: Question
+    dataset: Dataset
+    sample: Sample
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A model's answer to one question; ``error`` is set when the model failed on it."""
+
+    text: str
+    error: str | None = None
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class EngineStats:
+    """What a session's inference cost: counts, and where the time went."""
+
+    questions: int = 0
+    cached: int = 0
+    computed: int = 0
+    errors: int = 0
+    empty: int = 0
+    batches: int = 0
+    oom_halvings: int = 0
+    batch_size: int = DEFAULT_BATCH_SIZE
+    wall_s: float = 0.0
+    model_s: float = 0.0
+    decode_wait_s: float = 0.0
+
+    @property
+    def questions_per_s(self) -> float:
+        """Computed questions per second of engine wall time (cache hits excluded)."""
+        return self.computed / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def outside_share(self) -> float:
+        """The share of engine wall time not spent inside the model (0–1)."""
+        if self.wall_s <= 0:
+            return 0.0
+        return max(0.0, self.wall_s - self.model_s) / self.wall_s
+
+    def merge(self, other: EngineStats) -> None:
+        """Add another run's figures to these (several engine runs in one session)."""
+        for name in ("questions", "cached", "computed", "errors", "empty", "batches"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.oom_halvings += other.oom_halvings
+        self.batch_size = other.batch_size
+        self.wall_s += other.wall_s
+        self.model_s += other.model_s
+        self.decode_wait_s += other.decode_wait_s
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "questions": self.questions,
+            "cached": self.cached,
+            "computed": self.computed,
+            "errors": self.errors,
+            "empty": self.empty,
+            "batches": self.batches,
+            "oom_halvings": self.oom_halvings,
+            "batch_size": self.batch_size,
+            "wall_s": self.wall_s,
+            "model_s": self.model_s,
+            "decode_wait_s": self.decode_wait_s,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EngineStats:
+        return cls(**{k: data[k] for k in cls().as_dict() if k in data})
+
+
+class ProgressLine:
+    """A one-line progress display: done/total, questions/s, ETA.
+
+    ``write`` receives whole lines; on a terminal (``rewrite`` given) the line is redrawn
+    in place, otherwise a line is written at most every ``interval`` seconds.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[str], None] | None = None,
+        rewrite: Callable[[str], None] | None = None,
+        *,
+        label: str = "fgbmk",
+        interval: float = 2.0,
+    ) -> None:
+        self._write = write or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._rewrite = rewrite
+        self.label = label
+        self.interval = interval if rewrite is None else 0.2
+        self._start = time.perf_counter()
+        self._last = 0.0
+
+    def start(self, total: int, cached: int) -> None:
+        self._start = time.perf_counter()
+        self._write(f"{self.label}: {total} questions to answer ({cached} more found in the cache)")
+
+    def update(self, done: int, total: int, *, final: bool = False) -> None:
+        now = time.perf_counter()
+        if not final and now - self._last < self.interval:
+            return
+        self._last = now
+        elapsed = max(now - self._start, 1e-9)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate > 0 else float("inf")
+        eta_text = "done" if final else ("?" if eta == float("inf") else f"ETA {_clock(eta)}")
+        line = (
+            f"{self.label}: {done}/{total} answered, {rate:.1f} questions/s, "
+            f"{_clock(elapsed)} elapsed, {eta_text}"
+        )
+        if self._rewrite is not None:
+            self._rewrite(line)
+            if final:
+                self._write("")
+        else:
+            self._write(line)
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+def _free_accelerator_memory() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Engine:
+    """Answers questions through a model adapter, in batches, with a cache.
+
+    ``decode_workers`` threads decode images ahead of the model (``prefetch`` batches).
+    """
+
+    def __init__(
+        self,
+        model: ModelAdapter,
+        settings: GenerationSettings | None = None,
+        cache: AnswerCache | NullCache | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        decode_workers: int = 2,
+        prefetch: int = 2,
+        progress: ProgressLine | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.model = model
+        self.settings = settings or GenerationSettings()
+        self.cache = cache if cache is not None else NullCache()
+        self.batch_size = batch_size
+        self.decode_workers = max(1, decode_workers)
+        self.prefetch = max(1, prefetch)
+        self.progress = progress
+        self.stats = EngineStats(batch_size=batch_size)
+        self.key = CacheKey(model.fingerprint, self.settings.key())
+
+    # -- public ------------------------------------------------------------------------
+
+    def run(self, jobs: Sequence[Job]) -> dict[str, Answer]:
+        """Answer every job's question (from the cache where possible), by question id."""
+        stats = EngineStats(batch_size=self.batch_size)
+        t0 = time.perf_counter()
+        unique: dict[str, Job] = {}
+        for job in jobs:
+            unique.setdefault(job.question.id, job)
+        stats.questions = len(unique)
+        hashes = {qid: prompt_hash(job.question.prompt) for qid, job in unique.items()}
+        found = self.cache.get_many(self.key, list(hashes.items()))
+        answers: dict[str, Answer] = {qid: Answer(text, cached=True) for qid, text in found.items()}
+        stats.cached = len(found)
+        todo = sorted(
+            (job for qid, job in unique.items() if qid not in found),
+            key=lambda j: (j.dataset.name, j.question.image, j.question.id),
+        )
+        if todo:
+            self._compute(todo, hashes, answers, stats)
+        stats.wall_s = time.perf_counter() - t0
+        stats.batch_size = self.batch_size
+        self.stats.merge(stats)
+        return answers
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _compute(
+        self,
+        todo: list[Job],
+        hashes: dict[str, str],
+        answers: dict[str, Answer],
+        stats: EngineStats,
+    ) -> None:
+        total = len(todo)
+        if self.progress is not None:
+            self.progress.start(total, stats.cached)
+        done = 0
+        with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="fgbmk-decode") as pool:
+            for batch, future in self._prefetched(todo, pool):
+                t_wait = time.perf_counter()
+                images = future.result()
+                stats.decode_wait_s += time.perf_counter() - t_wait
+                readable = [j for j in batch if not isinstance(images[_image_key(j)], _Failure)]
+                requests = [
+                    AnswerRequest(images[_image_key(j)], j.question.prompt, j.question)
+                    for j in readable
+                ]
+                answered = iter(self._answer_in_chunks(requests, stats))
+                results = [
+                    images[_image_key(j)]
+                    if isinstance(images[_image_key(j)], _Failure)
+                    else next(answered)
+                    for j in batch
+                ]
+                stats.batches += 1
+                to_store = []
+                for job, result in zip(batch, results, strict=True):
+                    qid = job.question.id
+                    if isinstance(result, str):
+                        answers[qid] = Answer(result)
+                        if result.strip():
+                            to_store.append((qid, hashes[qid], result))
+                        else:
+                            stats.empty += 1
+                    else:
+                        answers[qid] = Answer("", error=result.reason)
+                        stats.errors += 1
+                self.cache.put_many(self.key, to_store)
+                stats.computed += len(batch)
+                done += len(batch)
+                if self.progress is not None:
+                    self.progress.update(done, total, final=done == total)
+
+    def _prefetched(
+        self, todo: list[Job], pool: ThreadPoolExecutor
+    ) -> Iterator[tuple[list[Job], Future]]:
+        """Yield (batch, future of its decoded images), decoding ``prefetch`` batches ahead.
+
+        Batches are cut at the current batch size when they are submitted, so a size
+        halved after an out-of-memory error applies to the batches that follow.
+        """
+        pending: list[tuple[list[Job], Future]] = []
+        pos = 0
+        while pos < len(todo) or pending:
+            while pos < len(todo) and len(pending) < self.prefetch:
+                batch = todo[pos : pos + self.batch_size]
+                pos += len(batch)
+                pending.append((batch, pool.submit(_decode_batch, batch)))
+            yield pending.pop(0)
+
+    def _answer_in_chunks(
+        self, requests: list[AnswerRequest], stats: EngineStats
+    ) -> list[str | _Failure]:
+        """Answer at most the current batch size at a time (it shrinks after an OOM)."""
+        results: list[str | _Failure] = []
+        i = 0
+        while i < len(requests):
+            size = self.batch_size
+            results.extend(self._answer(requests[i : i + size], stats))
+            i += size
+        return results
+
+    def _answer(self, requests: list[AnswerRequest], stats: EngineStats) -> list[str | _Failure]:
+        """Answer a batch; contain failures as described in the module docstring."""
+        t = time.perf_counter()
+        try:
+            out = self.model.answer(requests, self.settings)
+            if len(out) != len(requests):
+                raise RuntimeError(
+                    f"model returned {len(out)} answers for {len(requests)} requests"
+                )
+        except Exception as exc:  # noqa: BLE001 - every model failure is contained here
+            stats.model_s += time.perf_counter() - t
+            if _is_oom(exc) and len(requests) > 1:
+                _free_accelerator_memory()
+                size = max(1, len(requests) // 2)
+                if size < self.batch_size:
+                    self.batch_size = size
+                    stats.oom_halvings += 1
+                results: list[str | _Failure] = []
+                for i in range(0, len(requests), size):
+                    results.extend(self._answer(requests[i : i + size], stats))
+                return results
+            if len(requests) == 1:
+                return [_Failure(_describe(exc))]
+            half = len(requests) // 2
+            return self._answer(requests[:half], stats) + self._answer(requests[half:], stats)
+        stats.model_s += time.perf_counter() - t
+        return [_normalise(x) for x in out]
+
+
+@dataclass(frozen=True)
+class _Failure:
+    reason: str
+
+
+def _normalise(item: object) -> str | _Failure:
+    if isinstance(item, str):
+        return item
+    reason = getattr(item, "reason", None)
+    if reason is not None:
+        return _Failure(str(reason))
+    return _Failure(f"model returned a {type(item).__name__}, not text")
+
+
+def _image_key(job: Job) -> tuple[str, str]:
+    return (job.dataset.name, job.sample.path)
+
+
+def _decode_batch(batch: Sequence[Job]) -> dict[tuple[str, str], Any]:
+    """Decode each distinct image of a batch once (runs in a background thread).
+
+    An image that cannot be read maps to a :class:`_Failure` naming the file.
+    """
+    images: dict[tuple[str, str], Any] = {}
+    for job in batch:
+        key = _image_key(job)
+        if key not in images:
+            try:
+                images[key] = job.dataset.open_image(job.sample)
+            except Exception as exc:  # noqa: BLE001 - reported per question, run continues
+                images[key] = _Failure(f"image not readable: {_describe(exc)}")
+    return images
+
+
+def jobs_for(dataset: Dataset, questions: Sequence[Question]) -> list[Job]:
+    """Pair each question with its sample (by ``sample_id``, else by image path)."""
+    by_id = {s.id: s for s in dataset.samples}
+    by_path = {s.path: s for s in dataset.samples}
+    jobs = []
+    for q in questions:
+        sample = by_id.get(q.sample_id) if q.sample_id else None
+        if sample is None:
+            sample = by_path.get(q.image)
+        if sample is None:
+            raise DataFormatError(
+                dataset.root,
+                f"question {q.id} asks about image {q.image!r}, which dataset "
+                f"{dataset.name!r} does not list",
+                hint="regenerate the questions from this dataset",
+            )
+        jobs.append(Job(q, dataset, sample))
+    return jobs

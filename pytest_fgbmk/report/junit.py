@@ -1,0 +1,57 @@
+"""JUnit properties of a case: the measurement (and the gate's verdict) as name/value pairs.
+
+pytest's ``record_property`` fixture warns under the default ``junit_family=xunit2``; the
+plugin instead appends these pairs to the test item's ``user_properties``, which pytest's
+JUnit writer emits as ``<properties>`` inside the ``<testcase>`` for every family, and
+which travel with the test report from xdist workers to the controller.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+from pytest_fgbmk.measurement import Measurement
+
+#: Every property this plugin writes starts with this prefix except the plain metric ones.
+PREFIX = "fgbmk_"
+DISTRIBUTION_KEYS = ("mean_category_accuracy", "worst_decile_accuracy", "spread")
+
+
+def measurement_properties(m: Measurement) -> list[tuple[str, str]]:
+    """The properties of one measured case, metric first."""
+    props = [
+        ("metric", m.metric),
+        ("value", f"{m.value:.2f}"),
+        ("n", str(m.n)),
+        ("interval_low", f"{m.low:.2f}"),
+        ("interval_high", f"{m.high:.2f}"),
+        ("unparsed_rate", f"{m.unparsed_rate:.2f}"),
+        ("errors", str(m.errors)),
+        ("case", m.case_id),
+        ("dataset", m.dataset),
+        ("task", m.task),
+        ("facet", m.facet),
+        ("qtype", m.qtype),
+    ]
+    for key in DISTRIBUTION_KEYS:
+        if key in m.details:
+            props.append((key, f"{float(m.details[key]):.2f}"))
+    if "ranked" in m.details:
+        props.append(("ranked_categories", json.dumps(m.details["ranked"], ensure_ascii=False)))
+    return props
+
+
+def properties_dict(pairs: Iterable[tuple[str, object]]) -> dict[str, str]:
+    """User properties (as a report carries them) → a dict of this plugin's keys."""
+    return {str(k): str(v) for k, v in pairs}
+
+
+def is_measured(props: dict[str, str]) -> bool:
+    """True when the properties hold a measurement written by this plugin."""
+    return {"metric", "value", "n", "case"} <= props.keys()
+
+
+def verdict_properties(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The gate's extra properties (baseline, delta, p …), kept as given."""
+    return [(str(k), str(v)) for k, v in pairs]
