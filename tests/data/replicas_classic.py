@@ -8,6 +8,7 @@ the loader.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -211,3 +212,124 @@ def write_cars(
         if _inside(f):
             write_image(top / f"cars_{s}" / f, colour=(10, 10, 50 * c))
     return top
+
+
+# --- FGVC-Aircraft ----------------------------------------------------------------
+
+#: (image id, split, variant, family, manufacturer)
+AIRCRAFT_IMAGES = [
+    ("1025794", "train", "707-320", "Boeing 707", "Boeing"),
+    ("1340192", "train", "737-800", "Boeing 737", "Boeing"),
+    ("0056978", "val", "737-800", "Boeing 737", "Boeing"),
+    ("1514522", "test", "Cessna 172", "Cessna 172", "Cessna"),
+    ("0913587", "test", "DC-3", "DC-3", "Douglas Aircraft Company"),
+    ("2074539", "train", "Tu-134", "Tu-134", "Tupolev"),
+    ("0062835", "test", "BAE 146-200", "BAE 146", "British Aerospace"),
+]
+AIRCRAFT_VARIANTS = ["707-320", "737-800", "BAE 146-200", "Cessna 172", "DC-3", "Tu-134"]
+
+
+def write_aircraft(top: Path, images: list[tuple[str, str, str, str, str]] | None = None) -> Path:
+    """Write ``top/data/…`` as fgvc-aircraft-2013b has it."""
+    rows = AIRCRAFT_IMAGES if images is None else images
+    data = top / "data"
+    write_text(data / "variants.txt", AIRCRAFT_VARIANTS)
+    write_text(data / "families.txt", sorted({r[3] for r in AIRCRAFT_IMAGES}))
+    write_text(data / "manufacturers.txt", sorted({r[4] for r in AIRCRAFT_IMAGES}))
+    for split in ("train", "val", "test", "trainval"):
+        chosen = [r for r in rows if r[1] == split or (split == "trainval" and r[1] != "test")]
+        for col, kind in ((2, "variant"), (3, "family"), (4, "manufacturer")):
+            write_text(data / f"images_{kind}_{split}.txt", [f"{r[0]} {r[col]}" for r in chosen])
+    write_text(data / "images_box.txt", [f"{r[0]} 3 144 998 431" for r in rows])
+    for r in rows:
+        if _inside(r[0]):
+            write_image(data / "images" / f"{r[0]}.jpg")
+    return top
+
+
+# --- Oxford Flowers102 ------------------------------------------------------------
+
+FLOWERS_LABELS = [77, 77, 1, 102, 1, 50, 77]  # image_00001 … image_00007
+FLOWERS_SETID = {"trnid": [1, 3, 6], "valid": [4], "tstid": [2, 5, 7]}
+
+
+def write_flowers(
+    top: Path, labels: list[int] | None = None, setid: dict[str, list[int]] | None = None
+) -> Path:
+    import scipy.io
+
+    labels = FLOWERS_LABELS if labels is None else labels
+    setid = FLOWERS_SETID if setid is None else setid
+    top.mkdir(parents=True, exist_ok=True)
+    scipy.io.savemat(str(top / "imagelabels.mat"), {"labels": np.array([labels], dtype=np.uint8)})
+    scipy.io.savemat(
+        str(top / "setid.mat"),
+        {k: np.array([v], dtype=np.uint16) for k, v in setid.items()},
+    )
+    for i in range(1, len(labels) + 1):
+        write_image(top / "jpg" / f"image_{i:05d}.jpg")
+    return top
+
+
+# --- Food-101 ---------------------------------------------------------------------
+
+FOOD_CLASSES = [("apple_pie", "Apple pie"), ("eggs_benedict", "Eggs benedict"), ("pho", "Pho")]
+FOOD_TRAIN = ["apple_pie/1005649", "apple_pie/1014775", "eggs_benedict/100,25", "pho/1004763"]
+FOOD_TEST = ["apple_pie/1011328", "eggs_benedict/1044601"]
+
+
+def write_food(top: Path, train: list[str] | None = None, test: list[str] | None = None) -> Path:
+    train = FOOD_TRAIN if train is None else train
+    test = FOOD_TEST if test is None else test
+    meta = top / "meta"
+    write_text(meta / "classes.txt", [c for c, _ in FOOD_CLASSES])
+    write_text(meta / "labels.txt", [n for _, n in FOOD_CLASSES])
+    write_text(meta / "train.txt", train)
+    write_text(meta / "test.txt", test)
+    for entry in [*train, *test]:
+        if _inside(entry):
+            write_image(top / "images" / f"{entry}.jpg")
+    return top
+
+
+# --- CIFAR-100 --------------------------------------------------------------------
+
+CIFAR_FINE = ["apple", "aquarium_fish", "otter", "maple_tree"]
+CIFAR_COARSE = ["aquatic_mammals", "fish", "fruit_and_vegetables", "trees"]
+#: (fine label, coarse label, filename) per split.
+CIFAR_ROWS = {
+    "train": [
+        (0, 2, "apple_s_000022.png"),
+        (2, 0, "otter_s_000307.png"),
+        (3, 3, "maple_s_00001.png"),
+    ],
+    "test": [(1, 1, "aquarium_fish_s_000126.png"), (0, 2, "apple_s_001235.png")],
+}
+
+
+def cifar_pixels(n: int, seed: int) -> np.ndarray:
+    """N×3072 uint8 rows (R plane, G plane, B plane), random but reproducible."""
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 3072), dtype=np.uint8)
+
+
+def write_cifar(top: Path, rows: dict[str, list[tuple[int, int, str]]] | None = None) -> Path:
+    """``top/cifar-100-python/{train,test,meta}`` pickled as the release has them."""
+    rows = CIFAR_ROWS if rows is None else rows
+    base = top / "cifar-100-python"
+    base.mkdir(parents=True, exist_ok=True)
+    for seed, split in enumerate(("train", "test")):
+        r = rows[split]
+        batch = {
+            "filenames": [f for _, _, f in r],
+            "batch_label": f"{split}ing batch 1 of 1",
+            "fine_labels": [f for f, _, _ in r],
+            "coarse_labels": [c for _, c, _ in r],
+            "data": cifar_pixels(len(r), seed),
+        }
+        with (base / split).open("wb") as fh:
+            pickle.dump(batch, fh, protocol=2)
+    with (base / "meta").open("wb") as fh:
+        pickle.dump(
+            {"fine_label_names": CIFAR_FINE, "coarse_label_names": CIFAR_COARSE}, fh, protocol=2
+        )
+    return base
