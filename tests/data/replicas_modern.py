@@ -117,3 +117,179 @@ def write_inat_folders(root: Path) -> Path:
         for img in inat_json_doc(items)["images"]:
             write_image(root / img["file_name"])
     return root
+
+
+def write_vegfru(root: Path, with_sup: bool = True) -> Path:
+    """vegfru_list/ files (sub and sup) over veg200_images/ and fru92_images/."""
+    lists = root / "vegfru_list"
+    lists.mkdir(parents=True, exist_ok=True)
+    sub = {
+        "train": [
+            ("veg200_images/chinese_cabbage/v_001.jpg", 3),
+            ("veg200_images/chinese_cabbage/v_002.jpg", 3),
+            ("fru92_images/blood orange/f_001.jpg", 205),
+        ],
+        "val": [("veg200_images/chinese_cabbage/v_003.jpg", 3)],
+        "test": [("fru92_images/blood orange/f_002.jpg", 205), ("veg200_images/leek/l_1.jpg", 0)],
+    }
+    sup = {3: 1, 205: 17, 0: 0}
+    for split, rows in sub.items():
+        (lists / f"vegfru_{split}.txt").write_text("".join(f"{p} {lab}\n" for p, lab in rows))
+        if with_sup:
+            (lists / f"supvegfru_{split}.txt").write_text(
+                "".join(f"{p} {sup[lab]}\n" for p, lab in rows)
+            )
+    return root
+
+
+def write_products10k(root: Path) -> Path:
+    """train.csv (name,class,group) and test_kaggletest.csv (name,class,Usage)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "train.csv").write_text("name,class,group\n0.jpg,0,0\n1.jpg,0,0\n2.jpg,7,3\n")
+    (root / "test_kaggletest.csv").write_text(
+        "name,class,Usage\n100.jpg,7,Public\n101.jpg,0,Private\n"
+    )
+    return root
+
+
+DF_ATTRS = [
+    ("abstract chevron", 1),
+    ("chiffon", 2),
+    ("a-line", 3),
+    ("collar", 4),
+    ("boho", 5),
+    ("floral", 1),
+]
+
+
+def write_deepfashion(root: Path, attr_rows=None) -> Path:
+    """Anno/ and Eval/ files of the Category and Attribute Prediction Benchmark."""
+    anno, ev = root / "Anno", root / "Eval"
+    anno.mkdir(parents=True, exist_ok=True)
+    ev.mkdir(parents=True, exist_ok=True)
+    cats = [("Anorak", 1), ("Blazer", 1), ("Capris", 2)]
+    imgs = [
+        ("img/Hooded_Cotton_Anorak/img_00000001.jpg", 1, "train"),
+        ("img/Boxy_Blazer/img_00000001.jpg", 2, "val"),
+        ("img/Boxy_Blazer/img_00000002.jpg", 2, "test"),
+    ]
+    attrs = attr_rows or [
+        "1 -1 -1 -1 -1 1",
+        "-1 -1 1 0 -1 -1",
+        "-1 -1 -1 -1 -1 -1",
+    ]
+
+    def table(head, rows):
+        return f"{len(rows)}\n{head}\n" + "".join(r + "\n" for r in rows)
+
+    (anno / "list_category_cloth.txt").write_text(
+        table("category_name  category_type", [f"{n:<24}{t}" for n, t in cats])
+    )
+    (anno / "list_category_img.txt").write_text(
+        table("image_name  category_label", [f"{p:<50}{c}" for p, c, _ in imgs])
+    )
+    (anno / "list_attr_cloth.txt").write_text(
+        table("attribute_name  attribute_type", [f"{n:<30}{t}" for n, t in DF_ATTRS])
+    )
+    (anno / "list_attr_img.txt").write_text(
+        table(
+            "image_name  attribute_labels",
+            [f"{p:<50}{a}" for (p, _, _), a in zip(imgs, attrs, strict=True)],
+        )
+    )
+    (ev / "list_eval_partition.txt").write_text(
+        table("image_name  evaluation_status", [f"{p:<50}{s}" for p, _, s in imgs])
+    )
+    return root
+
+
+SKINCON_CONCEPTS = [
+    "Vesicle",
+    "Papule",
+    "Macule",
+    "Plaque",
+    "Purpura/Petechiae",
+    "Brown(Hyperpigmentation)",
+]
+
+
+def write_skincon(root: Path) -> Path:
+    """annotations_fitzpatrick17k.csv (index, ImageID, concepts, exclusion) + images."""
+    header = ["", "ImageID", *SKINCON_CONCEPTS, "Do not consider this image"]
+    rows = [
+        ["0", "aaa.jpg", "0", "1", "0", "1", "0", "0", "0"],
+        ["1", "bbb.jpg", "0", "0", "0", "0", "1", "0", "0"],
+        ["2", "ccc.jpg", "1", "0", "0", "0", "0", "0", "1"],  # do not consider
+        ["3", "ddd.jpg", "0", "0", "0", "0", "0", "0", "0"],  # no concept
+        ["4", "eee.jpg", "0", "0", "1", "0", "0", "0", "0"],  # image absent
+    ]
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "annotations_fitzpatrick17k.csv").write_text(
+        "\n".join(",".join(r) for r in [header, *rows]) + "\n"
+    )
+    for name in ("aaa.jpg", "bbb.jpg", "ccc.jpg", "ddd.jpg"):
+        write_image(root / "fitzpatrick17k" / name)
+    return root
+
+
+WINE_CATEGORIES = [
+    {"supercategory": "背景", "id": 0, "name": "背景"},
+    {"supercategory": "瓶盖破损", "id": 1, "name": "瓶盖破损"},
+    {"supercategory": "标贴起皱", "id": 7, "name": "标贴起皱"},
+    {"supercategory": "喷码正常", "id": 9, "name": "喷码正常"},
+]
+
+
+def wine_doc() -> dict:
+    """A COCO-style annotations.json of the Tianchi wine-bottle set."""
+    return {
+        "info": {"description": "replica"},
+        "images": [
+            {"file_name": "img_0000001.jpg", "id": 1, "height": 492, "width": 658},
+            {"file_name": "img_0000002.jpg", "id": 2, "height": 492, "width": 658},
+            {"file_name": "img_0000003.jpg", "id": 3, "height": 492, "width": 658},
+        ],
+        "annotations": [
+            {
+                "area": 10.0,
+                "iscrowd": 0,
+                "image_id": 1,
+                "bbox": [1, 2, 3, 4],
+                "category_id": 9,
+                "id": 1,
+            },
+            {
+                "area": 10.0,
+                "iscrowd": 0,
+                "image_id": 1,
+                "bbox": [5, 2, 3, 4],
+                "category_id": 1,
+                "id": 2,
+            },
+            {
+                "area": 10.0,
+                "iscrowd": 0,
+                "image_id": 1,
+                "bbox": [6, 2, 3, 4],
+                "category_id": 1,
+                "id": 3,
+            },
+            {
+                "area": 10.0,
+                "iscrowd": 0,
+                "image_id": 2,
+                "bbox": [1, 2, 3, 4],
+                "category_id": 7,
+                "id": 4,
+            },
+        ],
+        "categories": WINE_CATEGORIES,
+    }
+
+
+def write_wine(root: Path, doc: dict | None = None) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "annotations.json").write_text(
+        json.dumps(doc or wine_doc(), ensure_ascii=False), encoding="utf-8"
+    )
+    return root
