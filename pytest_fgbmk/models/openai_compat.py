@@ -9,7 +9,7 @@ Each request is sent with bounded concurrency, a socket timeout, and retries wit
 exponential backoff on 429, 408, 5xx, connection errors, timeouts and malformed replies
 (``Retry-After`` is honoured). A request that still fails becomes a
 :class:`FailedAnswer`; a rejected key (401/403) or unknown model/URL (404) stops the batch
-with a :class:`ModelError`.
+with a :class:`ModelError`, and every later batch raises it again without a request.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import os
 import random
 import re
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -156,6 +155,8 @@ class OpenAICompatModel(ModelAdapter):
         self.config = config
         self._key = os.environ.get(config.api_key_env, "")
         self._url = f"{config.base_url}/chat/completions"
+        #: Set by a rejected key or unknown model/URL: later batches fail without a request.
+        self._fatal = ""
 
     @property
     def fingerprint(self) -> str:
@@ -174,6 +175,8 @@ class OpenAICompatModel(ModelAdapter):
     def answer(
         self, requests: Sequence[AnswerRequest], settings: GenerationSettings
     ) -> list[str | FailedAnswer]:
+        if self._fatal:
+            raise ModelError(self._fatal)
         if not requests:
             return []
         workers = min(self.config.concurrency, len(requests))
@@ -185,6 +188,7 @@ class OpenAICompatModel(ModelAdapter):
             bodies = [self._body(urls[id(r.image)], r.prompt, system, settings) for r in requests]
             results = list(pool.map(lambda args: self._ask(*args, abort), enumerate(bodies)))
         if abort.reason:
+            self._fatal = abort.reason
             raise ModelError(abort.reason)
         return results
 
@@ -246,7 +250,7 @@ class OpenAICompatModel(ModelAdapter):
                     reason,
                     delay,
                 )
-                time.sleep(delay)
+                abort.wait(delay)
         log.warning("request %d failed after %d attempts: %s", index, attempts, reason)
         return FailedAnswer(f"failed after {attempts} attempts: {reason}")
 
@@ -307,11 +311,17 @@ class _Abort:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._event = threading.Event()
         self.reason = ""
 
     def set(self, reason: str) -> None:
         with self._lock:
             self.reason = self.reason or reason
+        self._event.set()
+
+    def wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if the batch is stopped meanwhile."""
+        self._event.wait(seconds)
 
 
 def _parse_reply(raw: bytes) -> str | _Failure:

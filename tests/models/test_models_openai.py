@@ -148,6 +148,14 @@ def completion(text: str) -> bytes:
     ).encode()
 
 
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """urllib honours proxy variables; loopback requests must not go through a CI proxy."""
+    for name in ("http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatServer]:
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
@@ -331,6 +339,9 @@ def test_rejected_key_stops_the_batch_without_leaking_it(
     assert "HTTP 401" in message and "set FGBMK_OTHER_KEY to a valid key" in message
     assert "Bearer [redacted]" in message
     assert sum(server.attempts.values()) == 1  # the first rejection stopped the batch
+    with pytest.raises(ModelError, match="HTTP 401"):
+        model.answer(ask(["again"]), GenerationSettings())
+    assert sum(server.attempts.values()) == 1  # and later batches send nothing
     (tmp_path / "error.txt").write_text(
         f"{info.value!r}\n{info.value.__cause__!r}\n{model.fingerprint}"
     )
