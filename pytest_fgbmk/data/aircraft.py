@@ -29,6 +29,11 @@ FOLDERS = ("fgvc-aircraft-2013b", "fgvc_aircraft", "fgvc-aircraft", "aircraft")
 LEVELS = ("manufacturer", "family", "variant")
 KINDS = ("manufacturer", "family", "variant")
 SPLITS = ("train", "val", "test")
+NAME_FILES = {
+    "manufacturer": "manufacturers.txt",
+    "family": "families.txt",
+    "variant": "variants.txt",
+}
 #: How people name the makers whose dataset name carries a company suffix.
 SHORT_MAKER = {
     "Bombardier Aerospace": "Bombardier",
@@ -75,7 +80,9 @@ def load(root: Path) -> Dataset:
     """Read FGVC-Aircraft's index (no image is opened)."""
     base = resolve_root(root)
     data = base / "data"
-    vocab = {kind: _read_names(data / f"{kind}s.txt", required=kind == "variant") for kind in KINDS}
+    vocab = {
+        kind: _read_names(data / NAME_FILES[kind], required=kind == "variant") for kind in KINDS
+    }
     family_of: dict[str, tuple[str, Path, int]] = {}
     maker_of: dict[str, tuple[str, Path, int]] = {}
     rows: list[tuple[str, str, str]] = []  # (image id, split, variant)
@@ -118,7 +125,7 @@ def load(root: Path) -> Dataset:
                         path,
                         f"unknown {kind} {labels[kind]!r}",
                         line=line,
-                        hint=f"it is not listed in {kind}s.txt",
+                        hint=f"it is not listed in {NAME_FILES[kind]}",
                     )
             _same(family_of, variant, labels["family"], "variant", per_kind["family"][image_id])
             _same(maker_of, labels["family"], labels["manufacturer"], "family",
