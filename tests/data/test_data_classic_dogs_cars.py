@@ -252,3 +252,11 @@ def test_cars_annotations_without_class_field(tmp_path: Path) -> None:
     write_cars_annotations(top / "cars_test_annos_withlabels.mat", [("00001.jpg", 1)], labels=False)
     with pytest.raises(DataFormatError, match="no 'class' field"):
         stanford_cars.load(top)
+
+
+def test_dogs_lowercase_images_folder(tmp_path: Path) -> None:
+    top = write_dogs(tmp_path)
+    (top / "Images").rename(top / "images")
+    ds = stanford_dogs.load(top)
+    assert ds.samples[0].path == "images/n02085620-Chihuahua/n02085620_5927.jpg"
+    assert ds.open_image(ds.samples[0]).size == (8, 8)

@@ -446,3 +446,20 @@ def test_cifar_probe_and_wrong_shape(tmp_path: Path) -> None:
         )
     with pytest.raises(DataFormatError, match="expected uint8 \\(N, 3072\\)"):
         cifar100.load(base)
+
+
+@pytest.mark.parametrize(
+    ("write", "module", "rel"),
+    [
+        (write_food, food101, "images/pho/1004763.jpg"),
+        (write_flowers, flowers102, "jpg/image_00006.jpg"),
+    ],
+)
+def test_missing_image_is_named_when_opened(tmp_path: Path, write, module, rel: str) -> None:
+    top = write(tmp_path)
+    (top / rel).unlink()
+    ds = module.load(top)  # the index loads without statting images
+    sample = next(s for s in ds.samples if s.path == rel)
+    with pytest.raises(DataFormatError, match="image file is missing") as err:
+        ds.open_image(sample)
+    assert err.value.path == top / rel
