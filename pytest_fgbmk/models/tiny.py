@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from pytest_fgbmk.models.base import ModelAdapter
     from pytest_fgbmk.models.options import ModelOptions
 
+#: Environment variable that overrides where cached tiny checkpoints live.
+ENV_DIR = "FGBMK_MODELS_DIR"
 #: Bumped whenever a builder changes, so that cached tiny checkpoints are rebuilt.
 TINY_VERSION = "1"
 
@@ -51,7 +53,7 @@ _TEXT_DIMS: dict[str, Any] = {
 _LLAVA_TEMPLATE = (
     "{% for message in messages %}"
     "{% if message['role'] == 'system' %}"
-    "{% for c in message['content'] %}{{ c['text'] }}{% endfor %}\n"
+    "{% for c in message['content'] %}{{ c['text'] }}{% endfor %}{{ '\\n' }}"
     "{% else %}"
     "{{ message['role'].upper() }}: "
     "{% for c in message['content'] %}{% if c['type'] == 'image' %}<image>\n{% endif %}{% endfor %}"
@@ -518,11 +520,13 @@ def build_tiny(family: str, out_dir: Path, seed: int = 0) -> Path:
 
 
 def tiny_cache_dir(family: str = "llava") -> Path:
-    """Where the shared tiny checkpoint of ``family`` is cached (built on first use)."""
+    """Where the shared tiny checkpoint of ``family`` is cached (built on first use):
+    ``$FGBMK_MODELS_DIR/tiny-<family>-<version>``, else under the user cache folder."""
     from platformdirs import user_cache_dir
 
-    root = Path(os.environ.get("FGBMK_CACHE_DIR") or user_cache_dir("pytest-fgbmk"))
-    return root / "models" / f"tiny-{family}-{TINY_VERSION}"
+    env = os.environ.get(ENV_DIR)
+    root = Path(env) if env else Path(user_cache_dir("pytest-fgbmk")) / "models"
+    return root / f"tiny-{family}-{TINY_VERSION}"
 
 
 def ensure_tiny(family: str = "llava") -> Path:
