@@ -1,0 +1,198 @@
+"""Image retrieval: mAP over the whole ranked gallery, recall@k, per-query average precision.
+
+Query = each test image, gallery = the train split (or, with :func:`leave_one_out`, the
+test split itself minus the query). Similarity is the cosine of L2-normalised features.
+
+The work is count-based and chunked: a block of query rows is scored against the whole
+gallery (``chunk_rows × n`` floats at a time, never ``m × n``), and each query's AP is
+computed from the *rank of each positive* alone. Queries are grouped by class, so every
+query of a block shares its positive set ``P``; the ``|P|`` positive scores are sorted,
+every gallery score is bucketed among them (``searchsorted``, ``O(n log |P|)``) and a
+suffix sum of the bucket counts gives, for each positive, how many gallery items score at
+least as high. No row is ever fully sorted.
+
+Ties (deterministic, documented):
+
+* **AP** follows scikit-learn's tie-aware ``average_precision_score``: a group of gallery
+  items with equal scores is one threshold, so every positive of the group gets the
+  precision measured at the group's end, ``AP = 1/|P| · Σ_{j∈P} TP(≥s_j) / N(≥s_j)``.
+* **recall@k** is pessimistic: a negative tied with the best positive ranks ahead of it, so
+  a query hits at ``k`` iff fewer than ``k`` negatives score ``≥`` its best positive.
+
+A query with no positive in the gallery has no AP: its entry is NaN, it is left out of
+mAP and recall, and counted in :attr:`RetrievalResult.without_positive`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pytest_fgbmk.errors import ConfigError
+
+#: Scores per block (``rows × gallery``) when no chunk size is given: ~64 MiB of float32.
+DEFAULT_BLOCK_ELEMENTS = 16 * 1024 * 1024
+DEFAULT_KS = (1, 10)
+
+
+@dataclass(frozen=True)
+class RetrievalResult:
+    """Per-query AP (NaN where a query has no positive), mAP and recall@k (fractions 0–1)."""
+
+    ap: np.ndarray
+    hits: dict[int, np.ndarray]
+    without_positive: int
+
+    @property
+    def valid(self) -> np.ndarray:
+        return ~np.isnan(self.ap)
+
+    @property
+    def mean_ap(self) -> float:
+        v = self.valid
+        return float(self.ap[v].mean()) if v.any() else float("nan")
+
+    def recall(self, k: int) -> float:
+        v = self.valid
+        return float(self.hits[k][v].mean()) if v.any() else float("nan")
+
+    @property
+    def n_queries(self) -> int:
+        return int(self.ap.shape[0])
+
+
+def _as_tensor(x: np.ndarray | torch.Tensor, name: str, dtype: torch.dtype | None) -> torch.Tensor:
+    t = torch.as_tensor(x)
+    if t.ndim != 2:
+        raise ConfigError(f"{name} features must be 2-D (items × dim), got shape {tuple(t.shape)}")
+    if not t.is_floating_point():
+        t = t.to(torch.float64 if dtype is None else dtype)
+    elif dtype is not None:
+        t = t.to(dtype)
+    elif t.dtype in (torch.float16, torch.bfloat16):
+        t = t.float()
+    if not torch.isfinite(t).all():
+        raise ConfigError(f"{name} features contain NaN or infinite values")
+    return t
+
+
+def _labels(x: Sequence[int] | np.ndarray | torch.Tensor, n: int, name: str) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x), dtype=torch.int64)
+    if t.ndim != 1 or t.shape[0] != n:
+        raise ConfigError(f"{name} labels must be 1-D with {n} entries, got {tuple(t.shape)}")
+    return t
+
+
+def _normalise(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+
+
+def retrieval_metrics(
+    query: np.ndarray | torch.Tensor,
+    query_labels: Sequence[int] | np.ndarray | torch.Tensor,
+    gallery: np.ndarray | torch.Tensor,
+    gallery_labels: Sequence[int] | np.ndarray | torch.Tensor,
+    *,
+    ks: Sequence[int] = DEFAULT_KS,
+    chunk_rows: int | None = None,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | None = None,
+    normalize: bool = True,
+    exclude_self: bool = False,
+) -> RetrievalResult:
+    """Per-query AP and recall@k of ``query`` against ``gallery`` (cosine, exact, chunked).
+
+    ``chunk_rows`` bounds memory to ``chunk_rows × len(gallery)`` scores (default: about
+    64 MiB worth). ``dtype`` defaults to the features' own (float32 for float16 input).
+    ``exclude_self`` (query ``i`` is gallery item ``i``) is the leave-one-out setting.
+    """
+    q = _as_tensor(query, "query", dtype)
+    g = _as_tensor(gallery, "gallery", dtype)
+    if q.shape[1] != g.shape[1]:
+        raise ConfigError(
+            f"query and gallery features differ in dimension ({q.shape[1]} vs {g.shape[1]})"
+        )
+    if g.dtype != q.dtype:
+        g = g.to(q.dtype)
+    ql = _labels(query_labels, q.shape[0], "query")
+    gl = _labels(gallery_labels, g.shape[0], "gallery")
+    if exclude_self and q.shape[0] != g.shape[0]:
+        raise ConfigError("exclude_self needs the query set to be the gallery itself")
+    ks = tuple(sorted({int(k) for k in ks}))
+    if not ks or ks[0] < 1:
+        raise ConfigError(f"recall ks must be positive integers, got {ks}")
+    dev = torch.device(device) if device is not None else q.device
+    q, g = q.to(dev), g.to(dev)
+    if normalize:
+        q, g = _normalise(q), _normalise(g)
+    m, n = q.shape[0], g.shape[0]
+    if chunk_rows is None:
+        chunk_rows = max(1, DEFAULT_BLOCK_ELEMENTS // max(n, 1))
+    if chunk_rows < 1:
+        raise ConfigError(f"chunk_rows must be at least 1, got {chunk_rows}")
+
+    ap = np.full(m, np.nan, dtype=np.float64)
+    hits = {k: np.zeros(m, dtype=bool) for k in ks}
+    gl_np = gl.numpy()
+    ql_np = ql.numpy()
+    order = np.argsort(ql_np, kind="stable")
+    positives = {int(c): np.flatnonzero(gl_np == c) for c in np.unique(ql_np)}
+    gt = g.T.contiguous()
+    start = 0
+    while start < m:
+        # a block of rows of one class (same positive set), at most chunk_rows long
+        cls = int(ql_np[order[start]])
+        stop = start + 1
+        while stop < m and stop - start < chunk_rows and ql_np[order[stop]] == cls:
+            stop += 1
+        rows = order[start:stop]
+        start = stop
+        pos = positives[cls]
+        if pos.size == 0 or (exclude_self and pos.size == 1):
+            continue
+        rows_t = torch.as_tensor(rows, device=dev)
+        scores = q[rows_t] @ gt
+        if exclude_self:
+            scores[torch.arange(len(rows), device=dev), rows_t] = -torch.inf
+        block_ap, block_best_rank = _block_ap(
+            scores, torch.as_tensor(pos, device=dev), exclude_self
+        )
+        ap[rows] = block_ap.cpu().numpy()
+        br = block_best_rank.cpu().numpy()
+        for k in ks:
+            hits[k][rows] = br < k
+    return RetrievalResult(ap=ap, hits=hits, without_positive=int(np.isnan(ap).sum()))
+
+
+def _block_ap(
+    scores: torch.Tensor, pos: torch.Tensor, exclude_self: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """AP of each row, and the number of negatives scoring ≥ the row's best positive."""
+    a, _ = torch.sort(scores[:, pos], dim=1)  # ascending positive scores
+    if exclude_self:
+        a = a[:, 1:].contiguous()  # the query itself, at -inf, is no positive
+    p = a.shape[1]
+    # bucket b of a gallery score s: number of positive scores <= s; s counts in N(>= a_t) iff b > t
+    bucket = torch.searchsorted(a, scores, right=True)
+    counts = torch.zeros(scores.shape[0], p + 1, dtype=torch.int64, device=scores.device)
+    counts.scatter_add_(1, bucket, torch.ones_like(bucket))
+    at_least = counts.flip(1).cumsum(1).flip(1)[:, 1:]  # N(>= a_t) for t = 0..p-1
+    tp_at_least = p - torch.searchsorted(a, a, right=False)  # positives scoring >= a_t
+    precision = tp_at_least.to(torch.float64) / at_least.to(torch.float64)
+    ap = precision.sum(1) / p
+    best = a[:, -1:]
+    ties_pos = (a >= best).sum(1)
+    negatives_ahead = (scores >= best).sum(1) - ties_pos
+    return ap, negatives_ahead
+
+
+def leave_one_out(
+    features: np.ndarray | torch.Tensor,
+    labels: Sequence[int] | np.ndarray | torch.Tensor,
+    **kwargs: object,
+) -> RetrievalResult:
+    """Retrieval within one split: every item queries all the others (itself excluded)."""
+    return retrieval_metrics(features, labels, features, labels, exclude_self=True, **kwargs)

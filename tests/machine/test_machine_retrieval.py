@@ -1,0 +1,190 @@
+"""Retrieval mAP and recall@k against scikit-learn and brute-force references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import average_precision_score
+
+from pytest_fgbmk.errors import ConfigError
+from pytest_fgbmk.machine.retrieval import leave_one_out, retrieval_metrics
+
+
+def _sklearn_ap(scores: np.ndarray, qlab: np.ndarray, glab: np.ndarray, self_mask=None):
+    out = np.full(len(qlab), np.nan)
+    for i, row in enumerate(scores):
+        rel = glab == qlab[i]
+        keep = np.ones(len(glab), bool) if self_mask is None else ~self_mask[i]
+        if rel[keep].any():
+            out[i] = average_precision_score(rel[keep], row[keep])
+    return out
+
+
+def _brute_recall(scores, qlab, glab, k, self_mask=None):
+    """Pessimistic ties: negatives tied with the best positive rank ahead of it."""
+    out = np.zeros(len(qlab), bool)
+    for i, row in enumerate(scores):
+        keep = np.ones(len(glab), bool) if self_mask is None else ~self_mask[i]
+        rel = (glab == qlab[i]) & keep
+        if not rel.any():
+            continue
+        # sort by score desc, negatives first among equal scores
+        idx = np.flatnonzero(keep)
+        order = sorted(idx, key=lambda j: (-row[j], bool(rel[j])))
+        first = next(r for r, j in enumerate(order) if rel[j])
+        out[i] = first < k
+    return out
+
+
+def _pm1(rng, n, d=16):
+    """±1 features of dimension 16: normalised entries are ±1/4, so every score is exact."""
+    return rng.choice([-1.0, 1.0], size=(n, d))
+
+
+def test_ap_equals_sklearn_per_query_with_ties():
+    rng = np.random.default_rng(0)
+    q, g = _pm1(rng, 60, 4), _pm1(rng, 150, 4)  # d=4: 16 distinct vectors, heavy ties
+    ql, gl = rng.integers(0, 5, 60), rng.integers(0, 5, 150)
+    res = retrieval_metrics(q, ql, g, gl, chunk_rows=7)
+    scores = (q / 2.0) @ (g / 2.0).T
+    assert len(np.unique(scores)) <= 5  # heavy ties really present
+    ref = _sklearn_ap(scores, ql, gl)
+    np.testing.assert_allclose(res.ap, ref, rtol=0, atol=1e-12)
+    for k in (1, 10):
+        np.testing.assert_array_equal(res.hits[k], _brute_recall(scores, ql, gl, k))
+
+
+def test_ap_equals_sklearn_unnormalised_integer_features():
+    rng = np.random.default_rng(1)
+    q = rng.integers(-2, 3, size=(40, 5)).astype(float)
+    g = rng.integers(-2, 3, size=(300, 5)).astype(float)
+    ql, gl = rng.integers(0, 8, 40), rng.integers(0, 8, 300)
+    res = retrieval_metrics(q, ql, g, gl, normalize=False, chunk_rows=3)
+    ref = _sklearn_ap(q @ g.T, ql, gl)
+    np.testing.assert_allclose(res.ap, ref, atol=1e-12)
+
+
+def test_ap_equals_sklearn_on_continuous_float64():
+    rng = np.random.default_rng(2)
+    q, g = rng.normal(size=(50, 32)), rng.normal(size=(400, 32))
+    ql, gl = rng.integers(0, 10, 50), rng.integers(0, 10, 400)
+    res = retrieval_metrics(q, ql, g, gl)
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+    gn = g / np.linalg.norm(g, axis=1, keepdims=True)
+    np.testing.assert_allclose(res.ap, _sklearn_ap(qn @ gn.T, ql, gl), atol=1e-9)
+    assert res.mean_ap == pytest.approx(np.mean(_sklearn_ap(qn @ gn.T, ql, gl)), abs=1e-9)
+
+
+def test_oracle_features_give_exactly_one():
+    rng = np.random.default_rng(3)
+    ql, gl = rng.integers(0, 12, 100), np.repeat(np.arange(12), 9)
+    eye = np.eye(12, dtype=np.float32)
+    res = retrieval_metrics(eye[ql], ql, eye[gl], gl)
+    assert res.mean_ap == 1.0
+    assert res.recall(1) == 1.0 and res.recall(10) == 1.0
+    assert (res.ap == 1.0).all()
+
+
+def test_random_features_give_chance_level():
+    rng = np.random.default_rng(4)
+    n_cls = 5
+    gl = rng.integers(0, n_cls, 3000)
+    ql = rng.integers(0, n_cls, 400)
+    res = retrieval_metrics(
+        rng.normal(size=(400, 64)).astype(np.float32),
+        ql,
+        rng.normal(size=(3000, 64)).astype(np.float32),
+        gl,
+    )
+    freq = np.bincount(gl, minlength=n_cls) / len(gl)
+    chance = freq[ql].mean()
+    assert abs(res.mean_ap - chance) < 0.02
+
+
+def test_query_without_positive_is_counted_not_averaged():
+    q = np.array([[1.0, 0.0], [0.0, 1.0]])
+    g = np.array([[1.0, 0.1], [0.9, 0.2]])
+    res = retrieval_metrics(q, [0, 7], g, [0, 1])
+    assert res.without_positive == 1
+    assert np.isnan(res.ap[1]) and res.ap[0] == 1.0
+    assert res.mean_ap == 1.0 and res.recall(1) == 1.0
+
+
+def test_leave_one_out_matches_reference():
+    rng = np.random.default_rng(5)
+    x = _pm1(rng, 80, 4)
+    lab = rng.integers(0, 4, 80)
+    lab[0] = 9  # a singleton class: no positive once the query is excluded
+    res = leave_one_out(x, lab, chunk_rows=5)
+    scores = (x / 2) @ (x / 2).T
+    self_mask = np.eye(80, dtype=bool)
+    np.testing.assert_allclose(res.ap, _sklearn_ap(scores, lab, lab, self_mask), atol=1e-12)
+    assert res.without_positive == 1
+    for k in (1, 10):
+        np.testing.assert_array_equal(res.hits[k], _brute_recall(scores, lab, lab, k, self_mask))
+
+
+def test_chunk_size_does_not_change_results():
+    rng = np.random.default_rng(6)
+    q, g = rng.normal(size=(33, 8)), rng.normal(size=(70, 8))
+    ql, gl = rng.integers(0, 3, 33), rng.integers(0, 3, 70)
+    a = retrieval_metrics(q, ql, g, gl, chunk_rows=1)
+    b = retrieval_metrics(q, ql, g, gl, chunk_rows=1000)
+    np.testing.assert_array_equal(a.ap, b.ap)
+
+
+def test_float16_and_torch_input_accepted():
+    rng = np.random.default_rng(7)
+    q = torch.tensor(rng.normal(size=(10, 8)), dtype=torch.float16)
+    g = torch.tensor(rng.normal(size=(20, 8)), dtype=torch.float16)
+    res = retrieval_metrics(q, torch.arange(10) % 2, g, torch.arange(20) % 2)
+    assert res.n_queries == 10 and np.isfinite(res.ap).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"query": np.zeros((2, 3)), "gallery": np.zeros((2, 4))}, "dimension"),
+        ({"query": np.full((2, 3), np.nan)}, "NaN"),
+        ({"query": np.zeros(3)}, "2-D"),
+        ({"ks": (0,)}, "positive"),
+        ({"query_labels": [0, 1, 2]}, "labels"),
+        ({"chunk_rows": 0}, "chunk_rows"),
+    ],
+)
+def test_bad_input_raises_config_error(kwargs, match):
+    args = {
+        "query": np.ones((2, 3)),
+        "query_labels": [0, 1],
+        "gallery": np.ones((2, 3)),
+        "gallery_labels": [0, 1],
+    }
+    args.update(kwargs)
+    with pytest.raises(ConfigError, match=match):
+        retrieval_metrics(**args)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 12),
+    st.integers(1, 20),
+    st.integers(1, 4),
+    st.integers(1, 5),
+    st.integers(0, 2**31 - 1),
+)
+def test_property_matches_sklearn_tiny(m, n, n_cls, chunk, seed):
+    rng = np.random.default_rng(seed)
+    q, g = _pm1(rng, m, 4), _pm1(rng, n, 4)
+    ql, gl = rng.integers(0, n_cls, m), rng.integers(0, n_cls, n)
+    res = retrieval_metrics(q, ql, g, gl, chunk_rows=chunk, ks=(1, 3))
+    scores = (q / 2) @ (g / 2).T
+    ref = _sklearn_ap(scores, ql, gl)
+    np.testing.assert_allclose(res.ap, ref, atol=1e-12)
+    assert res.without_positive == int(np.isnan(ref).sum())
+    np.testing.assert_array_equal(res.hits[3], _brute_recall(scores, ql, gl, 3))
+    valid = res.valid
+    assert (res.ap[valid] > 0).all() and (res.ap[valid] <= 1).all()
+    assert (res.hits[1] <= res.hits[3]).all()
