@@ -308,6 +308,7 @@ def _read_annotations(
     certainties = _read_certainties(base / "attributes" / "certainties.txt")
     expected = "<image_id> <attribute_id> <is_present> <certainty_id> <time>"
     out: dict[int, list[Annotation]] = {}
+    first_line: dict[tuple[int, int], int] = {}
     for lineno, line in read_lines(path):
         parts = line.split()
         if len(parts) < 4:
@@ -334,6 +335,14 @@ def _read_annotations(
                 f"certainty id {certainty} is not one of {sorted(certainties)}",
                 line=lineno,
             )
+        if (image_id, aid) in first_line:
+            raise DataFormatError(
+                path,
+                f"image {image_id} attribute {aid} is given twice "
+                f"(first on line {first_line[image_id, aid]})",
+                line=lineno,
+            )
+        first_line[image_id, aid] = lineno
         group, value = attr_of_id[aid]
         out.setdefault(image_id, []).append(Annotation(group, value, certainty))
     return {k: tuple(v) for k, v in out.items()}

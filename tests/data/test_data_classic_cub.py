@@ -195,6 +195,13 @@ def _replace(path: Path, old: str, new: str) -> None:
         ("attributes/image_attribute_labels.txt", "2 2 1 3", "2 99 1 3", 8, "attribute id 99"),
         ("attributes/image_attribute_labels.txt", "2 2 1 3", "9 2 1 3", 8, "image id 9"),
         ("attributes/image_attribute_labels.txt", "2 2 1 3", "2 2 1 7", 8, "certainty id 7"),
+        (
+            "attributes/image_attribute_labels.txt",
+            "2 2 1 3",
+            "1 1 1 3",
+            8,
+            "image 1 attribute 1 is given twice \\(first on line 1\\)",
+        ),
     ],
 )
 def test_malformed_lines_name_file_and_line(
