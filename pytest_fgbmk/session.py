@@ -25,7 +25,7 @@ from pytest_fgbmk.engine import (
     ProgressLine,
     jobs_for,
 )
-from pytest_fgbmk.errors import ConfigError, FgbmkError
+from pytest_fgbmk.errors import ConfigError
 from pytest_fgbmk.measurement import Asked, Measurement, measure_questions
 
 if TYPE_CHECKING:
@@ -260,6 +260,8 @@ class FgbmkSession:
         """Under xdist each worker takes its own GPU: ``cuda:<worker index>``."""
         if self.options.worker_index is None or device not in (None, "auto", "cuda"):
             return device
+        if not _may_have_cuda():
+            return device
         import torch
 
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -352,6 +354,11 @@ class FgbmkSession:
             self._cache.close()
 
 
-def describe_error(exc: FgbmkError) -> str:
-    """An FgbmkError as one line for a UsageError or skip reason."""
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def _may_have_cuda() -> bool:
+    """Cheap check before importing torch: a visible NVIDIA device or an explicit list."""
+    import os
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return visible.strip() not in ("", "-1")
+    return Path("/proc/driver/nvidia/gpus").is_dir() or Path("/dev/nvidia0").exists()

@@ -1,0 +1,94 @@
+"""Resumability: SIGKILL a run mid-way; the cache keeps every committed batch and the
+rerun asks the model only for the rest."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from plugin_helpers import PLUGIN_ARGS
+from plugin_models import COUNTING_MODULE
+
+from pytest_fgbmk.cache import AnswerCache, CacheKey
+from pytest_fgbmk.models.base import GenerationSettings
+
+MAIN = Path(__file__).resolve().parents[2]
+BATCH = 8
+
+
+def _command(log: Path, cache: Path, delay: float) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        *PLUGIN_ARGS,
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--pyargs",
+        "pytest_fgbmk.suites",
+        "--fgbmk-synth=small",
+        "--fgbmk-model=fgbmk_counting:factory",
+        f"--fgbmk-model-arg=log={log}",
+        f"--fgbmk-model-arg=delay={delay}",
+        f"--fgbmk-cache={cache}",
+        f"--fgbmk-batch-size={BATCH}",
+        "-k",
+        "synth_birds",
+    ]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
+def test_sigkill_loses_at_most_the_batch_in_flight(tmp_path, tmp_path_factory):
+    (tmp_path / "fgbmk_counting.py").write_text(COUNTING_MODULE)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(MAIN), env.get("PYTHONPATH", "")])
+    env["FGBMK_SYNTH_DIR"] = str(tmp_path_factory.mktemp("synth_kill"))
+    log, cache_dir = tmp_path / "asked.txt", tmp_path / "cache"
+    proc = subprocess.Popen(
+        _command(log, cache_dir, delay=0.15),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            if log.exists() and len(log.read_text().split()) >= 5 * BATCH:
+                break
+            assert proc.poll() is None, "the run ended before it could be killed"
+            time.sleep(0.05)
+        else:
+            pytest.fail("the run never answered 5 batches within 120 s")
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL
+    asked_before = log.read_text().split()
+    cache = AnswerCache(cache_dir)
+    key = CacheKey("counting-v1", GenerationSettings().key())
+    committed = cache.question_ids(key)
+    cache.close()
+    assert committed and committed <= set(asked_before)
+    assert len(set(asked_before) - committed) <= BATCH  # at most the batch in flight
+    log.unlink()
+    done = subprocess.run(
+        _command(log, cache_dir, delay=0.0),
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    asked_after = log.read_text().split()
+    assert len(asked_after) == len(set(asked_after))
+    assert not set(asked_after) & committed  # nothing committed was asked again
+    assert len(committed) + len(asked_after) == 300  # every question of synth_birds, once
+    assert "300 questions, " + str(len(committed)) + " from the cache" in done.stdout

@@ -1,0 +1,252 @@
+"""The plugin end to end through pytester: options, suites, skips, -k, xdist, JUnit."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy  # noqa: F401 - imported before pytester's inline runs, which cannot reload it
+import pytest
+from plugin_helpers import PLUGIN_ARGS
+from plugin_models import COUNTING_MODULE
+
+import pytest_fgbmk.data.discovery  # noqa: F401 - same: keep loaded modules across inline runs
+import pytest_fgbmk.data.synth  # noqa: F401
+import pytest_fgbmk.models.references  # noqa: F401
+import pytest_fgbmk.plugin  # noqa: F401
+import pytest_fgbmk.questions.cases  # noqa: F401
+
+pytest_plugins = ["pytester"]
+
+SMALL = ("--fgbmk-synth=small",)
+
+
+@pytest.fixture(scope="session")
+def synth_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("synth")
+
+
+@pytest.fixture
+def run(pytester, synth_dir, monkeypatch):
+    """Run pytest inline on the packaged suites with the plugin and the small synthetic data."""
+    monkeypatch.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
+    pytester.makepyfile(fgbmk_counting=COUNTING_MODULE)
+    pytester.syspathinsert()
+
+    def _run(*args: str, subprocess: bool = False):
+        full = (
+            *PLUGIN_ARGS,
+            "-p",
+            "no:cacheprovider",
+            "--pyargs",
+            "pytest_fgbmk.suites",
+            *SMALL,
+            *args,
+        )
+        if subprocess:
+            return pytester.runpytest_subprocess(*full)
+        return pytester.runpytest(*full)
+
+    return _run
+
+
+def junit_cases(path: Path) -> dict[str, dict[str, str]]:
+    """``{testcase name: {property: value}}`` plus a ``_status`` key from a JUnit file."""
+    out = {}
+    for tc in ET.parse(path).getroot().iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
+        status = "passed"
+        for child in tc:
+            if child.tag in ("failure", "error", "skipped"):
+                status = child.tag
+                props["_message"] = child.get("message", "")
+        props["_status"] = status
+        out[tc.get("name")] = props
+    return out
+
+
+def test_oracle_scores_every_case_100_and_junit_carries_the_measurement(run, pytester):
+    result = run("--fgbmk-model=oracle", "--junitxml=out.xml", "--fgbmk-no-cache")
+    result.assert_outcomes(passed=48)
+    cases = junit_cases(pytester.path / "out.xml")
+    assert len(cases) == 48
+    assert {c["value"] for c in cases.values()} == {"100.00"}
+    assert all(c["metric"] == "accuracy" and c["_status"] == "passed" for c in cases.values())
+    wing = cases["test_attribute[synth_birds-wing_color-tf]"]
+    assert (
+        wing["n"] == "12" and wing["interval_high"] == "100.00" and wing["unparsed_rate"] == "0.00"
+    )
+    assert wing["case"] == "synth_birds-wing_color-tf" and wing["errors"] == "0"
+    assert float(wing["interval_low"]) == pytest.approx(75.75, abs=0.01)  # Wilson 95%, 12/12
+    kb = cases["test_knowledge_bias[synth_flowers]"]
+    assert kb["n"] == "24" and kb["worst_decile_accuracy"] == "100.00" and kb["spread"] == "0.00"
+    assert '"' in kb["ranked_categories"]  # JSON list of [category, accuracy], worst first
+    sa = [n for n in cases if n.startswith("test_granularity[") and n.endswith("-sa]")]
+    assert sorted(sa) == [
+        "test_granularity[synth_birds-species-sa]",
+        "test_granularity[synth_flowers-species-sa]",
+    ]
+    text = result.stdout.str()
+    assert "fgbmk model: oracle" in text and "fgbmk fingerprint: oracle-v1" in text
+    assert "fgbmk datasets found: synth_birds (24 images), synth_flowers (24 images)" in text
+    assert (
+        "FG-BMK summary" in text and "engine: 600 questions, 0 from the cache, 600 answered" in text
+    )
+    result.stdout.fnmatch_lines(["synth_birds*attribute*wing color*tf*accuracy*100.0*12*passed"])
+
+
+def test_chance_true_false_is_near_half_within_the_interval(run, pytester):
+    result = run(
+        "--fgbmk-model=chance", "--junitxml=out.xml", "--fgbmk-no-cache", "-k", "tf or knowledge"
+    )
+    result.assert_outcomes(passed=24)
+    cases = junit_cases(pytester.path / "out.xml")
+    right = total = 0
+    for props in cases.values():
+        n = int(props["n"])
+        k = round(float(props["value"]) * n / 100)
+        assert abs(100 * k / n - float(props["value"])) < 0.01
+        right += k
+        total += n
+    from pytest_fgbmk.scoring import wilson
+
+    low, high = wilson(right, total)
+    assert total == 312 and low <= 50.0 <= high, (right, total)
+
+
+def test_k_selection_runs_only_that_cases_questions(run, pytester):
+    log = pytester.path / "asked.txt"
+    result = run(
+        "--fgbmk-model=fgbmk_counting:factory",
+        f"--fgbmk-model-arg=log={log}",
+        "--fgbmk-no-cache",
+        "--junitxml=out.xml",
+        "-k",
+        "synth_flowers-petal_color-mc",
+    )
+    result.assert_outcomes(passed=1)
+    asked = log.read_text().split()
+    (props,) = junit_cases(pytester.path / "out.xml").values()
+    assert len(asked) == len(set(asked)) == int(props["n"]) == 12
+    assert props["value"] == "100.00"
+
+
+def test_limit_caps_questions_per_case(run, pytester):
+    result = run(
+        "--fgbmk-model=oracle",
+        "--fgbmk-limit=4",
+        "--fgbmk-no-cache",
+        "--junitxml=out.xml",
+        "-k",
+        "species",
+    )
+    result.assert_outcomes(passed=6)
+    assert {c["n"] for c in junit_cases(pytester.path / "out.xml").values()} == {"4"}
+
+
+def test_without_a_model_the_suites_skip_with_the_hint(run):
+    result = run("-rs")
+    result.assert_outcomes(skipped=3)
+    result.stdout.fnmatch_lines(
+        ["*no model chosen: pass --fgbmk-model=SPEC*--fgbmk-model=probe:efficientnet-lite0*"]
+    )
+
+
+def test_a_missing_dataset_is_skipped_with_the_path_looked_for(run, pytester, synth_dir):
+    from pytest_fgbmk.data.synth import SynthConfig, ensure_synthetic
+
+    root = ensure_synthetic(
+        SynthConfig(species_per_meta=6, images_per_species=4, size=64), synth_dir
+    )
+    result = run(
+        "--fgbmk-model=oracle",
+        f"--fgbmk-data={root}",
+        "--fgbmk-datasets=cub,stanford_dogs",
+        "--fgbmk-no-cache",
+        "-rs",
+        "-k",
+        "granularity or stanford_dogs",
+    )
+    outcomes = result.parseoutcomes()
+    # one skipped placeholder per suite for the missing dataset; cub's granularity cases ran
+    assert outcomes["skipped"] == 3 and outcomes["passed"] >= 4
+    skips = [line for line in result.stdout.lines if line.startswith("SKIPPED")]
+    assert len(skips) == 3
+    assert all(
+        f"dataset stanford_dogs not found: looked for Stanford Dogs: {root}" in s for s in skips
+    )
+
+
+def test_a_model_that_cannot_answer_is_skipped_with_the_reason(run):
+    result = run(
+        "--fgbmk-model=fgbmk_counting:factory",
+        "--fgbmk-model-arg=encode_only=1",
+        "-rs",
+        "-k",
+        "knowledge",
+    )
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(
+        ["*cannot answer questions (human-oriented cases need the answer capability)*"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--fgbmk-templates=fancy",),
+            "--fgbmk-templates='fancy' is not valid; use original or extended",
+        ),
+        (("--fgbmk-limit=many",), "--fgbmk-limit='many' is not an integer"),
+        (("--fgbmk-scoring=loose",), "--fgbmk-scoring='loose' is not valid"),
+        (
+            ("--fgbmk-model=oracle", "--fgbmk-datasets=synth_fish"),
+            "'synth_fish' is not a bundled synthetic dataset",
+        ),
+        (("--fgbmk-model=no-such-model",), "--fgbmk-model=no-such-model:"),
+    ],
+)
+def test_bad_option_values_are_usage_errors_naming_the_option(run, args, message):
+    result = run(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_ini_keys_work_like_options(run, pytester):
+    pytester.makeini("[pytest]\nfgbmk_model = oracle\nfgbmk_limit = 3\nfgbmk_no_cache = true\n")
+    result = run("--junitxml=out.xml", "-k", "knowledge")
+    result.assert_outcomes(passed=2)
+    assert {c["n"] for c in junit_cases(pytester.path / "out.xml").values()} == {"3"}
+
+
+def test_cache_makes_a_rerun_ask_nothing(run, pytester):
+    log = pytester.path / "asked.txt"
+    args = (
+        "--fgbmk-model=fgbmk_counting:factory",
+        f"--fgbmk-model-arg=log={log}",
+        "--fgbmk-cache=c",
+        "-k",
+        "synth_birds",
+    )
+    run(*args).assert_outcomes(passed=24)
+    first = log.read_text().split()
+    assert len(first) == len(set(first)) == 300
+    result = run(*args)
+    result.assert_outcomes(passed=24)
+    assert log.read_text().split() == first
+    assert "engine: 300 questions, 300 from the cache" in result.stdout.str()
+
+
+def test_xdist_gives_the_same_numbers_as_one_process(run, pytester):
+    run("--fgbmk-model=chance", "--fgbmk-no-cache", "--junitxml=one.xml").assert_outcomes(passed=48)
+    result = run("--fgbmk-model=chance", "--fgbmk-no-cache", "--junitxml=two.xml", "-n", "2")
+    result.assert_outcomes(passed=48)
+    one, two = junit_cases(pytester.path / "one.xml"), junit_cases(pytester.path / "two.xml")
+    keys = ("value", "n", "interval_low", "interval_high", "unparsed_rate")
+    assert {n: tuple(p[k] for k in keys) for n, p in one.items()} == {
+        n: tuple(p[k] for k in keys) for n, p in two.items()
+    }
+    assert len({p["value"] for p in one.values()}) > 3  # chance: varied numbers, not all equal
+    assert "FG-BMK summary" in result.stdout.str() and "worker 1: engine" in result.stdout.str()
