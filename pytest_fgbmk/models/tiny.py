@@ -147,7 +147,35 @@ def _save(model, processor, tokenizer, eos: str, out_dir: Path) -> None:
     processor.save_pretrained(out_dir)
 
 
-def _build_llava(out_dir: Path) -> None:
+#: The tiny LLaVA's towers: a 3-layer CLIP ViT on 32 px images (16 patches of 8 px).
+TINY_LLAVA_VISION: dict[str, Any] = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 3,
+    "num_attention_heads": 2,
+    "image_size": 32,
+    "patch_size": 8,
+    "projection_dim": 32,
+}
+
+
+def build_llava(
+    out_dir: Path,
+    *,
+    vision: dict[str, Any] | None = None,
+    text: dict[str, Any] | None = None,
+    vocab_size: int | None = None,
+    device: str = "cpu",
+    dtype: Any = None,
+) -> Path:
+    """Write a random LLaVA-1.5-layout checkpoint (CLIP vision tower + Llama).
+
+    ``vision`` / ``text`` are ``CLIPVisionConfig`` / ``LlamaConfig`` keyword arguments
+    (tiny by default); ``vocab_size`` pads the tokenizer with filler tokens up to a
+    realistic vocabulary, so that every id the model can emit decodes to text. The
+    model is initialised on ``device`` and saved in ``dtype``. The caller seeds torch.
+    """
+    import torch
     from transformers import (
         CLIPImageProcessor,
         CLIPVisionConfig,
@@ -165,43 +193,47 @@ def _build_llava(out_dir: Path) -> None:
         eos_token="</s>",
         pad_token="<pad>",
     )
-    vision = CLIPVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=3,
-        num_attention_heads=2,
-        image_size=32,
-        patch_size=8,
-        projection_dim=32,
+    if vocab_size is not None and vocab_size > len(tok):
+        tok.add_tokens([f"<w{i}>" for i in range(vocab_size - len(tok))])
+    vision_config = CLIPVisionConfig(**(vision or TINY_LLAVA_VISION))
+    text_config = LlamaConfig(
+        **{
+            **_TEXT_DIMS,
+            **(text or {}),
+            "vocab_size": _vocab_size(tok),
+            "bos_token_id": tok.bos_token_id,
+            "eos_token_id": tok.eos_token_id,
+            "pad_token_id": tok.pad_token_id,
+        }
     )
-    text = LlamaConfig(
-        vocab_size=_vocab_size(tok),
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        **_TEXT_DIMS,
-    )
+    side, patch = vision_config.image_size, vision_config.patch_size
     config = LlavaConfig(
-        vision_config=vision,
-        text_config=text,
+        vision_config=vision_config,
+        text_config=text_config,
         image_token_id=tok.convert_tokens_to_ids("<image>"),
         vision_feature_layer=-2,
         vision_feature_select_strategy="default",
-        image_seq_length=16,
+        image_seq_length=(side // patch) ** 2,
     )
     image_processor = CLIPImageProcessor(
-        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+        size={"shortest_edge": side}, crop_size={"height": side, "width": side}
     )
     processor = LlavaProcessor(
         image_processor=image_processor,
         tokenizer=tok,
-        patch_size=8,
+        patch_size=patch,
         vision_feature_select_strategy="default",
         num_additional_image_tokens=1,
         chat_template=_LLAVA_TEMPLATE,
     )
-    model = LlavaForConditionalGeneration(config)
+    with torch.device(device):
+        model = LlavaForConditionalGeneration(config)
+    if dtype is not None:
+        model.to(dtype)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     _save(model, processor, tok, "</s>", out_dir)
+    return out_dir
 
 
 def _qwen_tokenizer():
@@ -486,8 +518,8 @@ def _build_idefics(out_dir: Path, smol: bool) -> None:
     _save(model, processor, tok, "<end_of_utterance>", out_dir)
 
 
-_BUILDERS: dict[str, Callable[[Path], None]] = {
-    "llava": _build_llava,
+_BUILDERS: dict[str, Callable[[Path], Any]] = {
+    "llava": build_llava,
     "qwen2_vl": lambda out: _build_qwen(out, "2"),
     "qwen2_5_vl": lambda out: _build_qwen(out, "2.5"),
     "internvl": _build_internvl,

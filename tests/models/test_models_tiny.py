@@ -133,3 +133,18 @@ def test_tiny_llava_is_built_once_and_loaded_through_hf(monkeypatch, tmp_path):
         assert model.name == f"hf:{first}"
         assert model.can_answer and model.can_encode
         assert model.fingerprint.startswith("hf:llava:")
+
+
+def test_build_llava_pads_the_vocabulary_so_every_id_decodes(tmp_path):
+    import torch
+    from transformers import AutoConfig, AutoProcessor
+
+    torch.manual_seed(0)
+    out = tiny.build_llava(tmp_path / "wide", vocab_size=600, text={"num_hidden_layers": 1})
+    tok = AutoProcessor.from_pretrained(out).tokenizer
+    config = AutoConfig.from_pretrained(out)
+    assert len(tok) == 600 and config.text_config.vocab_size == 600
+    assert config.text_config.num_hidden_layers == 1
+    assert config.image_seq_length == 16  # (32 px / 8 px) ** 2
+    last = tok.decode([599])
+    assert last.startswith("<w") and tok.convert_tokens_to_ids(last) == 599
