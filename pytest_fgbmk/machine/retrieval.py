@@ -5,8 +5,8 @@ test split itself minus the query). Similarity is the cosine of L2-normalised fe
 
 The work is count-based and chunked: a block of query rows is scored against the whole
 gallery (``chunk_rows × n`` floats at a time, never ``m × n``), and each query's AP is
-computed from the *rank of each positive* alone. Queries are grouped by class, so every
-query of a block shares its positive set ``P``; the ``|P|`` positive scores are sorted,
+computed from the *rank of each positive* alone. Queries are sorted by class, so every
+query of a class segment of a block shares its positive set ``P``; the ``|P|`` positive scores are sorted,
 every gallery score is bucketed among them (``searchsorted``, ``O(n log |P|)``) and a
 suffix sum of the bucket counts gives, for each positive, how many gallery items score at
 least as high. No row is ever fully sorted.
@@ -141,29 +141,27 @@ def retrieval_metrics(
     order = np.argsort(ql_np, kind="stable")
     positives = {int(c): np.flatnonzero(gl_np == c) for c in np.unique(ql_np)}
     gt = g.T.contiguous()
-    start = 0
-    while start < m:
-        # a block of rows of one class (same positive set), at most chunk_rows long
-        cls = int(ql_np[order[start]])
-        stop = start + 1
-        while stop < m and stop - start < chunk_rows and ql_np[order[stop]] == cls:
-            stop += 1
-        rows = order[start:stop]
-        start = stop
-        pos = positives[cls]
-        if pos.size == 0 or (exclude_self and pos.size == 1):
-            continue
+    for start in range(0, m, chunk_rows):
+        # one product per block of class-sorted queries; then one pass per class segment
+        rows = order[start : start + chunk_rows]
         rows_t = torch.as_tensor(rows, device=dev)
         scores = q[rows_t] @ gt
         if exclude_self:
             scores[torch.arange(len(rows), device=dev), rows_t] = -torch.inf
-        block_ap, block_best_rank = _block_ap(
-            scores, torch.as_tensor(pos, device=dev), exclude_self
-        )
-        ap[rows] = block_ap.cpu().numpy()
-        br = block_best_rank.cpu().numpy()
-        for k in ks:
-            hits[k][rows] = br < k
+        labs = ql_np[rows]
+        cuts = np.flatnonzero(np.diff(labs)) + 1
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(rows)], strict=True):
+            pos = positives[int(labs[lo])]
+            if pos.size == 0 or (exclude_self and pos.size == 1):
+                continue
+            seg_ap, seg_rank = _block_ap(
+                scores[lo:hi], torch.as_tensor(pos, device=dev), exclude_self
+            )
+            seg = rows[lo:hi]
+            ap[seg] = seg_ap.cpu().numpy()
+            br = seg_rank.cpu().numpy()
+            for k in ks:
+                hits[k][seg] = br < k
     return RetrievalResult(ap=ap, hits=hits, without_positive=int(np.isnan(ap).sum()))
 
 
@@ -175,18 +173,50 @@ def _block_ap(
     if exclude_self:
         a = a[:, 1:].contiguous()  # the query itself, at -inf, is no positive
     p = a.shape[1]
-    # bucket b of a gallery score s: number of positive scores <= s; s counts in N(>= a_t) iff b > t
-    bucket = torch.searchsorted(a, scores, right=True)
-    counts = torch.zeros(scores.shape[0], p + 1, dtype=torch.int64, device=scores.device)
-    counts.scatter_add_(1, bucket, torch.ones_like(bucket))
+    counts = _bucket_counts(scores, a)
     at_least = counts.flip(1).cumsum(1).flip(1)[:, 1:]  # N(>= a_t) for t = 0..p-1
     tp_at_least = p - torch.searchsorted(a, a, right=False)  # positives scoring >= a_t
     precision = tp_at_least.to(torch.float64) / at_least.to(torch.float64)
     ap = precision.sum(1) / p
-    best = a[:, -1:]
-    ties_pos = (a >= best).sum(1)
-    negatives_ahead = (scores >= best).sum(1) - ties_pos
+    ties_pos = (a >= a[:, -1:]).sum(1)
+    negatives_ahead = at_least[:, -1] - ties_pos  # gallery ≥ the best positive, minus positives
     return ap, negatives_ahead
+
+
+#: Below this share of gallery scores at or above a row's lowest positive, only those are bucketed.
+SPARSE_SHARE = 0.5
+
+
+def _bucket_counts(scores: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """``counts[r, b]``: gallery items of row ``r`` with exactly ``b`` positive scores ``<= s``.
+
+    A score counts in ``N(>= a_t)`` iff its bucket ``b > t``. Items below a row's lowest
+    positive (bucket 0) never count, so when they are the majority (float32 scores) only
+    the others are bucketed, in one flat ``searchsorted`` over exact order-preserving
+    integer keys ``row · 2^32 + bits(score)``; otherwise every score is bucketed per row.
+    """
+    c, p = a.shape
+    if scores.dtype == torch.float32:
+        above = scores >= a[:, :1]
+        if int(above.sum()) < SPARSE_SHARE * scores.numel():
+            rows, cols = above.nonzero(as_tuple=True)
+            row_base = torch.arange(c, device=a.device, dtype=torch.int64) << 32
+            bounds = (row_base[:, None] + _orderable(a)).reshape(-1)
+            keys = (rows << 32) + _orderable(scores[rows, cols])
+            bucket = torch.searchsorted(bounds, keys, right=True) - rows * p
+            flat = torch.bincount(rows * (p + 1) + bucket, minlength=c * (p + 1))
+            return flat.view(c, p + 1)
+    bucket = torch.searchsorted(a, scores, right=True)
+    counts = torch.zeros(c, p + 1, dtype=torch.int64, device=scores.device)
+    counts.scatter_add_(1, bucket, torch.ones_like(bucket))
+    return counts
+
+
+def _orderable(x: torch.Tensor) -> torch.Tensor:
+    """float32 → int64 in [0, 2^32), ordered exactly as the floats (``-0.0`` equals ``+0.0``)."""
+    bits = (x + 0.0).view(torch.int32).to(torch.int64)
+    unsigned = bits & 0xFFFFFFFF
+    return torch.where(bits < 0, 0xFFFFFFFF - unsigned, unsigned + 0x80000000)
 
 
 def leave_one_out(

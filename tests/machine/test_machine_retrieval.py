@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score
 
 from pytest_fgbmk.errors import ConfigError
-from pytest_fgbmk.machine.retrieval import leave_one_out, retrieval_metrics
+from pytest_fgbmk.machine import retrieval
+from pytest_fgbmk.machine.retrieval import _bucket_counts, leave_one_out, retrieval_metrics
 
 
 def _sklearn_ap(scores: np.ndarray, qlab: np.ndarray, glab: np.ndarray, self_mask=None):
@@ -44,11 +45,12 @@ def _pm1(rng, n, d=16):
     return rng.choice([-1.0, 1.0], size=(n, d))
 
 
-def test_ap_equals_sklearn_per_query_with_ties():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_ap_equals_sklearn_per_query_with_ties(dtype):
     rng = np.random.default_rng(0)
     q, g = _pm1(rng, 60, 4), _pm1(rng, 150, 4)  # d=4: 16 distinct vectors, heavy ties
     ql, gl = rng.integers(0, 5, 60), rng.integers(0, 5, 150)
-    res = retrieval_metrics(q, ql, g, gl, chunk_rows=7)
+    res = retrieval_metrics(q, ql, g, gl, chunk_rows=7, dtype=dtype)
     scores = (q / 2.0) @ (g / 2.0).T
     assert len(np.unique(scores)) <= 5  # heavy ties really present
     ref = _sklearn_ap(scores, ql, gl)
@@ -188,3 +190,34 @@ def test_property_matches_sklearn_tiny(m, n, n_cls, chunk, seed):
     valid = res.valid
     assert (res.ap[valid] > 0).all() and (res.ap[valid] <= 1).all()
     assert (res.hits[1] <= res.hits[3]).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 40), st.integers(1, 8), st.integers(0, 2**31 - 1))
+def test_property_sparse_bucketing_equals_dense(c, n, p, seed):
+    rng = np.random.default_rng(seed)
+    # few distinct values, both zeros, negatives: ties everywhere
+    vals = np.array([-2.5, -1.0, -0.0, 0.0, 0.5, 3.0], dtype=np.float32)
+    scores = torch.from_numpy(rng.choice(vals, size=(c, n)))
+    a, _ = torch.sort(torch.from_numpy(rng.choice(vals, size=(c, p))), dim=1)
+    sparse_share = retrieval.SPARSE_SHARE
+    try:
+        retrieval.SPARSE_SHARE = 2.0  # always the sparse route
+        sparse = _bucket_counts(scores, a)
+        retrieval.SPARSE_SHARE = -1.0  # always the dense route
+        dense = _bucket_counts(scores, a)
+    finally:
+        retrieval.SPARSE_SHARE = sparse_share
+    np.testing.assert_array_equal(sparse[:, 1:].numpy(), dense[:, 1:].numpy())
+
+
+def test_float32_sparse_route_matches_float64_on_separable_data():
+    rng = np.random.default_rng(8)
+    centers = rng.normal(size=(6, 16))
+    ql, gl = rng.integers(0, 6, 50), rng.integers(0, 6, 500)
+    q = (centers[ql] + 0.3 * rng.normal(size=(50, 16))).astype(np.float32)
+    g = (centers[gl] + 0.3 * rng.normal(size=(500, 16))).astype(np.float32)
+    r32 = retrieval_metrics(q, ql, g, gl)
+    r64 = retrieval_metrics(q, ql, g, gl, dtype=torch.float64)
+    assert r32.mean_ap > 0.9
+    np.testing.assert_allclose(r32.ap, r64.ap, atol=1e-6)
