@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--seed", type=int, default=0)
     exp.add_argument("--out", required=True, type=Path)
     exp.set_defaults(func=_cmd_questions_export)
+    from pytest_fgbmk.cli_report import add_report_commands
+
+    add_report_commands(sub)
     return parser
 
 
