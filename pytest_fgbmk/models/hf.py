@@ -176,6 +176,18 @@ def checkpoint_fingerprint(path: Path, options: ModelOptions) -> str:
     return h.hexdigest()[:16]
 
 
+def content_fingerprint(path: Path, options: ModelOptions) -> str:
+    """Hash of every file's name and bytes (for small checkpoints: the same weights give
+    the same fingerprint on every machine, whatever the mtimes), plus the options."""
+    h = hashlib.sha256()
+    for file in sorted(path.rglob("*")):
+        if file.is_file():
+            h.update(file.relative_to(path).as_posix().encode() + b"\0")
+            h.update(hashlib.sha256(file.read_bytes()).digest())
+    h.update(options.key().encode())
+    return h.hexdigest()[:16]
+
+
 def _is_oom(error: BaseException) -> bool:
     import torch
 
@@ -187,15 +199,26 @@ class HfVisionLanguageModel(ModelAdapter):
 
     can_answer = True
 
-    def __init__(self, target: str, path: Path, model_type: str, options: ModelOptions) -> None:
-        self.name = f"hf:{target}"
+    def __init__(
+        self,
+        target: str,
+        path: Path,
+        model_type: str,
+        options: ModelOptions,
+        *,
+        name: str | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
+        self.name = name or f"hf:{target}"
         self.path = path
         self.model_type = model_type
         self.options = options
         self.batch_size = options.batch_size or DEFAULT_BATCH_SIZE
         self.can_encode = model_type in ENCODE_FAMILIES
-        self._fingerprint = f"hf:{model_type}:{checkpoint_fingerprint(path, options)}"
-        self.device = options.resolved_device()
+        self._fingerprint = (
+            fingerprint or f"hf:{model_type}:{checkpoint_fingerprint(path, options)}"
+        )
+        self.device = _available_device(options)
         self.dtype = options.torch_dtype()
         self.processor = self._load_processor()
         self.model = self._load_model()
@@ -454,6 +477,22 @@ class HfVisionLanguageModel(ModelAdapter):
 
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+
+def _available_device(options: ModelOptions) -> str:
+    """The resolved device, refused with the option to change when it is not present."""
+    import torch
+
+    device = options.resolved_device()
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.split(":", 1)[1]) if ":" in device else 0
+        if index >= count:
+            raise ModelError(
+                f"device={device} but this machine has {count} CUDA device(s);"
+                " pass --fgbmk-model-arg device=cpu (or auto)"
+            )
+    return device
 
 
 def _image_side(ip: Any, model_type: str) -> int:

@@ -583,7 +583,17 @@ def ensure_tiny(family: str = "llava") -> Path:
 
 
 def load_tiny_llava(options: ModelOptions) -> ModelAdapter:
-    """The built-in ``tiny-llava`` model: a tiny random LLaVA loaded through ``hf:``."""
-    from pytest_fgbmk.models.hf import load_hf
+    """The built-in ``tiny-llava`` model: a tiny random LLaVA loaded through the ``hf:``
+    adapter. Its fingerprint hashes the files' contents, so that it is the same on every
+    machine that builds the same checkpoint (baselines of it travel)."""
+    from pytest_fgbmk.models.hf import HfVisionLanguageModel, content_fingerprint
 
-    return load_hf(str(ensure_tiny("llava")), options)
+    path = ensure_tiny("llava")
+    return HfVisionLanguageModel(
+        str(path),
+        path,
+        "llava",
+        options,
+        name="tiny-llava",
+        fingerprint=f"tiny-llava:{TINY_VERSION}:{content_fingerprint(path, options)}",
+    )

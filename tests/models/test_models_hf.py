@@ -343,6 +343,12 @@ def test_other_errors_are_not_retried(llava, monkeypatch):
         llava.answer(_requests(2), SETTINGS)
 
 
+def test_absent_cuda_device_is_a_clear_error(checkpoints, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ModelError, match=r"device=cuda:1 but .* 0 CUDA device.*device=cpu"):
+        hf.load_hf(str(_checkpoint(checkpoints, "llava")), ModelOptions(device="cuda:1"))
+
+
 def test_close_frees_the_model(checkpoints):
     model = hf.load_hf(str(_checkpoint(checkpoints, "llava")), ModelOptions(**CPU))
     model.close()

@@ -130,9 +130,17 @@ def test_tiny_llava_is_built_once_and_loaded_through_hf(monkeypatch, tmp_path):
     assert sorted(os.listdir(tmp_path)) == [first.name]  # no staging folder left behind
 
     with tiny.load_tiny_llava(ModelOptions(device="cpu")) as model:
-        assert model.name == f"hf:{first}"
+        assert model.name == "tiny-llava"
         assert model.can_answer and model.can_encode
-        assert model.fingerprint.startswith("hf:llava:")
+        assert model.fingerprint.startswith(f"tiny-llava:{tiny.TINY_VERSION}:")
+        fingerprint = model.fingerprint
+
+    # Built again elsewhere (other mtimes): the same fingerprint, so baselines travel.
+    monkeypatch.setenv(tiny.ENV_DIR, str(tmp_path / "elsewhere"))
+    with tiny.load_tiny_llava(ModelOptions(device="cpu")) as again:
+        assert again.fingerprint == fingerprint
+    with tiny.load_tiny_llava(ModelOptions(device="cpu", system_prompt="x")) as other:
+        assert other.fingerprint != fingerprint
 
 
 def test_build_llava_pads_the_vocabulary_so_every_id_decodes(tmp_path):
