@@ -11,7 +11,6 @@ engine, measurements); this module declares, wires and reports. A suite test rea
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +93,12 @@ _OPTIONS: list[tuple[str, str, str, dict[str, Any]]] = [
         "--fgbmk-scoring",
         "fgbmk_scoring",
         f"answer scoring: {' or '.join(SCORING)} (default strict)",
+        {},
+    ),
+    (
+        "--fgbmk-report",
+        "fgbmk_report",
+        "folder to write results.json, samples.jsonl and report.html into",
         {},
     ),
     (
@@ -181,15 +186,13 @@ def _is_xdist_controller(config: pytest.Config) -> bool:
 
 
 def _writers(config: pytest.Config):
-    """Line writers for progress: the terminal (capture suspended), or stderr on a worker."""
+    """Line writers for progress on the terminal (capture suspended while writing).
+
+    xdist workers write none: their cases run one at a time, and the controller's
+    terminal shows the tests' progress.
+    """
     if hasattr(config, "workerinput"):
-        label = f"[{config.workerinput.get('workerid', 'gw')}] fgbmk"
-
-        def write_err(line: str) -> None:
-            if line:
-                print(f"{label}: {line.split(': ', 1)[-1]}", file=sys.__stderr__, flush=True)
-
-        return write_err, None
+        return None, None
     tr = config.pluginmanager.get_plugin("terminalreporter")
     capman = config.pluginmanager.get_plugin("capturemanager")
     if tr is None:
@@ -230,6 +233,11 @@ def pytest_configure(config: pytest.Config) -> None:
     collector = ResultCollector(config)
     config.stash[RESULTS_KEY] = collector
     config.pluginmanager.register(collector, "fgbmk-results")
+    report_dir = _value(config, "fgbmk_report")
+    if report_dir:
+        from pytest_fgbmk.report.hook import ReportHook
+
+        config.pluginmanager.register(ReportHook(config, session, Path(report_dir)), "fgbmk-report")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -10,6 +10,34 @@ from pytest_fgbmk.engine import EngineStats
 
 TASK_ORDER = {"attribute": 0, "granularity": 1, "knowledge_bias": 2}
 QTYPE_ORDER = {"tf": 0, "mc": 1, "sa": 2}
+#: Taxonomy levels of the supported datasets, coarse → fine (granularity rows follow it).
+LEVEL_ORDER = {
+    name: i
+    for i, name in enumerate(
+        (
+            "superclass",
+            "type",
+            "kingdom",
+            "phylum",
+            "class",
+            "order",
+            "family",
+            "genus",
+            "manufacturer",
+            "make",
+            "group",
+            "sup",
+            "category",
+            "model",
+            "dish",
+            "year",
+            "variant",
+            "product",
+            "sub",
+            "species",
+        )
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -47,9 +75,11 @@ class SummaryRow:
         )
 
     def sort_key(self) -> tuple:
+        level = LEVEL_ORDER.get(self.facet, len(LEVEL_ORDER)) if self.task == "granularity" else 0
         return (
             self.dataset,
             TASK_ORDER.get(self.task, 9),
+            level,
             self.facet,
             QTYPE_ORDER.get(self.qtype, 9),
         )
@@ -114,6 +144,11 @@ def format_throughput(stats: EngineStats, fingerprints: Sequence[str] = ()) -> l
         lines.append(f"model fingerprint: {', '.join(sorted(set(fingerprints)))}")
     if stats.questions == 0:
         lines.append("engine: no question needed answering")
+        return lines
+    if stats.computed == 0:
+        lines.append(
+            f"engine: {stats.questions} questions, {stats.cached} from the cache, none asked"
+        )
         return lines
     lines.append(
         f"engine: {stats.questions} questions, {stats.cached} from the cache, "

@@ -250,3 +250,21 @@ def test_xdist_gives_the_same_numbers_as_one_process(run, pytester):
     }
     assert len({p["value"] for p in one.values()}) > 3  # chance: varied numbers, not all equal
     assert "FG-BMK summary" in result.stdout.str() and "worker 1: engine" in result.stdout.str()
+
+
+@pytest.mark.slow
+def test_tiny_llava_runs_end_to_end_through_transformers(run, pytester, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
+    result = run(
+        "--fgbmk-model=tiny-llava",
+        "--fgbmk-no-cache",
+        "--fgbmk-limit=2",
+        "--junitxml=out.xml",
+        "-k",
+        "synth_birds-species-mc",
+        subprocess=True,
+    )
+    result.assert_outcomes(passed=1)
+    (props,) = junit_cases(pytester.path / "out.xml").values()
+    assert props["n"] == "2" and props["errors"] == "0"  # random weights: any accuracy
+    assert "fgbmk fingerprint: hf:llava:" in result.stdout.str()

@@ -1,0 +1,151 @@
+"""Measurements, the sanity gate, JUnit properties and the summary table, from constructed data."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+from pytest_fgbmk.engine import Answer, EngineStats
+from pytest_fgbmk.gate import SanityGate, Verdict, as_gate
+from pytest_fgbmk.measurement import Asked, category_distribution, measure_questions
+from pytest_fgbmk.questions.cases import Case
+from pytest_fgbmk.questions.records import Question
+from pytest_fgbmk.report.junit import is_measured, measurement_properties, properties_dict
+from pytest_fgbmk.report.terminal import SummaryRow, format_table, format_throughput
+
+ASKED = Asked("toy", "abc", "original", "strict", None, 0)
+
+
+def _q(i: int, truth: str, category: str) -> Question:
+    return Question(
+        f"q{i}",
+        "toy",
+        f"img/{i}.png",
+        "Is it a finch?",
+        "tf",
+        "knowledge_bias",
+        "species",
+        category,
+        truth,
+        "t0",
+        asked="finch",
+    )
+
+
+def test_category_distribution_exact():
+    per = {f"c{i}": (i, 10) for i in range(11)}  # accuracies 0, 10, ..., 100
+    d = category_distribution(per)
+    values = [10.0 * i for i in range(11)]
+    assert d["ranked"][0] == ["c0", 0.0] and d["ranked"][-1] == ["c10", 100.0]
+    assert d["mean_category_accuracy"] == 50.0
+    assert d["worst_decile_accuracy"] == 5.0  # ceil(11 / 10) = 2 worst: 0 and 10
+    assert abs(d["spread"] - statistics.pstdev(values)) < 1e-9
+
+
+def test_measure_questions_scores_counts_errors_and_distribution():
+    qs = [_q(0, "yes", "a"), _q(1, "no", "a"), _q(2, "yes", "b"), _q(3, "no", "b")]
+    answers = {
+        "q0": Answer("Yes, it is."),
+        "q1": Answer("yes"),
+        "q2": Answer("", error="RuntimeError: boom"),
+        "q3": Answer("No."),
+    }
+    case = Case("toy", "knowledge_bias", "species", "tf")
+    m = measure_questions(case, qs, answers, asked=ASKED)
+    assert (m.case_id, m.value, m.n, m.errors) == ("toy-knowledge_bias-tf", 50.0, 4, 1)
+    assert m.correct == (True, False, False, True)
+    assert m.outcomes[2].how == "error" and m.outcomes[2].error == "RuntimeError: boom"
+    assert m.unparsed_rate == 25.0
+    assert m.details["ranked"] == [["a", 50.0], ["b", 50.0]]
+    props = dict(measurement_properties(m))
+    assert props["value"] == "50.00" and props["errors"] == "1" and props["spread"] == "0.00"
+    assert json.loads(props["ranked_categories"]) == [["a", 50.0], ["b", 50.0]]
+    assert is_measured(properties_dict(measurement_properties(m)))
+
+
+def test_sanity_gate_fails_only_without_any_answer():
+    gate = as_gate(SanityGate())
+    case = Case("toy", "knowledge_bias", "species", "tf")
+    qs = [_q(0, "yes", "a"), _q(1, "no", "a")]
+    ok = measure_questions(case, qs, {"q0": Answer("no"), "q1": Answer("yes")}, asked=ASKED)
+    assert gate.check(ok.case_id, ok) == Verdict(
+        True, "toy-knowledge_bias-tf: accuracy 0.0% [0.0, 65.8] on n=2; unparsed 0.0%, errors 0"
+    )
+    broken = measure_questions(
+        case, qs, {q.id: Answer("", error="Timeout") for q in qs}, asked=ASKED
+    )
+    v = gate.check(broken.case_id, broken)
+    assert not v.ok and "failed on every question" in v.message and "Timeout" in v.message
+    empty = measure_questions(case, [], {}, asked=ASKED)
+    assert not gate.check(empty.case_id, empty).ok
+
+
+def _row(dataset, task, facet, qtype, value=50.0, n=10):
+    props = {
+        "metric": "accuracy",
+        "value": f"{value:.2f}",
+        "n": str(n),
+        "interval_low": "20.00",
+        "interval_high": "80.00",
+        "unparsed_rate": "10.00",
+        "errors": "1",
+        "case": "x",
+        "dataset": dataset,
+        "task": task,
+        "facet": facet,
+        "qtype": qtype,
+    }
+    return SummaryRow.from_properties(props, "passed")
+
+
+def test_summary_table_groups_by_dataset_and_orders_levels_coarse_to_fine():
+    rows = [
+        _row("cub", "granularity", "species", "sa"),
+        _row("cub", "granularity", "genus", "mc"),
+        _row("cub", "attribute", "wing color", "tf", 62.5, 8),
+        _row("cub", "granularity", "class", "tf"),
+        _row("aircraft", "granularity", "variant", "tf"),
+    ]
+    lines = format_table(rows)
+    assert lines[0].split() == [
+        "dataset",
+        "task",
+        "facet",
+        "type",
+        "metric",
+        "value",
+        "95%",
+        "interval",
+        "n",
+        "unparsed",
+        "errors",
+        "result",
+    ]
+    body = [line.split() for line in lines[2:]]
+    assert body[0][:4] == ["aircraft", "granularity", "variant", "tf"]
+    assert body[1] == []  # a blank line between datasets
+    assert [r[2] for r in body[2:]] == ["wing", "class", "genus", "species"]
+    assert body[2][-7:] == ["62.5", "[20.0,", "80.0]", "8", "10.0%", "1", "passed"]
+
+
+def test_throughput_line():
+    s = EngineStats(
+        questions=120,
+        cached=20,
+        computed=100,
+        errors=2,
+        empty=1,
+        wall_s=4.0,
+        model_s=3.0,
+        batch_size=16,
+        oom_halvings=1,
+    )
+    lines = format_throughput(s, ["fp-1"])
+    assert lines == [
+        "model fingerprint: fp-1",
+        "engine: 120 questions, 20 from the cache, 100 answered by the model in 4.0 s (25.0 questions/s); "
+        "25.0% of the time outside the model; errors 2, empty answers 1; batch size 16 (halved 1x after out-of-memory)",
+    ]
+    assert format_throughput(EngineStats(questions=5, cached=5)) == [
+        "engine: 5 questions, 5 from the cache, none asked"
+    ]
