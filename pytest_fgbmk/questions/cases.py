@@ -6,8 +6,10 @@ turns each into a test. :func:`build_questions` generates one case's questions.
 
 from __future__ import annotations
 
+import gc
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from pytest_fgbmk.data.records import CERTAINTY_PROBABLY, Dataset
@@ -16,7 +18,7 @@ from pytest_fgbmk.questions import generate
 from pytest_fgbmk.questions.ids import derive_seed
 from pytest_fgbmk.questions.records import QTYPES, TASKS, Question
 from pytest_fgbmk.questions.subsample import stratified
-from pytest_fgbmk.questions.templates import template_set
+from pytest_fgbmk.questions.templates import TemplateSet, template_set
 
 #: The split questions are asked about.
 SPLIT = "test"
@@ -39,6 +41,18 @@ class Case:
         """``"cub-wing_color-tf"``, ``"cub-species-sa"``, ``"cub-knowledge_bias-tf"``."""
         middle = "knowledge_bias" if self.task == "knowledge_bias" else self.facet
         return f"{self.dataset}-{middle}-{self.qtype}".replace(" ", "_")
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many acyclic records (~25% faster)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _check_tasks(tasks: Sequence[str]) -> None:
@@ -107,6 +121,19 @@ def build_questions(
         raise ConfigError(f"unknown question type {case.qtype!r}; choose from {', '.join(QTYPES)}")
     tset = template_set(templates)
     rng = random.Random(derive_seed(dataset.name, case.task, SPLIT, case.facet, case.qtype, seed))
+    with _gc_paused():
+        qs = _generate(dataset, case, tset, rng, min_certainty, mc_options)
+    return stratified(qs, limit, seed)
+
+
+def _generate(
+    dataset: Dataset,
+    case: Case,
+    tset: TemplateSet,
+    rng: random.Random,
+    min_certainty: int,
+    mc_options: int | None,
+) -> list[Question]:
     samples = dataset.split(SPLIT)
     if case.task == "granularity":
         if case.facet not in generate.dataset_levels(dataset):
@@ -138,4 +165,4 @@ def build_questions(
             min_certainty=min_certainty,
             mc_options=mc_options,
         )
-    return stratified(qs, limit, seed)
+    return qs

@@ -13,6 +13,7 @@ normalisation and never holds the truth as whole words, nor the other way round.
 from __future__ import annotations
 
 import random
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -64,15 +65,31 @@ def _match_case(name: str, like: str) -> str:
     return name[:1].upper() + name[1:] if like[:1].isupper() else name
 
 
+def _padded(name: str) -> str:
+    return f" {normalize(name)} "
+
+
+def _clash(pa: str, pb: str) -> bool:
+    """Clash test on padded normalised names (" dress " is in " wrap dress ", not " sundress ")."""
+    return pa in pb or pb in pa
+
+
+#: Pools up to this size are filtered in full; larger ones are sampled with rejection.
+_SMALL_POOL = 48
+
+
 @dataclass
 class LevelPools:
     """Candidate names at one taxonomy level, grouped by ancestor, for drawing distractors."""
 
     level: int
-    #: (depth, ancestor prefix) → names at this level under that ancestor, sorted.
-    by_prefix: dict[tuple[int, tuple[str, ...]], list[str]]
+    #: (depth, ancestor prefix) → (name, padded normalised name) at this level, sorted.
+    by_prefix: dict[tuple[int, tuple[str, ...]], list[tuple[str, str]]]
     builtin: tuple[str, ...]
-    _cache: dict[tuple[str, ...], list[list[str]]] = field(default_factory=dict)
+    _small: dict[tuple[int, tuple[str, ...], str], list[tuple[str, str]]] = field(
+        default_factory=dict
+    )
+    _has_other: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def build(cls, dataset: Dataset, level: int) -> LevelPools:
@@ -86,11 +103,12 @@ class LevelPools:
                 groups.setdefault((depth, p[:depth]), set()).add(p[level])
         levels = dataset_levels(dataset)
         builtin = BUILTIN_SIBLINGS.get(levels[level], ()) if level < len(levels) else ()
-        return cls(level, {k: sorted(v) for k, v in groups.items()}, builtin)
+        by_prefix = {k: [(n, _padded(n)) for n in sorted(v)] for k, v in groups.items()}
+        return cls(level, by_prefix, builtin)
 
     @property
     def names(self) -> list[str]:
-        return self.by_prefix.get((0, ()), [])
+        return [n for n, _ in self.by_prefix.get((0, ()), [])]
 
     def usable(self) -> bool:
         """Whether questions can be asked: at least two names, counting the built-in list."""
@@ -99,47 +117,84 @@ class LevelPools:
         distinct = {normalize(n) for n in self.names} | {normalize(n) for n in self.builtin}
         return bool(self.builtin) and len(distinct) >= 2
 
-    def pools(self, path: tuple[str, ...]) -> list[list[str]]:
-        """Candidate lists for a truth path, nearest first, disjoint, none clashing with it."""
-        got = self._cache.get(path)
-        if got is not None:
-            return got
+    def has_other(self, truth: str) -> bool:
+        """Whether some name at this level (or built in) does not clash with ``truth``."""
+        got = self._has_other.get(truth)
+        if got is None:
+            pt = _padded(truth)
+            pool = self.by_prefix.get((0, ()), [])
+            got = any(not _clash(pn, pt) for _, pn in pool) or any(
+                not _clash(_padded(b), pt) for b in self.builtin
+            )
+            self._has_other[truth] = got
+        return got
+
+    def _filtered(
+        self, depth: int, prefix: tuple[str, ...], truth: str, pt: str
+    ) -> list[tuple[str, str]]:
+        key = (depth, prefix, truth)
+        got = self._small.get(key)
+        if got is None:
+            pool = self.by_prefix.get((depth, prefix), [])
+            got = self._small[key] = [(n, pn) for n, pn in pool if not _clash(pn, pt)]
+        return got
+
+    def draw(self, path: tuple[str, ...], k: int, rng: random.Random) -> list[str]:
+        """Up to ``k`` distinct names for a truth path, siblings first, never clashing with it.
+
+        Each ancestor's pool is used in full when it holds no more than still needed, else
+        the rest are sampled uniformly from it (large pools by rejection, never scanned).
+        """
         truth = path[self.level]
-        seen = {normalize(truth)}
-        out: list[list[str]] = []
+        pt = _padded(truth)
+        chosen: list[str] = []
+        taken: set[str] = {pt}
         for depth in range(self.level, -1, -1):
-            pool = []
-            for name in self.by_prefix.get((depth, path[:depth]), ()):
-                key = normalize(name)
-                if key not in seen and not clashes(name, truth):
-                    seen.add(key)
-                    pool.append(name)
-            if pool:
-                out.append(pool)
-        extra = []
-        for name in self.builtin:
-            key = normalize(name)
-            if key not in seen and not clashes(name, truth):
-                seen.add(key)
-                extra.append(_match_case(name, truth))
-        if extra:
-            out.append(extra)
-        self._cache[path] = out
-        return out
+            need = k - len(chosen)
+            if need <= 0:
+                return chosen
+            pool = self.by_prefix.get((depth, path[:depth]), [])
+            if len(pool) > _SMALL_POOL:
+                got = _reject_sample(pool, need, pt, taken, rng)
+                if got is not None:
+                    chosen.extend(got)
+                    continue
+            valid = [
+                (n, pn)
+                for n, pn in self._filtered(depth, path[:depth], truth, pt)
+                if pn not in taken
+            ]
+            picked = valid if len(valid) <= need else _sample(valid, need, rng)
+            for n, pn in picked:
+                taken.add(pn)
+                chosen.append(n)
+        if len(chosen) < k:
+            extra = [
+                b for b in self.builtin if _padded(b) not in taken and not _clash(_padded(b), pt)
+            ]
+            picked_b = (
+                extra if len(extra) <= k - len(chosen) else _sample(extra, k - len(chosen), rng)
+            )
+            chosen.extend(_match_case(b, truth) for b in picked_b)
+        return chosen
 
 
-def draw(pools: list[list[str]], k: int, rng: random.Random) -> list[str]:
-    """Up to ``k`` names, nearest pools first, sampled uniformly within the last pool used."""
-    chosen: list[str] = []
-    for pool in pools:
-        need = k - len(chosen)
-        if need <= 0:
-            break
-        if len(pool) <= need:
-            chosen.extend(pool)
-        else:
-            chosen.extend(rng.sample(pool, need))
-    return chosen
+def _reject_sample(
+    pool: list[tuple[str, str]], need: int, pt: str, taken: set[str], rng: random.Random
+) -> list[str] | None:
+    """``need`` valid names drawn uniformly from a large pool, or None after too many misses."""
+    got: list[tuple[str, str]] = []
+    seen = set(taken)
+    for _ in range(20 * need + 20):
+        n, pn = pool[int(rng.random() * len(pool))]
+        if pn in seen or _clash(pn, pt):
+            continue
+        seen.add(pn)
+        got.append((n, pn))
+        if len(got) == need:
+            taken.update(pn for _, pn in got)
+            return [n for n, _ in got]
+    return None
 
 
 def balanced_roles(
@@ -180,11 +235,19 @@ class _Maker:
         self.templates = tset.for_type(qtype)
         self.ids = [tset.template_id(qtype, i) for i in range(len(self.templates))]
         self.lettered = tset.lettered and qtype == "mc"
-        self.word = level_word(facet)
-        self.levels = (
-            LEVEL_PLURALS.get(self.word, self.word) if tset.name == "original" else self.word
-        )
+        word = level_word(facet)
+        levels = LEVEL_PLURALS.get(word, word) if tset.name == "original" else word
+        #: templates with the case's constant fields filled in, per noun
+        self._by_noun: dict[str, list[str]] = {}
+        self._fixed = {"level": word, "levels": levels}
         self.n = len(self.templates)
+
+    def _templates(self, noun: str) -> list[str]:
+        got = self._by_noun.get(noun)
+        if got is None:
+            fields = {**self._fixed, "noun": noun, "name": "{name}", "options": "{options}"}
+            got = self._by_noun[noun] = [t.format(**fields) for t in self.templates]
+        return got
 
     def make(
         self,
@@ -197,14 +260,12 @@ class _Maker:
         options: tuple[str, ...] = (),
         accepted: tuple[str, ...] = (),
     ) -> Question:
-        t = rng.randrange(self.n)
-        prompt = self.templates[t].format(
-            level=self.word,
-            levels=self.levels,
-            noun=noun,
-            name=name,
-            options=format_options(options, self.lettered) if options else "",
-        )
+        t = int(rng.random() * self.n)
+        template = self._templates(noun)[t]
+        if options:
+            prompt = template.replace("{options}", format_options(options, self.lettered))
+        else:
+            prompt = template.replace("{name}", name)
         tid = self.ids[t]
         qid = question_id(
             self.dataset, sample.path, self.task, self.facet, self.qtype, truth, name, tid
@@ -228,9 +289,26 @@ class _Maker:
         )
 
 
+def _pick(seq: Sequence, rng: random.Random):
+    """One element, uniformly (cheaper than ``rng.choice``)."""
+    return seq[int(rng.random() * len(seq))]
+
+
+def _sample(seq: Sequence, k: int, rng: random.Random) -> list:
+    """``k`` distinct elements, uniformly, by a partial Fisher–Yates shuffle."""
+    pool = list(seq)
+    n = len(pool)
+    for i in range(k):
+        j = i + int(rng.random() * (n - i))
+        pool[i], pool[j] = pool[j], pool[i]
+    return pool[:k]
+
+
 def _mc_options(truth: str, distractors: list[str], rng: random.Random) -> tuple[str, ...]:
     opts = [truth, *distractors]
-    rng.shuffle(opts)
+    for i in range(len(opts) - 1, 0, -1):
+        j = int(rng.random() * (i + 1))
+        opts[i], opts[j] = opts[j], opts[i]
     return tuple(opts)
 
 
@@ -269,12 +347,12 @@ def granularity(
 
     out: list[Question] = []
     if qtype == "tf":
-        for (s, p), positive in balanced_roles(items, lambda it: bool(pools.pools(it[1])), rng):
-            name = p[li] if positive else draw(pools.pools(p), 1, rng)[0]
+        for (s, p), positive in balanced_roles(items, lambda it: pools.has_other(it[1][li]), rng):
+            name = p[li] if positive else pools.draw(p, 1, rng)[0]
             out.append(maker.make(s, noun(p), "yes" if positive else "no", rng, name=name))
     elif qtype == "mc":
         for s, p in items:
-            opts = _mc_options(p[li], draw(pools.pools(p), MC_OPTIONS - 1, rng), rng)
+            opts = _mc_options(p[li], pools.draw(p, MC_OPTIONS - 1, rng), rng)
             out.append(maker.make(s, noun(p), p[li], rng, options=opts))
     else:
         cats = dataset.categories
@@ -299,13 +377,42 @@ def knowledge_bias(
     out: list[Question] = []
     for s in _sorted_samples(samples):
         p = sample_path(dataset, s)
-        cands = pools.pools(p)
-        if not p[li] or not cands:
+        if not p[li] or not pools.has_other(p[li]):
             continue
         noun = noun_for(dataset.name, dataset.meta_category, levels[-1], p, levels)
         out.append(maker.make(s, noun, "yes", rng, name=p[li]))
-        out.append(maker.make(s, noun, "no", rng, name=draw(cands, 1, rng)[0]))
+        out.append(maker.make(s, noun, "no", rng, name=pools.draw(p, 1, rng)[0]))
     return out
+
+
+#: Per-dataset index of each sample's attribute values, shared by all attribute cases.
+_ATTR_INDEX: dict[tuple[int, int], dict[str, dict[str, tuple[frozenset[str], list[str]]]]] = {}
+
+
+def _attribute_index(
+    dataset: Dataset, min_certainty: int
+) -> dict[str, dict[str, tuple[frozenset[str], list[str]]]]:
+    """sample id → group → (values held at any certainty, values asked about, sorted).
+
+    Built in one pass and kept while the dataset lives, so 28 CUB groups × 2 question types
+    scan the annotations once, not 56 times.
+    """
+    key = (id(dataset), min_certainty)
+    got = _ATTR_INDEX.get(key)
+    if got is not None:
+        return got
+    got = {}
+    for s in dataset.samples:
+        held: dict[str, set[str]] = {}
+        asked: dict[str, set[str]] = {}
+        for a in s.annotations:
+            held.setdefault(a.group, set()).add(a.value)
+            if a.certainty >= min_certainty:
+                asked.setdefault(a.group, set()).add(a.value)
+        got[s.id] = {g: (frozenset(held[g]), sorted(v)) for g, v in asked.items()}
+    _ATTR_INDEX[key] = got
+    weakref.finalize(dataset, _ATTR_INDEX.pop, key, None)
+    return got
 
 
 def attribute(
@@ -330,29 +437,34 @@ def attribute(
     noun = attribute_noun(dataset.name, dataset.meta_category)
     maker = _Maker(dataset, "attribute", group, qtype, tset)
     rows = []
+    others_of: dict[frozenset[str], list[str]] = {}
+    index = _attribute_index(dataset, min_certainty)
     for s in _sorted_samples(samples):
-        held = [a.value for a in s.annotations if a.group == group]
-        asked = sorted(
-            {a.value for a in s.annotations if a.group == group and a.certainty >= min_certainty}
-        )
-        if not asked:
+        entry = index.get(s.id, {}).get(group)
+        if entry is None:
             continue
-        others = [v for v in g.values if not any(clashes(v, h) for h in held)]
+        held, asked = entry
+        others = others_of.get(held)
+        if others is None:
+            others = [v for v in g.values if not any(clashes(v, h) for h in held)]
+            others_of[held] = others
         rows.append((s, asked, others))
     out: list[Question] = []
     if qtype == "tf":
         for (s, asked, others), positive in balanced_roles(rows, lambda r: bool(r[2]), rng):
             if positive:
-                out.append(maker.make(s, noun, "yes", rng, name=rng.choice(asked)))
+                out.append(maker.make(s, noun, "yes", rng, name=_pick(asked, rng)))
             else:
-                out.append(maker.make(s, noun, "no", rng, name=rng.choice(others)))
+                out.append(maker.make(s, noun, "no", rng, name=_pick(others, rng)))
         return out
     for s, asked, others in rows:
         if not others:
             continue
-        truth = rng.choice(asked)
+        truth = _pick(asked, rng)
         k = len(others) if mc_options is None else min(mc_options - 1, len(others))
         out.append(
-            maker.make(s, noun, truth, rng, options=_mc_options(truth, rng.sample(others, k), rng))
+            maker.make(
+                s, noun, truth, rng, options=_mc_options(truth, _sample(others, k, rng), rng)
+            )
         )
     return out

@@ -211,4 +211,4 @@ def format_options(options: Sequence[str], lettered: bool) -> str:
     """Options as the release writes them (``"a", "b"``) or lettered one per line (``A. a``)."""
     if lettered:
         return "\n".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(options))
-    return ", ".join(f'"{o}"' for o in options)
+    return '"' + '", "'.join(options) + '"'

@@ -14,7 +14,7 @@ from questions_replicas import BIRDS, cub_like, flat
 from pytest_fgbmk.data.records import Category, Dataset, Sample
 from pytest_fgbmk.errors import ConfigError
 from pytest_fgbmk.questions.cases import Case, build_questions, cases_for
-from pytest_fgbmk.questions.generate import LevelPools, draw
+from pytest_fgbmk.questions.generate import LevelPools
 from pytest_fgbmk.questions.ids import derive_seed, question_id
 from pytest_fgbmk.questions.subsample import stratified
 from pytest_fgbmk.questions.templates import EXTENDED, ORIGINAL, template_set
@@ -273,13 +273,27 @@ def test_stratified_limit_keeps_every_category():
     assert len({q.category for q in few}) == 3
 
 
-def test_draw_prefers_nearest_pool():
+def test_draw_prefers_nearest_pool_and_samples_large_pools():
+    pools = LevelPools.build(CUB, 2)
     rng = random.Random(0)
-    assert draw([["a"], ["b", "c", "d"]], 2, rng)[0] == "a"
-    assert sorted(draw([["a", "b"], ["c"]], 3, rng)) == ["a", "b", "c"]
-    pools = LevelPools.build(CUB, 2).pools(("aves", "albatross", "laysan albatross"))
-    assert pools[0] == ["black footed albatross", "sooty albatross"]
-    assert "laysan albatross" not in sum(pools, [])
+    for _ in range(20):
+        got = pools.draw(("aves", "albatross", "laysan albatross"), 3, rng)
+        assert sorted(got[:2]) == ["black footed albatross", "sooty albatross"]
+        assert got[2] not in got[:2] and "laysan albatross" not in got
+    # a flat level of 500 names is sampled, never scanned; still no clash and no repeat
+    names = tuple(f"gown {i}" for i in range(500)) + tuple(f"dress {i}" for i in range(300))
+    big = LevelPools.build(flat((*names, "dress", "sundress", "wrap dress"), per_class=1), 0)
+    drawn = Counter()
+    for _ in range(3000):
+        got = big.draw(("dress",), 3, rng)
+        assert len(set(got)) == 3 and not any(clashes(g, "dress") for g in got)
+        drawn.update(got)
+    assert drawn["sundress"] > 0 and len(drawn) > 400
+    # when nearly everything clashes, rejection gives up and the pool is filtered in full
+    only = LevelPools.build(
+        flat((*(f"dress {i}" for i in range(300)), "dress", "sundress"), per_class=1), 0
+    )
+    assert only.draw(("dress",), 3, rng) == ["sundress"]
 
 
 def test_build_questions_errors():
