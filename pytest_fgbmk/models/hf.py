@@ -15,9 +15,11 @@ size², Idefics3/SmolVLM: longest edge), ``min_pixels`` / ``max_pixels`` (Qwen),
 ``max_patches`` (InternVL tiles), ``do_image_splitting`` (Idefics3/SmolVLM) and
 ``prompt_format`` (a string with ``{prompt}``, used instead of the chat template).
 
-``encode`` (origin vs aligned features, the paper's Table 4) is available for LLaVA and
-InternVL: ``cls`` and ``patch_mean`` of the vision layer the projector reads, ``blocks``
-(CLS of the last four vision layers) and ``aligned`` (projector output, mean-pooled).
+``encode`` (origin vs aligned features, the paper's Table 4) is available for LLaVA,
+InternVL and BLIP-2: ``cls`` and ``patch_mean`` of the vision layer the projector reads,
+``blocks`` (CLS of the last four vision layers) and ``aligned`` (what enters the language
+model: the projector output, or BLIP-2's projected Q-Former queries, mean-pooled).
+Qwen2/2.5-VL and Idefics3/SmolVLM towers have no CLS token: they answer only.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ PROMPT_FORMATS = {"blip-2": "Question: {prompt} Answer:", "instructblip": "{prom
 #: Families whose processor takes one list of images per sample.
 NESTED_IMAGES = ("idefics2", "idefics3", "smolvlm")
 #: Families with a CLS-bearing vision tower whose projector output ``encode`` returns.
-ENCODE_FAMILIES = ("llava", "internvl")
+ENCODE_FAMILIES = ("llava", "internvl", "blip-2")
 QWEN_FAMILIES = ("qwen2_vl", "qwen2_5_vl")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
@@ -445,7 +447,7 @@ class HfVisionLanguageModel(ModelAdapter):
         pixels = ip(images=images, return_tensors="pt", **extra)["pixel_values"]
         pixels = pixels.to(self.device, dtype=self.dtype)
         config = self.model.config
-        layer = config.vision_feature_layer
+        layer = getattr(config, "vision_feature_layer", -1)  # BLIP-2: the tower's output
         with torch.inference_mode():
             out = self.model.get_image_features(
                 pixel_values=pixels, output_hidden_states=True, return_dict=True

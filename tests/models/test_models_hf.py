@@ -144,30 +144,39 @@ def test_missing_chat_template_names_the_fix(checkpoints, tmp_path):
         hf.load_hf(str(copy), ModelOptions(**CPU))
 
 
-@pytest.mark.parametrize("family", ["llava", "internvl"])
+@pytest.mark.parametrize("family", ["llava", "internvl", "blip2"])
 def test_encode_views_and_aligned_is_the_projector_output(family, checkpoints):
     model = hf.load_hf(str(_checkpoint(checkpoints, family)), ModelOptions(**CPU, batch_size=2))
     images = [r.image for r in _requests(3)]
     views = model.encode(images)
     cfg = model.model.config
     vis, txt = cfg.vision_config.hidden_size, cfg.text_config.hidden_size
+    depth = cfg.vision_config.num_hidden_layers
     assert {k: tuple(v.shape) for k, v in views.items()} == {
         "cls": (3, vis),
         "patch_mean": (3, vis),
-        "blocks": (3, 3, vis),  # the tiny towers have 3 layers
+        "blocks": (3, depth, vis),  # the tiny towers have 2 or 3 layers
         "aligned": (3, txt),
     }
     # Reference: run the tower and projector by hand on the first image.
     ip = model.processor.image_processor
     extra = {"crop_to_patches": False} if family == "internvl" else {}
     pixels = ip(images=images[:1], return_tensors="pt", **extra)["pixel_values"]
-    inner = model.model.model
+    inner = model.model if family == "blip2" else model.model.model
     with torch.no_grad():
-        tower = inner.vision_tower(pixel_values=pixels, output_hidden_states=True)
+        if family == "blip2":
+            tower = inner.vision_model(pixel_values=pixels, output_hidden_states=True)
+            chosen = tower.last_hidden_state
+            queries = inner.qformer(
+                query_embeds=inner.query_tokens, encoder_hidden_states=chosen
+            ).last_hidden_state
+            projected = inner.language_projection(queries)
+        else:
+            tower = inner.vision_tower(pixel_values=pixels, output_hidden_states=True)
         if family == "llava":
             chosen = tower.hidden_states[-2]
             projected = inner.multi_modal_projector(chosen[:, 1:])
-        else:
+        elif family == "internvl":
             chosen = tower.last_hidden_state
             grid = chosen[:, 1:].reshape(1, 4, 4, -1)
             shuffled = inner.pixel_shuffle(grid, scale_factor=cfg.downsample_ratio)
@@ -175,7 +184,8 @@ def test_encode_views_and_aligned_is_the_projector_output(family, checkpoints):
     torch.testing.assert_close(views["cls"][0], chosen[0, 0])
     torch.testing.assert_close(views["patch_mean"][0], chosen[0, 1:].mean(0))
     torch.testing.assert_close(views["aligned"][0], projected[0].mean(0))
-    torch.testing.assert_close(views["blocks"][0, -1], tower.hidden_states[-1][0, 0])
+    if family != "blip2":  # BLIP-2's last block output is before its post-layernorm
+        torch.testing.assert_close(views["blocks"][0, -1], tower.hidden_states[-1][0, 0])
     # Batched encoding equals one image at a time.
     alone = model.encode(images[2:])
     for name in views:
