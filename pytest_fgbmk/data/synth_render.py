@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageChops, ImageDraw
 
 RGB = tuple[int, int, int]
 Polygon = np.ndarray  # (n, 2) float array
@@ -102,38 +102,37 @@ def _background(rng: np.random.Generator, size: int, ground: bool) -> Image.Imag
     return half.resize((size, size), Image.Resampling.NEAREST)
 
 
-@lru_cache(maxsize=8)
-def _unit_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    return xx / w - 0.5, yy / h - 0.5
-
-
 _NOISE_PAD = 61
+_NOISE_SIGMAS = (2.0, 3.5, 5.0, 6.5)
 
 
-@lru_cache(maxsize=8)
-def _noise_bank(h: int, w: int) -> np.ndarray:
-    """Unit Gaussian noise a little larger than an image; each image takes its own window."""
-    rng = np.random.default_rng([7, h, w])
-    return rng.standard_normal((h + _NOISE_PAD, w + _NOISE_PAD, 3), dtype=np.float32)
+@lru_cache(maxsize=32)
+def _noise_bank(h: int, w: int, sigma: float) -> Image.Image:
+    """Gaussian noise around 128, a little larger than an image; each image crops a window."""
+    rng = np.random.default_rng([7, h, w, int(sigma * 10)])
+    noise = rng.standard_normal((h + _NOISE_PAD, w + _NOISE_PAD, 3), dtype=np.float32)
+    return Image.fromarray(np.clip(128.0 + sigma * noise, 0, 255).astype(np.uint8), "RGB")
 
 
 def _photometry(img: Image.Image, rng: np.random.Generator) -> Image.Image:
-    """Gain, colour tint, an illumination slope and Gaussian sensor noise."""
-    arr = np.asarray(img, dtype=np.float32)
-    h, w, _ = arr.shape
-    gain = (rng.uniform(0.85, 1.12) * rng.uniform(0.95, 1.05, 3)).astype(np.float32)
+    """Gain and colour tint, an illumination slope, and Gaussian sensor noise (all in C)."""
+    w, h = img.size
+    gain = rng.uniform(0.85, 1.12) * rng.uniform(0.95, 1.05, 3)
+    ramp = np.arange(256, dtype=np.float64)
+    lut = np.clip(ramp[None, :] * gain[:, None], 0, 255).astype(np.uint8).ravel().tolist()
+    out = img.point(lut)
     angle = rng.uniform(0.0, 2.0 * np.pi)
-    slope = rng.uniform(0.0, 0.18)
-    xx, yy = _unit_grid(h, w)
-    ramp = (xx * np.float32(np.cos(angle)) + yy * np.float32(np.sin(angle))) * np.float32(slope) + 1
-    arr *= ramp[..., None]
-    arr *= gain
-    dy, dx = rng.integers(0, _NOISE_PAD + 1, 2)
-    noise = _noise_bank(h, w)[dy : dy + h, dx : dx + w]
-    arr += noise * np.float32(rng.uniform(2.0, 6.0) * (1.0 if rng.integers(2) else -1.0))
-    np.clip(arr, 0, 255, out=arr)
-    return Image.fromarray(arr.astype(np.uint8), "RGB")
+    amp = rng.uniform(0.0, 22.0)
+    corners = np.array([[-0.5, -0.5], [0.5, -0.5], [-0.5, 0.5], [0.5, 0.5]])
+    light = 128.0 + amp * (corners @ np.array([np.cos(angle), np.sin(angle)]))
+    slope = Image.fromarray(light.reshape(2, 2).astype(np.uint8), "L").resize(
+        (w, h), Image.Resampling.BILINEAR
+    )
+    out = ImageChops.add(out, Image.merge("RGB", (slope, slope, slope)), offset=-128)
+    sigma = _NOISE_SIGMAS[int(rng.integers(len(_NOISE_SIGMAS)))]
+    dx, dy = (int(v) for v in rng.integers(0, _NOISE_PAD + 1, 2))
+    noise = _noise_bank(h, w, sigma).crop((dx, dy, dx + w, dy + h))
+    return ImageChops.add(out, noise, offset=-128)
 
 
 class _Pose:
