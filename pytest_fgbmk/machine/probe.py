@@ -1,0 +1,366 @@
+"""Linear probes on frozen features, the DINOv2 protocol: a grid of heads trained together.
+
+The grid is ``views × learning rates``; :func:`dinov2_views` builds the paper's views from an
+encoder's outputs: last-1 CLS (``cls``), last-4 CLS concatenated (``cls4``), each with and
+without the mean patch token appended (``+patch``). Every head sees the same mini-batches
+(one product per view for all its learning rates), with SGD (momentum 0.9) and a cosine
+schedule, from a fixed seed. Features are standardised with the fit split's statistics
+(an affine change a linear head absorbs; it makes one learning-rate grid fit every encoder).
+
+The head is **chosen on a validation split** carved from train (10 %, stratified, seeded);
+test features are read only after the choice, and only through the chosen head. Reported
+on test: top-1, mean per-class accuracy, and every sample's correctness (the gate's paired
+outcome). A multi-label problem (labels given as a 0/1 matrix) gets sigmoid heads, is chosen
+on validation mAP, and reports mAP over labels; its per-sample outcome is the sample's AP
+over labels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pytest_fgbmk.errors import ConfigError
+
+#: Learning rates of the grid (log-spaced; on standardised features).
+DEFAULT_LRS = tuple(float(x) for x in np.logspace(-3, 0.5, 8))
+DEFAULT_EPOCHS = 60
+#: Weight decays of the grid: on CUB-shaped problems (≈30 samples a class) some L2 is needed
+#: to match a tuned logistic regression.
+DEFAULT_WEIGHT_DECAYS = (1e-4, 1e-3, 1e-2)
+DEFAULT_BATCH = 256
+VAL_FRACTION = 0.1
+MOMENTUM = 0.9
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """The grid (``lrs × weight_decays`` per view) and the schedule."""
+
+    lrs: tuple[float, ...] = DEFAULT_LRS
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = DEFAULT_BATCH
+    weight_decays: tuple[float, ...] = DEFAULT_WEIGHT_DECAYS
+    val_fraction: float = VAL_FRACTION
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.lrs or any(lr <= 0 for lr in self.lrs):
+            raise ConfigError(f"probe learning rates must be positive, got {self.lrs}")
+        if not self.weight_decays or any(wd < 0 for wd in self.weight_decays):
+            raise ConfigError(f"probe weight decays must be >= 0, got {self.weight_decays}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError("probe epochs and batch size must be at least 1")
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"validation fraction must be in (0, 1), got {self.val_fraction}")
+
+    def key(self) -> str:
+        return (
+            f"lrs={','.join(f'{x:.3g}' for x in self.lrs)};ep={self.epochs};bs={self.batch_size};"
+            f"wd={self.weight_decays};val={self.val_fraction};seed={self.seed}"
+        )
+
+
+@dataclass(frozen=True)
+class LinearHead:
+    """A trained head on one view: ``logits = ((x - mean) / std) @ weight + bias``."""
+
+    view: str
+    lr: float
+    weight_decay: float
+    mean: torch.Tensor
+    std: torch.Tensor
+    weight: torch.Tensor
+    bias: torch.Tensor
+    multilabel: bool = False
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Differentiable in ``x`` (robustness attacks go through it)."""
+        return ((x - self.mean) / self.std) @ self.weight + self.bias
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.logits(x.to(self.weight.dtype)).argmax(1)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """The chosen head and its test figures (fractions 0–1)."""
+
+    head: LinearHead
+    val_scores: dict[str, float]
+    top1: float
+    mean_per_class: float
+    per_sample: np.ndarray
+    predictions: np.ndarray
+    n_fit: int
+    n_val: int
+
+    @property
+    def metric(self) -> float:
+        """top-1 (single-label) or mAP over labels (multi-label)."""
+        return self.top1
+
+
+def dinov2_views(encoded: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The DINOv2 views from encode outputs: ``cls``, ``cls+patch``, ``cls4``, ``cls4+patch``.
+
+    ``cls4`` needs ``blocks`` with at least 4 entries; ``+patch`` needs ``patch_mean``.
+    """
+    if "cls" not in encoded:
+        raise ConfigError(f"features have no 'cls' view (have {sorted(encoded)})")
+    cls = encoded["cls"].float()
+    views = {"cls": cls}
+    last4 = None
+    blocks = encoded.get("blocks")
+    if blocks is not None and blocks.ndim == 3 and blocks.shape[1] >= 4:
+        last4 = blocks[:, -4:].float().flatten(1)
+        views["cls4"] = last4
+    patch = encoded.get("patch_mean")
+    if patch is not None:
+        views["cls+patch"] = torch.cat([cls, patch.float()], 1)
+        if last4 is not None:
+            views["cls4+patch"] = torch.cat([last4, patch.float()], 1)
+    return views
+
+
+def stratified_split(
+    labels: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (fit, val): ``round(fraction · n_c)`` of each class to val, at least one kept to fit.
+
+    Seeded and independent of sample order within a class's index list.
+    """
+    rng = np.random.default_rng(seed)
+    val: list[np.ndarray] = []
+    keys = labels if labels.ndim == 1 else labels.argmax(1)
+    for c in np.unique(keys):
+        idx = np.flatnonzero(keys == c)
+        k = min(int(round(fraction * idx.size)), idx.size - 1)
+        if k > 0:
+            val.append(rng.permutation(idx)[:k])
+    val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=np.int64)
+    if val_idx.size == 0:
+        raise ConfigError(
+            f"the train split ({len(keys)} samples) is too small to carve a "
+            f"{fraction:.0%} validation split; give more training samples"
+        )
+    mask = np.ones(len(keys), dtype=bool)
+    mask[val_idx] = False
+    return np.flatnonzero(mask), val_idx
+
+
+def _check(views: Mapping[str, torch.Tensor], n: int, what: str) -> dict[str, torch.Tensor]:
+    out = {}
+    for name, x in views.items():
+        x = torch.as_tensor(x)
+        if x.ndim != 2 or x.shape[0] != n:
+            raise ConfigError(f"{what} view {name!r} must be ({n}, dim), got {tuple(x.shape)}")
+        x = x.float()
+        if not torch.isfinite(x).all():
+            raise ConfigError(f"{what} view {name!r} contains NaN or infinite values")
+        out[name] = x
+    return out
+
+
+def _targets(labels: np.ndarray, n_classes: int) -> torch.Tensor:
+    if labels.ndim == 2:
+        return torch.as_tensor(labels, dtype=torch.float32)
+    return torch.as_tensor(labels, dtype=torch.int64)
+
+
+def train_probe(
+    train_views: Mapping[str, torch.Tensor],
+    train_labels: Sequence[int] | np.ndarray,
+    test_views: Mapping[str, torch.Tensor],
+    test_labels: Sequence[int] | np.ndarray,
+    *,
+    n_classes: int | None = None,
+    settings: ProbeSettings | None = None,
+    device: str | torch.device | None = None,
+) -> ProbeResult:
+    """Train the grid on train minus val, choose on val, report the chosen head on test.
+
+    ``train_labels``: class indices, or a 0/1 matrix (samples × labels) for multi-label.
+    """
+    settings = settings or ProbeSettings()
+    ytr = np.asarray(train_labels)
+    yte = np.asarray(test_labels)
+    multilabel = ytr.ndim == 2
+    if yte.ndim != ytr.ndim:
+        raise ConfigError("train and test labels must both be class indices or both 0/1 matrices")
+    if multilabel:
+        c = ytr.shape[1]
+        if yte.shape[1] != c:
+            raise ConfigError(f"train has {c} labels, test has {yte.shape[1]}")
+    else:
+        c = int(max(ytr.max(initial=-1), yte.max(initial=-1)) + 1)
+        if n_classes is not None:
+            if n_classes < c:
+                raise ConfigError(f"labels go up to {c - 1} but n_classes is {n_classes}")
+            c = n_classes
+        if ytr.min(initial=0) < 0 or yte.min(initial=0) < 0:
+            raise ConfigError("class labels must be non-negative integers")
+    trv = _check(train_views, len(ytr), "train")
+    tev = _check(test_views, len(yte), "test")
+    if set(trv) != set(tev):
+        raise ConfigError(f"train views {sorted(trv)} differ from test views {sorted(tev)}")
+    if not trv:
+        raise ConfigError("no feature view to probe")
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    fit_idx, val_idx = stratified_split(ytr, settings.val_fraction, settings.seed)
+
+    heads: list[LinearHead] = []
+    val_scores: dict[str, float] = {}
+    for name in sorted(trv):
+        x = trv[name].to(dev)
+        for head in _train_view(name, x, ytr, fit_idx, c, multilabel, settings, dev):
+            score = _score(head, x[val_idx], ytr[val_idx], multilabel)
+            val_scores[_head_name(head)] = score
+            heads.append(head)
+    # first best in grid order (views sorted, then weight decay, then lr): deterministic
+    best = max(range(len(heads)), key=lambda i: (val_scores[_head_name(heads[i])], -i))
+    head = heads[best]
+    return _report(head, tev[head.view].to(dev), yte, c, multilabel, val_scores, fit_idx, val_idx)
+
+
+def _head_name(h: LinearHead) -> str:
+    return f"{h.view}|lr={h.lr:.3g}|wd={h.weight_decay:.3g}"
+
+
+def _train_view(
+    name: str,
+    x: torch.Tensor,
+    y: np.ndarray,
+    fit_idx: np.ndarray,
+    c: int,
+    multilabel: bool,
+    s: ProbeSettings,
+    dev: torch.device,
+) -> list[LinearHead]:
+    """All heads (lr × wd) of one view, trained together on the same batches."""
+    xf = x[torch.as_tensor(fit_idx, device=dev)]
+    mean = xf.mean(0)
+    std = xf.std(0, unbiased=False).clamp_min(1e-6)
+    xf = (xf - mean) / std
+    yf = _targets(y[fit_idx], c).to(dev)
+    combos = [(wd, lr) for wd in s.weight_decays for lr in s.lrs]
+    h = len(combos)
+    d = xf.shape[1]
+    lr_col = torch.tensor([lr for _, lr in combos], device=dev).repeat_interleave(c)
+    wd_col = torch.tensor([wd for wd, _ in combos], device=dev).repeat_interleave(c)
+    w = torch.zeros(d, h * c, device=dev)
+    b = torch.zeros(h * c, device=dev)
+    vw, vb = torch.zeros_like(w), torch.zeros_like(b)
+    n = xf.shape[0]
+    bs = min(s.batch_size, n)
+    steps_per_epoch = math.ceil(n / bs)
+    total = steps_per_epoch * s.epochs
+    gen = torch.Generator().manual_seed(s.seed)
+    step = 0
+    for _ in range(s.epochs):
+        perm = torch.randperm(n, generator=gen).to(dev)
+        for k in range(steps_per_epoch):
+            idx = perm[k * bs : (k + 1) * bs]
+            xb = xf[idx]
+            logits = (xb @ w + b).view(len(idx), h, c)
+            if multilabel:
+                grad = torch.sigmoid(logits) - yf[idx][:, None, :]
+            else:
+                grad = torch.softmax(logits, dim=2)
+                grad[torch.arange(len(idx), device=dev), :, yf[idx]] -= 1.0
+            grad = grad.view(len(idx), h * c) / len(idx)
+            gw = xb.T @ grad + wd_col * w
+            gb = grad.sum(0)
+            vw.mul_(MOMENTUM).add_(gw)
+            vb.mul_(MOMENTUM).add_(gb)
+            scale = 0.5 * (1.0 + math.cos(math.pi * step / total))
+            w.sub_(vw * (lr_col * scale))
+            b.sub_(vb * (lr_col * scale))
+            step += 1
+    heads = []
+    for j, (wd, lr) in enumerate(combos):
+        heads.append(
+            LinearHead(
+                view=name,
+                lr=lr,
+                weight_decay=wd,
+                mean=mean,
+                std=std,
+                weight=w[:, j * c : (j + 1) * c].clone(),
+                bias=b[j * c : (j + 1) * c].clone(),
+                multilabel=multilabel,
+            )
+        )
+    return heads
+
+
+def _score(head: LinearHead, x: torch.Tensor, y: np.ndarray, multilabel: bool) -> float:
+    with torch.no_grad():
+        logits = head.logits(x).cpu().numpy()
+    if multilabel:
+        return label_map(logits, y)
+    return float((logits.argmax(1) == y).mean())
+
+
+def label_map(scores: np.ndarray, y: np.ndarray) -> float:
+    """Mean over labels of each label's AP (labels without a positive are left out)."""
+    from sklearn.metrics import average_precision_score
+
+    aps = [
+        average_precision_score(y[:, j], scores[:, j]) for j in range(y.shape[1]) if y[:, j].any()
+    ]
+    return float(np.mean(aps)) if aps else float("nan")
+
+
+def _sample_ap(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
+    from sklearn.metrics import average_precision_score
+
+    out = np.full(len(y), np.nan)
+    for i in range(len(y)):
+        if y[i].any():
+            out[i] = average_precision_score(y[i], scores[i])
+    return out
+
+
+def _report(
+    head: LinearHead,
+    x: torch.Tensor,
+    y: np.ndarray,
+    c: int,
+    multilabel: bool,
+    val_scores: dict[str, float],
+    fit_idx: np.ndarray,
+    val_idx: np.ndarray,
+) -> ProbeResult:
+    with torch.no_grad():
+        logits = head.logits(x).cpu().numpy()
+    if multilabel:
+        m = label_map(logits, y)
+        return ProbeResult(
+            head=head,
+            val_scores=val_scores,
+            top1=m,
+            mean_per_class=m,
+            per_sample=_sample_ap(logits, y),
+            predictions=(logits > 0).astype(np.int8),
+            n_fit=len(fit_idx),
+            n_val=len(val_idx),
+        )
+    pred = logits.argmax(1)
+    correct = pred == y
+    per_class = [correct[y == k].mean() for k in np.unique(y)]
+    return ProbeResult(
+        head=head,
+        val_scores=val_scores,
+        top1=float(correct.mean()) if len(y) else float("nan"),
+        mean_per_class=float(np.mean(per_class)) if per_class else float("nan"),
+        per_sample=correct,
+        predictions=pred,
+        n_fit=len(fit_idx),
+        n_val=len(val_idx),
+    )
