@@ -102,6 +102,12 @@ _OPTIONS: list[tuple[str, str, str, dict[str, Any]]] = [
         {},
     ),
     (
+        "--fgbmk-report",
+        "fgbmk_report",
+        "folder to write results.json, samples.jsonl and report.html into",
+        {},
+    ),
+    (
         "--fgbmk-synth",
         "fgbmk_synth",
         f"size of the bundled synthetic data: {' or '.join(SYNTH_SIZES)} (default default)",
@@ -233,6 +239,11 @@ def pytest_configure(config: pytest.Config) -> None:
     collector = ResultCollector(config)
     config.stash[RESULTS_KEY] = collector
     config.pluginmanager.register(collector, "fgbmk-results")
+    report_dir = _value(config, "fgbmk_report")
+    if report_dir:
+        from pytest_fgbmk.report.hook import ReportHook
+
+        config.pluginmanager.register(ReportHook(config, session, Path(report_dir)), "fgbmk-report")
     report_dir = _value(config, "fgbmk_report")
     if report_dir:
         from pytest_fgbmk.report.hook import ReportHook

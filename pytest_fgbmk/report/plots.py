@@ -27,14 +27,14 @@ QTYPE_NAMES = {"tf": "true/false", "mc": "multiple-choice", "sa": "short answer"
 RUN_COLOURS = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
 
 
-def save(fig: Figure, stem: Path) -> list[Path]:
-    """Write ``stem.png`` and ``stem.svg``; returns both paths."""
+def save(fig: Figure, stem: Path, dpi: int = 110) -> bytes:
+    """Write ``stem.png`` and ``stem.svg``; returns the PNG's bytes (for inlining)."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    png, svg = stem.with_suffix(".png"), stem.with_suffix(".svg")
-    fig.savefig(png, dpi=130)
-    fig.savefig(svg)
-    return [png, svg]
+    data = png_bytes(fig, dpi)
+    stem.with_suffix(".png").write_bytes(data)
+    fig.savefig(stem.with_suffix(".svg"))
+    return data
 
 
 def png_bytes(fig: Figure, dpi: int = 110) -> bytes:

@@ -114,3 +114,86 @@ def machine_runs(table: Mapping[str, Sequence[float]], datasets: Sequence[str]) 
         ]
         for spec, values in table.items()
     }
+
+
+XSS = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
+
+#: Anchors of the sections a full run shows, and the figures it has.
+SECTIONS = (
+    "baseline", "granularity", "knowledge-bias", "attributes", "retrieval-probe",
+    "meta", "robustness", "alignment", "cases", "run",
+)  # fmt: skip
+FIGURE_IDS = (
+    "levels_synth_birds", "levels_synth_flowers", "categories_synth_birds",
+    "retrieval-probe", "meta", "robustness", "alignment",
+)  # fmt: skip
+
+
+def full_run(folder: Path, *, value_shift: float = 0.0, xss: bool = True) -> Path:
+    """A run with a case for every section of the report, samples and one thumbnail."""
+    from PIL import Image
+
+    from pytest_fgbmk.report.writer import thumbnail_name
+
+    cases = []
+    for ds, levels in (
+        ("synth_birds", ("genus", "species")),
+        ("synth_flowers", ("family", "genus", "species")),
+    ):
+        for i, lv in enumerate(levels):
+            cases.append(case(ds, "granularity", lv, "tf", 80.0 - 10 * i + value_shift))
+            cases.append(case(ds, "granularity", lv, "mc", 70.0 - 10 * i + value_shift))
+        cases.append(case(ds, "granularity", levels[-1], "sa", 20.0 + value_shift))
+    ranked = [["grey finch", 25.0], ["red finch", 50.0], ["blue finch", 75.0]]
+    cases.append(
+        case("synth_birds", "knowledge_bias", "species", "tf", 50.0 + value_shift,
+             details={"ranked": ranked, "mean_category_accuracy": 50.0,
+                      "worst_decile_accuracy": 25.0, "spread": 20.4})
+    )  # fmt: skip
+    for facet, v in (("wing color", 60.0), ("breast color", 40.0), ("bill shape", 55.0),
+                     ("wing pattern", 45.0), ("bill length", 35.0), ("size", 65.0)):  # fmt: skip
+        cases.append(case("synth_birds", "attribute", facet, "tf", v + value_shift))
+        cases.append(case("synth_birds", "attribute", facet, "mc", v - 10 + value_shift))
+    for ds, mAP, top1 in (("synth_birds", 41.0, 77.0), ("synth_flowers", 52.0, 83.0)):
+        cases.append(case(ds, "retrieval", "", "", mAP + value_shift, metric="mAP"))
+        cases.append(case(ds, "linear_probe", "", "", top1 + value_shift, metric="top1"))
+        cases.append(case(ds, "meta_categories", "single", "", top1, metric="top1"))
+        cases.append(case(ds, "meta_categories", "multiple", "", top1 - 4, metric="top1"))
+        cases.append(case(ds, "robustness", "clean", "", top1, metric="top1"))
+        cases.append(case(ds, "robustness", "perturbed", "", top1 - 30, metric="top1"))
+        cases.append(case(ds, "alignment", "origin", "", top1, metric="top1"))
+        cases.append(case(ds, "alignment", "aligned", "", top1 - 8, metric="top1"))
+    species = next(c for c in cases if c.case_id == "synth_birds-species-tf")
+    failed = CaseResult(**{**species.as_dict(), "outcome": "failed", "baseline": 90.0,
+                           "delta": species.value - 90.0, "p_value": 0.001,
+                           "low": species.low, "high": species.high})  # fmt: skip
+    cases = [failed if c.case_id == failed.case_id else c for c in cases]
+    cases = [c if c.outcome else CaseResult(**{**c.as_dict(), "outcome": "passed",
+                                               "low": c.low, "high": c.high}) for c in cases]  # fmt: skip
+    samples = [
+        sample(failed.case_id, "q-right", True, image="img/a.png"),
+        sample(
+            failed.case_id,
+            "q-flip",
+            False,
+            response=XSS if xss else "no",
+            image="img/b.png",
+            prompt="Is this a <b>red finch</b>?",
+        ),  # fmt: skip
+        sample(failed.case_id, "q-wrong", False, response="no", image="img/c.png"),
+    ]
+    path = write_run(folder, "chance", cases, samples)
+    thumb = folder / thumbnail_name("synth_birds", "img/b.png")
+    thumb.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(thumb, "JPEG")
+    return path
+
+
+def baseline_run(folder: Path) -> Path:
+    """The same cases 10 points higher, with q-flip answered right (so it flipped)."""
+    full_run(folder, value_shift=10.0, xss=False)
+    lines = (folder / "samples.jsonl").read_text().splitlines()
+    fixed = [line.replace('"id": "q-flip"', '"id": "q-flip"').replace(
+        '"correct": false', '"correct": true') if '"q-flip"' in line else line for line in lines]  # fmt: skip
+    (folder / "samples.jsonl").write_text("\n".join(fixed) + "\n")
+    return folder / "results.json"
