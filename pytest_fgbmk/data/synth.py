@@ -36,15 +36,17 @@ from pathlib import Path
 
 from pytest_fgbmk.data import synth_birds, synth_flowers
 from pytest_fgbmk.data.records import Annotation, AttributeGroup, Dataset
-from pytest_fgbmk.data.synth_design import Drawn
+from pytest_fgbmk.data.synth_design import Drawn, capacity
 from pytest_fgbmk.errors import ConfigError, DataFormatError
 
 #: Bump whenever rendering, design or layout changes: cached roots are then re-rendered.
-SYNTH_VERSION = "1"
+SYNTH_VERSION = "2"
 MANIFEST = "synth.json"
 ENV_DIR = "FGBMK_SYNTH_DIR"
 BIRDS_DIR, FLOWERS_DIR = "cub", "inat2021"
 NAMES = ("synth_birds", "synth_flowers")
+#: The most species per meta-category the designs hold (distinct looks at every level).
+MAX_SPECIES = min(capacity(synth_birds.DESIGN_LEVELS), capacity(synth_flowers.DESIGN_LEVELS))
 
 #: A lock untouched for this long, or held by a dead process of this host, is abandoned.
 STALE_LOCK_S = 120.0
@@ -64,12 +66,11 @@ class SynthConfig:
     train_fraction: float = 0.5
 
     def __post_init__(self) -> None:
-        most = min(
-            synth_birds_capacity(),
-            synth_flowers_capacity(),
-        )
         checks = (
-            (2 <= self.species_per_meta <= most, f"species_per_meta must be 2..{most}"),
+            (
+                2 <= self.species_per_meta <= MAX_SPECIES,
+                f"species_per_meta must be 2..{MAX_SPECIES}",
+            ),
             (self.images_per_species >= 2, "images_per_species must be at least 2"),
             (32 <= self.size <= 1024, "size must be 32..1024 pixels"),
             (0.0 < self.train_fraction < 1.0, "train_fraction must be strictly between 0 and 1"),
@@ -93,18 +94,6 @@ class SynthConfig:
             f"s{self.species_per_meta}-i{self.images_per_species}-{self.size}px"
             f"-seed{self.seed}-{digest}"
         )
-
-
-def synth_birds_capacity() -> int:
-    from pytest_fgbmk.data.synth_design import capacity
-
-    return capacity(synth_birds.DESIGN_LEVELS)
-
-
-def synth_flowers_capacity() -> int:
-    from pytest_fgbmk.data.synth_design import capacity
-
-    return capacity(synth_flowers.DESIGN_LEVELS)
 
 
 DEFAULT_CONFIG = SynthConfig()
@@ -198,7 +187,9 @@ def _render_into_place(config: SynthConfig, final: Path, lock: Path) -> None:
     progress = _Progress(config, lock)
     try:
         generate(config, tmp, progress.tick)
-        if final.exists():  # incomplete or of another version: move aside, then drop
+        if is_complete(final, config):  # another process finished first: keep its copy
+            return
+        if final.exists():  # incomplete or foreign: move aside, then drop
             trash = parent / f".old-{final.name}-{os.urandom(3).hex()}"
             os.rename(final, trash)
             shutil.rmtree(trash, ignore_errors=True)
@@ -238,6 +229,11 @@ def _acquire(lock: Path) -> bool:
         fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
+    except OSError as e:
+        raise ConfigError(
+            f"cannot write in the synthetic-data cache {lock.parent}: {e} "
+            f"(set {ENV_DIR} to a writable folder)"
+        ) from None
     with os.fdopen(fd, "w") as fh:
         fh.write(f"{_host_tag()} {os.getpid()}\n")
     return True

@@ -247,6 +247,13 @@ def test_design_siblings_differ_only_in_their_levels_attributes(n, module):
     assert len(genera) == -(-n // BRANCHING["species"])
 
 
+def test_the_largest_allowed_design_builds_for_both_meta_categories():
+    assert synth.MAX_SPECIES == 180
+    for module in (synth_birds, synth_flowers):
+        designs = module.species_designs(synth.MAX_SPECIES)
+        assert len({d.look for d in designs}) == synth.MAX_SPECIES
+
+
 @settings(max_examples=10, deadline=None)
 @given(n=st.integers(min_value=2, max_value=180))
 def test_design_names_are_unique_and_follow_the_layout_rules(n):
@@ -386,6 +393,13 @@ def test_cache_dir_comes_from_the_environment_then_the_user_cache(tmp_path, monk
 
     monkeypatch.setattr(platformdirs, "user_cache_dir", lambda app: str(tmp_path / "user" / app))
     assert synth.cache_parent() == tmp_path / "user" / "pytest-fgbmk" / "synth"
+
+
+def test_an_unusable_cache_dir_is_a_config_error_naming_the_variable(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match=synth.ENV_DIR):
+        ensure_synthetic(TINY, blocker / "cache")
 
 
 def test_a_new_version_or_other_arguments_render_afresh(tmp_path, monkeypatch):
