@@ -1,0 +1,166 @@
+"""Feature extraction: a dataset split's encode views, in batches, through the feature cache.
+
+The model is a :class:`~pytest_fgbmk.models.base.ModelAdapter` or a zero-argument callable
+that loads one; with a callable the caller names the model's fingerprint and preprocessing
+key, and the model is loaded only when some chunk must be computed, so a rerun with
+everything cached never loads it. Images go through the adapter's own ``encode`` (its own
+preprocessing). Progress (images done, images/s) goes to ``progress`` (stderr by default).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TextIO
+
+import numpy as np
+import torch
+
+from pytest_fgbmk.data.records import Dataset
+from pytest_fgbmk.errors import ConfigError, ModelError
+from pytest_fgbmk.machine.feature_store import FeatureKey, FeatureStore, input_signature
+from pytest_fgbmk.models.base import ModelAdapter
+
+DEFAULT_BATCH = 32
+
+
+@dataclass
+class ExtractionStats:
+    """What one extraction did: chunks served from cache vs computed, images encoded."""
+
+    cached_chunks: int = 0
+    computed_chunks: int = 0
+    images: int = 0
+    seconds: float = 0.0
+    model_loaded: bool = False
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else 0.0
+
+
+class LazyModel:
+    """An adapter loaded on first use; ``fingerprint`` and ``preprocessing_key`` known up front."""
+
+    def __init__(
+        self,
+        model: ModelAdapter | Callable[[], ModelAdapter],
+        fingerprint: str | None = None,
+        preprocessing_key: str | None = None,
+    ) -> None:
+        if isinstance(model, ModelAdapter):
+            self._model: ModelAdapter | None = model
+            self._load = None
+            self.fingerprint = fingerprint or model.fingerprint
+            self.preprocessing_key = preprocessing_key or model.preprocessing.key()
+        else:
+            if fingerprint is None or preprocessing_key is None:
+                raise ConfigError(
+                    "a lazily loaded model needs its fingerprint and preprocessing key up front"
+                )
+            self._model = None
+            self._load = model
+            self.fingerprint = fingerprint
+            self.preprocessing_key = preprocessing_key
+        self.loaded_here = False
+
+    def get(self) -> ModelAdapter:
+        if self._model is None:
+            assert self._load is not None
+            self._model = self._load()
+            self.loaded_here = True
+        if not self._model.can_encode:
+            raise ModelError(f"model {self._model.name!r} cannot encode images (no feature views)")
+        return self._model
+
+
+def extract_features(
+    model: LazyModel | ModelAdapter | Callable[[], ModelAdapter],
+    dataset: Dataset,
+    split: str,
+    store: FeatureStore,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+    progress: TextIO | None = sys.stderr,
+    stats: ExtractionStats | None = None,
+) -> dict[str, torch.Tensor]:
+    """Every encode view of ``dataset``'s ``split``, rows in split order (cached, resumable)."""
+    lazy = model if isinstance(model, LazyModel) else LazyModel(model)
+    samples = dataset.split(split)
+    if not samples:
+        raise ConfigError(
+            f"dataset {dataset.name!r} has no {split!r} split to extract features from"
+        )
+    if batch_size < 1:
+        raise ConfigError(f"feature batch size must be at least 1, got {batch_size}")
+    stats = stats if stats is not None else ExtractionStats()
+    key = FeatureKey(lazy.fingerprint, dataset.index_hash, split, lazy.preprocessing_key)
+    store.write_manifest(key, len(samples))
+    rows = store.chunk_rows
+    parts: list[dict[str, np.ndarray]] = []
+    t0 = time.perf_counter()
+    label = f"features {dataset.name}/{split}"
+    for index, start in enumerate(range(0, len(samples), rows)):
+        chunk = samples[start : start + rows]
+        signature = input_signature(dataset, chunk)
+        views = store.load_chunk(key, index, signature)
+        if views is None:
+            enc = lazy.get()
+            views = _encode(enc, dataset, chunk, batch_size)
+            store.save_chunk(key, index, signature, views)
+            stats.computed_chunks += 1
+            stats.images += len(chunk)
+            stats.seconds = time.perf_counter() - t0
+            if progress is not None:
+                progress.write(
+                    f"\r{label}: {start + len(chunk)}/{len(samples)} images "
+                    f"({stats.images_per_second:.1f} img/s)"
+                )
+                progress.flush()
+        else:
+            stats.cached_chunks += 1
+        parts.append(views)
+    stats.seconds = time.perf_counter() - t0
+    stats.model_loaded = stats.model_loaded or lazy.loaded_here
+    if progress is not None and stats.computed_chunks:
+        progress.write("\n")
+    names = set(parts[0])
+    for p in parts[1:]:
+        if set(p) != names:
+            raise ModelError(
+                f"{label}: chunks hold different views ({sorted(names)} vs {sorted(p)}); "
+                f"delete {store.entry(key)} and rerun"
+            )
+    return {n: torch.from_numpy(np.concatenate([p[n] for p in parts])) for n in sorted(names)}
+
+
+def _encode(
+    model: ModelAdapter, dataset: Dataset, samples, batch_size: int
+) -> dict[str, np.ndarray]:
+    out: dict[str, list[np.ndarray]] = {}
+    for s in range(0, len(samples), batch_size):
+        images = [dataset.open_image(x) for x in samples[s : s + batch_size]]
+        with torch.no_grad():
+            views = model.encode(images)
+        for name, t in views.items():
+            arr = t.detach().float().cpu().numpy()
+            if arr.shape[0] != len(images):
+                raise ModelError(
+                    f"model {model.name!r} returned {arr.shape[0]} rows of {name!r} "
+                    f"for {len(images)} images"
+                )
+            out.setdefault(name, []).append(arr)
+    return {n: np.concatenate(v) for n, v in out.items()}
+
+
+def labels_of(dataset: Dataset, split: str) -> np.ndarray:
+    """Class indices of a split (single-label) or a 0/1 matrix (multi-label datasets)."""
+    samples = dataset.split(split)
+    if dataset.multilabel:
+        y = np.zeros((len(samples), len(dataset.categories)), dtype=np.int64)
+        for i, s in enumerate(samples):
+            y[i, list(s.labels or (s.category,))] = 1
+        return y
+    return np.array([s.category for s in samples], dtype=np.int64)
