@@ -16,6 +16,7 @@ from typing import Any
 from pytest_fgbmk.report.junit import is_measured, properties_dict
 from pytest_fgbmk.report.results import (
     RunInfo,
+    case_from_measurement,
     case_from_properties,
     environment,
     now,
@@ -69,7 +70,9 @@ class ReportHook:
             self.error = f"{case.case_id}: no per-question records ({e})"
             return
         self.writer.add_samples(case.case_id, records)
-        self.writer.enrich(case.case_id, plain(dict(m.details)))
+        # the measurement's exact figures (the JUnit properties are rounded to 2 decimals)
+        exact = case_from_measurement(m, outcome=case.outcome, nodeid=case.nodeid, gate=case.gate)
+        self.writer.add_case(exact)
 
     def _info(self) -> dict[str, Any]:
         s = self.session
@@ -138,4 +141,4 @@ class ReportHook:
             terminalreporter.write_line(f"fgbmk report: {self.error}", yellow=True)
         if self.written:
             names = ", ".join(p.name for p in self.written)
-            terminalreporter.write_line(f"fgbmk report: {self.writer.folder} ({names})")
+            terminalreporter.write_line(f"fgbmk report: {self.writer.folder.resolve()} ({names})")

@@ -133,7 +133,7 @@ class ReportWriter:
         """A worker's share: its samples, case details and run info."""
         part = {
             "samples": {cid: [r.as_dict() for r in rs] for cid, rs in self.samples.items()},
-            "details": {cid: dict(c.details) for cid, c in self.cases.items() if c.details},
+            "cases": [c.as_dict() for c in self.cases.values()],
             "info": plain(info),
         }
         path = self.folder / PARTS / f"{worker}.json"
@@ -148,8 +148,9 @@ class ReportWriter:
             part = json.loads(path.read_text(encoding="utf-8"))
             for cid, rows in part.get("samples", {}).items():
                 self.samples[cid] = [SampleRecord.from_dict(r) for r in rows]
-            for cid, details in part.get("details", {}).items():
-                self.enrich(cid, details)
+            for i, d in enumerate(part.get("cases", [])):
+                c = CaseResult.from_dict(d, f"{path}: cases[{i}]")
+                self.cases[c.case_id] = c
             infos.append(part.get("info", {}))
             path.unlink()
         if folder.is_dir() and not any(folder.iterdir()):

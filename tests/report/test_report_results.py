@@ -193,7 +193,7 @@ def test_worker_parts_merge_into_one_results_file(tmp_path):
     w1 = ReportWriter(tmp_path)
     w1.add_case(props_case)
     w1.add_samples(props_case.case_id, [sample(props_case.case_id, "q1", True)])
-    w1.enrich(props_case.case_id, {"spread": 3.0})
+    w1.add_case(CaseResult(**{**props_case.as_dict(), "details": {"spread": 3.0}}))
     w1.save_part("gw0", {"model": {"fingerprint": "fp"}, "engine": {"questions": 1}})
     assert (tmp_path / ".parts" / "gw0.json").is_file()
     controller = ReportWriter(tmp_path)

@@ -1,0 +1,141 @@
+"""--fgbmk-report DIR end to end through pytester: a model that answers with markup, the
+files written, the records matching the JUnit properties, and xdist writing the same."""
+
+from __future__ import annotations
+
+import json
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy  # noqa: F401 - imported before pytester's inline runs, which cannot reload it
+import pytest
+
+import pytest_fgbmk.data.synth  # noqa: F401 - keep loaded modules across inline runs
+import pytest_fgbmk.plugin  # noqa: F401
+import pytest_fgbmk.questions.cases  # noqa: F401
+from pytest_fgbmk.report.results import read_results, read_samples
+
+pytest_plugins = ["pytester"]
+
+EVIL = "<script>alert(1)</script>"
+EVIL_MODULE = f'''
+from pytest_fgbmk.models.base import ModelAdapter
+
+
+class Evil(ModelAdapter):
+    """Right on about half the questions (by id); otherwise answers with a script tag."""
+
+    name = "evil"
+    can_answer = True
+
+    def __init__(self, options):
+        pass
+
+    @property
+    def fingerprint(self):
+        return "evil-v1"
+
+    def answer(self, requests, settings):
+        return [
+            r.question.truth if sum(map(ord, r.question.id)) % 2 else {EVIL!r} for r in requests
+        ]
+'''
+
+ARGS = (
+    "-p",
+    "no:cacheprovider",
+    "--pyargs",
+    "pytest_fgbmk.suites",
+    "--fgbmk-synth=small",
+    "--fgbmk-datasets=synth_birds",
+    "--fgbmk-limit=6",
+    "--fgbmk-model=fgbmk_evil:Evil",
+    "--fgbmk-no-cache",
+)
+
+
+@pytest.fixture
+def run(pytester, tmp_path_factory, monkeypatch):
+    from importlib.metadata import entry_points
+
+    installed = any(ep.value == "pytest_fgbmk.plugin" for ep in entry_points(group="pytest11"))
+    plugin = () if installed else ("-p", "pytest_fgbmk.plugin")
+    monkeypatch.setenv("FGBMK_SYNTH_DIR", str(tmp_path_factory.getbasetemp() / "synth-report"))
+    repo = str(Path(pytest_fgbmk.plugin.__file__).resolve().parents[1])
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))
+    )
+    pytester.makepyfile(fgbmk_evil=EVIL_MODULE)
+    pytester.syspathinsert()
+
+    def _run(*args: str, subprocess: bool = False):
+        full = (*plugin, *ARGS, *args)
+        return pytester.runpytest_subprocess(*full) if subprocess else pytester.runpytest(*full)
+
+    return _run
+
+
+def junit_values(path: Path) -> dict[str, str]:
+    out = {}
+    for tc in ET.parse(path).getroot().iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
+        if "case" in props:
+            out[props["case"]] = props["value"]
+    return out
+
+
+def ran(result) -> int:
+    """Cases run (passed or failed: without a stored baseline the gate fails them)."""
+    o = result.parseoutcomes()
+    return o.get("passed", 0) + o.get("failed", 0)
+
+
+def test_report_folder_matches_the_run(run, pytester):
+    result = run("--fgbmk-report", "rep", "--junitxml", "out.xml")
+    folder = pytester.path / "rep"
+    result.stdout.fnmatch_lines(
+        [f"fgbmk report: {folder} (results.json, samples.jsonl, report.html)"]
+    )
+    res = read_results(folder)
+    assert res.run.model["spec"] == "fgbmk_evil:Evil"
+    assert res.run.model["fingerprint"] == "evil-v1"
+    assert res.run.limit == 6 and res.run.templates == "original" and res.run.scoring == "strict"
+    assert res.run.datasets["synth_birds"]["index_hash"]
+    assert res.run.environment["packages"]["torch"]
+    assert res.run.exit_status == int(result.ret)
+    assert len(res.cases) == ran(result) > 10
+    junit = junit_values(pytester.path / "out.xml")
+    assert {c.case_id: f"{c.value:.2f}" for c in res.cases} == junit
+    failed = result.parseoutcomes().get("failed", 0)
+    assert sum(c.outcome == "failed" for c in res.cases) == failed
+    assert all(c.outcome in ("passed", "failed") and c.nodeid for c in res.cases)
+    samples = list(read_samples(folder / "samples.jsonl"))
+    assert len(samples) == sum(c.n for c in res.cases)
+    for c in res.cases:
+        mine = [s for s in samples if s.case_id == c.case_id]
+        assert 100.0 * sum(s.correct for s in mine) / len(mine) == pytest.approx(c.value)
+    evil = [s for s in samples if s.response == EVIL]
+    assert evil and not any(s.correct for s in evil)
+    html = (folder / "report.html").read_text()
+    assert EVIL not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script" not in html.lower()
+    kb = next(c for c in res.cases if c.task == "knowledge_bias")
+    assert kb.details["ranked"] and "spread" in kb.details
+
+
+def test_xdist_writes_the_same_results(run, pytester):
+    n1 = ran(run("--fgbmk-report", "one"))
+    n2 = ran(run("--fgbmk-report", "two", "-n", "2", subprocess=True))
+    one, two = read_results(pytester.path / "one"), read_results(pytester.path / "two")
+    assert n1 == n2 == len(one.cases) > 10
+    assert [(c.case_id, c.value, c.n) for c in one.cases] == [
+        (c.case_id, c.value, c.n) for c in two.cases
+    ]
+    assert [c.details for c in one.cases] == [c.details for c in two.cases]
+    s1 = (pytester.path / "one" / "samples.jsonl").read_text().splitlines()
+    s2 = (pytester.path / "two" / "samples.jsonl").read_text().splitlines()
+    assert sorted(s1) == sorted(s2) and s1
+    assert two.run.model["fingerprint"] == "evil-v1"
+    assert not (pytester.path / "two" / ".parts").exists()
+    assert json.loads((pytester.path / "two" / "results.json").read_text())["schema_version"] == 1
