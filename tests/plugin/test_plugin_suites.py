@@ -50,6 +50,18 @@ def run(pytester, synth_dir, monkeypatch):
     return _run
 
 
+def assert_ran(result, n: int) -> None:
+    """``n`` cases ran to a verdict and none errored.
+
+    Pass or fail is the gate's decision (the baseline gate fails a case without a stored
+    baseline), so these tests check the measured numbers, not the verdicts.
+    """
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == n, outcomes
+    assert not outcomes.get("errors") and not outcomes.get("error"), outcomes
+    assert "INTERNALERROR" not in result.stdout.str()
+
+
 def junit_cases(path: Path) -> dict[str, dict[str, str]]:
     """``{testcase name: {property: value}}`` plus a ``_status`` key from a JUnit file."""
     out = {}
@@ -67,11 +79,11 @@ def junit_cases(path: Path) -> dict[str, dict[str, str]]:
 
 def test_oracle_scores_every_case_100_and_junit_carries_the_measurement(run, pytester):
     result = run("--fgbmk-model=oracle", "--junitxml=out.xml", "--fgbmk-no-cache")
-    result.assert_outcomes(passed=48)
+    assert_ran(result, 48)
     cases = junit_cases(pytester.path / "out.xml")
     assert len(cases) == 48
     assert {c["value"] for c in cases.values()} == {"100.00"}
-    assert all(c["metric"] == "accuracy" and c["_status"] == "passed" for c in cases.values())
+    assert all(c["metric"] == "accuracy" for c in cases.values())
     wing = cases["test_attribute[synth_birds-wing_color-tf]"]
     assert (
         wing["n"] == "12" and wing["interval_high"] == "100.00" and wing["unparsed_rate"] == "0.00"
@@ -92,14 +104,14 @@ def test_oracle_scores_every_case_100_and_junit_carries_the_measurement(run, pyt
     assert (
         "FG-BMK summary" in text and "engine: 600 questions, 0 from the cache, 600 answered" in text
     )
-    result.stdout.fnmatch_lines(["synth_birds*attribute*wing color*tf*accuracy*100.0*12*passed"])
+    result.stdout.fnmatch_lines(["synth_birds*attribute*wing color*tf*accuracy*100.0*12*"])
 
 
 def test_chance_true_false_is_near_half_within_the_interval(run, pytester):
     result = run(
         "--fgbmk-model=chance", "--junitxml=out.xml", "--fgbmk-no-cache", "-k", "tf or knowledge"
     )
-    result.assert_outcomes(passed=24)
+    assert_ran(result, 24)
     cases = junit_cases(pytester.path / "out.xml")
     right = total = 0
     for props in cases.values():
@@ -124,7 +136,7 @@ def test_k_selection_runs_only_that_cases_questions(run, pytester):
         "-k",
         "synth_flowers-petal_color-mc",
     )
-    result.assert_outcomes(passed=1)
+    assert_ran(result, 1)
     asked = log.read_text().split()
     (props,) = junit_cases(pytester.path / "out.xml").values()
     assert len(asked) == len(set(asked)) == int(props["n"]) == 12
@@ -140,7 +152,7 @@ def test_limit_caps_questions_per_case(run, pytester):
         "-k",
         "species",
     )
-    result.assert_outcomes(passed=6)
+    assert_ran(result, 6)
     assert {c["n"] for c in junit_cases(pytester.path / "out.xml").values()} == {"4"}
 
 
@@ -169,7 +181,7 @@ def test_a_missing_dataset_is_skipped_with_the_path_looked_for(run, pytester, sy
     )
     outcomes = result.parseoutcomes()
     # one skipped placeholder per suite for the missing dataset; cub's granularity cases ran
-    assert outcomes["skipped"] == 3 and outcomes["passed"] >= 4
+    assert outcomes["skipped"] == 3 and outcomes.get("passed", 0) + outcomes.get("failed", 0) >= 4
     skips = [line for line in result.stdout.lines if line.startswith("SKIPPED")]
     assert len(skips) == 3
     assert all(
@@ -217,7 +229,7 @@ def test_bad_option_values_are_usage_errors_naming_the_option(run, args, message
 def test_ini_keys_work_like_options(run, pytester):
     pytester.makeini("[pytest]\nfgbmk_model = oracle\nfgbmk_limit = 3\nfgbmk_no_cache = true\n")
     result = run("--junitxml=out.xml", "-k", "knowledge")
-    result.assert_outcomes(passed=2)
+    assert_ran(result, 2)
     assert {c["n"] for c in junit_cases(pytester.path / "out.xml").values()} == {"3"}
 
 
@@ -230,19 +242,19 @@ def test_cache_makes_a_rerun_ask_nothing(run, pytester):
         "-k",
         "synth_birds",
     )
-    run(*args).assert_outcomes(passed=24)
+    assert_ran(run(*args), 24)
     first = log.read_text().split()
     assert len(first) == len(set(first)) == 300
     result = run(*args)
-    result.assert_outcomes(passed=24)
+    assert_ran(result, 24)
     assert log.read_text().split() == first
     assert "engine: 300 questions, 300 from the cache" in result.stdout.str()
 
 
 def test_xdist_gives_the_same_numbers_as_one_process(run, pytester):
-    run("--fgbmk-model=chance", "--fgbmk-no-cache", "--junitxml=one.xml").assert_outcomes(passed=48)
+    assert_ran(run("--fgbmk-model=chance", "--fgbmk-no-cache", "--junitxml=one.xml"), 48)
     result = run("--fgbmk-model=chance", "--fgbmk-no-cache", "--junitxml=two.xml", "-n", "2")
-    result.assert_outcomes(passed=48)
+    assert_ran(result, 48)
     one, two = junit_cases(pytester.path / "one.xml"), junit_cases(pytester.path / "two.xml")
     keys = ("value", "n", "interval_low", "interval_high", "unparsed_rate")
     assert {n: tuple(p[k] for k in keys) for n, p in one.items()} == {
@@ -264,7 +276,7 @@ def test_tiny_llava_runs_end_to_end_through_transformers(run, pytester, monkeypa
         "synth_birds-species-mc",
         subprocess=True,
     )
-    result.assert_outcomes(passed=1)
+    assert_ran(result, 1)
     (props,) = junit_cases(pytester.path / "out.xml").values()
     assert props["n"] == "2" and props["errors"] == "0"  # random weights: any accuracy
-    assert "fgbmk fingerprint: hf:llava:" in result.stdout.str()
+    result.stdout.fnmatch_lines(["fgbmk model: tiny-llava", "fgbmk fingerprint: *?"])
