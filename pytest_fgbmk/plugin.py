@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from pytest_fgbmk.baselines.storage import install_gate
 from pytest_fgbmk.engine import EngineStats
 from pytest_fgbmk.errors import FgbmkError
 from pytest_fgbmk.report.junit import is_measured, measurement_properties, properties_dict
@@ -102,9 +103,27 @@ _OPTIONS: list[tuple[str, str, str, dict[str, Any]]] = [
         {},
     ),
     (
-        "--fgbmk-report",
-        "fgbmk_report",
-        "folder to write results.json, samples.jsonl and report.html into",
+        "--fgbmk-update-baselines",
+        "fgbmk_update_baselines",
+        "write the baselines of the cases that ran (syrupy's --snapshot-update, keeping the others)",
+        {"action": "store_true", "default": None},
+    ),
+    (
+        "--fgbmk-baseline-alias",
+        "fgbmk_baseline_alias",
+        "baseline folder under baselines/ (default: the model spec's name)",
+        {},
+    ),
+    (
+        "--fgbmk-alpha",
+        "fgbmk_alpha",
+        "run-level false alarm of the regression gate (default 0.01)",
+        {},
+    ),
+    (
+        "--fgbmk-min-drop",
+        "fgbmk_min_drop",
+        "practical margin: the smallest drop in points that can fail (default 1.0)",
         {},
     ),
     (
@@ -232,18 +251,14 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         options = options_from_config(config)
         write, rewrite = _writers(config)
-        session = FgbmkSession(options, write=write, rewrite=rewrite)
+        gate = install_gate(config, _value, options.model)
+        session = FgbmkSession(options, write=write, rewrite=rewrite, gate=gate)
     except FgbmkError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = session
     collector = ResultCollector(config)
     config.stash[RESULTS_KEY] = collector
     config.pluginmanager.register(collector, "fgbmk-results")
-    report_dir = _value(config, "fgbmk_report")
-    if report_dir:
-        from pytest_fgbmk.report.hook import ReportHook
-
-        config.pluginmanager.register(ReportHook(config, session, Path(report_dir)), "fgbmk-report")
     report_dir = _value(config, "fgbmk_report")
     if report_dir:
         from pytest_fgbmk.report.hook import ReportHook
@@ -421,7 +436,10 @@ class _RecordingGate:
 @pytest.fixture
 def fgbmk_gate(request: pytest.FixtureRequest):
     """The gate this test asserts through: ``check(case_id, measurement) -> Verdict``."""
-    return _RecordingGate(request.config.stash[SESSION_KEY].gate, request.node)
+    gate = request.config.stash[SESSION_KEY].gate
+    if hasattr(gate, "for_test"):
+        gate = gate.for_test(request)
+    return _RecordingGate(gate, request.node)
 
 
 # -- results, summary, xdist -----------------------------------------------------------

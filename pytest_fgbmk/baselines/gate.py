@@ -1,0 +1,257 @@
+"""The regression gate: a case fails only on a significant drop beyond the margin (no pytest).
+
+:class:`BaselineGate` compares each case with its stored baseline on the same questions:
+exact one-sided McNemar for accuracy, a sign-flip permutation test for per-query values,
+and for knowledge bias the per-category tests combined with Benjamini–Hochberg. The
+run's cases are decided together (:func:`pytest_fgbmk.stats.control_run`, discrete
+Holm by default) when :meth:`BaselineGate.decide_family` is given every case of the
+session; a case decided alone (e.g. on an xdist worker) uses a Bonferroni share
+``alpha / cases``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pytest_fgbmk.baselines.record import Stored, differences, paired_baseline, parse_record
+from pytest_fgbmk.errors import DataFormatError
+from pytest_fgbmk.gate import Verdict
+from pytest_fgbmk.measurement import Measurement
+from pytest_fgbmk.stats import (
+    CaseTest,
+    PairedTest,
+    control_run,
+    grouped_test,
+    mcnemar_drop,
+    mcnemar_p,
+    sign_flip_drop,
+)
+
+SHOW_FLIPPED = 5
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One case as the gate sees it: its measurement and its stored baseline (text or None)."""
+
+    case_id: str
+    measurement: Measurement
+    path: Path
+    text: str | None
+
+
+@dataclass(frozen=True)
+class _Compared:
+    stored: Stored | None
+    test: PairedTest | CaseTest | None
+    problem: str | None
+
+
+class BaselineGate:
+    """Decides each case against its baseline; see the module docstring.
+
+    ``update_command``: the exact command line that writes the baselines (shown when one
+    is missing or stale). ``family_size``: the number of gated cases of the session, used
+    for a case decided alone.
+    """
+
+    def __init__(
+        self,
+        *,
+        alpha: float = 0.01,
+        min_drop: float = 1.0,
+        control: str = "discrete-holm",
+        update_command: str = "pytest --fgbmk-update-baselines",
+        family_size: int = 1,
+    ) -> None:
+        self.alpha = alpha
+        self.min_drop = min_drop
+        self.control = control
+        self.update_command = update_command
+        self.family_size = max(1, family_size)
+        self._thresholds: dict[str, float] = {}
+        self._decided = False
+        self._method = "bonferroni"
+
+    @property
+    def decided(self) -> bool:
+        return self._decided
+
+    # -- comparison ----------------------------------------------------------------
+
+    def compare(self, entry: Entry) -> _Compared:
+        """Parse the baseline and run the paired test (or say why it cannot be compared)."""
+        if entry.text is None:
+            return _Compared(None, None, "missing")
+        try:
+            stored = parse_record(entry.text, entry.path)
+        except DataFormatError as exc:
+            return _Compared(None, None, f"corrupt: {exc}")
+        diff = differences(stored, entry.measurement)
+        if diff:
+            return _Compared(stored, None, "fingerprint: " + "; ".join(diff))
+        return _Compared(stored, self._test(stored, entry.measurement), None)
+
+    def _test(self, stored: Stored, m: Measurement) -> PairedTest | CaseTest:
+        base = paired_baseline(stored, m)
+        if stored.record["outcomes"]["encoding"] == "values":
+            now = np.array([v for _, v in m.details["per_query"]], dtype=float)
+            return sign_flip_drop(base, now, min_drop=self.min_drop)
+        now_b = np.array(m.correct, dtype=bool)
+        base_b = base.astype(bool)
+        overall = mcnemar_drop(base_b, now_b, min_drop=self.min_drop)
+        if m.task != "knowledge_bias":
+            return overall
+        cats: dict[str, list[int]] = {}
+        for i, o in enumerate(m.outcomes):
+            cats.setdefault(o.category, []).append(i)
+        per_cat = {
+            c: mcnemar_drop(base_b[idx], now_b[idx], min_drop=self.min_drop)
+            for c, idx in cats.items()
+        }
+        return grouped_test(overall, per_cat)
+
+    # -- run-level decision ----------------------------------------------------------
+
+    def decide_family(self, entries: Sequence[Entry]) -> None:
+        """Decide every comparable case of the run together (call once, before checks)."""
+        tests = {}
+        for e in entries:
+            c = self.compare(e)
+            if c.test is not None:
+                tests[e.case_id] = c.test
+        decision = control_run(tests, alpha=self.alpha, method=self.control)
+        self._thresholds = dict(decision.thresholds)
+        self._decided = True
+        self._method = self.control
+
+    def threshold(self, case_id: str) -> float:
+        if self._decided and case_id in self._thresholds:
+            return self._thresholds[case_id]
+        return self.alpha / self.family_size
+
+    # -- verdict ---------------------------------------------------------------------
+
+    def verdict(self, entry: Entry) -> Verdict:
+        """The case's verdict: message, and JUnit properties baseline, delta, p."""
+        m = entry.measurement
+        c = self.compare(entry)
+        rel = entry.path
+        if c.problem == "missing":
+            return Verdict(
+                False,
+                f"{entry.case_id}: no baseline at {rel}; measured {m.metric} {m.value:.1f}% on "
+                f"n={m.n}. Write the baselines with:\n  {self.update_command}",
+                (("baseline_file", str(rel)),),
+            )
+        if c.problem and c.problem.startswith("corrupt"):
+            return Verdict(
+                False,
+                f"{entry.case_id}: the baseline file {rel} is {c.problem}",
+                (("baseline_file", str(rel)),),
+            )
+        if c.problem:
+            what = c.problem.removeprefix("fingerprint: ")
+            return Verdict(
+                False,
+                f"{entry.case_id}: fingerprint differs from the baseline {rel}: {what}. "
+                "Rerun with the baseline's options, or if the change is intended rewrite it "
+                f"with:\n  {self.update_command}",
+                (("baseline_file", str(rel)), ("fingerprint_differs", what)),
+            )
+        assert c.stored is not None and c.test is not None
+        t = self.threshold(entry.case_id)
+        test = c.test
+        overall = test.overall if isinstance(test, CaseTest) else test
+        fails = test.fails(t) if isinstance(test, CaseTest) else (test.p <= t and test.margin_met)
+        base_value = c.stored.value
+        props = (
+            ("baseline", f"{base_value:.2f}"),
+            ("delta", f"{overall.delta:+.2f}"),
+            ("p", f"{test.p:.3g}"),
+            ("p_threshold", f"{t:.3g}"),
+            ("baseline_file", str(rel)),
+        )
+        if fails:
+            return Verdict(False, self._failure(entry, c.stored, test, t), props)
+        message = self._passing(entry, overall)
+        if message.endswith("consider updating the baseline"):
+            props = (*props, ("gate_note", message.split(": ", 1)[1]))
+        return Verdict(True, message, props)
+
+    def _passing(self, entry: Entry, t: PairedTest) -> str:
+        m = entry.measurement
+        if t.delta > 0:
+            p_up = mcnemar_p(t.better, t.worse) if t.method == "mcnemar" else 1 - t.p
+            note = ": consider updating the baseline" if p_up <= self.alpha else ""
+            return f"{entry.case_id}: {t.delta:+.1f} pts, p={p_up:.2g}{note}"
+        return f"{entry.case_id}: {m.metric} {m.value:.1f}% ({t.delta:+.1f} pts, p={t.p:.2g})"
+
+    def _failure(self, entry: Entry, stored: Stored, test: PairedTest | CaseTest, t: float) -> str:
+        m = entry.measurement
+        overall = test.overall if isinstance(test, CaseTest) else test
+        how = "run-level" if self._decided else f"Bonferroni over {self.family_size} cases"
+        lines = [
+            f"{entry.case_id}: {m.metric} dropped significantly ({how} threshold p <= {t:.2g}, "
+            f"margin {self.min_drop:g} pt, baseline {entry.path})",
+        ]
+        header = ("", "baseline", "now", "delta", "95% interval (now)", "p", "n")
+        row = (
+            m.metric,
+            f"{stored.value:.1f}",
+            f"{m.value:.1f}",
+            f"{overall.delta:+.1f}",
+            f"[{m.low:.1f}, {m.high:.1f}]",
+            f"{test.p:.2g}",
+            str(m.n),
+        )
+        lines += _table([header, row])
+        if isinstance(test, CaseTest):
+            worst = test.dropped_categories(t)
+            if worst:
+                lines.append("categories that dropped (BH over categories):")
+                lines += _table(
+                    [("category", "delta", "q", "n")]
+                    + [
+                        (name, f"{ct.delta:+.1f}", f"{q:.2g}", str(ct.n))
+                        for name, ct, q in worst[:5]
+                    ]
+                )
+        flipped = self._flipped(stored, m)
+        if flipped:
+            lines.append(f"right → wrong ({overall.worse} questions; first {len(flipped)}):")
+            lines += _table([("id", "prompt", "answer")] + flipped)
+        return "\n".join(lines)
+
+    def _flipped(self, stored: Stored, m: Measurement) -> list[tuple[str, str, str]]:
+        if stored.record["outcomes"]["encoding"] != "bitset-base64":
+            return []
+        base = paired_baseline(stored, m).astype(bool)
+        out = []
+        for o, b in zip(m.outcomes, base, strict=True):
+            if b and not o.correct:
+                out.append((o.question_id, _clip(o.prompt, 60), _clip(o.response, 40)))
+                if len(out) == SHOW_FLIPPED:
+                    break
+        return out
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    ]
+
+
+def thresholds_summary(gate: BaselineGate) -> Mapping[str, float]:
+    """The per-case p-value thresholds of the run-level decision (empty before it)."""
+    return dict(gate._thresholds)

@@ -1,0 +1,200 @@
+"""The stored form of a case's measurement: a small, diffable JSON record (no pytest).
+
+Metric first, then n, interval, what was asked (the fingerprint), then the per-sample
+outcomes, compact: question ids as 4-byte prefixes and correctness as a bitset, both
+base64, in sorted question-id order; per-query values (mAP) as a list of numbers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pytest_fgbmk.errors import DataFormatError
+from pytest_fgbmk.measurement import Measurement
+
+FORMAT = 1
+ID_PREFIX_BYTES = 4
+#: Fingerprint keys compared with the baseline, in the order differences are reported.
+ASKED_KEYS = ("dataset", "dataset_hash", "templates", "scoring", "limit", "seed")
+
+
+def ids_digest(question_ids: Sequence[str]) -> str:
+    """SHA-256 of the sorted question ids (one per line)."""
+    return hashlib.sha256("\n".join(sorted(question_ids)).encode()).hexdigest()
+
+
+def _prefix(qid: str) -> bytes:
+    return hashlib.blake2b(qid.encode(), digest_size=ID_PREFIX_BYTES).digest()
+
+
+def encode_ids(question_ids: Sequence[str]) -> str:
+    return base64.b64encode(b"".join(_prefix(q) for q in question_ids)).decode()
+
+
+def decode_ids(text: str) -> list[bytes]:
+    raw = base64.b64decode(text.encode(), validate=True)
+    if len(raw) % ID_PREFIX_BYTES:
+        raise ValueError("question id list is truncated")
+    return [raw[i : i + ID_PREFIX_BYTES] for i in range(0, len(raw), ID_PREFIX_BYTES)]
+
+
+def encode_bits(bits: Sequence[bool]) -> str:
+    return base64.b64encode(np.packbits(np.asarray(bits, dtype=bool)).tobytes()).decode()
+
+
+def decode_bits(text: str, n: int) -> np.ndarray:
+    raw = np.frombuffer(base64.b64decode(text.encode(), validate=True), dtype=np.uint8)
+    if raw.size != (n + 7) // 8:
+        raise ValueError(f"the bitset holds {raw.size * 8} bits, not {n}")
+    return np.unpackbits(raw)[:n].astype(bool)
+
+
+def per_query_values(m: Measurement) -> list[tuple[str, float]] | None:
+    """Per-query values of a non-accuracy metric (``details["per_query"]``: (id, value))."""
+    values = m.details.get("per_query") if m.details else None
+    if values is None:
+        return None
+    return [(str(q), float(v)) for q, v in values]
+
+
+def build_record(m: Measurement, model_fingerprint: str | None = None) -> dict[str, Any]:
+    """The baseline record of a measurement (what ``--fgbmk-update-baselines`` writes)."""
+    values = per_query_values(m)
+    ids = [q for q, _ in values] if values is not None else list(m.question_ids)
+    order = sorted(range(len(ids)), key=ids.__getitem__)
+    sorted_ids = [ids[i] for i in order]
+    if values is not None:
+        outcomes: dict[str, Any] = {
+            "encoding": "values",
+            "ids": encode_ids(sorted_ids),
+            "values": [round(values[i][1], 6) for i in order],
+        }
+    else:
+        correct = m.correct
+        outcomes = {
+            "encoding": "bitset-base64",
+            "ids": encode_ids(sorted_ids),
+            "correct": encode_bits([correct[i] for i in order]),
+        }
+    asked = m.asked.as_dict()
+    version = asked.pop("version", "")
+    return {
+        "metric": m.metric,
+        "value": round(m.value, 4),
+        "n": len(ids),
+        "interval": [round(m.low, 4), round(m.high, 4)],
+        "case": m.case_id,
+        "asked": {
+            **asked,
+            "question_ids": {"count": len(ids), "sha256": ids_digest(ids)},
+        },
+        "model": model_fingerprint,
+        "version": version,
+        "format": FORMAT,
+        "outcomes": outcomes,
+    }
+
+
+def dump_record(record: Mapping[str, Any]) -> str:
+    """JSON text: one key per line, the long outcome strings each on one line."""
+    return json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A parsed baseline: its record and per-question outcomes keyed by id prefix."""
+
+    path: Path
+    record: Mapping[str, Any]
+    outcomes: Mapping[bytes, float]
+
+    @property
+    def metric(self) -> str:
+        return str(self.record["metric"])
+
+    @property
+    def value(self) -> float:
+        return float(self.record["value"])
+
+
+def parse_record(text: str, path: Path) -> Stored:
+    """Parse a baseline file; a broken one raises :class:`DataFormatError` naming it."""
+    hint = "restore it from version control, or rewrite it with --fgbmk-update-baselines"
+    try:
+        rec = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(
+            path, f"not valid JSON: {exc.msg}", line=exc.lineno, hint=hint
+        ) from None
+    try:
+        if not isinstance(rec, dict) or rec.get("format") != FORMAT:
+            raise ValueError(f"not a format {FORMAT} FG-BMK baseline")
+        for key in ("metric", "value", "n", "asked", "outcomes"):
+            if key not in rec:
+                raise ValueError(f"the key {key!r} is missing")
+        n = int(rec["n"])
+        out = rec["outcomes"]
+        ids = decode_ids(out["ids"])
+        if len(ids) != n:
+            raise ValueError(f"{len(ids)} question ids for n={n}")
+        if out["encoding"] == "values":
+            vals = [float(v) for v in out["values"]]
+            if len(vals) != n:
+                raise ValueError(f"{len(vals)} values for n={n}")
+        elif out["encoding"] == "bitset-base64":
+            vals = decode_bits(out["correct"], n).astype(float).tolist()
+        else:
+            raise ValueError(f"unknown outcome encoding {out['encoding']!r}")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataFormatError(path, f"not a valid baseline: {exc}", hint=hint) from None
+    return Stored(path, rec, dict(zip(ids, vals, strict=True)))
+
+
+def differences(stored: Stored, m: Measurement) -> list[str]:
+    """What differs between what the baseline asked and what this run asked (empty: same)."""
+    asked = stored.record.get("asked", {})
+    now = m.asked.as_dict()
+    out = []
+    for key in ASKED_KEYS:
+        before, after = asked.get(key), now.get(key)
+        if before != after:
+            label = {"dataset_hash": "dataset index"}.get(key, key)
+            out.append(f"{label}: {_show(before)} → {_show(after)}")
+    if stored.metric != m.metric:
+        out.append(f"metric: {stored.metric} → {m.metric}")
+    values = per_query_values(m)
+    ids = [q for q, _ in values] if values is not None else list(m.question_ids)
+    digest = asked.get("question_ids", {}).get("sha256")
+    if digest != ids_digest(ids):
+        now_prefixes = {_prefix(q) for q in ids}
+        missing = sum(1 for p in stored.outcomes if p not in now_prefixes)
+        new = len(now_prefixes - stored.outcomes.keys())
+        parts = []
+        if missing:
+            parts.append(f"{missing} question ids missing")
+        if new:
+            parts.append(f"{new} new question ids")
+        out.append(", ".join(parts) or "question ids differ")
+    return out
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "none"
+    text = str(value)
+    return text[:12] + "…" if len(text) > 16 else text
+
+
+def paired_baseline(stored: Stored, m: Measurement) -> np.ndarray:
+    """The baseline's outcome for each of this run's samples, in this run's order."""
+    values = per_query_values(m)
+    ids = [q for q, _ in values] if values is not None else list(m.question_ids)
+    return np.array([stored.outcomes[_prefix(q)] for q in ids], dtype=float)

@@ -1,0 +1,164 @@
+"""The regression gate end to end through pytester: missing baselines, update, reruns,
+worse/better models, fingerprint changes, corrupt files, unused baselines, xdist."""
+
+from __future__ import annotations
+
+import json
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy  # noqa: F401 - imported before pytester's inline runs, which cannot reload it
+import pytest
+
+import pytest_fgbmk.data.discovery  # noqa: F401 - keep loaded modules across inline runs
+import pytest_fgbmk.data.synth  # noqa: F401
+import pytest_fgbmk.models.references  # noqa: F401
+import pytest_fgbmk.plugin  # noqa: F401
+import pytest_fgbmk.questions.cases  # noqa: F401
+
+pytest_plugins = ["pytester"]
+
+PLUGIN = ("-p", "pytest_fgbmk.plugin")
+MODEL = ("--fgbmk-model=tests.baselines.baselines_flip:factory", "--fgbmk-no-cache")
+BASE = ("--fgbmk-model-arg", "flip=0.2")
+WORSE = (*BASE, "--fgbmk-model-arg", "facet=wing color", "--fgbmk-model-arg", "facet_flip=1")
+ALL_CASES = 48
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("synth")
+
+
+@pytest.fixture
+def run(pytester, synth_dir, monkeypatch):
+    monkeypatch.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.syspath_prepend(str(repo))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
+
+    def _run(*args: str):
+        full = (*PLUGIN, "-p", "no:cacheprovider", "--pyargs", "pytest_fgbmk.suites")
+        return pytester.runpytest(*full, "--fgbmk-synth=small", *MODEL, *args)
+
+    return _run
+
+
+def junit(path: Path) -> dict[str, dict[str, str]]:
+    out = {}
+    for tc in ET.parse(path).getroot().iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
+        props["_status"] = "passed"
+        for child in tc:
+            if child.tag in ("failure", "error", "skipped"):
+                props["_status"] = child.tag
+                props["_message"] = child.get("message", "") + (child.text or "")
+        out[tc.get("name")] = props
+    return out
+
+
+def baseline_files(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*.json"))}
+
+
+@pytest.fixture
+def written(run, pytester):
+    """Baselines written by the base model (flip=0.2)."""
+    result = run(*BASE, "--fgbmk-update-baselines")
+    result.assert_outcomes(passed=ALL_CASES)
+    return pytester.path / "baselines" / "tests.baselines.baselines_flip-factory"
+
+
+def test_missing_baseline_fails_with_the_command_that_writes_it(run, pytester):
+    result = run(*BASE, "--junitxml=first.xml")
+    result.assert_outcomes(failed=ALL_CASES)
+    text = result.stdout.str()
+    assert (
+        "no baseline at baselines/tests.baselines.baselines_flip-factory/test_attribute_recognition/"
+        in text
+    )
+    assert "Write the baselines with:" in text
+    assert "--fgbmk-model-arg flip=0.2" in text and "--fgbmk-update-baselines" in text
+    assert not (pytester.path / "baselines").exists()
+
+
+def test_update_writes_baselines_and_the_rerun_passes(run, written, pytester):
+    files = baseline_files(written)
+    assert len(files) == ALL_CASES
+    name = "test_attribute_recognition/test_attribute[synth_birds-wing_color-tf].json"
+    text = files[name]
+    rec = json.loads(text)
+    assert text.lstrip("{\n ").startswith('"metric": "accuracy"')
+    assert rec["n"] == 12 and rec["case"] == "synth_birds-wing_color-tf"
+    assert rec["asked"]["templates"] == "original" and rec["asked"]["limit"] is None
+    assert rec["asked"]["question_ids"]["count"] == 12
+    assert rec["outcomes"]["encoding"] == "bitset-base64"
+    assert rec["model"] == "flip-0.2-None-0.0"
+    result = run(*BASE, "--junitxml=again.xml")
+    result.assert_outcomes(passed=ALL_CASES)
+    cases = junit(pytester.path / "again.xml")
+    wing = cases["test_attribute[synth_birds-wing_color-tf]"]
+    assert wing["delta"] == "+0.00" and wing["p"] == "1" and wing["baseline"] == wing["value"]
+    assert baseline_files(written) == files  # a passing run writes nothing
+
+
+def test_a_worse_model_fails_exactly_the_affected_cases(run, written, pytester):
+    result = run(*WORSE, "--junitxml=worse.xml")
+    cases = junit(pytester.path / "worse.xml")
+    failed = sorted(n for n, c in cases.items() if c["_status"] == "failure")
+    assert failed == [
+        "test_attribute[synth_birds-wing_color-mc]",
+        "test_attribute[synth_birds-wing_color-tf]",
+    ]
+    result.assert_outcomes(passed=ALL_CASES - 2, failed=2)
+    wing = cases["test_attribute[synth_birds-wing_color-tf]"]
+    assert float(wing["delta"]) < -30 and float(wing["p"]) < 0.005
+    assert float(wing["p"]) <= float(wing["p_threshold"])
+    msg = wing["_message"]
+    assert "dropped significantly" in msg and "baseline" in msg and "right → wrong" in msg
+    assert "I cannot tell" in msg and "wing" in msg  # the flipped questions: prompt, answer
+
+
+def test_a_better_model_passes_and_is_reported(run, written, pytester):
+    result = run("--junitxml=better.xml", "--fgbmk-alpha=0.05")  # flip=0: all right
+    result.assert_outcomes(passed=ALL_CASES)
+    cases = junit(pytester.path / "better.xml")
+    kb = cases["test_knowledge_bias[synth_birds]"]
+    assert float(kb["delta"]) > 10
+    assert "consider updating the baseline" in kb["gate_note"]
+
+
+def test_changing_the_limit_fails_with_what_differs(run, written, pytester):
+    result = run(*BASE, "--fgbmk-limit=5", "-k", "wing_color")
+    result.assert_outcomes(failed=2)
+    text = result.stdout.str()
+    assert "fingerprint differs" in text and "limit: none → 5" in text
+    assert "question ids missing" in text
+
+
+def test_a_corrupt_baseline_fails_naming_the_file(run, written):
+    path = written / "test_granularity" / "test_granularity[synth_birds-species-tf].json"
+    path.write_text(path.read_text()[:40])
+    result = run(*BASE, "-k", "species")
+    text = result.stdout.str()
+    assert "test_granularity[synth_birds-species-tf].json" in text and "not valid JSON" in text
+    result.assert_outcomes(failed=1, passed=result.parseoutcomes()["passed"])
+
+
+def test_unused_baselines_are_reported_not_failed(run, written):
+    result = run(*BASE, "--fgbmk-datasets=synth_birds")
+    result.assert_outcomes(passed=24)
+    assert "unused" in result.stdout.str()
+
+
+def test_xdist_writes_the_same_baselines_as_one_process(run, pytester):
+    run(*BASE, "--fgbmk-update-baselines", "--fgbmk-baseline-alias=one").assert_outcomes(
+        passed=ALL_CASES
+    )
+    run(*BASE, "--snapshot-update", "--fgbmk-baseline-alias=two", "-n", "2").assert_outcomes(
+        passed=ALL_CASES
+    )
+    one = baseline_files(pytester.path / "baselines" / "one")
+    two = baseline_files(pytester.path / "baselines" / "two")
+    assert len(one) == ALL_CASES and one == two
