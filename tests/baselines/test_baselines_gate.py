@@ -1,0 +1,187 @@
+"""Baseline records and the gate's verdicts on constructed measurements (no pytest run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+
+from pytest_fgbmk.baselines.gate import BaselineGate, Entry
+from pytest_fgbmk.baselines.record import (
+    build_record,
+    decode_bits,
+    differences,
+    dump_record,
+    encode_bits,
+    parse_record,
+)
+from pytest_fgbmk.baselines.storage import default_alias, update_command
+from pytest_fgbmk.errors import DataFormatError
+from pytest_fgbmk.measurement import Asked, Measurement, Outcome
+
+ASKED = Asked("toy", "abc123", "original", "strict", None, 0)
+PATH = Path("baselines/m/test_x/test_x[toy-a-tf].json")
+
+
+def measure(correct, *, task="attribute", asked=ASKED, categories=None, ids=None, details=None):
+    n = len(correct)
+    ids = ids or [f"q{i:04d}" for i in range(n)]
+    cats = categories or ["c"] * n
+    outcomes = tuple(
+        Outcome(
+            ids[i], bool(correct[i]), "yes" if correct[i] else "no", "tf", f"Is it {i}?", cats[i]
+        )
+        for i in range(n)
+    )
+    value = 100.0 * sum(correct) / n
+    return Measurement(
+        "toy-a-tf",
+        "toy",
+        task,
+        "a",
+        "tf",
+        "accuracy",
+        value,
+        n,
+        value - 5,
+        value + 5,
+        0.0,
+        0,
+        outcomes,
+        asked,
+        details or {},
+    )
+
+
+@given(hs.lists(hs.booleans(), max_size=70))
+@settings(max_examples=40, deadline=None)
+def test_bitset_roundtrip(bits):
+    assert decode_bits(encode_bits(bits), len(bits)).tolist() == bits
+
+
+def test_record_roundtrip_is_small_and_metric_first():
+    m = measure([i % 3 != 0 for i in range(500)])
+    text = dump_record(build_record(m, "fp-1"))
+    assert text.startswith('{\n  "metric": "accuracy",\n  "value": 66.6')
+    assert len(text) < 3500  # ids: 4 bytes, outcomes: 1 bit per question (base64)
+    stored = parse_record(text, PATH)
+    assert stored.value == pytest.approx(66.6)
+    assert sum(stored.outcomes.values()) == 333 and len(stored.outcomes) == 500
+    assert differences(stored, m) == []
+
+
+def test_corrupt_files_name_the_file():
+    m = measure([True] * 10)
+    text = dump_record(build_record(m))
+    with pytest.raises(DataFormatError, match=r"test_x\[toy-a-tf\]\.json.*not valid JSON"):
+        parse_record(text[:50], PATH)
+    broken = text.replace('"correct": "', '"correct": "AAAA')
+    with pytest.raises(DataFormatError, match="bitset holds"):
+        parse_record(broken, PATH)
+
+
+def test_differences_say_what_changed():
+    m = measure([True] * 20)
+    stored = parse_record(dump_record(build_record(m)), PATH)
+    other = Asked("toy", "abc123", "extended", "strict", 12, 0)
+    now = measure(
+        [True] * 12, asked=other, ids=[f"q{i:04d}" for i in range(8)] + ["n1", "n2", "n3", "n4"]
+    )
+    assert differences(stored, now) == [
+        "templates: original → extended",
+        "limit: none → 12",
+        "12 question ids missing, 4 new question ids",
+    ]
+
+
+def gate_entry(base, now, **kw):
+    stored = dump_record(build_record(measure(base, **kw)))
+    return Entry("toy-a-tf", measure(now, **kw), PATH, stored)
+
+
+def test_a_significant_drop_fails_with_the_table_and_flipped_questions():
+    base = [True] * 150 + [False] * 50
+    now = [False] * 30 + [True] * 120 + [False] * 50
+    gate = BaselineGate(update_command="pytest x --fgbmk-update-baselines")
+    v = gate.verdict(gate_entry(base, now))
+    assert not v.ok
+    props = dict(v.properties)
+    assert props["baseline"] == "75.00" and props["delta"] == "-15.00"
+    assert float(props["p"]) == pytest.approx(2.0**-30, rel=1e-6)
+    assert "dropped significantly" in v.message
+    assert "baseline  now   delta" in v.message
+    assert "right → wrong (30 questions; first 5)" in v.message
+    assert "q0004  Is it 4?  no" in v.message and "q0005" not in v.message
+
+
+def test_noise_below_the_margin_or_significance_passes():
+    base = [True] * 150 + [False] * 50
+    small = [False] * 3 + [True] * 147 + [False] * 50  # 3 of 200 = 1.5 pts, p = 1/8
+    assert BaselineGate().verdict(gate_entry(base, small)).ok
+    tiny = [False] * 1 + [True] * 149 + [False] * 50
+    assert BaselineGate(alpha=0.9, min_drop=1.0).verdict(gate_entry(base, tiny)).ok  # 0.5 pt
+
+
+def test_an_improvement_passes_and_is_reported():
+    base = [True] * 150 + [False] * 50
+    now = [True] * 200
+    v = BaselineGate().verdict(gate_entry(base, now))
+    assert v.ok and "+25.0 pts" in v.message and "consider updating the baseline" in v.message
+    assert dict(v.properties)["gate_note"].startswith("+25.0 pts, p=")
+
+
+def test_missing_and_mismatched_baselines():
+    gate = BaselineGate(update_command="pytest suites --fgbmk-update-baselines")
+    v = gate.verdict(Entry("toy-a-tf", measure([True] * 5), PATH, None))
+    assert not v.ok and "no baseline at" in v.message
+    assert v.message.endswith("pytest suites --fgbmk-update-baselines")
+    base = dump_record(build_record(measure([True] * 5)))
+    other = measure([True] * 5, asked=Asked("toy", "abc123", "original", "official", None, 0))
+    v = gate.verdict(Entry("toy-a-tf", other, PATH, base))
+    assert (
+        not v.ok
+        and "fingerprint differs" in v.message
+        and "scoring: strict → official" in v.message
+    )
+
+
+def test_knowledge_bias_names_the_category_that_dropped():
+    cats = [f"cat{i % 20}" for i in range(400)]
+    base = [True] * 400
+    now = [c != "cat7" for c in cats]  # cat7: 20 of 20 right → wrong
+    v = BaselineGate().verdict(gate_entry(base, now, task="knowledge_bias", categories=cats))
+    assert not v.ok
+    assert "categories that dropped" in v.message and "cat7" in v.message
+    assert "cat3 " not in v.message
+
+
+def test_run_level_decision_splits_alpha_over_cases_that_can_fail():
+    base = [True] * 150 + [False] * 50
+    entries = [gate_entry(base, base) for _ in range(50)]
+    drop = [False] * 9 + [True] * 141 + [False] * 50  # 9 flips: p = 2**-9, 4.5 pts
+    entries = [Entry(f"c{i}", e.measurement, e.path, e.text) for i, e in enumerate(entries)]
+    entries.append(Entry("dropped", gate_entry(base, drop).measurement, PATH, entries[0].text))
+    alone = BaselineGate(family_size=51)
+    assert alone.verdict(entries[-1]).ok  # Bonferroni 0.01/51 < 2**-9
+    together = BaselineGate(family_size=51)
+    together.decide_family(entries)
+    assert not together.verdict(entries[-1]).ok  # unchanged cases cannot fail: they cost nothing
+
+
+def test_per_query_values_use_the_sign_flip_test():
+    ids = [f"q{i}" for i in range(30)]
+    base = {"per_query": [(q, 0.8) for q in ids]}
+    now = {"per_query": [(q, 0.8 - 0.2 * (i < 15)) for i, q in enumerate(ids)]}
+    stored = dump_record(build_record(measure([True] * 30, ids=ids, details=base)))
+    v = BaselineGate().verdict(Entry("x", measure([True] * 30, ids=ids, details=now), PATH, stored))
+    assert not v.ok and float(dict(v.properties)["p"]) == pytest.approx(2.0**-15, rel=1e-3)
+
+
+def test_alias_and_update_command():
+    assert default_alias("oracle") == "oracle"
+    assert default_alias("hf:/models/llava-1.5-7b/") == "hf-llava-1.5-7b"
+    assert default_alias("probe:efficientnet-lite0") == "probe-efficientnet-lite0"
+    cmd = update_command(["suites/", "--fgbmk-model=hf:/m x", "--snapshot-update"])
+    assert cmd == "pytest suites/ '--fgbmk-model=hf:/m x' --fgbmk-update-baselines"
