@@ -84,12 +84,12 @@ def cases_for(
                 ]
     if (
         "knowledge_bias" in tasks
-        and len(generate.LevelPools.build(dataset, len(levels) - 1).names) >= 2
+        and len(generate.level_pools(dataset, len(levels) - 1).names) >= 2
     ):
         out.append(Case(name, "knowledge_bias", levels[-1], "tf"))
     if "granularity" in tasks:
         for i, level in enumerate(levels):
-            if not generate.LevelPools.build(dataset, i).usable():
+            if not generate.level_pools(dataset, i).usable():
                 continue
             out += [Case(name, "granularity", level, "tf"), Case(name, "granularity", level, "mc")]
             if i == len(levels) - 1:

@@ -15,11 +15,12 @@ from __future__ import annotations
 import random
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from hashlib import blake2b
 
 from pytest_fgbmk.data.records import CERTAINTY_PROBABLY, Dataset, Sample
 from pytest_fgbmk.errors import ConfigError
-from pytest_fgbmk.questions.ids import question_id
+from pytest_fgbmk.questions.ids import SEP as _SEP
 from pytest_fgbmk.questions.records import Question
 from pytest_fgbmk.questions.templates import (
     BUILTIN_SIBLINGS,
@@ -57,8 +58,8 @@ def sample_path(dataset: Dataset, sample: Sample) -> tuple[str, ...]:
     return (sample.category_name,) if n == 1 else ("",) * (n - 1) + (sample.category_name,)
 
 
-def _sorted_samples(samples: Sequence[Sample]) -> list[Sample]:
-    return sorted(samples, key=lambda s: (s.id, s.path))
+def _sample_key(s: Sample) -> tuple[str, str]:
+    return (s.id, s.path)
 
 
 def _match_case(name: str, like: str) -> str:
@@ -90,6 +91,8 @@ class LevelPools:
         default_factory=dict
     )
     _has_other: dict[str, bool] = field(default_factory=dict)
+    #: truth path → (padded truth, one stage per ancestor, nearest first); see :meth:`_plan`.
+    _plans: dict[tuple[str, ...], tuple[str, list[list]]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, dataset: Dataset, level: int) -> LevelPools:
@@ -139,36 +142,62 @@ class LevelPools:
             got = self._small[key] = [(n, pn) for n, pn in pool if not _clash(pn, pt)]
         return got
 
+    def _plan(self, path: tuple[str, ...]) -> tuple[str, list[list]]:
+        """(padded truth, stages) for a truth path, kept per path.
+
+        A stage is ``[large pool or None, names not clashing with the truth or None until
+        first needed, depth]``, from this level's depth up to the root; a large pool is only
+        filtered in full if rejection sampling from it fails.
+        """
+        got = self._plans.get(path)
+        if got is None:
+            truth = path[self.level]
+            pt = _padded(truth)
+            stages: list[list] = []
+            for depth in range(self.level, -1, -1):
+                pool = self.by_prefix.get((depth, path[:depth]), [])
+                if len(pool) > _SMALL_POOL:
+                    stages.append([pool, None, depth])
+                else:
+                    stages.append([None, self._filtered(depth, path[:depth], truth, pt), depth])
+            got = self._plans[path] = (pt, stages)
+        return got
+
     def draw(self, path: tuple[str, ...], k: int, rng: random.Random) -> list[str]:
         """Up to ``k`` distinct names for a truth path, siblings first, never clashing with it.
 
         Each ancestor's pool is used in full when it holds no more than still needed, else
         the rest are sampled uniformly from it (large pools by rejection, never scanned).
         """
-        truth = path[self.level]
-        pt = _padded(truth)
+        pt, stages = self._plans.get(path) or self._plan(path)
         chosen: list[str] = []
         taken: set[str] = {pt}
-        for depth in range(self.level, -1, -1):
+        for stage in stages:
             need = k - len(chosen)
             if need <= 0:
                 return chosen
-            pool = self.by_prefix.get((depth, path[:depth]), [])
-            if len(pool) > _SMALL_POOL:
-                got = _reject_sample(pool, need, pt, taken, rng)
+            large, valid, depth = stage
+            if large is not None:
+                got = _reject_sample(large, need, pt, taken, rng)
                 if got is not None:
                     chosen.extend(got)
                     continue
-            valid = [
-                (n, pn)
-                for n, pn in self._filtered(depth, path[:depth], truth, pt)
-                if pn not in taken
-            ]
-            picked = valid if len(valid) <= need else _sample(valid, need, rng)
+                if valid is None:
+                    valid = stage[1] = self._filtered(depth, path[:depth], path[self.level], pt)
+            if chosen:
+                # the filtered pool already leaves out the truth; drop what was taken since
+                valid = [(n, pn) for n, pn in valid if pn not in taken]
+            if len(valid) <= need:
+                picked = valid
+            elif need == 1:
+                picked = [valid[int(rng.random() * len(valid))]]
+            else:
+                picked = _sample(valid, need, rng)
             for n, pn in picked:
                 taken.add(pn)
                 chosen.append(n)
         if len(chosen) < k:
+            truth = path[self.level]
             extra = [
                 b for b in self.builtin if _padded(b) not in taken and not _clash(_padded(b), pt)
             ]
@@ -185,9 +214,11 @@ def _reject_sample(
     """``need`` valid names drawn uniformly from a large pool, or None after too many misses."""
     got: list[tuple[str, str]] = []
     seen = set(taken)
+    random_ = rng.random
+    size = len(pool)
     for _ in range(20 * need + 20):
-        n, pn = pool[int(rng.random() * len(pool))]
-        if pn in seen or _clash(pn, pt):
+        n, pn = pool[int(random_() * size)]
+        if pn in seen or pt in pn or pn in pt:
             continue
         seen.add(pn)
         got.append((n, pn))
@@ -197,33 +228,126 @@ def _reject_sample(
     return None
 
 
+class _Tables:
+    """Per-dataset lookups every case shares, built once and dropped with the dataset."""
+
+    def __init__(self) -> None:
+        self.pools: dict[int, LevelPools] = {}
+        #: id(split) → (split, [(sample, taxonomy path)] sorted by sample id and path)
+        self.items: dict[int, tuple[Sequence[Sample], list[tuple[Sample, tuple[str, ...]]]]] = {}
+        #: min certainty → sample id → group → (values held at any certainty, asked, sorted)
+        self.attributes: dict[int, dict[str, dict[str, tuple[frozenset[str], list[str]]]]] = {}
+        #: (id(split), min certainty, group) → (split, [(sample, asked, others)])
+        self.attribute_rows: dict[tuple[int, int, str], tuple[Sequence[Sample], list]] = {}
+
+
+_TABLES: dict[int, _Tables] = {}
+
+
+def _tables(dataset: Dataset) -> _Tables:
+    got = _TABLES.get(id(dataset))
+    if got is None:
+        got = _TABLES[id(dataset)] = _Tables()
+        weakref.finalize(dataset, _TABLES.pop, id(dataset), None)
+    return got
+
+
+def level_pools(dataset: Dataset, level: int) -> LevelPools:
+    """The dataset's :class:`LevelPools` at a level index, built once per dataset."""
+    pools = _tables(dataset).pools
+    got = pools.get(level)
+    if got is None:
+        got = pools[level] = LevelPools.build(dataset, level)
+    return got
+
+
+def _is_split(dataset: Dataset, samples: Sequence[Sample]) -> bool:
+    """Whether ``samples`` is one of the dataset's own (immutable) split tuples."""
+    return bool(samples) and dataset.split(samples[0].split) is samples
+
+
+def _sorted_items(
+    dataset: Dataset, samples: Sequence[Sample]
+) -> list[tuple[Sample, tuple[str, ...]]]:
+    """(sample, taxonomy path) sorted by (id, path); kept per dataset for its split tuples."""
+    cache = _tables(dataset).items
+    got = cache.get(id(samples))
+    if got is not None and got[0] is samples:
+        return got[1]
+    items = [(s, sample_path(dataset, s)) for s in sorted(samples, key=_sample_key)]
+    if _is_split(dataset, samples):
+        cache[id(samples)] = (samples, items)
+    return items
+
+
 def balanced_roles(
-    items: list, can_negative: Callable[[object], bool], rng: random.Random
+    items: Sequence, can_negative: Callable[[object], bool], rng: random.Random
 ) -> list[tuple[object, bool]]:
     """(item, positive?) pairs, exactly half positive, every item used where possible.
 
     An odd count gives one item both a positive and a negative question. Items that cannot
-    take a negative are used as positives only as far as negatives balance them.
+    take a negative are used as positives only as far as negatives balance them. The result
+    follows the items' order, an item's positive before its negative.
     """
-    order = list(items)
-    rng.shuffle(order)
-    negs = [x for x in order if can_negative(x)]
-    n = len(order)
+    n = len(items)
+    order = list(range(n))
+    rng.shuffle(order)  # the same permutation as shuffling the items themselves
+    negs = [i for i in order if can_negative(items[i])]
     half = (n + 1) // 2
+    neg = bytearray(n)
     if len(negs) >= half:
-        neg_set = negs[:half]
-        neg_ids = {id(x) for x in neg_set}
-        pos = [x for x in order if id(x) not in neg_ids]
+        for i in negs[:half]:
+            neg[i] = 1
+        pos = bytearray(1 - x for x in neg)
         if n % 2:
-            pos.append(neg_set[0])
+            pos[negs[0]] = 1
     else:
-        neg_set = negs
-        neg_ids = {id(x) for x in neg_set}
-        pos = [x for x in order if id(x) not in neg_ids][: len(neg_set)]
-    roles = [(x, True) for x in pos] + [(x, False) for x in neg_set]
-    rank = {id(x): i for i, x in enumerate(items)}
-    roles.sort(key=lambda r: (rank[id(r[0])], not r[1]))
-    return roles
+        for i in negs:
+            neg[i] = 1
+        pos = bytearray(n)
+        left = len(negs)
+        for i in order:
+            if not left:
+                break
+            if not neg[i]:
+                pos[i] = 1
+                left -= 1
+    out: list[tuple[object, bool]] = []
+    for i, x in enumerate(items):
+        if pos[i]:
+            out.append((x, True))
+        if neg[i]:
+            out.append((x, False))
+    return out
+
+
+def _question_factory() -> Callable[..., Question]:
+    """``Question(*fields)`` that fills the slots directly: the frozen ``__init__`` sets each
+    of the 15 fields through ``object.__setattr__``, which costs twice as much. Falls back to
+    the class when its fields are not the ones this fills."""
+    names = tuple(f.name for f in fields(Question))
+    expected = ("id", "dataset", "image", "prompt", "qtype", "task", "facet", "category")
+    expected += ("truth", "template_id", "options", "lettered", "asked", "accepted", "sample_id")
+    if names != expected or hasattr(Question, "__post_init__"):
+        return Question
+    s = [getattr(Question, n).__set__ for n in names]
+
+    def make(
+        a, b, c, d, e, f, g, h, i, j, k, l, m, n, o,  # noqa: E741
+        _new=object.__new__, _q=Question,
+        s0=s[0], s1=s[1], s2=s[2], s3=s[3], s4=s[4], s5=s[5], s6=s[6], s7=s[7],
+        s8=s[8], s9=s[9], s10=s[10], s11=s[11], s12=s[12], s13=s[13], s14=s[14],
+    ) -> Question:  # fmt: skip
+        q = _new(_q)
+        s0(q, a); s1(q, b); s2(q, c); s3(q, d); s4(q, e); s5(q, f); s6(q, g); s7(q, h)  # noqa: E702
+        s8(q, i); s9(q, j); s10(q, k); s11(q, l); s12(q, m); s13(q, n); s14(q, o)  # noqa: E702
+        return q
+
+    return make
+
+
+#: Builds a :class:`Question` from its 15 fields in order (the generators' hot path).
+new_question = _question_factory()
 
 
 class _Maker:
@@ -241,39 +365,41 @@ class _Maker:
         self._by_noun: dict[str, list[str]] = {}
         self._fixed = {"level": word, "levels": levels}
         self.n = len(self.templates)
+        #: the question id's hash input around the image and truth (see ids.question_id)
+        self.head = f"{dataset.name}{_SEP}"
+        self.mid = f"{_SEP}{task}{_SEP}{facet}{_SEP}{qtype}{_SEP}"
 
-    def _templates(self, noun: str) -> list[str]:
+    def for_noun(self, noun: str) -> list[str]:
+        """The case's templates with everything but the name or options filled in."""
         got = self._by_noun.get(noun)
         if got is None:
-            fields = {**self._fixed, "noun": noun, "name": "{name}", "options": "{options}"}
-            got = self._by_noun[noun] = [t.format(**fields) for t in self.templates]
+            fields_ = {**self._fixed, "noun": noun, "name": "{name}", "options": "{options}"}
+            got = self._by_noun[noun] = [t.format(**fields_) for t in self.templates]
         return got
 
     def make(
         self,
         sample: Sample,
-        noun: str,
+        templates: list[str],
         truth: str,
-        rng: random.Random,
-        *,
+        random_: Callable[[], float],
         name: str = "",
         options: tuple[str, ...] = (),
         accepted: tuple[str, ...] = (),
     ) -> Question:
-        t = int(rng.random() * self.n)
-        template = self._templates(noun)[t]
+        """One question; ``templates`` from :meth:`for_noun`, ``random_`` the case's rng."""
+        t = int(random_() * self.n)
         if options:
-            prompt = template.replace("{options}", format_options(options, self.lettered))
+            prompt = templates[t].replace("{options}", format_options(options, self.lettered))
         else:
-            prompt = template.replace("{name}", name)
+            prompt = templates[t].replace("{name}", name)
         tid = self.ids[t]
-        qid = question_id(
-            self.dataset, sample.path, self.task, self.facet, self.qtype, truth, name, tid
-        )
-        return Question(
-            qid,
+        image = sample.path
+        text = f"{self.head}{image}{self.mid}{truth}{_SEP}{name}{_SEP}{tid}"
+        return new_question(
+            blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest(),
             self.dataset,
-            sample.path,
+            image,
             prompt,
             self.qtype,
             self.task,
@@ -289,25 +415,22 @@ class _Maker:
         )
 
 
-def _pick(seq: Sequence, rng: random.Random):
-    """One element, uniformly (cheaper than ``rng.choice``)."""
-    return seq[int(rng.random() * len(seq))]
-
-
 def _sample(seq: Sequence, k: int, rng: random.Random) -> list:
     """``k`` distinct elements, uniformly, by a partial Fisher–Yates shuffle."""
     pool = list(seq)
     n = len(pool)
+    random_ = rng.random
     for i in range(k):
-        j = i + int(rng.random() * (n - i))
+        j = i + int(random_() * (n - i))
         pool[i], pool[j] = pool[j], pool[i]
     return pool[:k]
 
 
 def _mc_options(truth: str, distractors: list[str], rng: random.Random) -> tuple[str, ...]:
     opts = [truth, *distractors]
+    random_ = rng.random
     for i in range(len(opts) - 1, 0, -1):
-        j = int(rng.random() * (i + 1))
+        j = int(random_() * (i + 1))
         opts[i], opts[j] = opts[j], opts[i]
     return tuple(opts)
 
@@ -327,38 +450,49 @@ def granularity(
         raise ConfigError(
             f"short-answer questions ask for the finest level ({levels[-1]}), not {level!r}"
         )
-    pools = LevelPools.build(dataset, li)
+    pools = level_pools(dataset, li)
     if not pools.usable():
         raise ConfigError(
             f"dataset {dataset.name!r} has fewer than two names at level {level!r} and no "
             "built-in sibling list covers it: no question can be asked there"
         )
     maker = _Maker(dataset, "granularity", level, qtype, tset)
-    nouns: dict[tuple[str, ...], str] = {}
-    items = [(s, sample_path(dataset, s)) for s in _sorted_samples(samples)]
-    items = [(s, p) for s, p in items if p[li]]
+    make, draw, random_ = maker.make, pools.draw, rng.random
+    items = [(s, p) for s, p in _sorted_items(dataset, samples) if p[li]]
+    by_path: dict[tuple[str, ...], list[str]] = {}
+    by_ancestors: dict[tuple[str, ...], list[str]] = {}
 
-    def noun(path: tuple[str, ...]) -> str:
-        key = path[:li]
-        got = nouns.get(key)
+    def templates(path: tuple[str, ...]) -> list[str]:
+        """Templates for the noun of a path (the noun depends on the levels above ``li``)."""
+        got = by_path.get(path)
         if got is None:
-            got = nouns[key] = noun_for(dataset.name, dataset.meta_category, level, path, levels)
+            key = path[:li]
+            got = by_ancestors.get(key)
+            if got is None:
+                noun = noun_for(dataset.name, dataset.meta_category, level, path, levels)
+                got = by_ancestors[key] = maker.for_noun(noun)
+            by_path[path] = got
         return got
 
     out: list[Question] = []
+    append = out.append
     if qtype == "tf":
-        for (s, p), positive in balanced_roles(items, lambda it: pools.has_other(it[1][li]), rng):
-            name = p[li] if positive else pools.draw(p, 1, rng)[0]
-            out.append(maker.make(s, noun(p), "yes" if positive else "no", rng, name=name))
+        has_other = pools.has_other
+        for (s, p), positive in balanced_roles(items, lambda it: has_other(it[1][li]), rng):
+            if positive:
+                append(make(s, templates(p), "yes", random_, p[li]))
+            else:
+                append(make(s, templates(p), "no", random_, draw(p, 1, rng)[0]))
     elif qtype == "mc":
+        k = MC_OPTIONS - 1
         for s, p in items:
-            opts = _mc_options(p[li], pools.draw(p, MC_OPTIONS - 1, rng), rng)
-            out.append(maker.make(s, noun(p), p[li], rng, options=opts))
+            opts = _mc_options(p[li], draw(p, k, rng), rng)
+            append(make(s, templates(p), p[li], random_, "", opts))
     else:
         cats = dataset.categories
         for s, p in items:
             syn = cats[s.category].synonyms if 0 <= s.category < len(cats) else ()
-            out.append(maker.make(s, noun(p), p[li], rng, accepted=tuple(syn)))
+            append(make(s, templates(p), p[li], random_, "", (), tuple(syn)))
     return out
 
 
@@ -368,25 +502,26 @@ def knowledge_bias(
     """For every image one positive (its category) and one negative (a sibling category)."""
     levels = dataset_levels(dataset)
     li = len(levels) - 1
-    pools = LevelPools.build(dataset, li)
+    pools = level_pools(dataset, li)
     if len(pools.names) < 2:
         raise ConfigError(
             f"dataset {dataset.name!r} has fewer than two categories: no knowledge-bias question"
         )
     maker = _Maker(dataset, "knowledge_bias", levels[-1], "tf", tset)
+    make, draw, has_other, random_ = maker.make, pools.draw, pools.has_other, rng.random
+    by_path: dict[tuple[str, ...], list[str]] = {}
     out: list[Question] = []
-    for s in _sorted_samples(samples):
-        p = sample_path(dataset, s)
-        if not p[li] or not pools.has_other(p[li]):
+    append = out.append
+    for s, p in _sorted_items(dataset, samples):
+        if not p[li] or not has_other(p[li]):
             continue
-        noun = noun_for(dataset.name, dataset.meta_category, levels[-1], p, levels)
-        out.append(maker.make(s, noun, "yes", rng, name=p[li]))
-        out.append(maker.make(s, noun, "no", rng, name=pools.draw(p, 1, rng)[0]))
+        templates = by_path.get(p)
+        if templates is None:
+            noun = noun_for(dataset.name, dataset.meta_category, levels[-1], p, levels)
+            templates = by_path[p] = maker.for_noun(noun)
+        append(make(s, templates, "yes", random_, p[li]))
+        append(make(s, templates, "no", random_, draw(p, 1, rng)[0]))
     return out
-
-
-#: Per-dataset index of each sample's attribute values, shared by all attribute cases.
-_ATTR_INDEX: dict[tuple[int, int], dict[str, dict[str, tuple[frozenset[str], list[str]]]]] = {}
 
 
 def _attribute_index(
@@ -397,8 +532,8 @@ def _attribute_index(
     Built in one pass and kept while the dataset lives, so 28 CUB groups × 2 question types
     scan the annotations once, not 56 times.
     """
-    key = (id(dataset), min_certainty)
-    got = _ATTR_INDEX.get(key)
+    cache = _tables(dataset).attributes
+    got = cache.get(min_certainty)
     if got is not None:
         return got
     got = {}
@@ -410,9 +545,37 @@ def _attribute_index(
             if a.certainty >= min_certainty:
                 asked.setdefault(a.group, set()).add(a.value)
         got[s.id] = {g: (frozenset(held[g]), sorted(v)) for g, v in asked.items()}
-    _ATTR_INDEX[key] = got
-    weakref.finalize(dataset, _ATTR_INDEX.pop, key, None)
+    cache[min_certainty] = got
     return got
+
+
+def _attribute_rows(
+    dataset: Dataset, samples: Sequence[Sample], group: str, min_certainty: int
+) -> list[tuple[Sample, list[str], list[str]]]:
+    """(sample, values asked about, values it holds at no certainty) per image asked about
+    ``group``, in sample order; kept per dataset for its split tuples."""
+    tables = _tables(dataset)
+    key = (id(samples), min_certainty, group)
+    got = tables.attribute_rows.get(key)
+    if got is not None and got[0] is samples:
+        return got[1]
+    values = dataset.attribute_group(group).values
+    index = _attribute_index(dataset, min_certainty)
+    others_of: dict[frozenset[str], list[str]] = {}
+    rows = []
+    for s, _ in _sorted_items(dataset, samples):
+        entry = index.get(s.id, {}).get(group)
+        if entry is None:
+            continue
+        held, asked = entry
+        others = others_of.get(held)
+        if others is None:
+            others = [v for v in values if not any(clashes(v, h) for h in held)]
+            others_of[held] = others
+        rows.append((s, asked, others))
+    if _is_split(dataset, samples):
+        tables.attribute_rows[key] = (samples, rows)
+    return rows
 
 
 def attribute(
@@ -433,38 +596,23 @@ def attribute(
     are ``mc_options`` (truth + distractors, default 4), or every value of the group the
     image does not also hold when ``mc_options`` is ``None`` (the paper's "all candidates").
     """
-    g = dataset.attribute_group(group)
-    noun = attribute_noun(dataset.name, dataset.meta_category)
     maker = _Maker(dataset, "attribute", group, qtype, tset)
-    rows = []
-    others_of: dict[frozenset[str], list[str]] = {}
-    index = _attribute_index(dataset, min_certainty)
-    for s in _sorted_samples(samples):
-        entry = index.get(s.id, {}).get(group)
-        if entry is None:
-            continue
-        held, asked = entry
-        others = others_of.get(held)
-        if others is None:
-            others = [v for v in g.values if not any(clashes(v, h) for h in held)]
-            others_of[held] = others
-        rows.append((s, asked, others))
+    templates = maker.for_noun(attribute_noun(dataset.name, dataset.meta_category))
+    make, random_ = maker.make, rng.random
+    rows = _attribute_rows(dataset, samples, group, min_certainty)
     out: list[Question] = []
+    append = out.append
     if qtype == "tf":
         for (s, asked, others), positive in balanced_roles(rows, lambda r: bool(r[2]), rng):
             if positive:
-                out.append(maker.make(s, noun, "yes", rng, name=_pick(asked, rng)))
+                append(make(s, templates, "yes", random_, asked[int(random_() * len(asked))]))
             else:
-                out.append(maker.make(s, noun, "no", rng, name=_pick(others, rng)))
+                append(make(s, templates, "no", random_, others[int(random_() * len(others))]))
         return out
     for s, asked, others in rows:
         if not others:
             continue
-        truth = _pick(asked, rng)
+        truth = asked[int(random_() * len(asked))]
         k = len(others) if mc_options is None else min(mc_options - 1, len(others))
-        out.append(
-            maker.make(
-                s, noun, truth, rng, options=_mc_options(truth, _sample(others, k, rng), rng)
-            )
-        )
+        append(make(s, templates, truth, random_, "", _mc_options(truth, _sample(others, k, rng), rng)))
     return out

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from hashlib import blake2b
 
-_SEP = "\x1f"
+#: Joins the parts of a hash input (a control character no name holds).
+SEP = "\x1f"
 
 
 def stable_hash(*parts: object, size: int = 8) -> str:
     """A hex digest (``2 * size`` characters) of the parts, joined unambiguously."""
-    text = _SEP.join(str(p) for p in parts)
+    text = SEP.join(str(p) for p in parts)
     return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=size).hexdigest()
 
 
@@ -27,7 +28,7 @@ def question_id(
     template_id: str,
 ) -> str:
     """The id of a question: 16 hex characters from everything that defines what is asked."""
-    text = _SEP.join((dataset, image, task, facet, qtype, truth, asked, template_id))
+    text = SEP.join((dataset, image, task, facet, qtype, truth, asked, template_id))
     return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
