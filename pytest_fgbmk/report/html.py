@@ -183,19 +183,30 @@ def section_regressions(
     if not with_base and not failed:
         return
     regressed = sorted(
-        [
-            c
-            for c in results.cases
-            if c.outcome == "failed" or (c.delta is not None and c.delta < 0)
-        ],
+        [c for c in with_base if c.outcome == "failed" or (c.delta is not None and c.delta < 0)],
         key=lambda c: (c.outcome != "failed", c.delta if c.delta is not None else 0.0),
     )
+    unpaired = [c for c in failed if c.baseline is None]
     page.add('<section id="baseline"><h2>Against the baseline</h2>')
     improved = sum(1 for c in with_base if c.delta is not None and c.delta > 0)
+    below = sum(1 for c in with_base if c.delta is not None and c.delta < 0)
     page.add(
-        f"<p>{len(failed)} case(s) failed the gate; {len(regressed)} below their baseline, "
-        f"{improved} above, {len(with_base)} with a baseline.</p>"
+        f"<p>{len(failed)} case(s) failed the gate. Of {len(with_base)} case(s) with a "
+        f"baseline, {below} are below it and {improved} above.</p>"
     )
+    if unpaired:
+        page.add(
+            f"<p>{len(unpaired)} case(s) failed with no baseline to compare with "
+            "(none stored, or stored for another configuration):</p><table><tr><th>case</th>"
+            "<th>value</th><th>what the gate said</th></tr>"
+        )
+        for c in unpaired:
+            note = "; ".join(f"{k}: {v}" for k, v in c.gate.items()) or "no gate property"
+            page.add(
+                f'<tr><td>{esc(c.case_id)}</td><td class="num">{_num(c.value)}</td>'
+                f"<td>{esc(note)}</td></tr>"
+            )
+        page.add("</table>")
     for c in regressed:
         status = f'<span class="{esc(c.outcome)}">{esc(c.outcome or "measured")}</span>'
         page.add(

@@ -63,12 +63,16 @@ def cd_diagram(result: FriedmanResult) -> Figure:
     first_label_y = clique_y0 - 0.12 * len(result.cliques) - 0.2
     bottom = first_label_y - 0.35 * (label_rows - 1) - 0.25
     ceiling = 1.2
-    fig = Figure(figsize=(7.0, 0.62 * (ceiling - bottom)))
-    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
-    ax.set_axis_off()
     lo, hi = 1.0, float(k)
     span = hi - lo if hi > lo else 1.0
-    margin = 0.42 * span
+    longest = max(len(f"{m} ({r:.2f})") for m, r in zip(result.models, ranks, strict=True))
+    axis_in = 5.0
+    per_in = span / axis_in  # rank units per inch
+    label_in = 0.07 * longest + 0.45
+    margin = label_in * per_in
+    fig = Figure(figsize=(axis_in + 2 * label_in, 0.62 * (ceiling - bottom)))
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_axis_off()
     ax.set_xlim(lo - margin, hi + margin)
     ax.set_ylim(bottom, ceiling)
     # the axis with its ticks
@@ -103,14 +107,14 @@ def cd_diagram(result: FriedmanResult) -> Figure:
         r = float(ranks[j])
         if place < half:
             y = first_label_y - 0.35 * place
-            x_end, ha = lo - margin * 0.12, "right"
+            x_end, ha = lo - 0.25 * per_in, "right"
         else:
             y = first_label_y - 0.35 * (k - 1 - place)
-            x_end, ha = hi + margin * 0.12, "left"
+            x_end, ha = hi + 0.25 * per_in, "left"
         ax.plot([r, r], [top, y], color="#333333", lw=0.9)
         ax.plot([r, x_end], [y, y], color="#333333", lw=0.9)
         ax.text(
-            x_end + (-0.03 if ha == "right" else 0.03) * span,
+            x_end + (-0.06 if ha == "right" else 0.06) * per_in,
             y,
             f"{result.models[j]} ({r:.2f})",
             ha=ha,

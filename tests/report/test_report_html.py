@@ -172,3 +172,17 @@ def test_fgbmk_datasets_prints_found_and_missing(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["datasets", "--help"])
     assert "example:\n  fgbmk datasets" in capsys.readouterr().out
+
+
+def test_failed_without_a_baseline_is_listed_not_shown_as_a_regression(tmp_path):
+    c = case(
+        "a", "granularity", "genus", "tf", 40.0, outcome="failed",
+        gate={"baseline_file": "baselines/m/x.json", "fingerprint_differs": "limit: 50 → 20"},
+    )  # fmt: skip
+    path = write_run(tmp_path, "m", [c], [])
+    html = build_report(path).read_text()
+    section = html[html.index('id="baseline"') : html.index('id="granularity"')]
+    assert "1 case(s) failed the gate. Of 0 case(s) with a baseline" in section
+    assert "1 case(s) failed with no baseline to compare with" in section
+    assert "fingerprint_differs: limit: 50 → 20" in section
+    assert 'id="reg-' not in section

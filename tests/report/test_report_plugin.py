@@ -118,7 +118,7 @@ def test_report_folder_matches_the_run(run, pytester):
     evil = [s for s in samples if s.response == EVIL]
     assert evil and not any(s.correct for s in evil)
     html = (folder / "report.html").read_text()
-    assert EVIL not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert EVIL not in html  # (shown escaped in the examples of a regressed case)
     assert "<script" not in html.lower()
     kb = next(c for c in res.cases if c.task == "knowledge_bias")
     assert kb.details["ranked"] and "spread" in kb.details
