@@ -196,9 +196,9 @@ def section_regressions(
     )
     if unpaired:
         page.add(
-            f"<p>{len(unpaired)} case(s) failed with no baseline to compare with "
-            "(none stored, or stored for another configuration):</p><table><tr><th>case</th>"
-            "<th>value</th><th>what the gate said</th></tr>"
+            f"<details><summary>{len(unpaired)} case(s) failed with no baseline to compare "
+            "with (none stored, or stored for another configuration)</summary>"
+            "<table><tr><th>case</th><th>value</th><th>what the gate said</th></tr>"
         )
         for c in unpaired:
             note = "; ".join(f"{k}: {v}" for k, v in c.gate.items()) or "no gate property"
@@ -206,7 +206,7 @@ def section_regressions(
                 f'<tr><td>{esc(c.case_id)}</td><td class="num">{_num(c.value)}</td>'
                 f"<td>{esc(note)}</td></tr>"
             )
-        page.add("</table>")
+        page.add("</table></details>")
     for c in regressed:
         status = f'<span class="{esc(c.outcome)}">{esc(c.outcome or "measured")}</span>'
         page.add(

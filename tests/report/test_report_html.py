@@ -183,6 +183,6 @@ def test_failed_without_a_baseline_is_listed_not_shown_as_a_regression(tmp_path)
     html = build_report(path).read_text()
     section = html[html.index('id="baseline"') : html.index('id="granularity"')]
     assert "1 case(s) failed the gate. Of 0 case(s) with a baseline" in section
-    assert "1 case(s) failed with no baseline to compare with" in section
+    assert "<details><summary>1 case(s) failed with no baseline to compare with" in section
     assert "fingerprint_differs: limit: 50 → 20" in section
     assert 'id="reg-' not in section
