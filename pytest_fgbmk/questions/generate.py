@@ -237,8 +237,9 @@ class _Tables:
         self.items: dict[int, tuple[Sequence[Sample], list[tuple[Sample, tuple[str, ...]]]]] = {}
         #: min certainty → sample id → group → (values held at any certainty, asked, sorted)
         self.attributes: dict[int, dict[str, dict[str, tuple[frozenset[str], list[str]]]]] = {}
-        #: (id(split), min certainty, group) → (split, [(sample, asked, others)])
-        self.attribute_rows: dict[tuple[int, int, str], tuple[Sequence[Sample], list]] = {}
+        #: (id(split), min certainty) → (split, group → [(sample, held, asked)],
+        #: group → [(sample, asked, others)])
+        self.attribute_rows: dict[tuple[int, int], tuple[Sequence[Sample], dict, dict]] = {}
 
 
 _TABLES: dict[int, _Tables] = {}
@@ -368,6 +369,7 @@ class _Maker:
         #: the question id's hash input around the image and truth (see ids.question_id)
         self.head = f"{dataset.name}{_SEP}"
         self.mid = f"{_SEP}{task}{_SEP}{facet}{_SEP}{qtype}{_SEP}"
+        self.make = self._closure()
 
     def for_noun(self, noun: str) -> list[str]:
         """The case's templates with everything but the name or options filled in."""
@@ -377,42 +379,55 @@ class _Maker:
             got = self._by_noun[noun] = [t.format(**fields_) for t in self.templates]
         return got
 
-    def make(
-        self,
-        sample: Sample,
-        templates: list[str],
-        truth: str,
-        random_: Callable[[], float],
-        name: str = "",
-        options: tuple[str, ...] = (),
-        accepted: tuple[str, ...] = (),
-    ) -> Question:
-        """One question; ``templates`` from :meth:`for_noun`, ``random_`` the case's rng."""
-        t = int(random_() * self.n)
-        if options:
-            prompt = templates[t].replace("{options}", format_options(options, self.lettered))
-        else:
-            prompt = templates[t].replace("{name}", name)
-        tid = self.ids[t]
-        image = sample.path
-        text = f"{self.head}{image}{self.mid}{truth}{_SEP}{name}{_SEP}{tid}"
-        return new_question(
-            blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest(),
-            self.dataset,
-            image,
-            prompt,
-            self.qtype,
-            self.task,
-            self.facet,
-            sample.category_name,
-            truth,
-            tid,
-            options,
-            self.lettered,
-            name,
-            accepted,
-            sample.id,
-        )
+    def _closure(self) -> Callable[..., Question]:
+        """``make(sample, templates, truth, random_, name="", options=(), accepted=())``: one
+        question, ``templates`` from :meth:`for_noun`, ``random_`` the case's ``rng.random``.
+
+        A closure over the case's constants, the generators' hot path.
+        """
+        n, ids, lettered, head, mid = self.n, self.ids, self.lettered, self.head, self.mid
+        dataset, qtype, task, facet = self.dataset, self.qtype, self.task, self.facet
+        quoted = '", "'.join  # format_options(options, False) without the call
+
+        def make(
+            sample: Sample,
+            templates: list[str],
+            truth: str,
+            random_: Callable[[], float],
+            name: str = "",
+            options: tuple[str, ...] = (),
+            accepted: tuple[str, ...] = (),
+            _new: Callable[..., Question] = new_question,
+            _hash: Callable = blake2b,
+        ) -> Question:
+            t = int(random_() * n)
+            if options:
+                listed = format_options(options, True) if lettered else f'"{quoted(options)}"'
+                prompt = templates[t].replace("{options}", listed)
+            else:
+                prompt = templates[t].replace("{name}", name)
+            tid = ids[t]
+            image = sample.path
+            text = f"{head}{image}{mid}{truth}\x1f{name}\x1f{tid}"  # \x1f: ids.SEP
+            return _new(
+                _hash(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest(),
+                dataset,
+                image,
+                prompt,
+                qtype,
+                task,
+                facet,
+                sample.category_name,
+                truth,
+                tid,
+                options,
+                lettered,
+                name,
+                accepted,
+                sample.id,
+            )
+
+        return make
 
 
 def _sample(seq: Sequence, k: int, rng: random.Random) -> list:
@@ -427,9 +442,25 @@ def _sample(seq: Sequence, k: int, rng: random.Random) -> list:
 
 
 def _mc_options(truth: str, distractors: list[str], rng: random.Random) -> tuple[str, ...]:
+    """The truth and distractors in a uniformly shuffled order (Fisher–Yates from the end)."""
     opts = [truth, *distractors]
     random_ = rng.random
     for i in range(len(opts) - 1, 0, -1):
+        j = int(random_() * (i + 1))
+        opts[i], opts[j] = opts[j], opts[i]
+    return tuple(opts)
+
+
+def _sampled_options(truth: str, pool: list[str], k: int, rng: random.Random) -> tuple[str, ...]:
+    """``_mc_options(truth, _sample(pool, k, rng), rng)`` in one call (same draws, same order)."""
+    opts = [truth, *pool]
+    random_ = rng.random
+    n = len(pool)
+    for i in range(1, k + 1):  # partial Fisher–Yates of the pool, shifted one place
+        j = i + int(random_() * (n - i + 1))
+        opts[i], opts[j] = opts[j], opts[i]
+    del opts[k + 1 :]
+    for i in range(k, 0, -1):
         j = int(random_() * (i + 1))
         opts[i], opts[j] = opts[j], opts[i]
     return tuple(opts)
@@ -555,26 +586,33 @@ def _attribute_rows(
     """(sample, values asked about, values it holds at no certainty) per image asked about
     ``group``, in sample order; kept per dataset for its split tuples."""
     tables = _tables(dataset)
-    key = (id(samples), min_certainty, group)
+    key = (id(samples), min_certainty)
     got = tables.attribute_rows.get(key)
-    if got is not None and got[0] is samples:
-        return got[1]
-    values = dataset.attribute_group(group).values
-    index = _attribute_index(dataset, min_certainty)
-    others_of: dict[frozenset[str], list[str]] = {}
-    rows = []
-    for s, _ in _sorted_items(dataset, samples):
-        entry = index.get(s.id, {}).get(group)
-        if entry is None:
-            continue
-        held, asked = entry
-        others = others_of.get(held)
-        if others is None:
-            others = [v for v in values if not any(clashes(v, h) for h in held)]
-            others_of[held] = others
-        rows.append((s, asked, others))
-    if _is_split(dataset, samples):
-        tables.attribute_rows[key] = (samples, rows)
+    if got is None or got[0] is not samples:
+        index = _attribute_index(dataset, min_certainty)
+        by_group: dict[str, list] = {}
+        for s, _ in _sorted_items(dataset, samples):
+            for g, (held, asked) in index.get(s.id, {}).items():
+                rows_g = by_group.get(g)
+                if rows_g is None:
+                    rows_g = by_group[g] = []
+                rows_g.append((s, held, asked))
+        got = (samples, by_group, {})
+        if _is_split(dataset, samples):
+            tables.attribute_rows[key] = got
+    _, by_group, done = got
+    rows = done.get(group)
+    if rows is None:
+        values = dataset.attribute_group(group).values
+        others_of: dict[frozenset[str], list[str]] = {}
+        rows = []
+        for s, held, asked in by_group.get(group, ()):
+            others = others_of.get(held)
+            if others is None:
+                others = [v for v in values if not any(clashes(v, h) for h in held)]
+                others_of[held] = others
+            rows.append((s, asked, others))
+        done[group] = rows
     return rows
 
 
@@ -614,5 +652,5 @@ def attribute(
             continue
         truth = asked[int(random_() * len(asked))]
         k = len(others) if mc_options is None else min(mc_options - 1, len(others))
-        append(make(s, templates, truth, random_, "", _mc_options(truth, _sample(others, k, rng), rng)))
+        append(make(s, templates, truth, random_, "", _sampled_options(truth, others, k, rng)))
     return out
