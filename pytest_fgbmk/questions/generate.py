@@ -568,14 +568,30 @@ def _attribute_index(
     if got is not None:
         return got
     got = {}
+    #: value → (frozenset({value}), [value]), shared by every image with one value in a group
+    single: dict[str, tuple[frozenset[str], list[str]]] = {}
     for s in dataset.samples:
-        held: dict[str, set[str]] = {}
-        asked: dict[str, set[str]] = {}
+        by_group: dict[str, list] = {}
         for a in s.annotations:
-            held.setdefault(a.group, set()).add(a.value)
-            if a.certainty >= min_certainty:
-                asked.setdefault(a.group, set()).add(a.value)
-        got[s.id] = {g: (frozenset(held[g]), sorted(v)) for g, v in asked.items()}
+            same = by_group.get(a.group)
+            if same is None:
+                by_group[a.group] = [a]
+            else:
+                same.append(a)
+        entry: dict[str, tuple[frozenset[str], list[str]]] = {}
+        for g, anns in by_group.items():
+            if len(anns) == 1:
+                a = anns[0]
+                if a.certainty >= min_certainty:
+                    one = single.get(a.value)
+                    if one is None:
+                        one = single[a.value] = (frozenset((a.value,)), [a.value])
+                    entry[g] = one
+            else:
+                asked = {a.value for a in anns if a.certainty >= min_certainty}
+                if asked:
+                    entry[g] = (frozenset(a.value for a in anns), sorted(asked))
+        got[s.id] = entry
     cache[min_certainty] = got
     return got
 
