@@ -21,7 +21,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One question's result: right or wrong, what the model said, how it was read."""
+    """One question's result: right or wrong, what the model said, how it was read.
+
+    ``score`` is a machine-oriented case's per-sample value (a query's average precision,
+    or 1.0/0.0 for a probe's correctness); None for a question answered in text.
+    """
 
     question_id: str
     correct: bool
@@ -30,6 +34,7 @@ class Outcome:
     prompt: str = ""
     category: str = ""
     error: str | None = None
+    score: float | None = None
 
 
 @dataclass(frozen=True)
