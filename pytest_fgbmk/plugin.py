@@ -19,6 +19,7 @@ import pytest
 from pytest_fgbmk.baselines.storage import install_gate
 from pytest_fgbmk.engine import EngineStats
 from pytest_fgbmk.errors import FgbmkError
+from pytest_fgbmk.machine_session import MACHINE_ARG, MachineSession, machine_properties
 from pytest_fgbmk.report.junit import is_measured, measurement_properties, properties_dict
 from pytest_fgbmk.report.terminal import SummaryRow, format_table, format_throughput
 from pytest_fgbmk.session import (
@@ -35,6 +36,7 @@ from pytest_fgbmk.session import (
 SESSION_KEY = pytest.StashKey[FgbmkSession]()
 RESULTS_KEY = pytest.StashKey["ResultCollector"]()
 CASE_ARG = "fgbmk_case"
+MACHINE_KEY = pytest.StashKey[MachineSession]()
 
 #: (option, dest/ini name, help, kwargs) — every option is also an ini key of the same name.
 _OPTIONS: list[tuple[str, str, str, dict[str, Any]]] = [
@@ -315,6 +317,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize ``fgbmk_case`` from the datasets' metadata (no image, no model)."""
+    if MACHINE_ARG in metafunc.fixturenames:
+        _parametrize_machine(metafunc)
+        return
     if CASE_ARG not in metafunc.fixturenames:
         return
     marker = metafunc.definition.get_closest_marker("fgbmk_task")
@@ -350,6 +355,40 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 pytest.param(None, id=f"no-{task}-case", marks=pytest.mark.skip(reason=reason))
             )
     metafunc.parametrize(CASE_ARG, params)
+
+
+def _machine(config: pytest.Config) -> MachineSession:
+    """The process's machine-oriented session (features, probes), made on first use."""
+    machine = config.stash.get(MACHINE_KEY, None)
+    if machine is None:
+        write, rewrite = _writers(config)
+        machine = MachineSession(config.stash[SESSION_KEY], write=write, rewrite=rewrite)
+        config.stash[MACHINE_KEY] = machine
+    return machine
+
+
+def _parametrize_machine(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``fgbmk_machine_case`` per selected dataset (metadata only)."""
+    marker = metafunc.definition.get_closest_marker("fgbmk_task")
+    if marker is None or not marker.args:
+        raise pytest.UsageError(
+            f"{metafunc.definition.nodeid}: a test that uses {MACHINE_ARG} needs "
+            "@pytest.mark.fgbmk_task('retrieval'|'linear_probe'|'alignment_effect'|"
+            "'meta_categories'|'feature_robustness')"
+        )
+    if not metafunc.config.stash[SESSION_KEY].options.model:
+        skip = pytest.mark.skip(reason=NO_MODEL_REASON)
+        metafunc.parametrize(MACHINE_ARG, [pytest.param(None, id="no-model", marks=skip)])
+        return
+    try:
+        planned = _machine(metafunc.config).params(marker.args[0])
+    except FgbmkError as exc:
+        raise pytest.UsageError(f"FG-BMK data: {exc}") from None
+    params = [
+        pytest.param(p.case, id=p.id, marks=pytest.mark.skip(reason=p.skip) if p.skip else ())
+        for p in planned
+    ]
+    metafunc.parametrize(MACHINE_ARG, params)
 
 
 def _item_case(item: pytest.Item) -> Any:
@@ -417,6 +456,29 @@ def fgbmk_measurement(request: pytest.FixtureRequest, fgbmk_case, fgbmk_answers:
     except FgbmkError as exc:
         pytest.fail(f"FG-BMK {fgbmk_case.id}: {exc}", pytrace=False)
     request.node.user_properties.extend(measurement_properties(m))
+    return m
+
+
+@pytest.fixture(scope="session")
+def fgbmk_machine(request: pytest.FixtureRequest, fgbmk_session: FgbmkSession):
+    """The process's machine-oriented session: features once per dataset and split, probes."""
+    machine = _machine(request.config)
+    yield machine
+    machine.close()
+
+
+@pytest.fixture
+def fgbmk_machine_measurement(request: pytest.FixtureRequest, fgbmk_machine_case, fgbmk_machine):
+    """The measurement of this machine-oriented case (skips a model that cannot encode)."""
+    try:
+        reason = fgbmk_machine.skip_reason(fgbmk_machine_case)
+        if reason:
+            pytest.skip(reason)
+        m = fgbmk_machine.measurement(fgbmk_machine_case)
+    except FgbmkError as exc:
+        pytest.fail(f"FG-BMK {fgbmk_machine_case.id}: {exc}", pytrace=False)
+    request.node.user_properties.extend(measurement_properties(m))
+    request.node.user_properties.extend(machine_properties(m))
     return m
 
 
