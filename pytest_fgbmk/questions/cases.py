@@ -82,10 +82,7 @@ def cases_for(
                     Case(name, "attribute", g.name, "tf"),
                     Case(name, "attribute", g.name, "mc"),
                 ]
-    if (
-        "knowledge_bias" in tasks
-        and len(generate.level_pools(dataset, len(levels) - 1).names) >= 2
-    ):
+    if "knowledge_bias" in tasks and len(generate.level_pools(dataset, len(levels) - 1).names) >= 2:
         out.append(Case(name, "knowledge_bias", levels[-1], "tf"))
     if "granularity" in tasks:
         for i, level in enumerate(levels):

@@ -323,25 +323,45 @@ def balanced_roles(
 
 
 def _question_factory() -> Callable[..., Question]:
-    """``Question(*fields)`` that fills the slots directly: the frozen ``__init__`` sets each
-    of the 15 fields through ``object.__setattr__``, which costs twice as much. Falls back to
-    the class when its fields are not the ones this fills."""
+    """``Question(*fields)`` that fills the slots directly.
+
+    The frozen dataclass ``__init__`` sets each of the 15 fields through
+    ``object.__setattr__``, which costs twice as much. Falls back to the class itself when
+    its fields are not exactly the ones filled here.
+    """
     names = tuple(f.name for f in fields(Question))
     expected = ("id", "dataset", "image", "prompt", "qtype", "task", "facet", "category")
     expected += ("truth", "template_id", "options", "lettered", "asked", "accepted", "sample_id")
     if names != expected or hasattr(Question, "__post_init__"):
         return Question
-    s = [getattr(Question, n).__set__ for n in names]
+    (
+        set_id, set_dataset, set_image, set_prompt, set_qtype, set_task, set_facet,
+        set_category, set_truth, set_template_id, set_options, set_lettered, set_asked,
+        set_accepted, set_sample_id,
+    ) = (getattr(Question, n).__set__ for n in names)  # fmt: skip
+    new = object.__new__
 
     def make(
-        a, b, c, d, e, f, g, h, i, j, k, l, m, n, o,  # noqa: E741
-        _new=object.__new__, _q=Question,
-        s0=s[0], s1=s[1], s2=s[2], s3=s[3], s4=s[4], s5=s[5], s6=s[6], s7=s[7],
-        s8=s[8], s9=s[9], s10=s[10], s11=s[11], s12=s[12], s13=s[13], s14=s[14],
+        id_: str, dataset: str, image: str, prompt: str, qtype: str, task: str, facet: str,
+        category: str, truth: str, template_id: str, options: tuple[str, ...],
+        lettered: bool, asked: str, accepted: tuple[str, ...], sample_id: str,
     ) -> Question:  # fmt: skip
-        q = _new(_q)
-        s0(q, a); s1(q, b); s2(q, c); s3(q, d); s4(q, e); s5(q, f); s6(q, g); s7(q, h)  # noqa: E702
-        s8(q, i); s9(q, j); s10(q, k); s11(q, l); s12(q, m); s13(q, n); s14(q, o)  # noqa: E702
+        q = new(Question)
+        set_id(q, id_)
+        set_dataset(q, dataset)
+        set_image(q, image)
+        set_prompt(q, prompt)
+        set_qtype(q, qtype)
+        set_task(q, task)
+        set_facet(q, facet)
+        set_category(q, category)
+        set_truth(q, truth)
+        set_template_id(q, template_id)
+        set_options(q, options)
+        set_lettered(q, lettered)
+        set_asked(q, asked)
+        set_accepted(q, accepted)
+        set_sample_id(q, sample_id)
         return q
 
     return make

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, fields, replace
 
 import pytest
 from hypothesis import given, settings
@@ -14,8 +15,20 @@ from questions_replicas import BIRDS, cub_like, flat
 from pytest_fgbmk.data.records import Category, Dataset, Sample
 from pytest_fgbmk.errors import ConfigError
 from pytest_fgbmk.questions.cases import Case, build_questions, cases_for
-from pytest_fgbmk.questions.generate import LevelPools
+from pytest_fgbmk.questions.generate import (
+    LevelPools,
+    _mc_options,
+    _sample,
+    _sampled_options,
+    attribute,
+    balanced_roles,
+    granularity,
+    knowledge_bias,
+    level_pools,
+    new_question,
+)
 from pytest_fgbmk.questions.ids import derive_seed, question_id
+from pytest_fgbmk.questions.records import Question
 from pytest_fgbmk.questions.subsample import stratified
 from pytest_fgbmk.questions.templates import EXTENDED, ORIGINAL, template_set
 from pytest_fgbmk.questions.text import clashes, normalize
@@ -317,3 +330,86 @@ def test_names_are_shown_as_written_and_synonyms_carried():
     assert all("_" not in q.truth for q in sa)
     first = [q for q in sa if q.category == "black footed albatross"]
     assert first and all(q.accepted == ("black footed albatross bird",) for q in first)
+
+
+def _digest(datasets, **kw) -> str:
+    h = hashlib.sha256()
+    names = [f.name for f in fields(Question)]
+    for ds in datasets:
+        for case in cases_for(ds):
+            for q in build_questions(ds, case, **kw):
+                h.update(repr([getattr(q, n) for n in names]).encode() + b"\n")
+    return h.hexdigest()
+
+
+def test_generated_questions_are_pinned():
+    """Every field of every question, pinned: speed-ups must not change what is asked.
+
+    Covers sibling pools, built-in siblings, clashing names, rejection sampling from a level
+    of more than 48 names, odd counts, shuffled sample order, both template sets and the
+    all-candidates attribute MC. An intended change of wording or drawing updates these.
+    """
+    clashing = flat(("dress", "wrap dress", "sundress", "Wrap-Dress", "jeans", "mini skirt"))
+    many = flat(tuple(f"name {i}" for i in range(70)) + ("name", "Name 3 x"), per_class=2)
+    datasets = [cub_like(), cub_like(3, order="reversed"), clashing, many]
+    assert _digest(datasets) == "0e58b3dcaf76021e7d168920ac509647bf5e5035182c3374f0e3ef727671cb16"
+    assert (
+        _digest(datasets, templates="extended", mc_options=None, seed=5)
+        == "c689e88ae4fec1ecbb1a34210619775107dc93d7a8db8a9bb26c58d39db544d4"
+    )
+
+
+def test_fast_question_constructor_equals_the_dataclass():
+    values = ("id", "ds", "a.jpg", "Is it?", "mc", "granularity", "species", "cat", "x")
+    values += ("original-r1:mc:0", ("x", "y"), True, "", ("z",), "s1")
+    q = new_question(*values)
+    assert type(q) is Question and q == Question(*values) and hash(q) == hash(Question(*values))
+    with pytest.raises(FrozenInstanceError):
+        q.truth = "y"  # type: ignore[misc]
+
+
+def _roles_reference(items, can_negative, rng):
+    """The sort-based construction balanced_roles replaced."""
+    order = list(items)
+    rng.shuffle(order)
+    negs = [x for x in order if can_negative(x)]
+    n, half = len(order), (len(order) + 1) // 2
+    if len(negs) >= half:
+        neg_set = negs[:half]
+        pos = [x for x in order if x not in neg_set] + ([neg_set[0]] if n % 2 else [])
+    else:
+        neg_set = negs
+        pos = [x for x in order if x not in neg_set][: len(neg_set)]
+    roles = [(x, True) for x in pos] + [(x, False) for x in neg_set]
+    return sorted(roles, key=lambda r: (items.index(r[0]), not r[1]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.booleans(), max_size=30), st.integers(0, 2**32))
+def test_balanced_roles_matches_reference(negatable, seed):
+    items = [(i, ok) for i, ok in enumerate(negatable)]
+    got = balanced_roles(items, lambda it: it[1], random.Random(seed))
+    assert got == _roles_reference(items, lambda it: it[1], random.Random(seed))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 12), st.integers(0, 11), st.integers(0, 2**32))
+def test_sampled_options_same_draws_as_sample_then_shuffle(n, k, seed):
+    pool = [f"v{i}" for i in range(n)]
+    k = min(k, n)
+    a, b = random.Random(seed), random.Random(seed)
+    assert _sampled_options("t", pool, k, a) == _mc_options("t", _sample(pool, k, b), b)
+    assert a.random() == b.random() and pool == [f"v{i}" for i in range(n)]
+
+
+def test_generators_same_for_a_split_tuple_and_a_copy():
+    test = CUB.split("test")
+    for gen in (
+        lambda s, r: granularity(CUB, s, "genus", "mc", ORIGINAL, r),
+        lambda s, r: knowledge_bias(CUB, s, ORIGINAL, r),
+        lambda s, r: attribute(CUB, s, "wing color", "tf", ORIGINAL, r),
+    ):
+        cached = gen(test, random.Random(1))
+        assert gen(test, random.Random(1)) == cached
+        assert gen(list(reversed(test)), random.Random(1)) == cached
+    assert level_pools(CUB, 2) is level_pools(CUB, 2)
