@@ -47,6 +47,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,8 @@ ROBUSTNESS_NORM = "linf"
 COARSE_TARGET = 10
 COARSE_DATASET = "synth_birds"
 BOOTSTRAP_RESAMPLES = 2000
+#: Without a terminal, a progress line at most this often during feature extraction.
+PROGRESS_EVERY_S = 30.0
 #: Below this many training images in the largest class, the validation fraction rises.
 VAL_MIN_CLASS = 8
 
@@ -169,23 +172,27 @@ def machine_properties(m: Measurement) -> list[tuple[str, str]]:
 
 
 class _ProgressText:
-    """A text stream for :func:`extract_features` that forwards its lines to the terminal."""
+    """A text stream for :func:`extract_features` that forwards its progress to the terminal.
+
+    On a terminal the line is redrawn in place; otherwise a line at most every
+    :data:`PROGRESS_EVERY_S` seconds (the session writes a summary line at the end).
+    """
 
     def __init__(self, write: Callable[[str], None], rewrite: Callable[[str], None] | None):
         self._write = write
         self._rewrite = rewrite
-        self._last = ""
+        self._shown = time.monotonic()
 
     def write(self, text: str) -> int:
-        for part in text.replace("\n", "\r\n").split("\r"):
-            if part.endswith("\n"):
-                if self._last and self._rewrite is None:
-                    self._write(self._last)
-                self._last = ""
-            elif part.strip():
-                self._last = "fgbmk " + part.strip()
-                if self._rewrite is not None:
-                    self._rewrite(self._last)
+        for part in text.split("\r"):
+            line = part.strip()
+            if not line:
+                continue
+            if self._rewrite is not None:
+                self._rewrite("fgbmk " + line)
+            elif time.monotonic() - self._shown >= PROGRESS_EVERY_S:
+                self._write("fgbmk " + line)
+                self._shown = time.monotonic()
         return len(text)
 
     def flush(self) -> None:

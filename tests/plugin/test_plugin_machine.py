@@ -1,0 +1,349 @@
+"""The machine-oriented suites through pytester: retrieval, probe, alignment, meta, robustness.
+
+A model written by the test encodes every image of the small synthetic data to the one-hot
+vector of its species (looked up by the image's pixel digest), optionally with seeded noise
+and an ``aligned`` view, and logs how many images it encoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch  # noqa: F401 - imported before pytester's inline runs, which cannot reload it
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from plugin_helpers import PLUGIN_ARGS, make_dataset
+from sklearn.metrics import average_precision_score
+
+import pytest_fgbmk.data.synth  # noqa: F401 - keep loaded modules across inline runs
+import pytest_fgbmk.machine.features  # noqa: F401
+import pytest_fgbmk.machine.meta  # noqa: F401
+import pytest_fgbmk.machine.robustness  # noqa: F401
+import pytest_fgbmk.models.references  # noqa: F401
+import pytest_fgbmk.plugin  # noqa: F401
+from pytest_fgbmk.data.records import Category, Dataset
+from pytest_fgbmk.data.synth import SynthConfig, ensure_synthetic, load_synthetic
+from pytest_fgbmk.machine_session import (
+    MachineCase,
+    MachineSession,
+    bootstrap_interval,
+    coarse_level,
+    val_fraction,
+)
+from pytest_fgbmk.session import SYNTH_SIZES, FgbmkSession, SessionOptions
+
+pytest_plugins = ["pytester"]
+
+ENCODER_MODULE = """
+import hashlib
+import json
+
+import torch
+
+from pytest_fgbmk.models.base import ModelAdapter
+
+
+def digest(image):
+    return hashlib.sha256(image.tobytes()).hexdigest()
+
+
+def features_of(image, table, dim, noise):
+    key = digest(image)
+    x = torch.zeros(dim, dtype=torch.float64)
+    x[table[key]] = 1.0
+    if noise:
+        gen = torch.Generator().manual_seed(int(key[:8], 16))
+        x += noise * torch.randn(dim, generator=gen, dtype=torch.float64)
+    return x.float()
+
+
+class TableEncoder(ModelAdapter):
+    name = "table-encoder"
+    can_encode = True
+
+    def __init__(self, options):
+        extra = options.extra
+        with open(extra["table"]) as fh:
+            self.table = json.load(fh)
+        self.dim = max(self.table.values()) + 1
+        self.noise = float(extra.get("noise", 0))
+        self.aligned = bool(int(extra.get("aligned", 0)))
+        self.log = extra.get("log")
+
+    @property
+    def fingerprint(self):
+        return f"table-v1-noise{self.noise}-aligned{int(self.aligned)}"
+
+    def encode(self, images):
+        x = torch.stack([features_of(im, self.table, self.dim, self.noise) for im in images])
+        if self.log:
+            with open(self.log, "a") as fh:
+                fh.write(f"{len(images)}\\n")
+        out = {"cls": x}
+        if self.aligned:
+            out["aligned"] = 2 * x + 1
+        return out
+
+
+def factory(options):
+    return TableEncoder(options)
+"""
+
+SMALL = SynthConfig(**SYNTH_SIZES["small"])
+TASK_TESTS = {
+    "retrieval": "test_retrieval",
+    "linear_probe": "test_linear_probe",
+    "alignment_effect": "test_alignment_effect",
+    "meta_categories": "test_meta_categories",
+    "feature_robustness": "test_feature_robustness",
+}
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("synth-machine")
+
+
+@pytest.fixture(scope="module")
+def datasets(synth_dir):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
+    try:
+        return {d.name: d for d in load_synthetic(ensure_synthetic(SMALL))}
+    finally:
+        mp.undo()
+
+
+@pytest.fixture(scope="module")
+def table(datasets, tmp_path_factory) -> Path:
+    """image pixel digest → global class index (birds' species first, then flowers')."""
+    out, offset = {}, 0
+    for ds in datasets.values():
+        for s in ds.samples:
+            out[hashlib.sha256(ds.open_image(s).tobytes()).hexdigest()] = offset + s.category
+        offset += len(ds.categories)
+    assert len(out) == sum(len(d.samples) for d in datasets.values())  # no two images alike
+    path = tmp_path_factory.mktemp("table") / "table.json"
+    path.write_text(json.dumps(out))
+    return path
+
+
+@pytest.fixture
+def run(pytester, synth_dir, monkeypatch, table):
+    monkeypatch.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
+    pytester.makepyfile(fgbmk_table_encoder=ENCODER_MODULE)
+    pytester.syspathinsert()
+    log = pytester.path / "encoded.log"
+
+    def _run(*args: str, model: str = "fgbmk_table_encoder:factory"):
+        model_args = [f"--fgbmk-model={model}"] if model else []
+        if model.startswith("fgbmk_table_encoder"):
+            model_args += [f"--fgbmk-model-arg=table={table}", f"--fgbmk-model-arg=log={log}"]
+        return pytester.runpytest(
+            *PLUGIN_ARGS,
+            "-p",
+            "no:cacheprovider",
+            "--pyargs",
+            "pytest_fgbmk.suites",
+            "-m",
+            "fgbmk_machine",
+            "--fgbmk-synth=small",
+            "-rs",
+            *model_args,
+            *args,
+        )
+
+    return _run
+
+
+def encoded(pytester) -> int:
+    log = pytester.path / "encoded.log"
+    return sum(int(x) for x in log.read_text().split()) if log.exists() else 0
+
+
+def junit_cases(path: Path) -> dict[str, dict[str, str]]:
+    out = {}
+    for tc in ET.parse(path).getroot().iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
+        props["_status"] = "passed"
+        for child in tc:
+            if child.tag in ("failure", "error", "skipped"):
+                props["_status"] = child.tag
+                props["_message"] = child.get("message", "")
+        out[tc.get("name")] = props
+    return out
+
+
+def test_oracle_features_score_100_baselines_pair_per_query_ap_and_a_rerun_never_encodes(
+    run, pytester
+):
+    result = run("--fgbmk-update-baselines", "--junitxml=a.xml")
+    result.assert_outcomes(passed=9, skipped=2)
+    assert encoded(pytester) == 48  # 2 datasets x (12 train + 12 test), each image once
+    cases = junit_cases(pytester.path / "a.xml")
+    for ds in ("synth_birds", "synth_flowers"):
+        r = cases[f"test_retrieval[{ds}]"]
+        assert (r["metric"], r["value"], r["n"]) == ("mAP", "100.00", "12")
+        assert r["recall@1"] == r["recall@10"] == r["mAP"] == "100.00"
+        assert r["interval_low"] == r["interval_high"] == "100.00"
+        assert (r["task"], r["gallery"], r["queries_without_positive"]) == ("retrieval", "12", "0")
+        p = cases[f"test_linear_probe[{ds}]"]
+        assert (p["metric"], p["value"], p["top1"], p["mean_per_class"]) == (
+            "top1",
+            "100.00",
+            "100.00",
+            "100.00",
+        )
+        assert (p["n_fit"], p["n_val"]) == ("6", "6")  # 2 train images a class: 1 fit, 1 val
+        m = cases[f"test_meta_categories[{ds}]"]
+        assert (m["value"], m["single_top1"], m["multiple_top1"], m["drop"]) == (
+            "100.00",
+            "100.00",
+            "100.00",
+            "0.00",
+        )
+        assert (m["datasets"], m["union_classes"]) == ("synth_birds,synth_flowers", "12")
+        a = cases[f"test_alignment_effect[{ds}]"]
+        assert a["_status"] == "skipped" and "no 'aligned' feature view" in a["_message"]
+    for pid, level in (("synth_birds", "species"), ("synth_birds-genus", "genus")):
+        rob = cases[f"test_feature_robustness[{pid}]"]
+        assert (rob["clean_top1"], rob["level"], rob["eps_rel"]) == ("100.00", level, "0.01")
+        curve = json.loads(rob["curve"])
+        assert curve["0"] == 100.0 and curve["0.01"] == float(rob["perturbed_top1"])
+        assert list(curve.values()) == sorted(curve.values(), reverse=True)
+        assert float(rob["drop"]) == pytest.approx(100 - float(rob["value"]), abs=0.011)
+    alias = next((pytester.path / "baselines").iterdir())
+    stored = json.loads((alias / "test_retrieval" / "test_retrieval[synth_birds].json").read_text())
+    assert stored["outcomes"]["encoding"] == "values" and stored["outcomes"]["values"] == [1.0] * 12
+    assert stored["asked"]["dataset"] == "synth_birds" and stored["metric"] == "mAP"
+    probe = json.loads(
+        (alias / "test_linear_probe" / "test_linear_probe[synth_birds].json").read_text()
+    )
+    assert probe["outcomes"]["encoding"] == "bitset-base64" and probe["value"] == 100.0
+
+    again = run("-k", "test_retrieval", "--junitxml=b.xml")
+    again.assert_outcomes(passed=2)  # gated against the baselines just written
+    assert encoded(pytester) == 48  # features came from the cache: no image encoded
+    assert set(junit_cases(pytester.path / "b.xml")) == {
+        "test_retrieval[synth_birds]",
+        "test_retrieval[synth_flowers]",
+    }
+    assert "all from the feature cache" in again.stdout.str()
+
+    worse = run("-k", "test_retrieval", "--fgbmk-model-arg=noise=0.8")
+    worse.assert_outcomes(failed=2)  # every query's AP fell: the paired sign-flip test fails
+    assert "retrieval-synth_birds: mAP dropped significantly" in worse.stdout.str()
+    assert encoded(pytester) == 96  # another fingerprint: its own features
+
+
+def test_noisy_features_match_sklearn_and_the_aligned_view_is_probed(
+    run, pytester, datasets, table
+):
+    result = run(
+        "--fgbmk-datasets=synth_birds",
+        "--fgbmk-model-arg=noise=0.8",
+        "--fgbmk-model-arg=aligned=1",
+        "--fgbmk-no-cache",
+        "--junitxml=n.xml",
+    )
+    assert not result.parseoutcomes().get("errors")
+    cases = junit_cases(pytester.path / "n.xml")
+    meta = cases["test_meta_categories[synth_birds]"]
+    assert meta["_status"] == "skipped" and "at least 2 single-label datasets" in meta["_message"]
+    assert set(cases) == {f"{t}[{p}]" for t in TASK_TESTS.values() for p in ("synth_birds",)} | {
+        "test_feature_robustness[synth_birds-genus]"
+    }
+    # the reference: query = test image, gallery = train split, cosine, sklearn's AP per query
+    mod = __import__("fgbmk_table_encoder")
+    tab = json.loads(table.read_text())
+    ds = datasets["synth_birds"]
+
+    def feats(split):
+        x = torch.stack([mod.features_of(ds.open_image(s), tab, 12, 0.8) for s in ds.split(split)])
+        return torch.nn.functional.normalize(x, dim=1).numpy()
+
+    q, g = feats("test"), feats("train")
+    yq = np.array([s.category for s in ds.split("test")])
+    yg = np.array([s.category for s in ds.split("train")])
+    sims = q @ g.T
+    ap = [average_precision_score(yg == yq[i], sims[i]) for i in range(len(yq))]
+    hit1 = (yg[sims.argmax(1)] == yq).mean()
+    r = cases["test_retrieval[synth_birds]"]
+    assert float(r["value"]) == pytest.approx(100 * np.mean(ap), abs=0.006)
+    assert float(r["recall@1"]) == pytest.approx(100 * hit1, abs=0.006)
+    a = cases["test_alignment_effect[synth_birds]"]
+    assert a["_status"] != "skipped" and a["facet"] == "aligned"
+    assert a["value"] == a["aligned_top1"]
+    delta = float(a["aligned_top1"]) - float(a["origin_top1"])
+    assert float(a["delta"]) == pytest.approx(delta, abs=0.011)
+    assert encoded(pytester) == 24  # no cache: birds' 12 + 12 images, once each
+    assert not (pytester.path / ".fgbmk_cache").exists()
+
+
+def test_a_model_without_encode_or_without_a_model_skips_with_the_reason(run):
+    result = run(model="oracle")
+    result.assert_outcomes(skipped=11)
+    assert "model oracle cannot encode images" in result.stdout.str()
+    none = run(model="")
+    none.assert_outcomes(skipped=5)
+    assert "no model chosen: pass --fgbmk-model=SPEC" in none.stdout.str()
+
+
+# -- the pytest-free parts -------------------------------------------------------------------
+
+
+def test_parameters_come_from_metadata_without_loading_the_model(synth_dir, monkeypatch):
+    monkeypatch.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
+    s = FgbmkSession(SessionOptions(model="efficientnet-lite0", synth="small", cache=None))
+    machine = MachineSession(s)
+    ids = {t: [p.id for p in machine.params(t)] for t in TASK_TESTS}
+    assert ids["feature_robustness"] == ["synth_birds", "synth_birds-genus", "synth_flowers"]
+    assert ids["retrieval"] == ids["meta_categories"] == ["synth_birds", "synth_flowers"]
+    case = machine.params("feature_robustness")[1].case
+    assert case == MachineCase("feature_robustness", "synth_birds", "genus")
+    assert case.id == "feature_robustness-synth_birds-genus"
+    assert not s.model_loaded
+    one = MachineSession(
+        FgbmkSession(SessionOptions(model="x", synth="small", datasets=("synth_flowers",)))
+    )
+    (meta,) = one.params("meta_categories")
+    assert meta.case is None and "(have: synth_flowers)" in (meta.skip or "")
+    assert [p.id for p in one.params("feature_robustness")] == ["synth_flowers"]
+
+
+def test_coarse_level_is_the_level_nearest_ten_classes(tmp_path, datasets):
+    assert coarse_level(datasets["synth_birds"]) == "genus"  # 2 genera of 6 species
+    assert coarse_level(make_dataset(tmp_path)) is None  # one genus: nothing coarse to learn
+    # the default synthetic birds' shape: 2 orders, 4 families, 8 genera, 24 species
+    cats = tuple(
+        Category(i, f"s{i}", ("aves", f"o{i // 12}", f"f{i // 6}", f"g{i // 3}", f"s{i}"))
+        for i in range(24)
+    )
+    levels = ("class", "order", "family", "genus", "species")
+    assert coarse_level(Dataset("b", tmp_path, "bird", levels, cats, ())) == "genus"
+    wide = tuple(Category(i, f"s{i}", (f"f{i // 12}", f"g{i // 2}", f"s{i}")) for i in range(48))
+    # 2 families (|2-10| = 8) vs 24 genera (|24-10| = 14): the families
+    assert coarse_level(Dataset("w", tmp_path, "x", ("f", "g", "s"), wide, ())) == "f"
+
+
+def test_validation_fraction_rises_only_for_tiny_classes():
+    assert val_fraction(np.repeat(np.arange(5), 8)) == 0.1
+    assert val_fraction(np.repeat(np.arange(5), 2)) == 0.375
+    assert val_fraction(np.repeat(np.arange(3), 1)) == 0.5
+    assert val_fraction(np.r_[np.zeros(30, int), np.ones(2, int)]) == 0.1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=40), st.integers(0, 2**31))
+def test_bootstrap_interval_holds_the_mean_and_is_seeded(values, seed):
+    v = np.array(values)
+    low, high = bootstrap_interval(v, seed)
+    assert 0 <= low <= 100 * v.mean() + 1e-9 and 100 * v.mean() - 1e-9 <= high <= 100
+    assert bootstrap_interval(v, seed) == (low, high)
+    if np.ptp(v) == 0:
+        assert low == pytest.approx(high)
