@@ -39,7 +39,7 @@ def run(pytester, synth_dir, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
 
     def _run(*args: str):
-        full = (*PLUGIN, "-p", "no:cacheprovider", "--pyargs", "pytest_fgbmk.suites")
+        full = (*PLUGIN, "-p", "no:cacheprovider", "--pyargs", "pytest_fgbmk.suites", "-m", "fgbmk_human")
         return pytester.runpytest(*full, "--fgbmk-synth=small", *MODEL, *args)
 
     return _run

@@ -33,6 +33,8 @@ def _command(log: Path, cache: Path, delay: float) -> list[str]:
         "-q",
         "--pyargs",
         "pytest_fgbmk.suites",
+        "-m",
+        "fgbmk_human",
         "--fgbmk-synth=small",
         "--fgbmk-model=fgbmk_counting:factory",
         f"--fgbmk-model-arg=log={log}",

@@ -40,6 +40,8 @@ def run(pytester, synth_dir, monkeypatch):
             "no:cacheprovider",
             "--pyargs",
             "pytest_fgbmk.suites",
+            "-m",
+            "fgbmk_human",
             *SMALL,
             *args,
         )

@@ -47,6 +47,8 @@ ARGS = (
     "no:cacheprovider",
     "--pyargs",
     "pytest_fgbmk.suites",
+    "-m",
+    "fgbmk_human",
     "--fgbmk-synth=small",
     "--fgbmk-datasets=synth_birds",
     "--fgbmk-limit=6",
