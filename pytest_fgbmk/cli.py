@@ -32,12 +32,8 @@ def _cmd_questions_import(args: argparse.Namespace) -> int:
 
 
 def _load_dataset(name: str, root: Path):
-    try:
-        from pytest_fgbmk.data.discovery import load_dataset
-    except ImportError as e:
-        raise ConfigError(
-            f"dataset discovery is not available in this installation ({e})"
-        ) from None
+    from pytest_fgbmk.data.discovery import load_dataset
+
     return load_dataset(name, root)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -295,7 +296,21 @@ def test_release_failure_cases_strict_vs_official():
         score(mc, "x", "lenient")
 
 
-SAMPLE = Path("/work/shared/fgbmk-official-sample/human-oriented")
+# The FG-BMK release sample lies in shared/ beside the checkout (FGBMK_OFFICIAL_SAMPLE overrides).
+SAMPLE = (
+    Path(
+        os.environ.get("FGBMK_OFFICIAL_SAMPLE")
+        or next(
+            (
+                p / "shared" / "fgbmk-official-sample"
+                for p in Path(__file__).resolve().parents
+                if (p / "shared" / "fgbmk-official-sample").is_dir()
+            ),
+            Path("shared/fgbmk-official-sample"),
+        )
+    )
+    / "human-oriented"
+)
 
 
 def _release_rule(truth: str, response: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -10,7 +11,21 @@ import pytest
 from pytest_fgbmk.data import release
 from pytest_fgbmk.errors import DataFormatError
 
-OFFICIAL = Path("/work/shared/fgbmk-official-sample/machine-oriented")
+# The FG-BMK release sample lies in shared/ beside the checkout (FGBMK_OFFICIAL_SAMPLE overrides).
+OFFICIAL = (
+    Path(
+        os.environ.get("FGBMK_OFFICIAL_SAMPLE")
+        or next(
+            (
+                p / "shared" / "fgbmk-official-sample"
+                for p in Path(__file__).resolve().parents
+                if (p / "shared" / "fgbmk-official-sample").is_dir()
+            ),
+            Path("shared/fgbmk-official-sample"),
+        )
+    )
+    / "machine-oriented"
+)
 needs_official = pytest.mark.skipif(
     not OFFICIAL.is_dir(), reason=f"the FG-BMK release sample is not at {OFFICIAL}"
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,21 @@ from pytest_fgbmk.questions.files import (
     write_vlmevalkit,
 )
 
-SAMPLE = Path("/work/shared/fgbmk-official-sample/human-oriented")
+# The FG-BMK release sample lies in shared/ beside the checkout (FGBMK_OFFICIAL_SAMPLE overrides).
+SAMPLE = (
+    Path(
+        os.environ.get("FGBMK_OFFICIAL_SAMPLE")
+        or next(
+            (
+                p / "shared" / "fgbmk-official-sample"
+                for p in Path(__file__).resolve().parents
+                if (p / "shared" / "fgbmk-official-sample").is_dir()
+            ),
+            Path("shared/fgbmk-official-sample"),
+        )
+    )
+    / "human-oriented"
+)
 SAMPLE_FILES = sorted(SAMPLE.rglob("*.jsonl")) if SAMPLE.is_dir() else []
 needs_sample = pytest.mark.skipif(
     not SAMPLE_FILES, reason=f"release sample not present at {SAMPLE}"
