@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from pytest_fgbmk.data.records import Category, Dataset, Sample, safe_relpath
+from pytest_fgbmk.data import layout
+from pytest_fgbmk.data.records import Category, Dataset, safe_relpath
 from pytest_fgbmk.data.textio import read_lines, require_file, split_fields
 from pytest_fgbmk.errors import DataFormatError
 
@@ -59,21 +60,17 @@ def display_name(manufacturer: str, name: str) -> str:
 
 def resolve_root(root: Path) -> Path:
     """The folder holding ``data/variants.txt``: ``root`` or one of :data:`FOLDERS` under it."""
-    root = Path(root)
-    if not (root / "data" / "variants.txt").is_file():
-        for sub in FOLDERS:
-            if (root / sub / "data" / "variants.txt").is_file():
-                return root / sub
-    return root
+    return layout.resolve_root(root, "data/variants.txt", FOLDERS)
 
 
 def probe(root: Path) -> str | None:
     """``None`` when the variant list and the train/test variant files are present."""
     data = resolve_root(root) / "data"
-    for name in ("variants.txt", "images_variant_train.txt", "images_variant_test.txt"):
-        if not (data / name).is_file():
-            return f"FGVC-Aircraft: {data / name} not found"
-    return None
+    return layout.missing_file(
+        data,
+        ("variants.txt", "images_variant_train.txt", "images_variant_test.txt"),
+        "FGVC-Aircraft",
+    )
 
 
 def load(root: Path) -> Dataset:
@@ -160,17 +157,7 @@ def load(root: Path) -> Dataset:
         cat = categories[index_of[variant]]
         _s, vpath, vline = split_of[image_id]
         rel = safe_relpath(data / "images", f"{image_id}.jpg", source=vpath, line=vline)
-        samples.append(
-            Sample(
-                id=image_id,
-                path=f"data/images/{rel}",
-                category=cat.index,
-                category_name=cat.name,
-                split=split,
-                taxonomy=cat.taxonomy,
-                meta=META,
-            )
-        )
+        samples.append(layout.category_sample(cat, image_id, f"data/images/{rel}", split, META))
     return Dataset(
         name=NAME,
         root=base,

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.records import Category, Dataset, Sample, safe_relpath
 from pytest_fgbmk.data.textio import require_file
 from pytest_fgbmk.errors import DataFormatError
@@ -78,21 +79,13 @@ def display(name: str) -> str:
 
 def resolve_root(root: Path) -> Path:
     """The folder holding the ``meta`` pickle: ``root`` or one of :data:`FOLDERS` under it."""
-    root = Path(root)
-    if not (root / "meta").is_file():
-        for sub in FOLDERS:
-            if (root / sub / "meta").is_file():
-                return root / sub
-    return root
+    return layout.resolve_root(root, "meta", FOLDERS)
 
 
 def probe(root: Path) -> str | None:
     """``None`` when the ``train``, ``test`` and ``meta`` pickles are present."""
     base = resolve_root(root)
-    for name in ("meta", *SPLITS):
-        if not (base / name).is_file():
-            return f"CIFAR-100: {base / name} not found"
-    return None
+    return layout.missing_file(base, ("meta", *SPLITS), "CIFAR-100")
 
 
 def load(root: Path) -> Dataset:
@@ -159,15 +152,7 @@ def load(root: Path) -> Dataset:
         path = safe_relpath(base / split, filename, source=base / split)
         cat = categories[f]
         samples.append(
-            Sample(
-                id=f"{split}/{row}",
-                path=f"{split}/{path}",
-                category=f,
-                category_name=cat.name,
-                split=split,
-                taxonomy=cat.taxonomy,
-                meta=META,
-            )
+            layout.category_sample(cat, f"{split}/{row}", f"{split}/{path}", split, META)
         )
     return Dataset(
         name=NAME,

@@ -27,13 +27,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.records import (
     ATTRIBUTE_KINDS,
     Annotation,
     AttributeGroup,
     Category,
     Dataset,
-    Sample,
     safe_relpath,
 )
 from pytest_fgbmk.data.textio import parse_int, read_lines, require_file, split_fields
@@ -86,21 +86,13 @@ def attribute_kind(group: str) -> str:
 
 def resolve_root(root: Path) -> Path:
     """The folder holding ``images.txt``: ``root`` itself or ``root/CUB_200_2011``."""
-    root = Path(root)
-    if not (root / "images.txt").is_file():
-        for sub in FOLDERS:
-            if (root / sub / "images.txt").is_file():
-                return root / sub
-    return root
+    return layout.resolve_root(root, "images.txt", FOLDERS)
 
 
 def probe(root: Path) -> str | None:
     """``None`` when CUB's index files are at ``root`` (or ``root/CUB_200_2011``)."""
     base = resolve_root(root)
-    for name in REQUIRED:
-        if not (base / name).is_file():
-            return f"CUB-200-2011: {base / name} not found"
-    return None
+    return layout.missing_file(base, REQUIRED, "CUB-200-2011")
 
 
 def load(root: Path) -> Dataset:
@@ -138,15 +130,13 @@ def load(root: Path) -> Dataset:
             )
         cat = categories[class_ids[class_id]]
         samples.append(
-            Sample(
-                id=str(image_id),
-                path=rel,
-                category=cat.index,
-                category_name=cat.name,
-                split="train" if flag == 1 else "test",
-                taxonomy=cat.taxonomy,
-                annotations=annotations.get(image_id, ()),
-                meta=META,
+            layout.category_sample(
+                cat,
+                str(image_id),
+                rel,
+                "train" if flag == 1 else "test",
+                META,
+                annotations.get(image_id, ()),
             )
         )
     return Dataset(

@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.records import (
     Annotation,
     AttributeGroup,
     Category,
     Dataset,
-    Sample,
     safe_relpath,
 )
 from pytest_fgbmk.data.textio import parse_int, read_lines, require_file
@@ -130,9 +130,7 @@ def load(root: Path) -> Dataset:
         if split is None:
             raise DataFormatError(part_path, f"lacks {rel!r} (listed at {cat_img.name}:{lineno})")
         cat = categories[label - 1]
-        samples.append(
-            Sample(rel, rel, cat.index, cat.name, split, cat.taxonomy, positives.get(rel, ()), META)
-        )
+        samples.append(layout.category_sample(cat, rel, rel, split, META, positives.get(rel, ())))
     return Dataset(
         name=NAME,
         root=root,

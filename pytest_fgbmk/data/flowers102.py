@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.matfile import mat_int, mat_vars
 from pytest_fgbmk.data.records import Category, Dataset, Sample
 from pytest_fgbmk.data.textio import require_file
@@ -57,21 +58,13 @@ def image_name(number: int) -> str:
 
 def resolve_root(root: Path) -> Path:
     """The folder holding ``imagelabels.mat``: ``root`` or one of :data:`FOLDERS` under it."""
-    root = Path(root)
-    if not (root / "imagelabels.mat").is_file():
-        for sub in FOLDERS:
-            if (root / sub / "imagelabels.mat").is_file():
-                return root / sub
-    return root
+    return layout.resolve_root(root, "imagelabels.mat", FOLDERS)
 
 
 def probe(root: Path) -> str | None:
     """``None`` when ``imagelabels.mat`` and ``setid.mat`` are present."""
     base = resolve_root(root)
-    for name in ("imagelabels.mat", "setid.mat"):
-        if not (base / name).is_file():
-            return f"Oxford Flowers102: {base / name} not found"
-    return None
+    return layout.missing_file(base, ("imagelabels.mat", "setid.mat"), "Oxford Flowers102")
 
 
 def load(root: Path) -> Dataset:
@@ -110,15 +103,7 @@ def load(root: Path) -> Dataset:
             split_of[number] = split
             cat = categories[labels[number - 1] - 1]
             samples.append(
-                Sample(
-                    id=f"image_{number:05d}",
-                    path=image_name(number),
-                    category=cat.index,
-                    category_name=cat.name,
-                    split=split,
-                    taxonomy=cat.taxonomy,
-                    meta=META,
-                )
+                layout.category_sample(cat, f"image_{number:05d}", image_name(number), split, META)
             )
     unassigned = len(labels) - len(split_of)
     skipped = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.records import Category, Dataset, Sample, safe_relpath
 from pytest_fgbmk.data.textio import read_lines, require_file
 from pytest_fgbmk.errors import DataFormatError
@@ -25,21 +26,13 @@ SPLITS = ("train", "test")
 
 def resolve_root(root: Path) -> Path:
     """The folder holding ``meta/classes.txt``: ``root`` or one of :data:`FOLDERS` under it."""
-    root = Path(root)
-    if not (root / "meta" / "classes.txt").is_file():
-        for sub in FOLDERS:
-            if (root / sub / "meta" / "classes.txt").is_file():
-                return root / sub
-    return root
+    return layout.resolve_root(root, "meta/classes.txt", FOLDERS)
 
 
 def probe(root: Path) -> str | None:
     """``None`` when ``meta/classes.txt``, ``train.txt`` and ``test.txt`` are present."""
     meta = resolve_root(root) / "meta"
-    for name in ("classes.txt", "train.txt", "test.txt"):
-        if not (meta / name).is_file():
-            return f"Food-101: {meta / name} not found"
-    return None
+    return layout.missing_file(meta, ("classes.txt", "train.txt", "test.txt"), "Food-101")
 
 
 def load(root: Path) -> Dataset:
@@ -72,17 +65,7 @@ def load(root: Path) -> Dataset:
                 )
             seen[entry] = (path, lineno)
             cat = categories[index_of[cls]]
-            samples.append(
-                Sample(
-                    id=entry,
-                    path=f"images/{entry}.jpg",
-                    category=cat.index,
-                    category_name=cat.name,
-                    split=split,
-                    taxonomy=cat.taxonomy,
-                    meta=META,
-                )
-            )
+            samples.append(layout.category_sample(cat, entry, f"images/{entry}.jpg", split, META))
     return Dataset(
         name=NAME,
         root=base,

@@ -19,6 +19,7 @@ import os
 import re
 from pathlib import Path
 
+from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.records import (
     SPLITS,
     Annotation,
@@ -156,7 +157,7 @@ def load_image_folder(
                 continue
             rel = f"{prefix}/{f}"
             s = split or hash_split(rel, seed, test_fraction)
-            samples.append(Sample(rel, rel, cat.index, cat.name, s, cat.taxonomy, (), meta))
+            samples.append(layout.category_sample(cat, rel, rel, s, meta))
     skipped = (f"{ignored} file(s) without an image suffix were left out",) if ignored else ()
     return Dataset(
         name=name,
@@ -273,16 +274,8 @@ def load_manifest(
         idx = [index_of[lab] for lab in labels]
         cat = categories[idx[0]]
         samples.append(
-            Sample(
-                rel,
-                rel,
-                cat.index,
-                cat.name,
-                split,
-                cat.taxonomy,
-                ann,
-                meta,
-                tuple(idx) if multilabel else (),
+            layout.category_sample(
+                cat, rel, rel, split, meta, annotations=ann, labels=tuple(idx) if multilabel else ()
             )
         )
     groups = tuple(

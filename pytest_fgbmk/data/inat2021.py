@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.records import Category, Dataset, Sample, safe_relpath
 from pytest_fgbmk.errors import DataFormatError
 
@@ -213,7 +214,7 @@ def _json_samples(
         if "\\" in file_name or file_name[0] == "/" or ".." in file_name:
             file_name = safe_relpath(root, file_name, source=path)
         cat = categories[idx]
-        out.append(Sample(sid, file_name, idx, cat.name, split, cat.taxonomy, (), META))
+        out.append(layout.category_sample(cat, sid, file_name, split, META))
     if label_of:
         orphan = next(iter(label_of))
         raise DataFormatError(
@@ -274,7 +275,7 @@ def _load_folders(root: Path) -> Dataset:
         cat = categories[index_of[cid]]
         for f in files:
             rel = f"{rel_dir}/{f}"
-            samples.append(Sample(rel, rel, cat.index, cat.name, split, cat.taxonomy, (), META))
+            samples.append(layout.category_sample(cat, rel, rel, split, META))
     return Dataset(
         name=NAME,
         root=root,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.records import Category, Dataset, Sample, safe_relpath
 from pytest_fgbmk.data.textio import read_lines, require_file
 from pytest_fgbmk.errors import DataFormatError
@@ -99,9 +100,7 @@ def load(
             cat = categories[labels[0]]
             multi = len(labels) > 1
             multilabel = multilabel or multi
-            samples.append(
-                Sample(rel, rel, cat.index, cat.name, split, cat.taxonomy, (), meta, labels)
-            )
+            samples.append(layout.category_sample(cat, rel, rel, split, meta, labels=labels))
     if not multilabel:
         samples = [_single(s) for s in samples]
     return Dataset(

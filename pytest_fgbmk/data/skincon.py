@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.generic import hash_split
 from pytest_fgbmk.data.records import (
     Annotation,
@@ -96,16 +97,14 @@ def load(root: Path, *, seed: int = 0, test_fraction: float = TEST_FRACTION) -> 
             continue
         cat = categories[labels[0]]
         samples.append(
-            Sample(
+            layout.category_sample(
+                cat,
                 image_id,
                 rel,
-                cat.index,
-                cat.name,
                 hash_split(image_id, seed, test_fraction),
-                cat.taxonomy,
-                tuple(annotations[k] for k in labels),
                 META,
-                labels,
+                annotations=tuple(annotations[k] for k in labels),
+                labels=labels,
             )
         )
     skipped = []

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.matfile import mat_int, mat_text, mat_vars
 from pytest_fgbmk.data.records import Category, Dataset, Sample, safe_relpath
 from pytest_fgbmk.data.textio import require_file
@@ -62,12 +63,7 @@ def parse_class_name(name: str) -> tuple[str, str, str]:
 
 def resolve_root(root: Path) -> Path:
     """The folder holding ``devkit/``: ``root`` itself or one of :data:`FOLDERS` under it."""
-    root = Path(root)
-    if not (root / META_FILE).is_file():
-        for sub in FOLDERS:
-            if (root / sub / META_FILE).is_file():
-                return root / sub
-    return root
+    return layout.resolve_root(root, META_FILE, FOLDERS)
 
 
 def _test_file(base: Path) -> Path:
@@ -80,10 +76,8 @@ def _test_file(base: Path) -> Path:
 def probe(root: Path) -> str | None:
     """``None`` when the class names and both labelled annotation files are present."""
     base = resolve_root(root)
-    for path in (base / META_FILE, base / TRAIN_FILE, _test_file(base)):
-        if not path.is_file():
-            return f"Stanford Cars: {path} not found"
-    return None
+    names = (META_FILE, TRAIN_FILE, _test_file(base).relative_to(base))
+    return layout.missing_file(base, names, "Stanford Cars")
 
 
 def load(root: Path) -> Dataset:
@@ -126,14 +120,8 @@ def load(root: Path) -> Dataset:
             seen[rel] = i
             cat = categories[cls - 1]
             samples.append(
-                Sample(
-                    id=f"{split}/{rel.rsplit('.', 1)[0]}",
-                    path=f"{folder}/{rel}",
-                    category=cat.index,
-                    category_name=cat.name,
-                    split=split,
-                    taxonomy=cat.taxonomy,
-                    meta=META,
+                layout.category_sample(
+                    cat, f"{split}/{rel.rsplit('.', 1)[0]}", f"{folder}/{rel}", split, META
                 )
             )
     return Dataset(

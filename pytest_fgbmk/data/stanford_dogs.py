@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.matfile import mat_int, mat_text, mat_vars
-from pytest_fgbmk.data.records import Category, Dataset, Sample, safe_relpath
+from pytest_fgbmk.data.records import Category, Dataset, safe_relpath
 from pytest_fgbmk.data.textio import require_file
 from pytest_fgbmk.errors import DataFormatError
 
@@ -36,21 +37,13 @@ def breed_name(folder: str) -> str:
 
 def resolve_root(root: Path) -> Path:
     """The folder holding ``lists/``: ``root`` itself or one of :data:`FOLDERS` under it."""
-    root = Path(root)
-    if not (root / LISTS["train"]).is_file():
-        for sub in FOLDERS:
-            if (root / sub / LISTS["train"]).is_file():
-                return root / sub
-    return root
+    return layout.resolve_root(root, LISTS["train"], FOLDERS)
 
 
 def probe(root: Path) -> str | None:
     """``None`` when both list files are present."""
     base = resolve_root(root)
-    for rel in LISTS.values():
-        if not (base / rel).is_file():
-            return f"Stanford Dogs: {base / rel} not found"
-    return None
+    return layout.missing_file(base, LISTS.values(), "Stanford Dogs")
 
 
 def load(root: Path) -> Dataset:
@@ -101,14 +94,8 @@ def load(root: Path) -> Dataset:
         for lab in range(1, n + 1)
     )
     samples = tuple(
-        Sample(
-            id=inner.rsplit(".", 1)[0],
-            path=f"{images}/{inner}",
-            category=label - 1,
-            category_name=categories[label - 1].name,
-            split=split,
-            taxonomy=categories[label - 1].taxonomy,
-            meta=META,
+        layout.category_sample(
+            categories[label - 1], inner.rsplit(".", 1)[0], f"{images}/{inner}", split, META
         )
         for inner, split, label, _folder in rows
     )

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_fgbmk.data.records import Category, Dataset, Sample, safe_relpath
+from pytest_fgbmk.data import layout
+from pytest_fgbmk.data.records import Category, Dataset, safe_relpath
 from pytest_fgbmk.data.textio import parse_int, read_lines
 from pytest_fgbmk.errors import DataFormatError
 
@@ -127,7 +128,7 @@ def load(root: Path) -> Dataset:
     samples = []
     for _, _, rel, label, split, _ in rows:
         cat = categories[index_of[label]]
-        samples.append(Sample(rel, rel, cat.index, cat.name, split, cat.taxonomy, (), META))
+        samples.append(layout.category_sample(cat, rel, rel, split, META))
     return Dataset(
         name=NAME,
         root=root,

@@ -16,8 +16,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.generic import hash_split
-from pytest_fgbmk.data.records import Category, Dataset, Sample, safe_relpath
+from pytest_fgbmk.data.records import Category, Dataset, safe_relpath
 from pytest_fgbmk.errors import DataFormatError
 
 NAME = "wine"
@@ -107,16 +108,13 @@ def load(root: Path, *, seed: int = 0, test_fraction: float = TEST_FRACTION) -> 
         idx = tuple(sorted(found))
         cat = categories[idx[0]]
         samples.append(
-            Sample(
+            layout.category_sample(
+                cat,
                 str(image_id),
                 rel,
-                cat.index,
-                cat.name,
                 hash_split(file_name, seed, test_fraction),
-                cat.taxonomy,
-                (),
                 META,
-                idx,
+                labels=idx,
             )
         )
     if labels:
