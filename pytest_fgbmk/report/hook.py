@@ -3,13 +3,18 @@
 Registered by :mod:`pytest_fgbmk.plugin` when the option is given. It reads each measured
 case from its test report (the JUnit properties, which also reach an xdist controller,
 with the gate's baseline/delta/p and the outcome) and, in the process that measured it,
-the case's per-question records through the session's public ``measurement``/``questions``.
+the exact measurement: a human case's per-question records through the session's public
+``measurement``/``questions``, a machine case's figures (recall@k, top-1, drop …) through
+the process's machine session. When the gate compared a case with a stored baseline
+(JUnit property ``baseline_file``), the questions that flipped right → wrong are read from
+that file and kept in the case's ``details["flipped"]`` for report.html.
 Duck-typed hook methods: this module does not import pytest.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +31,40 @@ from pytest_fgbmk.report.writer import ReportWriter, dataset_info, plain
 
 #: Human-oriented tasks: their per-question records come from the session's questions.
 HUMAN_TASKS = ("attribute", "knowledge_bias", "granularity")
+#: Flipped question ids kept per case (the report shows a few; the counts are exact).
+FLIPPED_KEPT = 50
+
+
+def flips(measurement: Any, baseline_path: Path) -> dict[str, Any] | None:
+    """Questions right in the stored baseline and wrong now (and the reverse count).
+
+    Pairs the file's outcomes with the measurement's through
+    :func:`pytest_fgbmk.baselines.record.paired_baseline`; None when the baseline stores
+    per-query values (mAP) rather than right/wrong, or cannot be paired.
+    """
+    from pytest_fgbmk.baselines.record import paired_baseline, parse_record
+
+    stored = parse_record(Path(baseline_path).read_text(encoding="utf-8"), Path(baseline_path))
+    if stored.record["outcomes"].get("encoding") != "bitset-base64":
+        return None
+    try:
+        before = paired_baseline(stored, measurement)
+    except KeyError:  # questions the baseline does not hold: the gate reported it
+        return None
+    worse = [
+        o.question_id
+        for o, b in zip(measurement.outcomes, before, strict=True)
+        if b >= 1.0 and not o.correct
+    ]
+    better = sum(
+        1 for o, b in zip(measurement.outcomes, before, strict=True) if b < 1.0 and o.correct
+    )
+    return {
+        "right_to_wrong": len(worse),
+        "wrong_to_right": better,
+        "ids": worse[:FLIPPED_KEPT],
+        "baseline_file": str(baseline_path),
+    }
 
 
 class ReportHook:
@@ -56,23 +95,64 @@ class ReportHook:
                 self._samples_here(case)
 
     def _samples_here(self, case: Any) -> None:
-        """Per-question records of a case this process measured (never loads a model)."""
-        s = self.session
-        if case.task not in HUMAN_TASKS or s is None or not s.model_loaded:
-            return
-        from pytest_fgbmk.questions.cases import Case
+        """The exact figures (and per-question records) of a case this process measured.
 
-        c = Case(case.dataset, case.task, case.facet, case.qtype)
-        try:
-            m = s.measurement(c)
-            records = samples_from_measurement(m, s.questions(c), s.options.scoring)
-        except Exception as e:  # the report must never break the run
-            self.error = f"{case.case_id}: no per-question records ({e})"
+        Never loads a model nor measures anew: the session keeps what the test measured.
+        """
+        s = self.session
+        if s is None or not s.model_loaded:
             return
-        self.writer.add_samples(case.case_id, records)
+        try:
+            m = self._human(case) if case.task in HUMAN_TASKS else self._machine(case)
+        except Exception as e:  # the report must never break the run
+            self.error = f"{case.case_id}: no exact figures ({e})"
+            return
+        if m is None:
+            return
         # the measurement's exact figures (the JUnit properties are rounded to 2 decimals)
         exact = case_from_measurement(m, outcome=case.outcome, nodeid=case.nodeid, gate=case.gate)
+        flipped = self._flips(case, m)
+        if flipped is not None:
+            exact = replace(exact, details={**exact.details, "flipped": flipped})
         self.writer.add_case(exact)
+
+    def _human(self, case: Any) -> Any:
+        from pytest_fgbmk.questions.cases import Case
+
+        s = self.session
+        c = Case(case.dataset, case.task, case.facet, case.qtype)
+        m = s.measurement(c)
+        records = samples_from_measurement(m, s.questions(c), s.options.scoring)
+        self.writer.add_samples(case.case_id, records)
+        return m
+
+    def _machine(self, case: Any) -> Any:
+        """The machine session's measurement of the case (kept since the test measured it)."""
+        from pytest_fgbmk.machine_session import MachineCase
+        from pytest_fgbmk.plugin import MACHINE_KEY
+
+        machine = self.config.stash.get(MACHINE_KEY, None)
+        if machine is None:
+            return None
+        stem = f"{case.task}-{case.dataset}"
+        level = case.case_id[len(stem) + 1 :] if case.case_id.startswith(stem + "-") else None
+        m = machine.measurement(MachineCase(case.task, case.dataset, level or None))
+        return m if m.case_id == case.case_id else None
+
+    def _flips(self, case: Any, m: Any) -> dict[str, Any] | None:
+        """Right → wrong questions against the stored baseline the gate compared with."""
+        name = case.gate.get("baseline_file")
+        if not name or "baseline" not in case.gate:
+            return None
+        path = Path(name)
+        if not path.is_absolute():
+            path = Path(self.config.rootpath) / path
+        try:
+            found = flips(m, path)
+        except Exception as e:  # an unreadable baseline was the gate's to report
+            self.error = f"{case.case_id}: flipped questions not read from {path} ({e})"
+            return None
+        return None if found is None else {**found, "baseline_file": name}
 
     def _info(self) -> dict[str, Any]:
         s = self.session

@@ -32,7 +32,7 @@ from pytest_fgbmk.report.results import (
     resolve_results,
     samples_path,
 )
-from pytest_fgbmk.report.writer import thumbnail_name
+from pytest_fgbmk.report.writer import FLIPPED_SHOWN, flipped_ids, thumbnail_name
 
 REPORT_NAME = "report.html"
 FIGURES = "figures"
@@ -45,7 +45,6 @@ ATTRIBUTE_GROUPS = (
     ("length", ("length",)),
     ("size", ("size",)),
 )
-FLIPPED_SHOWN = 5
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d1d1f;background:#fafafa}
@@ -217,12 +216,24 @@ def section_regressions(
             + f" (n = {c.n})</h3>"
         )
         now = samples.get(c.case_id, [])
+        stored = c.details.get("flipped")
         if base_samples is not None and c.case_id in base_samples:
             worse, better = flipped(now, base_samples[c.case_id])
             page.add(
                 f"<p>{len(worse)} question(s) flipped right → wrong, {better} wrong → right.</p>"
             )
             shown = worse[:FLIPPED_SHOWN]
+        elif isinstance(stored, Mapping):
+            by_id = {r.id: r for r in now}
+            shown = [by_id[q] for q in flipped_ids(c) if q in by_id][:FLIPPED_SHOWN]
+            page.add(
+                f'<p class="flips">{esc(stored.get("right_to_wrong", len(shown)))} '
+                f"question(s) flipped right → wrong, {esc(stored.get('wrong_to_right', 0))} "
+                f"wrong → right against the stored baseline "
+                f"<code>{esc(stored.get('baseline_file', ''))}</code>"
+                + (f"; the first {len(shown)}:" if shown else ".")
+                + "</p>"
+            )
         else:
             shown = [r for r in now if not r.correct][:FLIPPED_SHOWN]
             if shown:
@@ -351,12 +362,79 @@ MACHINE_SECTIONS: tuple[tuple[str, str, Callable[[str], bool]], ...] = (
 HUMAN = ("attribute", "knowledge_bias", "granularity")
 
 
-def _series_name(c: CaseResult) -> str:
-    parts = [c.task]
-    if c.facet:
-        parts.append(c.facet)
-    parts.append(c.metric)
-    return " ".join(parts)
+@dataclass(frozen=True)
+class Column:
+    """A column of a machine section's table: its heading, its value of a case, and whether
+    the section's figure draws it as a bar series."""
+
+    name: str
+    value: Callable[[CaseResult], float | None]
+    bar: bool = True
+
+
+def _detail(key: str, *, fallback_value: bool = False) -> Callable[[CaseResult], float | None]:
+    """A case's numeric detail (a machine property), or its value when the detail is absent
+    and ``fallback_value`` (a results.json written before details were kept)."""
+
+    def get(c: CaseResult) -> float | None:
+        v = c.details.get(key)
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return float(v)
+        return c.value if fallback_value else None
+
+    return get
+
+
+def _value(c: CaseResult) -> float | None:
+    return c.value
+
+
+def _task(*names: str) -> Callable[[CaseResult], bool]:
+    return lambda c: c.task in names
+
+
+#: The columns of each machine section (by anchor); cases of other tasks fall back to
+#: their value per task.
+MACHINE_COLUMNS: Mapping[str, tuple[tuple[Callable[[CaseResult], bool], Column], ...]] = {
+    "retrieval-probe": (
+        (_task("retrieval"), Column("retrieval mAP", _value)),
+        (_task("retrieval"), Column("recall@1", _detail("recall@1"), bar=False)),
+        (_task("retrieval"), Column("recall@10", _detail("recall@10"), bar=False)),
+        (_task("linear_probe"), Column("probe top-1", _value)),
+        (_task("linear_probe"), Column("mean per-class", _detail("mean_per_class"), bar=False)),
+    ),
+    "meta": (
+        (_task("meta_categories"), Column("single", _detail("single_top1"))),
+        (
+            _task("meta_categories"),
+            Column("multiple", _detail("multiple_top1", fallback_value=True)),
+        ),
+        (_task("meta_categories"), Column("drop", _detail("drop"), bar=False)),
+    ),
+    "robustness": (
+        (_task("feature_robustness"), Column("clean", _detail("clean_top1"))),
+        (
+            _task("feature_robustness"),
+            Column("perturbed", _detail("perturbed_top1", fallback_value=True)),
+        ),
+        (_task("feature_robustness"), Column("drop", _detail("drop"), bar=False)),
+    ),
+    "alignment": (
+        (_task("alignment_effect"), Column("origin", _detail("origin_top1"))),
+        (
+            _task("alignment_effect"),
+            Column("aligned", _detail("aligned_top1", fallback_value=True)),
+        ),
+        (_task("alignment_effect"), Column("Δ aligned − origin", _detail("delta"), bar=False)),
+    ),
+}
+
+
+def _row_label(c: CaseResult) -> str:
+    """A machine case's row: its dataset, with the level of a robustness control case."""
+    stem = f"{c.task}-{c.dataset}"
+    extra = c.case_id[len(stem) + 1 :] if c.case_id.startswith(stem + "-") else ""
+    return f"{c.dataset} ({extra})" if extra else c.dataset
 
 
 def section_machine(page: Page, results: RunResults) -> None:
@@ -374,19 +452,37 @@ def section_machine(page: Page, results: RunResults) -> None:
 
 
 def _machine_block(page: Page, anchor: str, title: str, cases: Sequence[CaseResult]) -> None:
-    datasets = sorted({c.dataset for c in cases})
-    series: dict[str, dict[str, float]] = {}
+    """One machine section: a bar figure per row (dataset) and the table of its figures."""
+    known = MACHINE_COLUMNS.get(anchor, ())
+    table: dict[str, dict[str, float]] = {}
+    columns: list[Column] = []
     for c in cases:
-        series.setdefault(_series_name(c), {})[c.dataset] = c.value
+        row = table.setdefault(_row_label(c), {})
+        mine = [col for applies, col in known if applies(c)]
+        if not mine:  # a task this section has no columns for: its value, named by task
+            mine = [Column(f"{c.task} {c.metric}", _value)]
+        for col in mine:
+            if col.name not in {k.name for k in columns}:
+                columns.append(col)
+            v = col.value(c)
+            if v is not None:
+                row[col.name] = v
+    columns = [col for col in columns if any(col.name in r for r in table.values())]
+    rows = sorted(table)
+    series = {
+        col.name: {r: table[r][col.name] for r in rows if col.name in table[r]}
+        for col in columns
+        if col.bar
+    }
     page.add(f'<section id="{anchor}"><h2>{esc(title)}</h2>')
-    top = max((c.value for c in cases), default=100.0)
+    top = max((v for s in series.values() for v in s.values()), default=100.0)
     ylim = (0.0, 100.0) if top <= 100.0 else None
-    page.figure(anchor, title, plots.grouped_bars(title, datasets, series, "value", ylim=ylim))
-    head = "".join(f'<th class="num">{esc(s)}</th>' for s in series)
-    page.add(f"<table><tr><th>dataset</th>{head}</tr>")
-    for ds in datasets:
-        cells = "".join(f'<td class="num">{_num(series[s].get(ds))}</td>' for s in series)
-        page.add(f"<tr><td>{esc(ds)}</td>{cells}</tr>")
+    page.figure(anchor, title, plots.grouped_bars(title, rows, series, "percent", ylim=ylim))
+    head = "".join(f'<th class="num">{esc(col.name)}</th>' for col in columns)
+    page.add(f'<table class="machine"><tr><th>dataset</th>{head}</tr>')
+    for r in rows:
+        cells = "".join(f'<td class="num">{_num(table[r].get(col.name))}</td>' for col in columns)
+        page.add(f"<tr><td>{esc(r)}</td>{cells}</tr>")
     page.add("</table></section>")
 
 

@@ -39,6 +39,22 @@ RESULTS_NAME = "results.json"
 SAMPLES_NAME = "samples.jsonl"
 #: Packages whose versions a run records.
 PACKAGES = ("torch", "transformers", "timm", "numpy", "scipy", "scikit-learn", "pytest")
+#: JUnit properties the baseline gate writes (a case's other extra properties are details).
+GATE_KEYS = frozenset(
+    {
+        "baseline",
+        "delta",
+        "p",
+        "p_value",
+        "p_threshold",
+        "baseline_file",
+        "baseline_update",
+        "fingerprint_differs",
+        "gate_note",
+    }
+)
+#: Measurement details that are per-sample lists, not figures (kept out of results.json).
+PER_SAMPLE_DETAILS = ("per_query",)
 
 
 @dataclass(frozen=True)
@@ -256,8 +272,43 @@ def case_from_measurement(
         delta=_gate_float(gate, "delta"),
         p_value=_gate_float(gate, "p_value", "p"),
         gate=gate,
-        details=_plain(dict(m.details)),
+        details=measurement_details(m.details),
     )
+
+
+def measurement_details(details: Mapping[str, Any]) -> dict[str, Any]:
+    """A measurement's figures for results.json: a machine case's ``properties`` (recall@k,
+    top-1, drop …) flattened beside the others; per-sample lists left out (samples hold them)."""
+    out: dict[str, Any] = {}
+    for key, value in dict(details or {}).items():
+        if key in PER_SAMPLE_DETAILS:
+            continue
+        if key == "properties" and isinstance(value, Mapping):
+            out.update({str(k): detail_value(str(k), v) for k, v in value.items()})
+        else:
+            out[str(key)] = _plain(value)
+    return out
+
+
+def detail_value(key: str, value: Any) -> Any:
+    """A machine property as a number where it is one; ``curve`` (JSON text) as an object."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return value if math.isfinite(value) else None
+    text = str(value)
+    if key == "curve":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(number):
+        return text
+    return int(number) if number.is_integer() and "." not in text and "e" not in text else number
 
 
 def case_from_properties(
@@ -282,10 +333,13 @@ def case_from_properties(
         "ranked_categories",
         *DISTRIBUTION_KEYS,
     }
-    gate = {k: v for k, v in props.items() if k not in own}
+    extra = {k: v for k, v in props.items() if k not in own}
+    gate = {k: v for k, v in extra.items() if k in GATE_KEYS}
     details: dict[str, Any] = {k: float(props[k]) for k in DISTRIBUTION_KEYS if k in props}
     if "ranked_categories" in props:
         details["ranked"] = json.loads(props["ranked_categories"])
+    # a machine case's own properties (mAP, recall@k, top1, drop, curve …) are its details
+    details.update({k: detail_value(k, v) for k, v in extra.items() if k not in GATE_KEYS})
     return CaseResult(
         case_id=props["case"],
         dataset=props.get("dataset", ""),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +34,8 @@ PARTS = ".parts"
 #: Wrong answers per case whose images get a thumbnail (the report's examples).
 THUMBS_PER_CASE = 12
 THUMB_SIZE = 112
+#: Flipped (right → wrong) questions the report shows per regressed case.
+FLIPPED_SHOWN = 5
 
 
 def thumbnail_name(dataset: str, image: str) -> str:
@@ -56,6 +58,19 @@ def dataset_info(ds: Dataset) -> dict[str, Any]:
     }
 
 
+def flipped_ids(case: CaseResult) -> list[str]:
+    """The question ids of a case that flipped right → wrong against its stored baseline."""
+    flipped = case.details.get("flipped")
+    if not isinstance(flipped, Mapping):
+        return []
+    return [str(i) for i in flipped.get("ids") or ()]
+
+
+def flipped_shown(cases: Iterable[CaseResult]) -> list[tuple[str, str]]:
+    """(case id, question id) of the flipped questions the report shows."""
+    return [(c.case_id, q) for c in cases for q in flipped_ids(c)[:FLIPPED_SHOWN]]
+
+
 def plain(obj: Any) -> Any:
     """A dataclass or mapping as JSON-ready values."""
     if is_dataclass(obj) and not isinstance(obj, type):
@@ -70,13 +85,20 @@ def write_thumbnails(
     datasets: Mapping[str, Dataset],
     samples: Sequence[SampleRecord],
     per_case: int = THUMBS_PER_CASE,
+    flipped: Collection[tuple[str, str]] = (),
 ) -> int:
     """JPEG thumbnails of the images of each case's first wrong answers; returns the count.
 
+    ``flipped`` holds (case id, question id) pairs whose images get one too (the questions
+    the report shows as flipped right → wrong against the baseline).
     An image that cannot be opened is left out (the report then shows no thumbnail).
     """
     chosen: dict[str, tuple[str, str]] = {}
     count: dict[str, int] = {}
+    wanted = set(flipped)
+    for r in samples:
+        if (r.case_id, r.id) in wanted:
+            chosen.setdefault(thumbnail_name(r.dataset, r.image), (r.dataset, r.image))
     for r in samples:
         if r.correct or count.get(r.case_id, 0) >= per_case or r.dataset not in datasets:
             continue
@@ -180,7 +202,7 @@ class ReportWriter:
         results_path = write_results(RunResults(run, cases, samples_file), self.folder)
         written.insert(0, results_path)
         if datasets and records:
-            write_thumbnails(self.folder, datasets, records)
+            write_thumbnails(self.folder, datasets, records, flipped=flipped_shown(cases))
         if html:
             from pytest_fgbmk.report.html import build_report
 

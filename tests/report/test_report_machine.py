@@ -1,0 +1,246 @@
+"""--fgbmk-report DIR over the machine-oriented suites through pytester: a one-hot encoder
+(each image's species, looked up by its pixel digest, plus an ``aligned`` view) makes
+every figure exact, and results.json and report.html carry them: retrieval mAP and
+recall@k, probe top-1 (Figures 4–5), single vs multiple meta-category (Figure 8), clean vs
+perturbed (Table 5), origin vs aligned (Table 4); the gate's properties stay in ``gate``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from html import unescape
+from pathlib import Path
+
+import pytest
+import torch  # noqa: F401 - imported before pytester's inline runs, which cannot reload it
+
+import pytest_fgbmk.data.synth  # noqa: F401 - keep loaded modules across inline runs
+import pytest_fgbmk.machine.features  # noqa: F401
+import pytest_fgbmk.machine.meta  # noqa: F401
+import pytest_fgbmk.machine.robustness  # noqa: F401
+import pytest_fgbmk.plugin  # noqa: F401
+from pytest_fgbmk.data.synth import SynthConfig, ensure_synthetic, load_synthetic
+from pytest_fgbmk.measurement import Asked, Measurement, Outcome
+from pytest_fgbmk.report.junit import measurement_properties
+from pytest_fgbmk.report.results import (
+    GATE_KEYS,
+    case_from_measurement,
+    case_from_properties,
+    read_results,
+)
+from pytest_fgbmk.session import SYNTH_SIZES
+
+pytest_plugins = ["pytester"]
+
+ENCODER = """
+import hashlib
+import json
+
+import torch
+
+from pytest_fgbmk.models.base import ModelAdapter
+
+
+class OneHot(ModelAdapter):
+    name = "one-hot"
+    can_encode = True
+
+    def __init__(self, options):
+        with open(options.extra["table"]) as fh:
+            self.table = json.load(fh)
+        self.dim = max(self.table.values()) + 1
+
+    @property
+    def fingerprint(self):
+        return "one-hot-v1"
+
+    def encode(self, images):
+        x = torch.zeros(len(images), self.dim)
+        for i, im in enumerate(images):
+            x[i, self.table[hashlib.sha256(im.tobytes()).hexdigest()]] = 1.0
+        return {"cls": x, "aligned": 2 * x + 1}
+"""
+
+SECTIONS = ("retrieval-probe", "meta", "robustness", "alignment")
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("synth-report-machine")
+
+
+@pytest.fixture(scope="module")
+def table(synth_dir, tmp_path_factory) -> Path:
+    """image pixel digest → global class index (birds' species, then flowers')."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
+    try:
+        datasets = load_synthetic(ensure_synthetic(SynthConfig(**SYNTH_SIZES["small"])))
+    finally:
+        mp.undo()
+    out, offset = {}, 0
+    for ds in datasets:
+        for s in ds.samples:
+            out[hashlib.sha256(ds.open_image(s).tobytes()).hexdigest()] = offset + s.category
+        offset += len(ds.categories)
+    path = tmp_path_factory.mktemp("onehot") / "table.json"
+    path.write_text(json.dumps(out))
+    return path
+
+
+def section(page: str, anchor: str) -> str:
+    m = re.search(rf'<section id="{anchor}">(.*?)</section>', page, re.S)
+    assert m, f"no section {anchor}"
+    return m.group(1)
+
+
+def table_of(chunk: str) -> dict[str, dict[str, str]]:
+    """A section's table as row label → column heading → cell text."""
+    rows = re.findall(r"<tr>(.*?)</tr>", chunk, re.S)
+    head = [unescape(h) for h in re.findall(r"<th[^>]*>(.*?)</th>", rows[0])]
+    out = {}
+    for row in rows[1:]:
+        cells = [unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        out[cells[0]] = dict(zip(head[1:], cells[1:], strict=True))
+    return out
+
+
+def test_machine_suites_reach_results_and_every_machine_section(pytester, synth_dir, table):
+    pytester.makepyfile(fgbmk_onehot=ENCODER)
+    pytester.syspathinsert()
+    pytester._monkeypatch.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
+    result = pytester.runpytest(
+        "-p",
+        "pytest_fgbmk.plugin",
+        "-p",
+        "no:cacheprovider",
+        "--pyargs",
+        "pytest_fgbmk.suites",
+        "-m",
+        "fgbmk_machine",
+        "--fgbmk-synth=small",
+        "--fgbmk-model=fgbmk_onehot:OneHot",
+        f"--fgbmk-model-arg=table={table}",
+        "--fgbmk-update-baselines",
+        "--fgbmk-report=rep",
+    )
+    result.assert_outcomes(passed=11)  # 2 datasets x 5 tasks + the birds' genus control
+    res = read_results(pytester.path / "rep")
+    cases = {c.case_id: c for c in res.cases}
+    assert len(cases) == 11
+    for c in cases.values():
+        assert set(c.gate) <= GATE_KEYS and c.gate["baseline_update"] == "written"
+        assert c.outcome == "passed" and c.n == 12
+    for ds in ("synth_birds", "synth_flowers"):
+        r = cases[f"retrieval-{ds}"]
+        assert (r.metric, r.value, r.low, r.high) == ("mAP", 100.0, 100.0, 100.0)
+        assert r.details["recall@1"] == r.details["recall@10"] == 100.0
+        assert (r.details["gallery"], r.details["view"]) == (12, "cls")
+        assert "per_query" not in r.details  # per-query values are not figures
+        p = cases[f"linear_probe-{ds}"]
+        assert (p.metric, p.value, p.details["mean_per_class"], p.details["n_fit"]) == (
+            "top1",
+            100.0,
+            100.0,
+            6,
+        )
+        m = cases[f"meta_categories-{ds}"]
+        assert (m.details["single_top1"], m.details["multiple_top1"], m.details["drop"]) == (
+            100.0,
+            100.0,
+            0.0,
+        )
+        a = cases[f"alignment_effect-{ds}"]
+        assert (a.details["aligned_top1"], a.details["origin_top1"], a.details["delta"]) == (
+            100.0,
+            100.0,
+            0.0,
+        )
+    for cid, level in (
+        ("feature_robustness-synth_birds", "species"),
+        ("feature_robustness-synth_birds-genus", "genus"),
+        ("feature_robustness-synth_flowers", "species"),
+    ):
+        rob = cases[cid]
+        assert (rob.details["clean_top1"], rob.details["level"]) == (100.0, level)
+        assert rob.details["perturbed_top1"] == rob.value
+        assert rob.details["drop"] == pytest.approx(100.0 - rob.value)
+        assert rob.details["curve"]["0"] == 100.0
+
+    page = (pytester.path / "rep" / "report.html").read_text()
+    for anchor in SECTIONS:
+        chunk = section(page, anchor)
+        assert f'id="fig-{anchor}"' in chunk and 'src="data:image/png;base64,' in chunk
+        assert (pytester.path / "rep" / "figures" / f"{anchor}.png").is_file()
+    rp = table_of(section(page, "retrieval-probe"))
+    assert rp == {
+        ds: {
+            "retrieval mAP": "100.0",
+            "recall@1": "100.0",
+            "recall@10": "100.0",
+            "probe top-1": "100.0",
+            "mean per-class": "100.0",
+        }
+        for ds in ("synth_birds", "synth_flowers")
+    }
+    meta = table_of(section(page, "meta"))
+    assert meta == {
+        ds: {"single": "100.0", "multiple": "100.0", "drop": "0.0"}
+        for ds in ("synth_birds", "synth_flowers")
+    }
+    rob = table_of(section(page, "robustness"))
+    assert set(rob) == {"synth_birds", "synth_birds (genus)", "synth_flowers"}
+    for row, cid in (
+        ("synth_birds", "feature_robustness-synth_birds"),
+        ("synth_birds (genus)", "feature_robustness-synth_birds-genus"),
+        ("synth_flowers", "feature_robustness-synth_flowers"),
+    ):
+        c = cases[cid]
+        assert rob[row] == {
+            "clean": "100.0",
+            "perturbed": f"{c.value:.1f}",
+            "drop": f"{c.details['drop']:.1f}",
+        }
+    align = table_of(section(page, "alignment"))
+    assert align == {
+        ds: {"origin": "100.0", "aligned": "100.0", "Δ aligned − origin": "0.0"}
+        for ds in ("synth_birds", "synth_flowers")
+    }
+
+
+def test_machine_properties_give_the_same_details_as_the_measurement():
+    """What an xdist controller reads (rounded properties) equals the measuring process's."""
+    from pytest_fgbmk.machine_session import machine_properties
+
+    props = {
+        "top1": 75.0,
+        "mean_per_class": 66.66666,
+        "view": "cls4",
+        "lr": "0.001",
+        "n_fit": 6,
+        "curve": json.dumps({"0": 75.0, "0.01": 50.0}),
+    }
+    m = Measurement(
+        "linear_probe-d", "d", "linear_probe", "cls4", "linear-probe", "top1", 75.0, 4,
+        30.0, 95.0, 0.0, 0,
+        tuple(Outcome(f"q{i}", i > 0, "predicted 1", "linear_probe", score=float(i > 0))
+              for i in range(4)),
+        Asked("d", "h", "-", "probe:x", None, 0),
+        {"properties": props, "per_query": [("q0", 0.0)]},
+    )  # fmt: skip
+    gate = [("baseline", "80.00"), ("delta", "-5.00"), ("p", "0.5"), ("baseline_file", "b.json")]
+    pairs = measurement_properties(m) + machine_properties(m) + gate
+    from_props = case_from_properties(dict(pairs), outcome="passed")
+    exact = case_from_measurement(m, outcome="passed", gate=dict(gate))
+    assert from_props.gate == exact.gate == dict(gate)
+    assert (from_props.baseline, from_props.delta, from_props.p_value) == (80.0, -5.0, 0.5)
+    assert exact.details == {
+        "top1": 75.0,
+        "mean_per_class": 66.66666,
+        "view": "cls4",
+        "lr": 0.001,
+        "n_fit": 6,
+        "curve": {"0": 75.0, "0.01": 50.0},
+    }
+    assert from_props.details == {**exact.details, "mean_per_class": 66.67}
