@@ -55,8 +55,9 @@ class BaselineGate:
     """Decides each case against its baseline; see the module docstring.
 
     ``update_command``: the exact command line that writes the baselines (shown when one
-    is missing or stale). ``family_size``: the number of gated cases of the session, used
-    for a case decided alone.
+    is missing or stale). ``family_size``: the number of gated cases of the session
+    (human- and machine-oriented), used for a case decided alone. ``family_decided``: the
+    number of cases the run-level decision compared (those with a usable baseline).
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class BaselineGate:
         self._thresholds: dict[str, float] = {}
         self._decided = False
         self._method = "bonferroni"
+        self.family_decided = 0
 
     @property
     def decided(self) -> bool:
@@ -126,6 +128,7 @@ class BaselineGate:
                 tests[e.case_id] = c.test
         decision = control_run(tests, alpha=self.alpha, method=self.control)
         self._thresholds = dict(decision.thresholds)
+        self.family_decided = len(tests)
         self._decided = True
         self._method = self.control
 
@@ -174,6 +177,8 @@ class BaselineGate:
             ("delta", f"{overall.delta:+.2f}"),
             ("p", f"{test.p:.3g}"),
             ("p_threshold", f"{t:.3g}"),
+            ("family_size", str(self.family_size)),
+            *((("family_decided", str(self.family_decided)),) if self._decided else ()),
             ("baseline_file", str(rel)),
         )
         if fails:

@@ -8,7 +8,9 @@ update without deleting the baselines of cases this run did not select.
 
 :class:`SyrupyBaselineGate` is what the session holds; ``for_test(request)`` binds it to
 one test: it reads the case's baseline, decides (the whole run's cases together on the
-first call in a single process), and records the assertion with syrupy.
+first call in a single process), and records the assertion with syrupy. The run's family
+holds every gated case of both kinds: human-oriented (``fgbmk_case``) and machine-oriented
+(``fgbmk_machine_case``), each measured through its own session when the family is decided.
 """
 
 from __future__ import annotations
@@ -26,8 +28,12 @@ from pytest_fgbmk.baselines.gate import BaselineGate, Entry
 from pytest_fgbmk.baselines.record import build_record, dump_record
 from pytest_fgbmk.errors import ConfigError, FgbmkError
 from pytest_fgbmk.gate import Verdict
+from pytest_fgbmk.machine_session import MACHINE_ARG, MachineCase
+from pytest_fgbmk.measurement import Measurement
 
 CASE_ARG = "fgbmk_case"
+#: The parameters a gated case comes in: human-oriented, then machine-oriented.
+CASE_ARGS = (CASE_ARG, MACHINE_ARG)
 UPDATE_FLAG = "--fgbmk-update-baselines"
 
 
@@ -97,11 +103,53 @@ def update_command(invocation_args: tuple[str, ...] | list[str]) -> str:
 
 
 def _item_case(item: Any) -> Any:
+    """The case a collected test gates (human- or machine-oriented), or None."""
     callspec = getattr(item, "callspec", None)
-    case = callspec.params.get(CASE_ARG) if callspec is not None else None
-    if case is None or not hasattr(case, "task") or item.get_closest_marker("skip"):
+    if callspec is None or item.get_closest_marker("skip"):
         return None
-    return case
+    for arg in CASE_ARGS:
+        case = callspec.params.get(arg)
+        if case is not None and hasattr(case, "task"):
+            return case
+    return None
+
+
+class CaseMeasures:
+    """Measures a case of either kind for the run's family, and says whether it is gated.
+
+    ``answers``: the session of human-oriented measurements; ``machine()``: the machine
+    session (fetched on first need, so a run without machine cases never makes one).
+    """
+
+    def __init__(self, answers: Any, machine: Callable[[], Any]) -> None:
+        self.answers = answers
+        self._machine_of = machine
+        self._machine: Any = None
+
+    def machine(self) -> Any:
+        if self._machine is None:
+            self._machine = self._machine_of()
+        return self._machine
+
+    def gated(self, case: Any, *, look: bool = True) -> bool:
+        """Whether ``case`` reaches the gate: the model has the capability it needs.
+
+        ``look=False`` skips the one check that extracts features (an alignment case's
+        ``aligned`` view) and counts such a case as gated (a conservative family size).
+        """
+        model = self.answers.model()
+        if not isinstance(case, MachineCase):
+            return bool(model.can_answer)
+        if not model.can_encode:
+            return False
+        if case.task == "alignment_effect" and look:
+            return self.machine().skip_reason(case) is None
+        return True
+
+    def __call__(self, case: Any) -> Measurement:
+        if isinstance(case, MachineCase):
+            return self.machine().measurement(case)
+        return self.answers.measurement(case)
 
 
 class SyrupyBaselineGate:
@@ -133,17 +181,27 @@ class SyrupyBaselineGate:
             f"{case_id}: the baseline gate needs the test's request; use the fgbmk_gate fixture",
         )
 
-    def prepare(self, request: Any, measure: Callable[[Any], Any]) -> None:
-        """Once per process: size the family; decide it together unless distributed."""
+    def prepare(self, request: Any, measure: CaseMeasures) -> None:
+        """Once per process: size the family of every gated case (human- and
+        machine-oriented); decide it together unless distributed or updating."""
         if self._family_ready:
             return
         self._family_ready = True
         gate = self.gate
         gate.update_command = update_command(tuple(request.config.invocation_params.args))
-        items = [(item, _item_case(item)) for item in request.session.items]
-        items = [(item, case) for item, case in items if case is not None]
+        look = not (self.distributed or self.update)
+        items = []
+        for item in request.session.items:
+            case = _item_case(item)
+            if case is None:
+                continue
+            try:
+                if measure.gated(case, look=look):
+                    items.append((item, case))
+            except FgbmkError:
+                continue
         gate.family_size = max(1, len(items))
-        if self.distributed or self.update:
+        if not look:
             return
         entries = []
         for item, case in items:
@@ -180,7 +238,9 @@ class _BoundGate:
         owner = self.owner
         request = self.request
         session = request.getfixturevalue("fgbmk_answers")
-        owner.prepare(request, session.measurement)
+        owner.prepare(
+            request, CaseMeasures(session, lambda: request.getfixturevalue("fgbmk_machine"))
+        )
         snapshot = request.getfixturevalue("snapshot").use_extension(owner.extension)
         path = owner.path_for(snapshot.test_location)
         fingerprint = session.model().fingerprint if session.model_loaded else None

@@ -8,7 +8,22 @@ from dataclasses import dataclass
 
 from pytest_fgbmk.engine import EngineStats
 
-TASK_ORDER = {"attribute": 0, "granularity": 1, "knowledge_bias": 2}
+#: Human-oriented tasks first, then the machine-oriented ones (as the suites list them).
+TASK_ORDER = {
+    name: i
+    for i, name in enumerate(
+        (
+            "attribute",
+            "granularity",
+            "knowledge_bias",
+            "retrieval",
+            "linear_probe",
+            "alignment_effect",
+            "meta_categories",
+            "feature_robustness",
+        )
+    )
+}
 QTYPE_ORDER = {"tf": 0, "mc": 1, "sa": 2}
 #: Taxonomy levels of the supported datasets, coarse → fine (granularity rows follow it).
 LEVEL_ORDER = {
