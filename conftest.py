@@ -1,11 +1,7 @@
-"""Checkout convenience: activate the FG-BMK plugin when the package is not pip-installed.
+"""Checkout convenience: activate the FG-BMK plugin even when the package is not pip-installed.
 
-Once installed, pytest loads the plugin through its ``pytest11`` entry point and this
-file does nothing (registering it twice would be an error).
+When it is installed, its ``pytest11`` entry point carries the module's own name, so this
+line finds the plugin already registered and does nothing more.
 """
 
-from importlib.metadata import entry_points
-
-_INSTALLED = any(ep.value == "pytest_fgbmk.plugin" for ep in entry_points(group="pytest11"))
-
-pytest_plugins = [] if _INSTALLED else ["pytest_fgbmk.plugin"]
+pytest_plugins = ["pytest_fgbmk.plugin"]
