@@ -38,9 +38,18 @@ def run(pytester, synth_dir, monkeypatch):
     monkeypatch.syspath_prepend(str(repo))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
 
-    def _run(*args: str):
-        full = (*PLUGIN, "-p", "no:cacheprovider", "--pyargs", "pytest_fgbmk.suites", "-m", "fgbmk_human")
-        return pytester.runpytest(*full, "--fgbmk-synth=small", *MODEL, *args)
+    def _run(*args: str, subprocess: bool = False):
+        full = (
+            *PLUGIN,
+            "-p",
+            "no:cacheprovider",
+            "--pyargs",
+            "pytest_fgbmk.suites",
+            "-m",
+            "fgbmk_human",
+        )
+        runner = pytester.runpytest_subprocess if subprocess else pytester.runpytest
+        return runner(*full, "--fgbmk-synth=small", *MODEL, *args)
 
     return _run
 
@@ -156,9 +165,10 @@ def test_xdist_writes_the_same_baselines_as_one_process(run, pytester):
     run(*BASE, "--fgbmk-update-baselines", "--fgbmk-baseline-alias=one").assert_outcomes(
         passed=ALL_CASES
     )
-    run(*BASE, "--snapshot-update", "--fgbmk-baseline-alias=two", "-n", "2").assert_outcomes(
-        passed=ALL_CASES
-    )
+    # xdist workers are real processes: run the controller as one too, like a user's shell.
+    run(
+        *BASE, "--snapshot-update", "--fgbmk-baseline-alias=two", "-n", "2", subprocess=True
+    ).assert_outcomes(passed=ALL_CASES)
     one = baseline_files(pytester.path / "baselines" / "one")
     two = baseline_files(pytester.path / "baselines" / "two")
     assert len(one) == ALL_CASES and one == two
