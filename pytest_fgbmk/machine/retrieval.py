@@ -191,25 +191,64 @@ def _bucket_counts(scores: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """``counts[r, b]``: gallery items of row ``r`` with exactly ``b`` positive scores ``<= s``.
 
     A score counts in ``N(>= a_t)`` iff its bucket ``b > t``. Items below a row's lowest
-    positive (bucket 0) never count, so when they are the majority (float32 scores) only
-    the others are bucketed, in one flat ``searchsorted`` over exact order-preserving
-    integer keys ``row · 2^32 + bits(score)``; otherwise every score is bucketed per row.
+    positive (bucket 0) never count, so when they are the majority (float32 scores) the
+    cheaper :func:`_binned_counts` is used; otherwise every score is bucketed per row.
     """
     c, p = a.shape
     if scores.dtype == torch.float32:
         above = scores >= a[:, :1]
         if int(above.sum()) < SPARSE_SHARE * scores.numel():
-            rows, cols = above.nonzero(as_tuple=True)
-            row_base = torch.arange(c, device=a.device, dtype=torch.int64) << 32
-            bounds = (row_base[:, None] + _orderable(a)).reshape(-1)
-            keys = (rows << 32) + _orderable(scores[rows, cols])
-            bucket = torch.searchsorted(bounds, keys, right=True) - rows * p
-            flat = torch.bincount(rows * (p + 1) + bucket, minlength=c * (p + 1))
-            return flat.view(c, p + 1)
+            return _binned_counts(scores, a)
     bucket = torch.searchsorted(a, scores, right=True)
     counts = torch.zeros(c, p + 1, dtype=torch.int64, device=scores.device)
     counts.scatter_add_(1, bucket, torch.ones_like(bucket))
     return counts
+
+
+#: Bins per positive in the monotone pre-bucketing of :func:`_binned_counts`.
+BINS_PER_POSITIVE = 16
+
+
+def _binned_counts(scores: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """:func:`_bucket_counts` by a monotone binning ``f`` shared by scores and positives.
+
+    ``f(s) = clamp(floor((s - a_0) · B / (a_max - a_0)), -1, B)`` is non-decreasing in ``s``,
+    so ``#{t: a_t <= s} = #{t: f(a_t) < f(s)}`` exactly whenever no positive shares the
+    bin of ``s``: those scores are only histogrammed per bin. The few scores in a bin that
+    holds a positive are bucketed exactly on order-preserving integer keys.
+    """
+    c, p = a.shape
+    dev = a.device
+    n_bins = BINS_PER_POSITIVE * p
+    width = n_bins + 2  # bins -1..n_bins, shifted by one
+    lo = a[:, :1]
+    inv = n_bins / (a[:, -1:] - lo)
+    big = torch.finfo(a.dtype).max
+    inv = torch.where(torch.isfinite(inv), inv, torch.full_like(inv, big))
+
+    def binned(x: torch.Tensor) -> torch.Tensor:
+        t = torch.sub(x, lo).mul_(inv).floor_().clamp_(-1, n_bins)
+        return t.to(torch.int64)
+
+    row_off = torch.arange(c, device=dev, dtype=torch.int64)[:, None] * width + 1
+    fa = binned(a)
+    fs = binned(scores).add_(row_off).view(-1)
+    hist = torch.bincount(fs, minlength=c * width).view(c, width)
+    occupied = torch.zeros(c, width, dtype=torch.bool, device=dev)
+    occupied.scatter_(1, fa + 1, True)
+    hist.masked_fill_(occupied, 0)
+    bins = torch.arange(-1, n_bins + 1, device=dev, dtype=fa.dtype).expand(c, width)
+    bucket_of_bin = torch.searchsorted(fa.contiguous(), bins.contiguous(), right=False)
+    counts = torch.zeros(c, p + 1, dtype=torch.int64, device=dev)
+    counts.scatter_add_(1, bucket_of_bin, hist)
+    flat = torch.nonzero(occupied.view(-1).take(fs)).view(-1)
+    rows = torch.div(flat, scores.shape[1], rounding_mode="floor")
+    row_base = torch.arange(c, device=dev, dtype=torch.int64) << 32
+    bounds = (row_base[:, None] + _orderable(a)).reshape(-1)
+    keys = (rows << 32) + _orderable(scores.reshape(-1)[flat])
+    bucket = torch.searchsorted(bounds, keys, right=True) - rows * p
+    exact = torch.bincount(rows * (p + 1) + bucket, minlength=c * (p + 1))
+    return counts.add_(exact.view(c, p + 1))
 
 
 def _orderable(x: torch.Tensor) -> torch.Tensor:
