@@ -8,4 +8,5 @@ pytestmark = [pytest.mark.fgbmk_human]
 @pytest.mark.fgbmk_task("knowledge_bias")
 def test_knowledge_bias(fgbmk_measurement, fgbmk_gate):
     verdict = fgbmk_gate.check(fgbmk_measurement.case_id, fgbmk_measurement)
-    assert verdict.ok, verdict.message
+    if not verdict.ok:
+        pytest.fail(verdict.message, pytrace=False)

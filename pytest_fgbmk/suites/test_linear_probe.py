@@ -9,11 +9,13 @@ pytestmark = [pytest.mark.fgbmk_machine]
 def test_linear_probe(fgbmk_machine_measurement, fgbmk_gate):
     m = fgbmk_machine_measurement
     verdict = fgbmk_gate.check(m.case_id, m)
-    assert verdict.ok, verdict.message
+    if not verdict.ok:
+        pytest.fail(verdict.message, pytrace=False)
 
 
 @pytest.mark.fgbmk_task("alignment_effect")
 def test_alignment_effect(fgbmk_machine_measurement, fgbmk_gate):
     m = fgbmk_machine_measurement
     verdict = fgbmk_gate.check(m.case_id, m)
-    assert verdict.ok, verdict.message
+    if not verdict.ok:
+        pytest.fail(verdict.message, pytrace=False)

@@ -9,4 +9,5 @@ pytestmark = [pytest.mark.fgbmk_machine]
 def test_retrieval(fgbmk_machine_measurement, fgbmk_gate):
     m = fgbmk_machine_measurement
     verdict = fgbmk_gate.check(m.case_id, m)
-    assert verdict.ok, verdict.message
+    if not verdict.ok:
+        pytest.fail(verdict.message, pytrace=False)
