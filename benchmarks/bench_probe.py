@@ -1,6 +1,6 @@
 """Linear-probe grid vs a tuned scikit-learn LogisticRegression, on a simulated CUB shape.
 
-    python benchmarks/bench_probe.py [--scale 1.0] [--device cpu] [--threads 0] [--epochs E] [--patience P]
+    python benchmarks/bench_probe.py [--scale 1.0] [--device cpu] [--threads 0]
 
 At ``--scale 1``: 5,994 train / 5,794 test, d = 1,024, 200 classes (CUB-200-2011's shape),
 Gaussian classes seen through a random linear mix. Both methods use the same 10 %
@@ -49,7 +49,6 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--cs", type=int, default=7, help="C values for LogisticRegression")
     ap.add_argument("--epochs", type=int, default=ProbeSettings().epochs)
-    ap.add_argument("--patience", type=int, default=ProbeSettings().patience)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -58,7 +57,7 @@ def main() -> None:
         f"problem: {len(ytr)} train / {len(yte)} test, d={xtr.shape[1]}, "
         f"{int(ytr.max()) + 1} classes; device {args.device}, torch threads {torch.get_num_threads()}"
     )
-    s = ProbeSettings(epochs=args.epochs, patience=args.patience)
+    s = ProbeSettings(epochs=args.epochs)
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     t0 = time.perf_counter()
