@@ -74,7 +74,9 @@ def _as_tensor(x: np.ndarray | torch.Tensor, name: str, dtype: torch.dtype | Non
         t = t.to(dtype)
     elif t.dtype in (torch.float16, torch.bfloat16):
         t = t.float()
-    if not torch.isfinite(t).all():
+    # a finite sum proves every entry finite (one reduction); only an overflowing or
+    # non-finite sum needs the elementwise check
+    if not torch.isfinite(t.sum()) and not torch.isfinite(t).all():
         raise ConfigError(f"{name} features contain NaN or infinite values")
     return t
 
@@ -88,6 +90,12 @@ def _labels(x: Sequence[int] | np.ndarray | torch.Tensor, n: int, name: str) -> 
 
 def _normalise(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+
+
+#: Scores post-processed at a time on CPU (a few MiB, so the passes over them stay in cache).
+CPU_WORK_ELEMENTS = 1 << 20
+#: The same on other devices, where the whole block is processed at once.
+DEVICE_WORK_ELEMENTS = 1 << 26
 
 
 def retrieval_metrics(
@@ -106,8 +114,9 @@ def retrieval_metrics(
     """Per-query AP and recall@k of ``query`` against ``gallery`` (cosine, exact, chunked).
 
     ``chunk_rows`` bounds memory to ``chunk_rows × len(gallery)`` scores (default: about
-    64 MiB worth). ``dtype`` defaults to the features' own (float32 for float16 input).
-    ``exclude_self`` (query ``i`` is gallery item ``i``) is the leave-one-out setting.
+    64 MiB worth) plus a working set of at most about twice that. ``dtype`` defaults to the
+    features' own (float32 for float16 input). ``exclude_self`` (query ``i`` is gallery item
+    ``i``) is the leave-one-out setting.
     """
     q = _as_tensor(query, "query", dtype)
     g = _as_tensor(gallery, "gallery", dtype)
@@ -128,134 +137,197 @@ def retrieval_metrics(
     q, g = q.to(dev), g.to(dev)
     if normalize:
         q, g = _normalise(q), _normalise(g)
+    elif q.numel() and g.numel():
+        bound = float(q.abs().max()) * float(g.abs().max()) * q.shape[1]
+        if bound >= float(torch.finfo(q.dtype).max):
+            raise ConfigError(
+                f"unnormalised scores may overflow {q.dtype} (|q|·|g|·dim up to {bound:.3g}): "
+                "scale the features, use normalize=True or dtype=torch.float64"
+            )
     m, n = q.shape[0], g.shape[0]
     if chunk_rows is None:
         chunk_rows = max(1, DEFAULT_BLOCK_ELEMENTS // max(n, 1))
     if chunk_rows < 1:
         raise ConfigError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    work = CPU_WORK_ELEMENTS if dev.type == "cpu" else DEVICE_WORK_ELEMENTS
+    sub_rows = max(1, min(chunk_rows, work // max(n, 1)))
 
     ap = np.full(m, np.nan, dtype=np.float64)
-    hits = {k: np.zeros(m, dtype=bool) for k in ks}
-    gl_np = gl.numpy()
-    ql_np = ql.numpy()
-    order = np.argsort(ql_np, kind="stable")
-    positives = {int(c): np.flatnonzero(gl_np == c) for c in np.unique(ql_np)}
+    ahead = np.full(m, n, dtype=np.int64)
+    # queries sorted by class: the rows of a block share few positive sets
+    order = torch.as_tensor(np.argsort(ql.numpy(), kind="stable"), device=dev)
+    g_order = torch.as_tensor(np.argsort(gl.numpy(), kind="stable"), device=dev)
+    gl_sorted = gl.to(dev)[g_order]
+    ql_dev = ql.to(dev)
+    pos_start = torch.searchsorted(gl_sorted, ql_dev, right=False)
+    pos_count = torch.searchsorted(gl_sorted, ql_dev, right=True) - pos_start
     gt = g.T.contiguous()
+    work = _Workspace(sub_rows * n, q.dtype, dev)
     for start in range(0, m, chunk_rows):
-        # one product per block of class-sorted queries; then one pass per class segment
         rows = order[start : start + chunk_rows]
-        rows_t = torch.as_tensor(rows, device=dev)
-        scores = q[rows_t] @ gt
+        scores = q[rows] @ gt
         if exclude_self:
-            scores[torch.arange(len(rows), device=dev), rows_t] = -torch.inf
-        labs = ql_np[rows]
-        cuts = np.flatnonzero(np.diff(labs)) + 1
-        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(rows)], strict=True):
-            pos = positives[int(labs[lo])]
-            if pos.size == 0 or (exclude_self and pos.size == 1):
-                continue
-            seg_ap, seg_rank = _block_ap(
-                scores[lo:hi], torch.as_tensor(pos, device=dev), exclude_self
+            scores[torch.arange(len(rows), device=dev), rows] = -torch.inf
+        for lo in range(0, len(rows), sub_rows):
+            sub = rows[lo : lo + sub_rows]
+            idx, valid = _positive_index(
+                g_order, pos_start[sub], pos_count[sub], sub if exclude_self else None
             )
-            seg = rows[lo:hi]
-            ap[seg] = seg_ap.cpu().numpy()
-            br = seg_rank.cpu().numpy()
-            for k in ks:
-                hits[k][seg] = br < k
+            if idx.shape[1] == 0:
+                continue
+            sub_ap, sub_ahead = _rows_ap(scores[lo : lo + sub_rows], idx, valid, work)
+            sub_np = sub.cpu().numpy()
+            ap[sub_np] = sub_ap.cpu().numpy()
+            ahead[sub_np] = sub_ahead.cpu().numpy()
+    hits = {k: ~np.isnan(ap) & (ahead < k) for k in ks}
     return RetrievalResult(ap=ap, hits=hits, without_positive=int(np.isnan(ap).sum()))
 
 
-def _block_ap(
-    scores: torch.Tensor, pos: torch.Tensor, exclude_self: bool
+def _positive_index(
+    g_order: torch.Tensor,
+    start: torch.Tensor,
+    count: torch.Tensor,
+    self_index: torch.Tensor | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """AP of each row, and the number of negatives scoring ≥ the row's best positive."""
-    a, _ = torch.sort(scores[:, pos], dim=1)  # ascending positive scores
-    if exclude_self:
-        a = a[:, 1:].contiguous()  # the query itself, at -inf, is no positive
-    p = a.shape[1]
-    counts = _bucket_counts(scores, a)
-    at_least = counts.flip(1).cumsum(1).flip(1)[:, 1:]  # N(>= a_t) for t = 0..p-1
-    tp_at_least = p - torch.searchsorted(a, a, right=False)  # positives scoring >= a_t
-    precision = tp_at_least.to(torch.float64) / at_least.to(torch.float64)
-    ap = precision.sum(1) / p
-    ties_pos = (a >= a[:, -1:]).sum(1)
-    negatives_ahead = at_least[:, -1] - ties_pos  # gallery ≥ the best positive, minus positives
-    return ap, negatives_ahead
+    """Gallery columns of each row's positives, padded to the widest row, and their mask.
 
-
-#: Below this share of gallery scores at or above a row's lowest positive, only those are bucketed.
-SPARSE_SHARE = 0.5
-
-
-def _bucket_counts(scores: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    """``counts[r, b]``: gallery items of row ``r`` with exactly ``b`` positive scores ``<= s``.
-
-    A score counts in ``N(>= a_t)`` iff its bucket ``b > t``. Items below a row's lowest
-    positive (bucket 0) never count, so when they are the majority (float32 scores) the
-    cheaper :func:`_binned_counts` is used; otherwise every score is bucketed per row.
+    ``self_index`` (leave-one-out): the row's own column is no positive.
     """
-    c, p = a.shape
-    if scores.dtype == torch.float32:
-        above = scores >= a[:, :1]
-        if int(above.sum()) < SPARSE_SHARE * scores.numel():
-            return _binned_counts(scores, a)
-    bucket = torch.searchsorted(a, scores, right=True)
-    counts = torch.zeros(c, p + 1, dtype=torch.int64, device=scores.device)
-    counts.scatter_add_(1, bucket, torch.ones_like(bucket))
-    return counts
+    p = int(count.max()) if count.numel() else 0
+    j = torch.arange(p, device=g_order.device)
+    valid = j < count[:, None]
+    last = (count - 1).clamp_min(0)[:, None]
+    idx = g_order[(start[:, None] + torch.minimum(j, last)).clamp_max(g_order.numel() - 1)]
+    if self_index is not None:
+        valid &= idx != self_index[:, None]
+    return idx, valid
 
 
-#: Bins per positive in the monotone pre-bucketing of :func:`_binned_counts`.
+def _rows_ap(
+    scores: torch.Tensor, idx: torch.Tensor, valid: torch.Tensor, work: _Workspace
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """AP of each row (NaN without positive), and the negatives scoring ≥ its best positive.
+
+    Row ``r``'s positives are the columns ``idx[r, valid[r]]`` of ``scores``.
+    """
+    inf = torch.tensor(torch.inf, dtype=scores.dtype, device=scores.device)
+    a, perm = torch.sort(torch.where(valid, scores.gather(1, idx), inf), dim=1)  # pads last
+    p = valid.sum(1)
+    at_least = _count_at_least(scores, a, idx.gather(1, perm), p, work)  # N(>= a_t)
+    tp_at_least = p[:, None] - torch.searchsorted(a, a, right=False)  # positives >= a_t
+    real = torch.arange(a.shape[1], device=a.device) < p[:, None]
+    precision = tp_at_least.to(torch.float64) / at_least.clamp_min(1).to(torch.float64)
+    best = (p - 1).clamp_min(0)[:, None]
+    # a running sum read at the last positive: the same additions in the same order
+    # however wide the padding (a plain sum's order depends on the row length)
+    ap = torch.where(real, precision, 0.0).cumsum(1).gather(1, best)[:, 0] / p
+    ahead = (at_least.gather(1, best) - tp_at_least.gather(1, best))[:, 0]
+    return ap, ahead
+
+
+#: Bins per positive in the monotone pre-bucketing of :func:`_count_at_least` (at least
+#: ``MIN_BINS``, at most twice the gallery size).
 BINS_PER_POSITIVE = 16
+MIN_BINS = 64
 
 
-def _binned_counts(scores: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    """:func:`_bucket_counts` by a monotone binning ``f`` shared by scores and positives.
+class _Workspace:
+    """Buffers reused by every block of one call (fresh large tensors cost page faults)."""
 
-    ``f(s) = clamp(floor((s - a_0) · B / (a_max - a_0)), -1, B)`` is non-decreasing in ``s``,
-    so ``#{t: a_t <= s} = #{t: f(a_t) < f(s)}`` exactly whenever no positive shares the
-    bin of ``s``: those scores are only histogrammed per bin. The few scores in a bin that
-    holds a positive are bucketed exactly on order-preserving integer keys.
+    def __init__(self, elements: int, dtype: torch.dtype, device: torch.device) -> None:
+        self.shifted = torch.empty(elements, dtype=dtype, device=device)
+        self.keys = torch.empty(elements, dtype=torch.int32, device=device)
+        # a multiple of 8 long, zero tail: read 8 entries at a time as one int64
+        self.mask = torch.zeros(-(-elements // 8) * 8, dtype=torch.bool, device=device)
+
+    def take(self, rows: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        e = rows * n
+        if e > self.keys.numel():
+            self.__init__(e, self.shifted.dtype, self.shifted.device)
+        mask = self.mask[: -(-e // 8) * 8]
+        mask[e:] = False
+        return self.shifted[:e].view(rows, n), self.keys[:e].view(rows, n), mask
+
+
+def _count_at_least(
+    scores: torch.Tensor,
+    a: torch.Tensor,
+    cols: torch.Tensor,
+    p: torch.Tensor,
+    work: _Workspace | None = None,
+) -> torch.Tensor:
+    """``N[r, t]``: scores of row ``r`` that are ``>= a[r, t]``, exact for ``t < p[r]``.
+
+    ``a[r, :p[r]]`` are row ``r``'s positive scores ``scores[r, cols[r, :p[r]]]`` in
+    ascending order; the rest of ``a`` is +inf padding (``cols`` there: any column).
+    Every score is binned by ``f_r(s) = trunc(clamp((s - a[r, 0]) · inv_r, -1, B))``, which
+    is non-decreasing in ``s`` (each step is exactly rounded and monotone, applied to all
+    scores of the row alike), and one histogram counts all rows. A bin that holds no
+    positive is wholly ``>=`` or wholly ``<`` each positive, so it counts by comparing bins;
+    the few scores sharing a bin with a positive are compared exactly. The positives' own
+    bins are read from the binned scores, so they are binned identically by construction.
     """
-    c, p = a.shape
-    dev = a.device
-    n_bins = BINS_PER_POSITIVE * p
+    rows, n = scores.shape
+    width_p = a.shape[1]
+    dev = scores.device
+    if width_p == 0:
+        return torch.zeros(rows, 0, dtype=torch.int64, device=dev)
+    if work is None:
+        work = _Workspace(rows * n, scores.dtype, dev)
+    shifted, keys, mask = work.take(rows, n)
+    n_bins = max(MIN_BINS, min(BINS_PER_POSITIVE * width_p, 2 * n))
     width = n_bins + 2  # bins -1..n_bins, shifted by one
-    lo = a[:, :1]
-    inv = n_bins / (a[:, -1:] - lo)
-    big = torch.finfo(a.dtype).max
-    inv = torch.where(torch.isfinite(inv), inv, torch.full_like(inv, big))
+    has = p > 0
+    lo = torch.where(has, a[:, 0], 0.0)[:, None]
+    hi = torch.where(has, a.gather(1, (p - 1).clamp_min(0)[:, None])[:, 0], 0.0)[:, None]
+    inv = (n_bins / (hi - lo)).clamp_max(torch.finfo(a.dtype).max)
+    inv = torch.where(torch.isnan(inv), 1.0, inv)
 
-    def binned(x: torch.Tensor) -> torch.Tensor:
-        t = torch.sub(x, lo).mul_(inv).floor_().clamp_(-1, n_bins)
-        return t.to(torch.int64)
+    torch.sub(scores, lo, out=shifted)
+    shifted.mul_(inv).clamp_(-1, n_bins)
+    keys.copy_(shifted)  # truncation toward zero: monotone too
+    keys += torch.arange(1, rows * width, width, device=dev, dtype=torch.int32)[:, None]
+    flat_keys = keys.view(-1)
+    size = rows * width
+    pos_keys = keys.gather(1, cols).to(torch.int64)
+    real = torch.arange(width_p, device=dev) < p[:, None]
+    occupied = torch.zeros(size, dtype=torch.bool, device=dev)
+    occupied[pos_keys[real]] = True
 
-    row_off = torch.arange(c, device=dev, dtype=torch.int64)[:, None] * width + 1
-    fa = binned(a)
-    fs = binned(scores).add_(row_off).view(-1)
-    hist = torch.bincount(fs, minlength=c * width).view(c, width)
-    occupied = torch.zeros(c, width, dtype=torch.bool, device=dev)
-    occupied.scatter_(1, fa + 1, True)
+    # bins without positive: N(>= a_t) takes every bin above a_t's
+    hist = torch.bincount(flat_keys, minlength=size)
     hist.masked_fill_(occupied, 0)
-    bins = torch.arange(-1, n_bins + 1, device=dev, dtype=fa.dtype).expand(c, width)
-    bucket_of_bin = torch.searchsorted(fa.contiguous(), bins.contiguous(), right=False)
-    counts = torch.zeros(c, p + 1, dtype=torch.int64, device=dev)
-    counts.scatter_add_(1, bucket_of_bin, hist)
-    flat = torch.nonzero(occupied.view(-1).take(fs)).view(-1)
-    rows = torch.div(flat, scores.shape[1], rounding_mode="floor")
-    row_base = torch.arange(c, device=dev, dtype=torch.int64) << 32
-    bounds = (row_base[:, None] + _orderable(a)).reshape(-1)
-    keys = (rows << 32) + _orderable(scores.reshape(-1)[flat])
-    bucket = torch.searchsorted(bounds, keys, right=True) - rows * p
-    exact = torch.bincount(rows * (p + 1) + bucket, minlength=c * (p + 1))
-    return counts.add_(exact.view(c, p + 1))
+    upto = hist.cumsum_(0)  # scores in bins <= b
+    row_total = upto[torch.arange(width - 1, size, width, device=dev)][:, None]
+    above = row_total - upto[pos_keys]
+
+    # scores sharing a bin with a positive: exact comparison
+    torch.index_select(occupied, 0, flat_keys, out=mask[: rows * n])
+    flat = _flat_nonzero(mask)
+    exact = torch.zeros(rows, width_p + 1, dtype=torch.int64, device=dev)
+    if flat.numel():
+        cand_row = torch.div(flat, n, rounding_mode="floor")
+        per_row = torch.bincount(cand_row, minlength=rows)
+        width_c = int(per_row.max())
+        slot = torch.arange(flat.numel(), device=dev) - (per_row.cumsum(0) - per_row)[cand_row]
+        cand = torch.full((rows * width_c,), torch.inf, dtype=scores.dtype, device=dev)
+        cand.index_copy_(0, cand_row * width_c + slot, scores.view(-1).index_select(0, flat))
+        bucket = torch.searchsorted(a, cand.view(rows, width_c), right=True)  # a_t <= s
+        exact.scatter_add_(1, bucket, torch.ones_like(bucket))
+        exact[:, width_p] -= width_c - per_row  # the +inf padding
+    tail = exact.flip(1).cumsum(1).flip(1)[:, 1:]  # candidates in buckets > t
+    return above + tail
 
 
-def _orderable(x: torch.Tensor) -> torch.Tensor:
-    """float32 → int64 in [0, 2^32), ordered exactly as the floats (``-0.0`` equals ``+0.0``)."""
-    bits = (x + 0.0).view(torch.int32).to(torch.int64)
-    unsigned = bits & 0xFFFFFFFF
-    return torch.where(bits < 0, 0xFFFFFFFF - unsigned, unsigned + 0x80000000)
+def _flat_nonzero(mask: torch.Tensor) -> torch.Tensor:
+    """Indices of the ``True`` entries of a bool vector of a multiple of 8 entries.
+
+    Mostly ``False`` masks are scanned 8 entries at a time (as int64), then only the
+    words holding a ``True`` are looked into.
+    """
+    words = torch.nonzero(mask.view(torch.int64)).view(-1)
+    sub = torch.nonzero(mask.view(-1, 8).index_select(0, words))
+    return words[sub[:, 0]] * 8 + sub[:, 1]
 
 
 def leave_one_out(

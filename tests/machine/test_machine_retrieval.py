@@ -11,7 +11,7 @@ from sklearn.metrics import average_precision_score
 
 from pytest_fgbmk.errors import ConfigError
 from pytest_fgbmk.machine import retrieval
-from pytest_fgbmk.machine.retrieval import _bucket_counts, leave_one_out, retrieval_metrics
+from pytest_fgbmk.machine.retrieval import _count_at_least, leave_one_out, retrieval_metrics
 
 
 def _sklearn_ap(scores: np.ndarray, qlab: np.ndarray, glab: np.ndarray, self_mask=None):
@@ -192,23 +192,41 @@ def test_property_matches_sklearn_tiny(m, n, n_cls, chunk, seed):
     assert (res.hits[1] <= res.hits[3]).all()
 
 
-@settings(max_examples=30, deadline=None)
-@given(st.integers(1, 6), st.integers(1, 40), st.integers(1, 8), st.integers(0, 2**31 - 1))
-def test_property_sparse_bucketing_equals_dense(c, n, p, seed):
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 6),
+    st.integers(1, 40),
+    st.integers(0, 8),
+    st.sampled_from([torch.float32, torch.float64]),
+    st.sampled_from([16, 1]),
+    st.integers(0, 2**31 - 1),
+)
+def test_property_binned_counts_equal_brute_force(c, n, p_max, dtype, bins, seed):
+    """Binned + exact counting == counting every score, with ties, ±0, -inf, padding."""
     rng = np.random.default_rng(seed)
-    # few distinct values, both zeros, negatives: ties everywhere
-    vals = np.array([-2.5, -1.0, -0.0, 0.0, 0.5, 3.0], dtype=np.float32)
-    scores = torch.from_numpy(rng.choice(vals, size=(c, n)))
-    a, _ = torch.sort(torch.from_numpy(rng.choice(vals, size=(c, p))), dim=1)
-    sparse_share = retrieval.SPARSE_SHARE
+    # few distinct values, both zeros, negatives, -inf (an excluded self): ties everywhere
+    vals = np.array([-np.inf, -2.5, -1.0, -0.0, 0.0, 1e-30, 0.5, 0.5000001, 3.0])
+    if rng.random() < 0.5:
+        vals = rng.normal(size=5) * 10.0 ** rng.integers(-6, 3)
+    scores = torch.from_numpy(rng.choice(vals, size=(c, n))).to(dtype)
+    p = torch.from_numpy(rng.integers(0, min(p_max, n) + 1, size=c))
+    width = int(p.max())
+    cols = torch.from_numpy(np.stack([rng.permutation(n)[:width] for _ in range(c)]))
+    cols = cols.reshape(c, width)
+    real = torch.arange(width) < p[:, None]
+    a = torch.where(real, scores.gather(1, cols), torch.inf)
+    if not torch.isfinite(a[real]).all():
+        return  # a positive at -inf is no positive (the excluded self is never one)
+    a, perm = torch.sort(a, dim=1)
+    cols = cols.gather(1, perm)
+    old = retrieval.BINS_PER_POSITIVE, retrieval.MIN_BINS
     try:
-        retrieval.SPARSE_SHARE = 2.0  # always the sparse route
-        sparse = _bucket_counts(scores, a)
-        retrieval.SPARSE_SHARE = -1.0  # always the dense route
-        dense = _bucket_counts(scores, a)
+        retrieval.BINS_PER_POSITIVE = retrieval.MIN_BINS = bins  # 1: crowded bins
+        got = _count_at_least(scores, a, cols, p)
     finally:
-        retrieval.SPARSE_SHARE = sparse_share
-    np.testing.assert_array_equal(sparse[:, 1:].numpy(), dense[:, 1:].numpy())
+        retrieval.BINS_PER_POSITIVE, retrieval.MIN_BINS = old
+    brute = (scores[:, :, None] >= a[:, None, :]).sum(1)
+    np.testing.assert_array_equal(got[real].numpy(), brute[real].numpy())
 
 
 def test_float32_sparse_route_matches_float64_on_separable_data():
