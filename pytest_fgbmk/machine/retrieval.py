@@ -92,8 +92,9 @@ def _normalise(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
 
 
-#: Scores post-processed at a time on CPU (a few MiB, so the passes over them stay in cache).
-CPU_WORK_ELEMENTS = 1 << 20
+#: Scores post-processed at a time on CPU (16 MiB of float32: the passes over them mostly
+#: stay in cache, and few enough operations are launched).
+CPU_WORK_ELEMENTS = 1 << 22
 #: The same on other devices, where the whole block is processed at once.
 DEVICE_WORK_ELEMENTS = 1 << 26
 
@@ -229,6 +230,9 @@ def _rows_ap(
 #: ``MIN_BINS``, at most twice the gallery size).
 BINS_PER_POSITIVE = 16
 MIN_BINS = 64
+#: Bins below the lowest positive, as a share of ``n_bins``: they never count, but spread
+#: the many low scores over several counters (one hot counter serialises the histogram).
+BELOW_SHARE = 0.5
 
 
 class _Workspace:
@@ -236,7 +240,7 @@ class _Workspace:
 
     def __init__(self, elements: int, dtype: torch.dtype, device: torch.device) -> None:
         self.shifted = torch.empty(elements, dtype=dtype, device=device)
-        self.keys = torch.empty(elements, dtype=torch.int32, device=device)
+        self.keys = torch.empty(elements, dtype=torch.int64, device=device)
         # a multiple of 8 long, zero tail: read 8 entries at a time as one int64
         self.mask = torch.zeros(-(-elements // 8) * 8, dtype=torch.bool, device=device)
 
@@ -260,9 +264,9 @@ def _count_at_least(
 
     ``a[r, :p[r]]`` are row ``r``'s positive scores ``scores[r, cols[r, :p[r]]]`` in
     ascending order; the rest of ``a`` is +inf padding (``cols`` there: any column).
-    Every score is binned by ``f_r(s) = trunc(clamp((s - a[r, 0]) · inv_r, -1, B))``, which
-    is non-decreasing in ``s`` (each step is exactly rounded and monotone, applied to all
-    scores of the row alike), and one histogram counts all rows. A bin that holds no
+    Every score is binned by ``f_r(s) = trunc(clamp((s - a[r, 0]) · inv_r, -L, B) + L)``,
+    which is non-decreasing in ``s`` (each step is exactly rounded and monotone, applied to
+    all scores of the row alike), and counted in a per-row histogram. A bin that holds no
     positive is wholly ``>=`` or wholly ``<`` each positive, so it counts by comparing bins;
     the few scores sharing a bin with a positive are compared exactly. The positives' own
     bins are read from the binned scores, so they are binned identically by construction.
@@ -276,33 +280,33 @@ def _count_at_least(
         work = _Workspace(rows * n, scores.dtype, dev)
     shifted, keys, mask = work.take(rows, n)
     n_bins = max(MIN_BINS, min(BINS_PER_POSITIVE * width_p, 2 * n))
-    width = n_bins + 2  # bins -1..n_bins, shifted by one
+    below = max(1, int(n_bins * BELOW_SHARE))
+    width = below + n_bins + 1  # bins -below..n_bins, shifted by below
     has = p > 0
     lo = torch.where(has, a[:, 0], 0.0)[:, None]
     hi = torch.where(has, a.gather(1, (p - 1).clamp_min(0)[:, None])[:, 0], 0.0)[:, None]
-    inv = (n_bins / (hi - lo)).clamp_max(torch.finfo(a.dtype).max)
-    inv = torch.where(torch.isnan(inv), 1.0, inv)
+    # a positive, finite scale; all positives equal: narrow bins around them
+    span = hi - lo
+    span = torch.where(span > 0, span, lo.abs() * 2.0**-10 + torch.finfo(a.dtype).tiny)
+    inv = (n_bins / span).clamp_max(torch.finfo(a.dtype).max)
 
     torch.sub(scores, lo, out=shifted)
-    shifted.mul_(inv).clamp_(-1, n_bins)
+    shifted.mul_(inv).clamp_(-below, n_bins).add_(below)
     keys.copy_(shifted)  # truncation toward zero: monotone too
-    keys += torch.arange(1, rows * width, width, device=dev, dtype=torch.int32)[:, None]
-    flat_keys = keys.view(-1)
-    size = rows * width
-    pos_keys = keys.gather(1, cols).to(torch.int64)
+    pos_keys = keys.gather(1, cols)
     real = torch.arange(width_p, device=dev) < p[:, None]
-    occupied = torch.zeros(size, dtype=torch.bool, device=dev)
-    occupied[pos_keys[real]] = True
+    occupied = torch.zeros(rows, width, dtype=torch.bool, device=dev)
+    occupied.scatter_(1, torch.where(real, pos_keys, 0), real)  # bin 0: below all positives
 
     # bins without positive: N(>= a_t) takes every bin above a_t's
-    hist = torch.bincount(flat_keys, minlength=size)
+    hist = torch.zeros(rows, width, dtype=torch.int64, device=dev)
+    hist.scatter_add_(1, keys, _ones(keys))
     hist.masked_fill_(occupied, 0)
-    upto = hist.cumsum_(0)  # scores in bins <= b
-    row_total = upto[torch.arange(width - 1, size, width, device=dev)][:, None]
-    above = row_total - upto[pos_keys]
+    upto = hist.cumsum_(1)  # scores in bins <= b
+    above = upto[:, -1:] - upto.gather(1, pos_keys)
 
     # scores sharing a bin with a positive: exact comparison
-    torch.index_select(occupied, 0, flat_keys, out=mask[: rows * n])
+    torch.gather(occupied, 1, keys, out=mask[: rows * n].view(rows, n))
     flat = _flat_nonzero(mask)
     exact = torch.zeros(rows, width_p + 1, dtype=torch.int64, device=dev)
     if flat.numel():
@@ -317,6 +321,10 @@ def _count_at_least(
         exact[:, width_p] -= width_c - per_row  # the +inf padding
     tail = exact.flip(1).cumsum(1).flip(1)[:, 1:]  # candidates in buckets > t
     return above + tail
+
+
+def _ones(like: torch.Tensor) -> torch.Tensor:
+    return torch.ones(1, dtype=like.dtype, device=like.device).expand_as(like)
 
 
 def _flat_nonzero(mask: torch.Tensor) -> torch.Tensor:
