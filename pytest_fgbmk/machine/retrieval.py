@@ -281,7 +281,7 @@ def _count_at_least(
     shifted, keys, mask = work.take(rows, n)
     n_bins = max(MIN_BINS, min(BINS_PER_POSITIVE * width_p, 2 * n))
     below = max(1, int(n_bins * BELOW_SHARE))
-    width = below + n_bins + 1  # bins -below..n_bins, shifted by below
+    width = below + n_bins + 1  # bins -L..B, shifted by L
     has = p > 0
     lo = torch.where(has, a[:, 0], 0.0)[:, None]
     hi = torch.where(has, a.gather(1, (p - 1).clamp_min(0)[:, None])[:, 0], 0.0)[:, None]
@@ -290,13 +290,15 @@ def _count_at_least(
     span = torch.where(span > 0, span, lo.abs() * 2.0**-10 + torch.finfo(a.dtype).tiny)
     inv = (n_bins / span).clamp_max(torch.finfo(a.dtype).max)
 
+    # scores near a_0 are subtracted exactly (full resolution however close the positives)
     torch.sub(scores, lo, out=shifted)
     shifted.mul_(inv).clamp_(-below, n_bins).add_(below)
     keys.copy_(shifted)  # truncation toward zero: monotone too
     pos_keys = keys.gather(1, cols)
     real = torch.arange(width_p, device=dev) < p[:, None]
     occupied = torch.zeros(rows, width, dtype=torch.bool, device=dev)
-    occupied.scatter_(1, torch.where(real, pos_keys, 0), real)  # bin 0: below all positives
+    row_start = torch.arange(0, rows * width, width, device=dev)[:, None]
+    occupied.view(-1)[(row_start + pos_keys)[real]] = True  # the padding's columns: no
 
     # bins without positive: N(>= a_t) takes every bin above a_t's
     hist = torch.zeros(rows, width, dtype=torch.int64, device=dev)

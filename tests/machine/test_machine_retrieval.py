@@ -80,6 +80,21 @@ def test_ap_equals_sklearn_on_continuous_float64():
     assert res.mean_ap == pytest.approx(np.mean(_sklearn_ap(qn @ gn.T, ql, gl)), abs=1e-9)
 
 
+def test_near_duplicate_features_match_sklearn():
+    """Positives within 1e-9 of each other: the binning's scale is extreme, counts stay exact."""
+    rng = np.random.default_rng(9)
+    base = rng.normal(size=16)
+    q = base + 1e-5 * rng.normal(size=(30, 16))
+    g = base + 1e-5 * rng.normal(size=(200, 16))
+    ql, gl = rng.integers(0, 4, 30), rng.integers(0, 4, 200)
+    res = retrieval_metrics(q, ql, g, gl, chunk_rows=8)
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+    gn = g / np.linalg.norm(g, axis=1, keepdims=True)
+    scores = qn @ gn.T
+    assert np.ptp(scores) < 1e-8
+    np.testing.assert_allclose(res.ap, _sklearn_ap(scores, ql, gl), atol=1e-9)
+
+
 def test_oracle_features_give_exactly_one():
     rng = np.random.default_rng(3)
     ql, gl = rng.integers(0, 12, 100), np.repeat(np.arange(12), 9)
