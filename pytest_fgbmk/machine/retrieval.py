@@ -5,11 +5,13 @@ test split itself minus the query). Similarity is the cosine of L2-normalised fe
 
 The work is count-based and chunked: a block of query rows is scored against the whole
 gallery (``chunk_rows × n`` floats at a time, never ``m × n``), and each query's AP is
-computed from the *rank of each positive* alone. Queries are sorted by class, so every
-query of a class segment of a block shares its positive set ``P``; the ``|P|`` positive scores are sorted,
-every gallery score is bucketed among them (``searchsorted``, ``O(n log |P|)``) and a
-suffix sum of the bucket counts gives, for each positive, how many gallery items score at
-least as high. No row is ever fully sorted.
+computed from the *rank of each positive* alone, ``N(≥ a_t)`` for each positive score
+``a_t``. No row is ever sorted. Each row's scores are binned by a monotone map fitted to
+its positives (:func:`_count_at_least`) and counted in a per-row histogram: a bin without
+a positive lies wholly above or below each positive, so suffix sums of the histogram count
+it; the few scores that share a bin with a positive are compared exactly. On CPU a block
+is post-processed in slices of ``CPU_WORK_ELEMENTS`` scores so that the passes over them
+stay in cache.
 
 Ties (deterministic, documented):
 
@@ -115,7 +117,8 @@ def retrieval_metrics(
     """Per-query AP and recall@k of ``query`` against ``gallery`` (cosine, exact, chunked).
 
     ``chunk_rows`` bounds memory to ``chunk_rows × len(gallery)`` scores (default: about
-    64 MiB worth) plus a working set of at most about twice that. ``dtype`` defaults to the
+    64 MiB worth) plus a working set of 20 to 40 bytes per score of a slice (at most the
+    block; on CPU ``CPU_WORK_ELEMENTS`` scores). ``dtype`` defaults to the
     features' own (float32 for float16 input). ``exclude_self`` (query ``i`` is gallery item
     ``i``) is the leave-one-out setting.
     """
@@ -227,7 +230,7 @@ def _rows_ap(
 
 
 #: Bins per positive in the monotone pre-bucketing of :func:`_count_at_least` (at least
-#: ``MIN_BINS``, at most twice the gallery size).
+#: ``MIN_BINS``, at most half the gallery size).
 BINS_PER_POSITIVE = 16
 MIN_BINS = 64
 #: Bins below the lowest positive, as a share of ``n_bins``: they never count, but spread
@@ -279,7 +282,7 @@ def _count_at_least(
     if work is None:
         work = _Workspace(rows * n, scores.dtype, dev)
     shifted, keys, mask = work.take(rows, n)
-    n_bins = max(MIN_BINS, min(BINS_PER_POSITIVE * width_p, 2 * n))
+    n_bins = max(MIN_BINS, min(BINS_PER_POSITIVE * width_p, n // 2))
     below = max(1, int(n_bins * BELOW_SHARE))
     width = below + n_bins + 1  # bins -L..B, shifted by L
     has = p > 0
