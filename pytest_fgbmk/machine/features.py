@@ -22,6 +22,7 @@ from pytest_fgbmk.data.records import Dataset
 from pytest_fgbmk.errors import ConfigError, ModelError
 from pytest_fgbmk.machine.feature_store import FeatureKey, FeatureStore, input_signature
 from pytest_fgbmk.models.base import ModelAdapter
+from pytest_fgbmk.prefetch import prefetched
 
 DEFAULT_BATCH = 32
 
@@ -140,8 +141,8 @@ def _encode(
     model: ModelAdapter, dataset: Dataset, samples, batch_size: int
 ) -> dict[str, np.ndarray]:
     out: dict[str, list[np.ndarray]] = {}
-    for s in range(0, len(samples), batch_size):
-        images = [dataset.open_image(x) for x in samples[s : s + batch_size]]
+    batches = [samples[s : s + batch_size] for s in range(0, len(samples), batch_size)]
+    for images in prefetched(batches, dataset.open_image):
         with torch.no_grad():
             views = model.encode(images)
         for name, t in views.items():

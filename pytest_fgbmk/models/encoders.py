@@ -21,7 +21,6 @@ import hashlib
 import math
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from pytest_fgbmk.data.images import to_rgb
 from pytest_fgbmk.errors import ConfigError
 from pytest_fgbmk.models.base import ModelAdapter, Preprocessing
 from pytest_fgbmk.models.options import ModelOptions
+from pytest_fgbmk.prefetch import prefetched
 
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_BLOCKS = 4
@@ -194,14 +194,9 @@ class EncoderAdapter(ModelAdapter):
         if not images:
             return self._empty_views()
         chunks = [images[i : i + self.batch_size] for i in range(0, len(images), self.batch_size)]
-        outs: list[dict[str, torch.Tensor]] = []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fgbmk-preprocess") as pool:
-            pending = pool.submit(self.transform.batch, chunks[0])
-            for i in range(len(chunks)):
-                pixels = pending.result()
-                if i + 1 < len(chunks):
-                    pending = pool.submit(self.transform.batch, chunks[i + 1])
-                outs.append(self.encode_pixels(pixels))
+        outs = [
+            self.encode_pixels(torch.stack(pixels)) for pixels in prefetched(chunks, self.transform)
+        ]
         return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
 
     def encode_pixels(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
