@@ -271,8 +271,9 @@ def _count_at_least(
     which is non-decreasing in ``s`` (each step is exactly rounded and monotone, applied to
     all scores of the row alike), and counted in a per-row histogram. A bin that holds no
     positive is wholly ``>=`` or wholly ``<`` each positive, so it counts by comparing bins;
-    the few scores sharing a bin with a positive are compared exactly. The positives' own
-    bins are read from the binned scores, so they are binned identically by construction.
+    the few negatives sharing a bin with a positive are compared exactly, and positives
+    counted from ``a``. The positives' own bins are read from the binned scores, so they
+    are binned identically by construction.
     """
     rows, n = scores.shape
     width_p = a.shape[1]
@@ -310,8 +311,10 @@ def _count_at_least(
     upto = hist.cumsum_(1)  # scores in bins <= b
     above = upto[:, -1:] - upto.gather(1, pos_keys)
 
-    # scores sharing a bin with a positive: exact comparison
+    # negatives sharing a bin with a positive: exact comparison (the positives themselves
+    # are counted from ``a`` directly)
     torch.gather(occupied, 1, keys, out=mask[: rows * n].view(rows, n))
+    mask[(torch.arange(0, rows * n, n, device=dev)[:, None] + cols)[real]] = False
     flat = _flat_nonzero(mask)
     exact = torch.zeros(rows, width_p + 1, dtype=torch.int64, device=dev)
     if flat.numel():
@@ -325,7 +328,8 @@ def _count_at_least(
         exact.scatter_add_(1, bucket, torch.ones_like(bucket))
         exact[:, width_p] -= width_c - per_row  # the +inf padding
     tail = exact.flip(1).cumsum(1).flip(1)[:, 1:]  # candidates in buckets > t
-    return above + tail
+    positives = p[:, None] - torch.searchsorted(a, a, right=False)  # positives >= a_t
+    return above + tail + positives
 
 
 def _ones(like: torch.Tensor) -> torch.Tensor:
