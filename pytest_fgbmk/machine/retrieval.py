@@ -217,8 +217,8 @@ def _rows_ap(
     inf = torch.tensor(torch.inf, dtype=scores.dtype, device=scores.device)
     a, perm = torch.sort(torch.where(valid, scores.gather(1, idx), inf), dim=1)  # pads last
     p = valid.sum(1)
-    at_least = _count_at_least(scores, a, idx.gather(1, perm), p, work)  # N(>= a_t)
     tp_at_least = p[:, None] - torch.searchsorted(a, a, right=False)  # positives >= a_t
+    at_least = _count_at_least(scores, a, idx.gather(1, perm), p, work, tp_at_least)
     real = torch.arange(a.shape[1], device=a.device) < p[:, None]
     precision = tp_at_least.to(torch.float64) / at_least.clamp_min(1).to(torch.float64)
     best = (p - 1).clamp_min(0)[:, None]
@@ -262,11 +262,13 @@ def _count_at_least(
     cols: torch.Tensor,
     p: torch.Tensor,
     work: _Workspace | None = None,
+    positives_at_least: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``N[r, t]``: scores of row ``r`` that are ``>= a[r, t]``, exact for ``t < p[r]``.
 
     ``a[r, :p[r]]`` are row ``r``'s positive scores ``scores[r, cols[r, :p[r]]]`` in
     ascending order; the rest of ``a`` is +inf padding (``cols`` there: any column).
+    ``positives_at_least`` (``p[r] - #{u: a[r, u] < a[r, t]}``) is computed when not given.
     Every score is binned by ``f_r(s) = trunc(clamp((s - a[r, 0]) · inv_r, -L, B) + L)``,
     which is non-decreasing in ``s`` (each step is exactly rounded and monotone, applied to
     all scores of the row alike), and counted in a per-row histogram. A bin that holds no
@@ -327,9 +329,10 @@ def _count_at_least(
         bucket = torch.searchsorted(a, cand.view(rows, width_c), right=True)  # a_t <= s
         exact.scatter_add_(1, bucket, torch.ones_like(bucket))
         exact[:, width_p] -= width_c - per_row  # the +inf padding
-    tail = exact.flip(1).cumsum(1).flip(1)[:, 1:]  # candidates in buckets > t
-    positives = p[:, None] - torch.searchsorted(a, a, right=False)  # positives >= a_t
-    return above + tail + positives
+    tail = exact.sum(1, keepdim=True) - exact.cumsum(1)[:, :-1]  # candidates in buckets > t
+    if positives_at_least is None:
+        positives_at_least = p[:, None] - torch.searchsorted(a, a, right=False)
+    return above + tail + positives_at_least
 
 
 def _ones(like: torch.Tensor) -> torch.Tensor:
