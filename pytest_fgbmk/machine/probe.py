@@ -5,9 +5,18 @@ encoder's outputs: last-1 CLS (``cls``), last-4 CLS concatenated (``cls4``), eac
 without the mean patch token appended (``+patch``). Every head sees the same mini-batches
 (one product per view for all its learning rates), with SGD (momentum 0.9) and a cosine
 schedule, from a fixed seed. Features are standardised with the fit split's statistics
-(an affine change a linear head absorbs; it makes one learning-rate grid fit every encoder).
+(an affine change a linear head absorbs; it makes one learning-rate grid fit every encoder),
+then preconditioned by a shrunk whitening, ``(Σ + λ̄ I)^{-1/2}`` on the span of the fit
+features with ``λ̄`` the mean eigenvalue of their covariance ``Σ`` (:func:`preconditioner`).
+A linear head absorbs that too (it is folded back into the head's weight), but SGD on the
+preconditioned features converges in a few epochs instead of sixty, and a problem with fewer
+fit samples than dimensions is trained in the samples' span (``min(n, d)`` coordinates,
+exactly the same model, since SGD from zero never leaves that span). Weight decay acts on
+the preconditioned coordinates. Training runs :attr:`ProbeSettings.epochs` epochs, more on a
+small training set so that it takes at least :attr:`ProbeSettings.min_steps` steps.
 
-The head is **chosen on a validation split** carved from train (10 %, stratified, seeded);
+The head is **chosen on a validation split** carved from train (10 %, stratified, seeded),
+by validation score, ties (frequent on a small split) broken by the lower validation loss;
 test features are read only after the choice, and only through the chosen head. Reported
 on test: top-1, mean per-class accuracy, and every sample's correctness (the gate's paired
 outcome). A multi-label problem (labels given as a 0/1 matrix) gets sigmoid heads, is chosen
@@ -28,7 +37,11 @@ from pytest_fgbmk.errors import ConfigError
 
 #: Learning rates of the grid (log-spaced; on standardised features).
 DEFAULT_LRS = tuple(float(x) for x in np.logspace(-3, 0.5, 8))
-DEFAULT_EPOCHS = 60
+DEFAULT_EPOCHS = 10
+#: Small training sets get more epochs: at least this many SGD steps in all.
+DEFAULT_MIN_STEPS = 200
+#: ``λ̄`` of the preconditioner relative to the mean eigenvalue (0 turns it off).
+DEFAULT_SHRINKAGE = 1.0
 #: Weight decays of the grid: on CUB-shaped problems (≈30 samples a class) some L2 is needed
 #: to match a tuned logistic regression.
 DEFAULT_WEIGHT_DECAYS = (1e-4, 1e-3, 1e-2)
@@ -47,22 +60,32 @@ class ProbeSettings:
     weight_decays: tuple[float, ...] = DEFAULT_WEIGHT_DECAYS
     val_fraction: float = VAL_FRACTION
     seed: int = 0
+    min_steps: int = DEFAULT_MIN_STEPS
+    shrinkage: float = DEFAULT_SHRINKAGE
 
     def __post_init__(self) -> None:
         if not self.lrs or any(lr <= 0 for lr in self.lrs):
             raise ConfigError(f"probe learning rates must be positive, got {self.lrs}")
         if not self.weight_decays or any(wd < 0 for wd in self.weight_decays):
             raise ConfigError(f"probe weight decays must be >= 0, got {self.weight_decays}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError("probe epochs and batch size must be at least 1")
+        if self.epochs < 1 or self.batch_size < 1 or self.min_steps < 0:
+            raise ConfigError("probe epochs and batch size must be at least 1, min_steps >= 0")
+        if not self.shrinkage >= 0:
+            raise ConfigError(f"probe shrinkage must be >= 0, got {self.shrinkage}")
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"validation fraction must be in (0, 1), got {self.val_fraction}")
 
     def key(self) -> str:
         return (
             f"lrs={','.join(f'{x:.3g}' for x in self.lrs)};ep={self.epochs};bs={self.batch_size};"
-            f"wd={self.weight_decays};val={self.val_fraction};seed={self.seed}"
+            f"wd={self.weight_decays};val={self.val_fraction};seed={self.seed};"
+            f"steps={self.min_steps};shrink={self.shrinkage:g}"
         )
+
+    def epochs_for(self, n_fit: int) -> int:
+        """Epochs run on ``n_fit`` samples: :attr:`epochs`, more if that is under :attr:`min_steps`."""
+        steps_per_epoch = math.ceil(n_fit / min(self.batch_size, max(n_fit, 1)))
+        return max(self.epochs, math.ceil(self.min_steps / max(steps_per_epoch, 1)))
 
 
 @dataclass(frozen=True)
@@ -216,20 +239,56 @@ def train_probe(
 
     heads: list[LinearHead] = []
     val_scores: dict[str, float] = {}
+    val_losses: list[float] = []
     for name in sorted(trv):
         x = trv[name].to(dev)
         for head in _train_view(name, x, ytr, fit_idx, c, multilabel, settings, dev):
-            score = _score(head, x[val_idx], ytr[val_idx], multilabel)
+            score, loss = _score(head, x[val_idx], ytr[val_idx], multilabel)
             val_scores[_head_name(head)] = score
+            val_losses.append(loss)
             heads.append(head)
-    # first best in grid order (views sorted, then weight decay, then lr): deterministic
-    best = max(range(len(heads)), key=lambda i: (val_scores[_head_name(heads[i])], -i))
+    # best validation score; among equal scores (frequent on a small split) the lowest
+    # validation loss, then the first in grid order (views sorted, weight decay, lr)
+    best = max(
+        range(len(heads)),
+        key=lambda i: (val_scores[_head_name(heads[i])], -val_losses[i], -i),
+    )
     head = heads[best]
     return _report(head, tev[head.view].to(dev), yte, c, multilabel, val_scores, fit_idx, val_idx)
 
 
 def _head_name(h: LinearHead) -> str:
     return f"{h.view}|lr={h.lr:.3g}|wd={h.weight_decay:.3g}"
+
+
+def preconditioner(xf: torch.Tensor, shrinkage: float) -> torch.Tensor | None:
+    """``P`` (d × r) with ``xf @ P`` the shrunk-whitened coordinates of standardised ``xf``.
+
+    ``P = V · diag(sqrt((ē + λ̄) / (e + λ̄)))``: ``V`` the eigenvectors of the fit covariance
+    ``Σ = xfᵀxf / n`` with eigenvalues ``e`` above noise (``r ≤ min(n, d)`` of them, from the
+    smaller of ``Σ`` and the Gram matrix), ``ē`` their mean over all ``d`` dimensions and
+    ``λ̄ = shrinkage · ē``. A direction of average variance keeps its scale, so the learning-rate
+    grid keeps its meaning. ``None`` (no preconditioning) for ``shrinkage = 0`` or constant data.
+    """
+    n, d = xf.shape
+    if shrinkage == 0 or n == 0:
+        return None
+    if n >= d:
+        ev, vecs = torch.linalg.eigh((xf.T @ xf).double() / n)
+    else:
+        ev, u = torch.linalg.eigh((xf @ xf.T).double() / n)
+        vecs = u  # turned into right singular vectors below, for the kept eigenvalues
+    top = float(ev.max())
+    if not top > 0:
+        return None
+    mean_ev = float(ev.clamp_min(0).sum()) / d
+    keep = ev > top * 1e-6
+    ev, vecs = ev[keep], vecs[:, keep]
+    if n < d:
+        vecs = (xf.double().T @ vecs) / torch.sqrt(n * ev)
+    lam = shrinkage * mean_ev
+    scale = torch.sqrt((mean_ev + lam) / (ev + lam))
+    return (vecs * scale).to(xf.dtype)
 
 
 def _train_view(
@@ -247,6 +306,9 @@ def _train_view(
     mean = xf.mean(0)
     std = xf.std(0, unbiased=False).clamp_min(1e-6)
     xf = (xf - mean) / std
+    proj = preconditioner(xf, s.shrinkage)
+    if proj is not None:
+        xf = xf @ proj
     yf = _targets(y[fit_idx], c).to(dev)
     combos = [(wd, lr) for wd in s.weight_decays for lr in s.lrs]
     h = len(combos)
@@ -259,29 +321,31 @@ def _train_view(
     n = xf.shape[0]
     bs = min(s.batch_size, n)
     steps_per_epoch = math.ceil(n / bs)
-    total = steps_per_epoch * s.epochs
+    epochs = s.epochs_for(n)
+    total = steps_per_epoch * epochs
     gen = torch.Generator().manual_seed(s.seed)
     step = 0
-    for _ in range(s.epochs):
+    for _ in range(epochs):
         perm = torch.randperm(n, generator=gen).to(dev)
         for k in range(steps_per_epoch):
             idx = perm[k * bs : (k + 1) * bs]
             xb = xf[idx]
-            logits = (xb @ w + b).view(len(idx), h, c)
+            logits = torch.addmm(b, xb, w).view(len(idx), h, c)
             if multilabel:
-                grad = torch.sigmoid(logits) - yf[idx][:, None, :]
+                grad = torch.sigmoid(logits).sub_(yf[idx][:, None, :])
             else:
                 grad = torch.softmax(logits, dim=2)
                 grad[torch.arange(len(idx), device=dev), :, yf[idx]] -= 1.0
-            grad = grad.view(len(idx), h * c) / len(idx)
-            gw = xb.T @ grad + wd_col * w
-            gb = grad.sum(0)
-            vw.mul_(MOMENTUM).add_(gw)
-            vb.mul_(MOMENTUM).add_(gb)
+            grad = grad.view(len(idx), h * c).div_(len(idx))
+            # momentum SGD, in place: v = 0.9 v + (xbᵀ grad + wd · w); w -= lr · cos · v
+            vw.addmm_(xb.T, grad, beta=MOMENTUM).addcmul_(w, wd_col)
+            vb.mul_(MOMENTUM).add_(grad.sum(0))
             scale = 0.5 * (1.0 + math.cos(math.pi * step / total))
-            w.sub_(vw * (lr_col * scale))
-            b.sub_(vb * (lr_col * scale))
+            w.addcmul_(vw, lr_col, value=-scale)
+            b.addcmul_(vb, lr_col, value=-scale)
             step += 1
+    if proj is not None:
+        w = proj @ w  # back to standardised coordinates: one plain linear head per combo
     heads = []
     for j, (wd, lr) in enumerate(combos):
         heads.append(
@@ -299,12 +363,22 @@ def _train_view(
     return heads
 
 
-def _score(head: LinearHead, x: torch.Tensor, y: np.ndarray, multilabel: bool) -> float:
+def _score(
+    head: LinearHead, x: torch.Tensor, y: np.ndarray, multilabel: bool
+) -> tuple[float, float]:
+    """Validation score (top-1, or mAP over labels) and mean loss (NaN-safe: inf)."""
     with torch.no_grad():
-        logits = head.logits(x).cpu().numpy()
+        logits = head.logits(x)
+        target = torch.as_tensor(y, device=logits.device)
+        if multilabel:
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target.float())
+        else:
+            loss = torch.nn.functional.cross_entropy(logits, target.long())
+    scores = logits.cpu().numpy()
+    loss_value = float(loss) if torch.isfinite(loss) else math.inf
     if multilabel:
-        return label_map(logits, y)
-    return float((logits.argmax(1) == y).mean())
+        return label_map(scores, y), loss_value
+    return float((scores.argmax(1) == y).mean()), loss_value
 
 
 def label_map(scores: np.ndarray, y: np.ndarray) -> float:

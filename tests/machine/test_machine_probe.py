@@ -13,6 +13,7 @@ from pytest_fgbmk.errors import ConfigError
 from pytest_fgbmk.machine.probe import (
     ProbeSettings,
     dinov2_views,
+    preconditioner,
     stratified_split,
     train_probe,
 )
@@ -41,14 +42,57 @@ def _tuned_logreg(xtr, ytr, xte, yte, seed=0):
     return best[1].score(sc.transform(xte), yte)
 
 
-def test_probe_reaches_tuned_logistic_regression():
-    xtr, ytr, xte, yte = _problem(0)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_probe_reaches_tuned_logistic_regression(seed):
+    xtr, ytr, xte, yte = _problem(seed)
     res = train_probe({"cls": torch.tensor(xtr)}, ytr, {"cls": torch.tensor(xte)}, yte)
     ref = _tuned_logreg(xtr, ytr, xte, yte)
     assert 0.3 < ref < 0.95  # a problem where the head matters
     assert res.top1 >= ref - 0.005
     assert res.per_sample.dtype == bool and res.per_sample.mean() == res.top1
     assert len(res.val_scores) == 8 * 3  # 8 learning rates × 3 weight decays
+
+
+@pytest.mark.parametrize(("n", "d"), [(60, 12), (12, 40)])  # covariance route, Gram route
+def test_preconditioner_shrinks_the_spectrum_exactly(n, d):
+    """``Pᵀ Σ P = diag(e (ē + λ̄) / (e + λ̄))`` on the fit span, against numpy's eigh."""
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) * rng.uniform(0.1, 3, size=d)
+    x = (x - x.mean(0)) / x.std(0)
+    p = preconditioner(torch.tensor(x, dtype=torch.float64), 1.0)
+    cov = x.T @ x / n
+    e = np.linalg.eigvalsh(cov)
+    kept = np.sort(e[e > e.max() * 1e-6])
+    assert p.shape == (d, min(n, d) - (n <= d))  # centring removes one dimension when n <= d
+    mean_e = e.clip(0).sum() / d
+    want = kept * (2 * mean_e) / (kept + mean_e)
+    got = np.linalg.eigvalsh(p.numpy().T @ cov @ p.numpy())
+    np.testing.assert_allclose(np.sort(got), want, rtol=1e-9, atol=1e-12)
+    assert preconditioner(torch.tensor(x), 0.0) is None
+    assert preconditioner(torch.zeros(5, 3), 1.0) is None
+
+
+def test_preconditioned_probe_is_one_linear_head_on_standardised_features():
+    """Fewer samples than dimensions: trained in the span, folded back to a d-wide head."""
+    rng = np.random.default_rng(5)
+    means = rng.normal(size=(3, 100))
+    y, yte = np.repeat(np.arange(3), 20), np.repeat(np.arange(3), 30)
+    x = (rng.normal(size=(60, 100)) + means[y]).astype(np.float32)
+    xte = (rng.normal(size=(90, 100)) + means[yte]).astype(np.float32)
+    res = train_probe({"cls": torch.tensor(x)}, y, {"cls": torch.tensor(xte)}, yte)
+    assert res.head.weight.shape == (100, 3)
+    assert res.top1 == 1.0
+    with torch.no_grad():
+        manual = ((torch.tensor(xte) - res.head.mean) / res.head.std) @ res.head.weight
+    np.testing.assert_array_equal(manual.add(res.head.bias).argmax(1).numpy(), res.predictions)
+
+
+def test_epochs_grow_for_small_training_sets():
+    s = ProbeSettings()
+    assert s.epochs_for(5400) == 10  # 22 steps an epoch: 220 steps
+    assert s.epochs_for(312) == 100  # 2 steps an epoch: 200 steps
+    assert ProbeSettings(min_steps=0).epochs_for(10) == 10
+    assert "shrink=1" in s.key() and "steps=200" in s.key()
 
 
 def test_split_is_stratified_seeded_and_disjoint():
@@ -179,3 +223,7 @@ def test_settings_validated():
         ProbeSettings(val_fraction=1.5)
     with pytest.raises(ConfigError):
         ProbeSettings(weight_decays=(-1.0,))
+    with pytest.raises(ConfigError, match="shrinkage"):
+        ProbeSettings(shrinkage=-1.0)
+    with pytest.raises(ConfigError, match="min_steps"):
+        ProbeSettings(min_steps=-1)
