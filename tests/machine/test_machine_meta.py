@@ -52,10 +52,15 @@ def test_meta_needs_two_datasets_and_a_shared_view():
 def test_alignment_effect_probes_both_sides():
     rng = np.random.default_rng(3)
     y, yt = np.repeat(np.arange(3), 30), np.repeat(np.arange(3), 10)
-    good = lambda lab: torch.tensor(
-        np.eye(3)[lab] * 4 + 0.3 * rng.normal(size=(len(lab), 3)), dtype=torch.float32
-    )  # noqa: E731
-    noise = lambda lab: torch.tensor(rng.normal(size=(len(lab), 3)), dtype=torch.float32)  # noqa: E731
+
+    def good(lab):
+        return torch.tensor(
+            np.eye(3)[lab] * 4 + 0.3 * rng.normal(size=(len(lab), 3)), dtype=torch.float32
+        )
+
+    def noise(lab):
+        return torch.tensor(rng.normal(size=(len(lab), 3)), dtype=torch.float32)
+
     train = {"cls": good(y), "patch_mean": good(y), "aligned": noise(y)}
     test = {"cls": good(yt), "patch_mean": good(yt), "aligned": noise(yt)}
     eff = alignment_effect(train, y, test, yt, settings=FAST)
