@@ -4,7 +4,7 @@
 
 At ``--scale 1``: 5,994 train / 5,794 test, d = 1,024, 200 classes (CUB-200-2011's shape),
 Gaussian classes seen through a random linear mix. Both methods use the same 10 %
-stratified validation split: our grid (:func:`train_probe`, one view, 8 lrs × 3 weight
+stratified validation split: our grid (:func:`train_probe`, one view, 8 lrs × the default weight
 decays) vs ``LogisticRegression`` with ``C`` tuned over ``--cs`` values on that split.
 Prints time and test top-1 of each, the speed ratio and the accuracy difference.
 ``--scale`` shrinks samples and dimension together (classes stay 200 down to 0.25).

@@ -9,7 +9,7 @@ synthetic birds and flowers (train and test) with the model, through the feature
 (``--cache``, default the user cache dir: a second run does not encode). For each dataset,
 at its species level and at the coarse control level the robustness suite uses, both
 methods see the DINOv2 views and the same stratified validation split (the suites' own
-fraction): our :func:`train_probe` grid (every view × 8 lrs × 3 weight decays) vs
+fraction): our :func:`train_probe` grid (every view × 8 lrs, default weight decay) vs
 ``LogisticRegression`` on standardised features, ``C`` tuned over 7 values on that split,
 the view chosen on it too. Prints test top-1, time of each, and the differences.
 """

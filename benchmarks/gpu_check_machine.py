@@ -10,7 +10,7 @@ Four parts, each with its reference measured in the same run:
    similarity product alone in the same chunks (the floor); the per-query scikit-learn loop
    on a few queries, scaled (the reference), and the largest |AP − scikit-learn AP| on them;
    peak GPU memory (the N × N matrix would take 40 GB).
-2. linear probe: the grid (8 lrs × 3 weight decays) on the GPU at CUB-200's shape
+2. linear probe: the default grid (8 lrs) on the GPU at CUB-200's shape
    against a tuned ``LogisticRegression`` on the CPU (time and top-1), then at a larger
    shape (50,000 train, d = 2,048, 1,000 classes) alone.
 3. robustness: feature-space L∞ PGD on the GPU against the CUB-shaped probe's head;

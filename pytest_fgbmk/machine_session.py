@@ -22,7 +22,7 @@ The cases, their value (percent) and the per-sample outcomes the baseline gate p
   per-query AP (2,000 resamples, seeded by dataset and task). Queries without a positive
   in the gallery are left out and counted.
 * ``linear_probe``: top-1 of the DINOv2-protocol probe (:mod:`~pytest_fgbmk.machine.probe`,
-  its default grid: views ``cls``/``cls4`` ± mean patch × 8 learning rates × 3 weight
+  its default grid: views ``cls``/``cls4`` ± mean patch × 8 learning rates × 2 weight
   decays on preconditioned features, 10 epochs or 200 steps; the head chosen on a
   validation split carved from train). Outcome per
   test image: correct or not (McNemar). Interval: Wilson. Multi-label datasets report mAP
@@ -33,7 +33,7 @@ The cases, their value (percent) and the per-sample outcomes the baseline gate p
   test split; properties: single top-1 and the drop. Needs two single-label datasets.
 * ``feature_robustness``: top-1 after L∞ PGD in feature space against a probe's head at
   the default relative radius :data:`DEFAULT_EPS_REL`. That probe is the plain DINOv2 grid
-  (:data:`ROBUSTNESS_PROBE`: no preconditioner, 60 epochs), as in the release: the
+  (:data:`ROBUSTNESS_PROBE`: no preconditioner, 60 epochs, 3 weight decays), as in the release: the
   preconditioned head is more accurate but leans on low-variance directions that an L∞
   attack breaks at once (on the synthetic birds at eps 0.01: 0.3 % left against 25.6 %),
   which would measure the head rather than the encoder's features; properties: clean top-1, the drop
@@ -82,7 +82,12 @@ ROBUSTNESS_NORM = "linf"
 #: The coarse control's level: the one whose class count is nearest this.
 COARSE_TARGET = 10
 #: Probe settings of the robustness head (see the module docstring): the plain DINOv2 grid.
-ROBUSTNESS_PROBE = {"shrinkage": 0.0, "epochs": 60, "min_steps": 0}
+ROBUSTNESS_PROBE = {
+    "shrinkage": 0.0,
+    "epochs": 60,
+    "min_steps": 0,
+    "weight_decays": (1e-4, 1e-3, 1e-2),
+}
 COARSE_DATASET = "synth_birds"
 BOOTSTRAP_RESAMPLES = 2000
 #: Without a terminal, a progress line at most this often during feature extraction.
