@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_probe import problem, simulated, tuned_logreg  # noqa: E402
 
 from pytest_fgbmk.machine.probe import ProbeSettings, stratified_split, train_probe  # noqa: E402
-from pytest_fgbmk.machine.retrieval import DEFAULT_BLOCK_ELEMENTS, retrieval_metrics  # noqa: E402
+from pytest_fgbmk.machine.retrieval import default_block_elements, retrieval_metrics  # noqa: E402
 from pytest_fgbmk.machine.robustness import feature_robustness  # noqa: E402
 
 
@@ -87,7 +87,7 @@ def retrieval_part(n: int, d: int, per_class: int, sk_queries: int, device: torc
             acc += (qn[s : s + rows] @ gt)[:, 0].sum()
         return float(acc)
 
-    rows = max(1, DEFAULT_BLOCK_ELEMENTS // n)
+    rows = max(1, default_block_elements(device) // n)
     _, t_floor = _timed(lambda: floor(rows), device)
     _, t_floor_big = _timed(lambda: floor(big_rows), device)
     k = min(sk_queries, n)

@@ -254,3 +254,15 @@ def test_float32_sparse_route_matches_float64_on_separable_data():
     r64 = retrieval_metrics(q, ql, g, gl, dtype=torch.float64)
     assert r32.mean_ap > 0.9
     np.testing.assert_allclose(r32.ap, r64.ap, atol=1e-6)
+
+
+def test_default_block_is_larger_on_cuda_only_when_memory_is_free(monkeypatch):
+    cpu = torch.device("cpu")
+    assert retrieval.default_block_elements(cpu) == retrieval.DEFAULT_BLOCK_ELEMENTS
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (80 << 30, 80 << 30))
+    assert retrieval.default_block_elements(cuda) == retrieval.CUDA_BLOCK_ELEMENTS
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2 << 30, 80 << 30))
+    assert retrieval.default_block_elements(cuda) == (2 << 30) // retrieval.CUDA_BYTES_PER_SCORE
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1 << 20, 80 << 30))
+    assert retrieval.default_block_elements(cuda) == retrieval.DEFAULT_BLOCK_ELEMENTS
