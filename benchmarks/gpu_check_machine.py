@@ -135,17 +135,15 @@ def probe_part(scale: float, big: tuple[int, int, int, int], device: torch.devic
         {"cls": torch.from_numpy(xtr[:512])}, ytr[:512] % 4, {"cls": torch.from_numpy(xte[:8])},
         yte[:8] % 4, settings=ProbeSettings(epochs=1, min_steps=0), device=device,
     )  # fmt: skip
-    res, t_probe = _timed(
-        lambda: train_probe(
-            {"cls": torch.from_numpy(xtr)},
-            ytr,
-            {"cls": torch.from_numpy(xte)},
-            yte,
-            settings=s,
-            device=device,
-        ),  # fmt: skip
-        device,
-    )
+
+    def probe(xa, ya, xb, yb):
+        run = lambda: train_probe(  # noqa: E731
+            {"cls": torch.from_numpy(xa)}, ya, {"cls": torch.from_numpy(xb)}, yb,
+            settings=s, device=device,
+        )  # fmt: skip
+        return _timed(run, device)
+
+    res, t_probe = probe(xtr, ytr, xte, yte)
     fit, val = stratified_split(ytr, s.val_fraction, s.seed)
     t0 = time.perf_counter()
     acc_lr, _, c_lr = tuned_logreg({"cls": xtr}, ytr, {"cls": xte}, yte, fit, val)
@@ -158,17 +156,7 @@ def probe_part(scale: float, big: tuple[int, int, int, int], device: torch.devic
     )
     n_tr, n_te, d, c = big
     btr, bytr, bte, byte = simulated(n_tr, n_te, d, c, seed=1)
-    big_res, t_big = _timed(
-        lambda: train_probe(
-            {"cls": torch.from_numpy(btr)},
-            bytr,
-            {"cls": torch.from_numpy(bte)},
-            byte,
-            settings=s,
-            device=device,
-        ),  # fmt: skip
-        device,
-    )
+    big_res, t_big = probe(btr, bytr, bte, byte)
     print(
         f"  larger: {n_tr} train / {n_te} test, d={d}, {c} classes: {t_big:.2f} s, "
         f"top-1 {100 * big_res.top1:.2f}"
