@@ -142,9 +142,20 @@ def _encode(
 ) -> dict[str, np.ndarray]:
     out: dict[str, list[np.ndarray]] = {}
     batches = [samples[s : s + batch_size] for s in range(0, len(samples), batch_size)]
-    for images in prefetched(batches, dataset.open_image):
+    stages = model.encode_stages()
+    if stages is None:
+        inputs = prefetched(batches, dataset.open_image)
+        encode = model.encode
+    else:  # decode and preprocess together on the threads, ahead of the model
+        preprocess, encode_pixels = stages
+        inputs = prefetched(batches, lambda s: preprocess(dataset.open_image(s)))
+
+        def encode(pixels: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+            return encode_pixels(torch.stack(pixels))
+
+    for images in inputs:
         with torch.no_grad():
-            views = model.encode(images)
+            views = encode(images)
         for name, t in views.items():
             arr = t.detach().float().cpu().numpy()
             if arr.shape[0] != len(images):

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import torch
     from PIL import Image
 
@@ -106,6 +108,14 @@ class ModelAdapter(ABC):
 
     def encode(self, images: Sequence[Image.Image]) -> dict[str, torch.Tensor]:
         raise TypeError(f"model {self.name!r} cannot encode images (it exposes no features)")
+
+    def encode_stages(
+        self,
+    ) -> tuple[Callable[[Image.Image], torch.Tensor], Callable[[torch.Tensor], dict]] | None:
+        """``(preprocess one image, encode a stacked batch)`` when :meth:`encode` is exactly
+        that pipeline, so a caller may preprocess on its own threads ahead of the model;
+        ``None`` (the default) when it is not."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free what the model holds (GPU memory, connections)."""

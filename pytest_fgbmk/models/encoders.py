@@ -202,6 +202,9 @@ class EncoderAdapter(ModelAdapter):
         ]
         return {k: torch.cat([o[k] for o in outs]) for k in outs[0]}
 
+    def encode_stages(self):
+        return self.transform, self.encode_pixels
+
     def encode_pixels(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Views of already preprocessed pixels (B, 3, H, W); halves the batch on CUDA OOM."""
         try:

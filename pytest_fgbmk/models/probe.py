@@ -229,6 +229,9 @@ class ProbeModel(ModelAdapter):
     def encode(self, images: Sequence[Image.Image]) -> dict[str, torch.Tensor]:
         return self.encoder.encode(images)
 
+    def encode_stages(self):
+        return self.encoder.encode_stages()
+
     def close(self) -> None:
         self.encoder.close()
 

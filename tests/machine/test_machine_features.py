@@ -161,3 +161,39 @@ def test_labels_of_single_and_multilabel(tmp_path):
         (Sample("a", "img/000.png", 0, "c0", "train", labels=(0, 1)),), multilabel=True,
     )  # fmt: skip
     np.testing.assert_array_equal(labels_of(ml, "train"), [[1, 1]])
+
+
+class StagedPixelEncoder(PixelEncoder):
+    """The same features, offered as (preprocess one image, encode a stacked batch)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def encode(self, images):
+        raise AssertionError("extract_features should use the stages, not encode()")
+
+    def encode_stages(self):
+        def preprocess(img):
+            return torch.tensor(np.asarray(img, dtype=np.float32).mean((0, 1)))
+
+        def encode_pixels(x):
+            self.batches.append(len(x))
+            return {"cls": x, "blocks": torch.stack([x, 2 * x], 1)}
+
+        return preprocess, encode_pixels
+
+
+def test_staged_encoder_gives_the_same_features_in_batches(tmp_path):
+    ds = _dataset(tmp_path / "d", n=10)
+    plain = extract_features(
+        PixelEncoder(), ds, "train", FeatureStore(tmp_path / "a"), progress=None
+    )
+    staged_model = StagedPixelEncoder()
+    staged = extract_features(
+        staged_model, ds, "train", FeatureStore(tmp_path / "b"), batch_size=3, progress=None
+    )
+    assert sorted(staged) == sorted(plain)
+    for name in plain:
+        assert torch.equal(staged[name], plain[name])
+    assert staged_model.batches == [3, 3, 1]
