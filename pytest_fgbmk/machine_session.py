@@ -226,7 +226,7 @@ class MachineSession:
         self._rewrite = rewrite
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._features: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
-        self._probes: dict[tuple[str, str | None], ProbeResult] = {}
+        self._probes: dict[tuple[str, str | None, bool], ProbeResult] = {}
         self._meta: dict[str, MetaOutcome] | None = None
         self._measurements: dict[str, Measurement] = {}
         self.extraction_stats: list[tuple[str, Any]] = []
