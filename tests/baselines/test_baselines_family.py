@@ -4,7 +4,6 @@ decided together, through pytester with a model that both answers and encodes.""
 from __future__ import annotations
 
 import os
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy  # noqa: F401 - imported before pytester's inline runs, which cannot reload it
@@ -17,6 +16,7 @@ import pytest_fgbmk.machine.meta  # noqa: F401
 import pytest_fgbmk.machine.robustness  # noqa: F401
 import pytest_fgbmk.plugin  # noqa: F401
 from pytest_fgbmk.report.terminal import TASK_ORDER
+from tests.baselines.baselines_junit import junit
 
 pytest_plugins = ["pytester"]
 
@@ -64,19 +64,6 @@ def run(pytester, synth_dir, monkeypatch):
         )
 
     return _run
-
-
-def junit(path: Path) -> dict[str, dict[str, str]]:
-    out = {}
-    for tc in ET.parse(path).getroot().iter("testcase"):
-        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
-        props["_status"] = "passed"
-        for child in tc:
-            if child.tag in ("failure", "error", "skipped"):
-                props["_status"] = child.tag
-                props["_message"] = child.get("message", "") + (child.text or "")
-        out[tc.get("name")] = props
-    return out
 
 
 def is_machine(name: str) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy  # noqa: F401 - imported before pytester's inline runs, which cannot reload it
@@ -16,6 +15,7 @@ import pytest_fgbmk.data.synth  # noqa: F401
 import pytest_fgbmk.models.references  # noqa: F401
 import pytest_fgbmk.plugin  # noqa: F401
 import pytest_fgbmk.questions.cases  # noqa: F401
+from tests.baselines.baselines_junit import junit
 
 pytest_plugins = ["pytester"]
 
@@ -52,19 +52,6 @@ def run(pytester, synth_dir, monkeypatch):
         return runner(*full, "--fgbmk-synth=small", *MODEL, *args)
 
     return _run
-
-
-def junit(path: Path) -> dict[str, dict[str, str]]:
-    out = {}
-    for tc in ET.parse(path).getroot().iter("testcase"):
-        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
-        props["_status"] = "passed"
-        for child in tc:
-            if child.tag in ("failure", "error", "skipped"):
-                props["_status"] = child.tag
-                props["_message"] = child.get("message", "") + (child.text or "")
-        out[tc.get("name")] = props
-    return out
 
 
 def baseline_files(root: Path) -> dict[str, str]:
