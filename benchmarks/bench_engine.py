@@ -28,7 +28,7 @@ sys.path.insert(0, str(MAIN))
 
 from pytest_fgbmk.engine import Engine, jobs_for  # noqa: E402
 from pytest_fgbmk.models.base import AnswerRequest, GenerationSettings, ModelAdapter  # noqa: E402
-from pytest_fgbmk.session import SYNTH_SIZES  # noqa: E402
+from pytest_fgbmk.run.options import SYNTH_SIZES  # noqa: E402
 
 
 class ZeroCost(ModelAdapter):
@@ -110,15 +110,17 @@ def bench_llava(n_questions: int) -> None:
 
 
 CONFTEST = """
-import pytest_fgbmk.session as s
 from pytest_fgbmk.questions.cases import Case
+from pytest_fgbmk.tasks.base import Param
+from pytest_fgbmk.tasks.human import HumanTask
 
-def _cases(self, task):
-    if task != "attribute":
-        return []
-    return [Case(f"ds{i // 500}", "attribute", f"group {i % 500 // 2}", ("tf", "mc")[i % 2]) for i in range(10_000)]
+def _params(self, ctx):
+    if self.name != "attribute":
+        return [Param(f"no-{self.name}-case", None, "no case")]
+    cases = (Case(f"ds{i // 500}", "attribute", f"group {i % 500 // 2}", ("tf", "mc")[i % 2]) for i in range(10_000))
+    return [Param(c.id, c) for c in cases]
 
-s.FgbmkSession.cases = _cases
+HumanTask.params = _params
 """
 
 

@@ -41,9 +41,10 @@ from pytest_fgbmk.machine.probe import (  # noqa: E402
     stratified_split,
     train_probe,
 )
-from pytest_fgbmk.machine_session import coarse_level, level_labels, val_fraction  # noqa: E402
 from pytest_fgbmk.models.registry import load_model  # noqa: E402
-from pytest_fgbmk.session import SYNTH_SIZES  # noqa: E402
+from pytest_fgbmk.run.context import level_labels, val_fraction  # noqa: E402
+from pytest_fgbmk.run.options import SYNTH_SIZES  # noqa: E402
+from pytest_fgbmk.tasks.feature_robustness import coarse_level  # noqa: E402
 
 
 def main() -> None:

@@ -4,22 +4,21 @@
 exact one-sided McNemar for accuracy, a sign-flip permutation test for per-query values,
 and for knowledge bias the per-category tests combined with Benjamini–Hochberg. The
 run's cases are decided together (:func:`pytest_fgbmk.stats.control_run`, discrete
-Holm by default) when :meth:`BaselineGate.decide_family` is given every case of the
-session; a case decided alone (e.g. on an xdist worker) uses a Bonferroni share
-``alpha / cases``.
+Holm by default): :meth:`BaselineGate.decide_family` is given every gated case of the
+run (the run object does it once, in every process, from the same measurements); a case
+never decided that way uses a Bonferroni share ``alpha / cases``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from pytest_fgbmk.baselines.record import Stored, differences, paired_baseline, parse_record
 from pytest_fgbmk.errors import DataFormatError
-from pytest_fgbmk.gate import Verdict
 from pytest_fgbmk.measurement import Measurement
 from pytest_fgbmk.stats import (
     CaseTest,
@@ -32,6 +31,37 @@ from pytest_fgbmk.stats import (
 )
 
 SHOW_FLIPPED = 5
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The gate's decision on one case and the message a user reads when it fails.
+
+    ``properties`` are the JUnit properties the gate adds (baseline, delta, p …).
+    """
+
+    ok: bool
+    message: str = ""
+    properties: tuple[tuple[str, str], ...] = field(default=())
+
+
+def sanity_verdict(case_id: str, m: Measurement) -> Verdict:
+    """Fails a case that measured nothing: no scored sample, or every answer an error.
+
+    Checked before any baseline comparison (a run that measured nothing is never green).
+    """
+    counts = (
+        f"{m.metric} {m.value:.1f}% [{m.low:.1f}, {m.high:.1f}] on n={m.n}; "
+        f"unparsed {m.unparsed_rate:.1f}%, errors {m.errors}"
+    )
+    if m.n == 0:
+        return Verdict(False, f"{case_id}: no question was scored ({counts})")
+    if m.errors == m.n:
+        first = next((o.error for o in m.outcomes if o.error), "")
+        return Verdict(
+            False, f"{case_id}: the model failed on every question ({counts}); first: {first}"
+        )
+    return Verdict(True, f"{case_id}: {counts}")
 
 
 @dataclass(frozen=True)

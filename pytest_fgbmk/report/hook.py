@@ -1,11 +1,11 @@
 """The plugin's ``--fgbmk-report DIR`` hook object: hands a session's figures to the writer.
 
-Registered by :mod:`pytest_fgbmk.plugin` when the option is given. It reads each measured
+Registered by the pytest layer when the option is given. It reads each measured
 case from its test report (the JUnit properties, which also reach an xdist controller,
-with the gate's baseline/delta/p and the outcome) and, in the process that measured it,
-the exact measurement: a human case's per-question records through the session's public
-``measurement``/``questions``, a machine case's figures (recall@k, top-1, drop …) through
-the process's machine session. When the gate compared a case with a stored baseline
+with the gate's baseline/delta/p and the outcome) and, in the process that ran the test,
+the exact measurement from the run object (every process of a run holds every
+measurement): a human case's per-question records with its questions, a machine case's
+figures (recall@k, top-1, drop …). When the gate compared a case with a stored baseline
 (JUnit property ``baseline_file``), the questions that flipped right → wrong are read from
 that file and kept in the case's ``details["flipped"]`` for report.html.
 Duck-typed hook methods: this module does not import pytest.
@@ -28,9 +28,8 @@ from pytest_fgbmk.report.results import (
     samples_from_measurement,
 )
 from pytest_fgbmk.report.writer import ReportWriter, dataset_info, plain
+from pytest_fgbmk.tasks import get_task
 
-#: Human-oriented tasks: their per-question records come from the session's questions.
-HUMAN_TASKS = ("attribute", "knowledge_bias", "granularity")
 #: Flipped question ids kept per case (the report shows a few; the counts are exact).
 FLIPPED_KEPT = 50
 
@@ -70,9 +69,9 @@ def flips(measurement: Any, baseline_path: Path) -> dict[str, Any] | None:
 class ReportHook:
     """Collects measured cases during the run and writes DIR at session finish."""
 
-    def __init__(self, config: Any, session: Any, folder: Path) -> None:
+    def __init__(self, config: Any, run: Any, folder: Path) -> None:
         self.config = config
-        self.session = session
+        self.run = run
         self.writer = ReportWriter(Path(folder))
         self.started = now()
         self.t0 = time.monotonic()
@@ -97,13 +96,15 @@ class ReportHook:
     def _samples_here(self, case: Any) -> None:
         """The exact figures (and per-question records) of a case this process measured.
 
-        Never loads a model nor measures anew: the session keeps what the test measured.
+        Never loads a model nor measures anew: the run keeps what it measured.
         """
-        s = self.session
-        if s is None or not s.model_loaded:
+        run = self.run
+        if run is None or not run.ctx.model_loaded:
             return
         try:
-            m = self._human(case) if case.task in HUMAN_TASKS else self._machine(case)
+            m = run.measurement_of(case.case_id)
+            if m is not None and get_task(case.task).kind == "human":
+                self._samples(m)
         except Exception as e:  # the report must never break the run
             self.error = f"{case.case_id}: no exact figures ({e})"
             return
@@ -116,28 +117,14 @@ class ReportHook:
             exact = replace(exact, details={**exact.details, "flipped": flipped})
         self.writer.add_case(exact)
 
-    def _human(self, case: Any) -> Any:
+    def _samples(self, m: Any) -> None:
+        """A human case's per-question records (prompt, answer, how it was scored)."""
         from pytest_fgbmk.questions.cases import Case
 
-        s = self.session
-        c = Case(case.dataset, case.task, case.facet, case.qtype)
-        m = s.measurement(c)
-        records = samples_from_measurement(m, s.questions(c), s.options.scoring)
-        self.writer.add_samples(case.case_id, records)
-        return m
-
-    def _machine(self, case: Any) -> Any:
-        """The machine session's measurement of the case (kept since the test measured it)."""
-        from pytest_fgbmk.machine_session import MachineCase
-        from pytest_fgbmk.plugin import MACHINE_KEY
-
-        machine = self.config.stash.get(MACHINE_KEY, None)
-        if machine is None:
-            return None
-        stem = f"{case.task}-{case.dataset}"
-        level = case.case_id[len(stem) + 1 :] if case.case_id.startswith(stem + "-") else None
-        m = machine.measurement(MachineCase(case.task, case.dataset, level or None))
-        return m if m.case_id == case.case_id else None
+        ctx = self.run.ctx
+        c = Case(m.dataset, m.task, m.facet, m.qtype)
+        records = samples_from_measurement(m, ctx.questions(c), ctx.options.scoring)
+        self.writer.add_samples(m.case_id, records)
 
     def _flips(self, case: Any, m: Any) -> dict[str, Any] | None:
         """Right → wrong questions against the stored baseline the gate compared with."""
@@ -155,7 +142,7 @@ class ReportHook:
         return None if found is None else {**found, "baseline_file": name}
 
     def _info(self) -> dict[str, Any]:
-        s = self.session
+        s = self.run.ctx
         info: dict[str, Any] = {"model": {"spec": s.options.model}, "engine": {}}
         if s.model_loaded:
             model = s.model()
@@ -169,7 +156,7 @@ class ReportHook:
         return info
 
     def pytest_sessionfinish(self, session: Any, exitstatus: Any) -> None:
-        s = self.session
+        s = self.run
         if s is None or not s.options.model:
             return
         try:
@@ -181,7 +168,7 @@ class ReportHook:
             self.error = f"could not write the report to {self.writer.folder}: {e}"
 
     def _write(self, exitstatus: int) -> None:
-        s = self.session
+        s = self.run.ctx
         infos = [self._info(), *self.writer.merge_parts()]
         model: dict[str, Any] = {"spec": s.options.model}
         for i in infos:
@@ -193,7 +180,7 @@ class ReportHook:
             model["args_error"] = str(e)
             generation = {}
         engines = [i["engine"] for i in infos if i.get("engine")]
-        data = s.data
+        data = s.data() if s.data_loaded else None
         datasets = dict(data.datasets) if data is not None else {}
         run = RunInfo(
             model=model,

@@ -55,3 +55,12 @@ def is_measured(props: dict[str, str]) -> bool:
 def verdict_properties(pairs: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     """The gate's extra properties (baseline, delta, p …), kept as given."""
     return [(str(k), str(v)) for k, v in pairs]
+
+
+def machine_properties(m: Measurement) -> list[tuple[str, str]]:
+    """A machine-oriented case's extra properties (``details["properties"]``), in order."""
+    out = []
+    for key, value in (m.details or {}).get("properties", {}).items():
+        text = f"{value:.2f}" if isinstance(value, float) else str(value)
+        out.append((key, text))
+    return out

@@ -14,7 +14,7 @@ import hashlib
 import torch
 
 from pytest_fgbmk.data.synth import SynthConfig, ensure_synthetic, load_synthetic
-from pytest_fgbmk.session import SYNTH_SIZES
+from pytest_fgbmk.run.options import SYNTH_SIZES
 from tests.baselines.baselines_flip import Flip
 
 

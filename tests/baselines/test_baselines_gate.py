@@ -17,7 +17,7 @@ from pytest_fgbmk.baselines.record import (
     encode_bits,
     parse_record,
 )
-from pytest_fgbmk.baselines.storage import default_alias, update_command
+from pytest_fgbmk.baselines.store import default_alias, update_command
 from pytest_fgbmk.errors import DataFormatError
 from pytest_fgbmk.measurement import Asked, Measurement, Outcome
 

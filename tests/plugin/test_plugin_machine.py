@@ -28,14 +28,12 @@ import pytest_fgbmk.models.references  # noqa: F401
 import pytest_fgbmk.plugin  # noqa: F401
 from pytest_fgbmk.data.records import Category, Dataset
 from pytest_fgbmk.data.synth import SynthConfig, ensure_synthetic, load_synthetic
-from pytest_fgbmk.machine_session import (
-    MachineCase,
-    MachineSession,
-    bootstrap_interval,
-    coarse_level,
-    val_fraction,
-)
-from pytest_fgbmk.session import SYNTH_SIZES, FgbmkSession, SessionOptions
+from pytest_fgbmk.run import Run, RunOptions
+from pytest_fgbmk.run.context import val_fraction
+from pytest_fgbmk.run.options import SYNTH_SIZES
+from pytest_fgbmk.tasks import MachineCase
+from pytest_fgbmk.tasks.feature_robustness import coarse_level
+from pytest_fgbmk.tasks.machine import bootstrap_interval
 
 pytest_plugins = ["pytester"]
 
@@ -299,18 +297,15 @@ def test_a_model_without_encode_or_without_a_model_skips_with_the_reason(run):
 
 def test_parameters_come_from_metadata_without_loading_the_model(synth_dir, monkeypatch):
     monkeypatch.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
-    s = FgbmkSession(SessionOptions(model="efficientnet-lite0", synth="small", cache=None))
-    machine = MachineSession(s)
+    machine = Run(RunOptions(model="efficientnet-lite0", synth="small", cache=None))
     ids = {t: [p.id for p in machine.params(t)] for t in TASK_TESTS}
     assert ids["feature_robustness"] == ["synth_birds", "synth_birds-genus", "synth_flowers"]
     assert ids["retrieval"] == ids["meta_categories"] == ["synth_birds", "synth_flowers"]
     case = machine.params("feature_robustness")[1].case
     assert case == MachineCase("feature_robustness", "synth_birds", "genus")
     assert case.id == "feature_robustness-synth_birds-genus"
-    assert not s.model_loaded
-    one = MachineSession(
-        FgbmkSession(SessionOptions(model="x", synth="small", datasets=("synth_flowers",)))
-    )
+    assert not machine.ctx.model_loaded
+    one = Run(RunOptions(model="x", synth="small", datasets=("synth_flowers",)))
     (meta,) = one.params("meta_categories")
     assert meta.case is None and "(have: synth_flowers)" in (meta.skip or "")
     assert [p.id for p in one.params("feature_robustness")] == ["synth_flowers"]

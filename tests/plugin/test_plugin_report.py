@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import statistics
 
+from pytest_fgbmk.baselines.gate import Verdict, sanity_verdict
 from pytest_fgbmk.engine import Answer, EngineStats
-from pytest_fgbmk.gate import SanityGate, Verdict, as_gate
 from pytest_fgbmk.measurement import Asked, category_distribution, measure_questions
 from pytest_fgbmk.questions.cases import Case
 from pytest_fgbmk.questions.records import Question
@@ -63,21 +63,20 @@ def test_measure_questions_scores_counts_errors_and_distribution():
     assert is_measured(properties_dict(measurement_properties(m)))
 
 
-def test_sanity_gate_fails_only_without_any_answer():
-    gate = as_gate(SanityGate())
+def test_sanity_verdict_fails_only_without_any_answer():
     case = Case("toy", "knowledge_bias", "species", "tf")
     qs = [_q(0, "yes", "a"), _q(1, "no", "a")]
     ok = measure_questions(case, qs, {"q0": Answer("no"), "q1": Answer("yes")}, asked=ASKED)
-    assert gate.check(ok.case_id, ok) == Verdict(
+    assert sanity_verdict(ok.case_id, ok) == Verdict(
         True, "toy-knowledge_bias-tf: accuracy 0.0% [0.0, 65.8] on n=2; unparsed 0.0%, errors 0"
     )
     broken = measure_questions(
         case, qs, {q.id: Answer("", error="Timeout") for q in qs}, asked=ASKED
     )
-    v = gate.check(broken.case_id, broken)
+    v = sanity_verdict(broken.case_id, broken)
     assert not v.ok and "failed on every question" in v.message and "Timeout" in v.message
     empty = measure_questions(case, [], {}, asked=ASKED)
-    assert not gate.check(empty.case_id, empty).ok
+    assert not sanity_verdict(empty.case_id, empty).ok
 
 
 def _row(dataset, task, facet, qtype, value=50.0, n=10):

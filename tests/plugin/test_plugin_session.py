@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import pytest_fgbmk.session as session_mod
+import pytest_fgbmk.run.context as context_mod
 from pytest_fgbmk.errors import ConfigError
-from pytest_fgbmk.session import FgbmkSession, SessionOptions
+from pytest_fgbmk.run.context import RunContext
+from pytest_fgbmk.run.options import RunOptions
 
 
 @pytest.mark.parametrize(
@@ -22,32 +23,32 @@ from pytest_fgbmk.session import FgbmkSession, SessionOptions
 )
 def test_bad_options_name_the_option(kwargs, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[")):
-        FgbmkSession(SessionOptions(**kwargs))
+        RunContext(RunOptions(**kwargs))
 
 
 def test_missing_data_root_names_the_option(tmp_path):
     with pytest.raises(ConfigError, match=r"--fgbmk-data=.*nope: no such folder"):
-        FgbmkSession(SessionOptions(data=tmp_path / "nope"))
+        RunContext(RunOptions(data=tmp_path / "nope"))
 
 
 def test_each_xdist_worker_takes_its_own_gpu(monkeypatch):
     import torch
 
-    monkeypatch.setattr(session_mod, "_may_have_cuda", lambda: True)
+    monkeypatch.setattr(context_mod, "may_have_cuda", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     for index, device in [(0, "cuda:0"), (1, "cuda:1"), (3, "cuda:1")]:
-        s = FgbmkSession(SessionOptions(model="oracle", worker_index=index))
+        s = RunContext(RunOptions(model="oracle", worker_index=index))
         assert s.model_args()["device"] == device
-    explicit = FgbmkSession(SessionOptions(model="oracle", worker_index=1, device="cpu"))
+    explicit = RunContext(RunOptions(model="oracle", worker_index=1, device="cpu"))
     assert explicit.model_args()["device"] == "cpu"
-    single = FgbmkSession(SessionOptions(model="oracle"))
+    single = RunContext(RunOptions(model="oracle"))
     assert "device" not in single.model_args()
 
 
 def test_dedicated_options_win_over_model_args():
-    s = FgbmkSession(
-        SessionOptions(
+    s = RunContext(
+        RunOptions(
             model="oracle",
             model_args=("dtype=fp16", "batch_size=2", "max_new_tokens=7"),
             dtype="bf16",

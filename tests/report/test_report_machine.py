@@ -29,7 +29,7 @@ from pytest_fgbmk.report.results import (
     case_from_properties,
     read_results,
 )
-from pytest_fgbmk.session import SYNTH_SIZES
+from pytest_fgbmk.run.options import SYNTH_SIZES
 
 pytest_plugins = ["pytester"]
 
@@ -211,7 +211,7 @@ def test_machine_suites_reach_results_and_every_machine_section(pytester, synth_
 
 def test_machine_properties_give_the_same_details_as_the_measurement():
     """What an xdist controller reads (rounded properties) equals the measuring process's."""
-    from pytest_fgbmk.machine_session import machine_properties
+    from pytest_fgbmk.report.junit import machine_properties
 
     props = {
         "top1": 75.0,

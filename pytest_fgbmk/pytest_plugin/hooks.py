@@ -1,0 +1,428 @@
+"""The pytest face of FG-BMK: options, hooks, fixtures, JUnit properties, terminal summary.
+
+The only package that imports pytest, syrupy or xdist. It declares and asserts; the run
+object (:class:`pytest_fgbmk.run.Run`) plans, measures and decides. The flow of a session:
+
+* ``pytest_configure``: read the options, make the run (no work yet);
+* ``pytest_sessionstart``: load the datasets' indexes, and the model where tests run;
+* ``pytest_generate_tests``: parametrize each suite test from its task's cases
+  (:mod:`pytest_fgbmk.tasks`: metadata only);
+* ``pytest_runtestloop`` (before the first test, in every process that runs tests):
+  execute the run over every selected case: measurements, and the gate's decision for
+  the whole run (under ``-n N`` each worker measures its share and reads the others');
+* each test reads its case's measurement and verdict and asserts; its figures and the
+  verdict's become JUnit properties;
+* the terminal summary lists every case, the throughput, and unused baselines.
+
+A suite test reads::
+
+    @pytest.mark.fgbmk_task("attribute")
+    def test_attribute(fgbmk_measurement, fgbmk_gate):
+        verdict = fgbmk_gate.check(fgbmk_measurement.case_id, fgbmk_measurement)
+        if not verdict.ok:
+            pytest.fail(verdict.message, pytrace=False)
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_fgbmk.baselines.gate import Verdict
+from pytest_fgbmk.engine import EngineStats
+from pytest_fgbmk.errors import FgbmkError
+from pytest_fgbmk.measurement import Measurement
+from pytest_fgbmk.pytest_plugin.options import (
+    add_options,
+    gate_settings,
+    is_controller,
+    is_worker,
+    run_options,
+    value,
+)
+from pytest_fgbmk.pytest_plugin.snapshot import baseline_path, extension_for, write_baseline
+from pytest_fgbmk.pytest_plugin.terminal import progress_output
+from pytest_fgbmk.report.junit import (
+    is_measured,
+    machine_properties,
+    measurement_properties,
+    properties_dict,
+)
+from pytest_fgbmk.report.terminal import SummaryRow, format_table, format_throughput
+from pytest_fgbmk.run.options import NO_MODEL_REASON
+from pytest_fgbmk.run.run import Run, Selected
+from pytest_fgbmk.tasks import TASKS, Task, get_task
+
+RUN_KEY = pytest.StashKey[Run]()
+COLLECTOR_KEY = pytest.StashKey["ResultCollector"]()
+TASK_MARKER = "fgbmk_task"
+FIXTURES = {t.fixture for t in TASKS.values()}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{TASK_MARKER}(name): the FG-BMK task a suite test measures (one per case)"
+    )
+    config.addinivalue_line("markers", "fgbmk_human: human-oriented FG-BMK cases")
+    config.addinivalue_line("markers", "fgbmk_machine: machine-oriented FG-BMK cases")
+    try:
+        options = run_options(config)
+        gate = None
+        if options.model:
+            if not config.pluginmanager.hasplugin("syrupy"):
+                raise FgbmkError(
+                    "the baseline gate writes its baselines with syrupy; "
+                    "do not disable it (-p no:syrupy)"
+                )
+            gate = gate_settings(config, options.model)
+        run = Run(options, gate=gate, progress=progress_output(config))
+    except FgbmkError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[RUN_KEY] = run
+    collector = ResultCollector(config)
+    config.stash[COLLECTOR_KEY] = collector
+    config.pluginmanager.register(collector, "fgbmk-results")
+    report_dir = value(config, "fgbmk_report")
+    if report_dir:
+        from pytest_fgbmk.report.hook import ReportHook
+
+        config.pluginmanager.register(ReportHook(config, run, Path(report_dir)), "fgbmk-report")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With a model chosen: load the datasets' indexes, and the model where tests run."""
+    config = session.config
+    run = config.stash.get(RUN_KEY, None)
+    if run is None or not run.options.model:
+        return
+    try:
+        run.ctx.data()
+    except FgbmkError as exc:
+        raise pytest.UsageError(f"FG-BMK data: {exc}") from None
+    if is_controller(config) or config.option.collectonly:
+        return
+    try:
+        run.ctx.model()
+    except FgbmkError as exc:
+        raise pytest.UsageError(f"--fgbmk-model={run.options.model}: {exc}") from None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    run = config.stash.get(RUN_KEY, None)
+    if run is None or not run.options.model:
+        return []
+    ctx = run.ctx
+    lines = [f"fgbmk model: {run.options.model}"]
+    if ctx.model_loaded:
+        lines.append(f"fgbmk fingerprint: {ctx.model().fingerprint}")
+    elif is_controller(config):
+        lines.append("fgbmk fingerprint: loaded on each worker (shown in the summary)")
+    if ctx.data_loaded:
+        data = ctx.data()
+        lines.append(f"fgbmk data: {data.label}")
+        found = ", ".join(f"{n} ({len(d.samples)} images)" for n, d in data.datasets.items())
+        lines.append(f"fgbmk datasets found: {found or 'none'}")
+        if data.missing:
+            missing = "; ".join(f"{n}: {r}" for n, r in data.missing.items())
+            lines.append(f"fgbmk datasets missing: {missing}")
+    opts = run.options
+    lines.append(
+        f"fgbmk templates={opts.templates} scoring={opts.scoring} limit={opts.limit or 'none'} "
+        f"cache={opts.cache or 'off'}"
+    )
+    return lines
+
+
+# -- collection ------------------------------------------------------------------------
+
+
+def _task_of(definition: Any, fixture: str) -> Task:
+    marker = definition.get_closest_marker(TASK_MARKER)
+    names = "|".join(repr(t.name) for t in TASKS.values() if t.fixture == fixture)
+    if marker is None or not marker.args:
+        raise pytest.UsageError(
+            f"{definition.nodeid}: a test that uses {fixture} needs "
+            f"@pytest.mark.{TASK_MARKER}({names})"
+        )
+    try:
+        return get_task(marker.args[0])
+    except FgbmkError as exc:
+        raise pytest.UsageError(f"{definition.nodeid}: {exc}") from None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize a suite test from its task's cases (dataset metadata only)."""
+    fixture = next((f for f in FIXTURES if f in metafunc.fixturenames), None)
+    if fixture is None:
+        return
+    task = _task_of(metafunc.definition, fixture)
+    run = metafunc.config.stash[RUN_KEY]
+    if not run.options.model:
+        skip = pytest.mark.skip(reason=NO_MODEL_REASON)
+        metafunc.parametrize(fixture, [pytest.param(None, id="no-model", marks=skip)])
+        return
+    try:
+        params = task.params(run.ctx)
+    except FgbmkError as exc:
+        raise pytest.UsageError(f"FG-BMK data: {exc}") from None
+    metafunc.parametrize(
+        fixture,
+        [
+            pytest.param(p.case, id=p.id, marks=pytest.mark.skip(reason=p.skip) if p.skip else ())
+            for p in params
+        ],
+    )
+
+
+def _selected(item: pytest.Item, run: Run) -> Selected | None:
+    """The case a collected test measures (with its baseline file), or None."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or item.get_closest_marker("skip"):
+        return None
+    for fixture in FIXTURES:
+        case = callspec.params.get(fixture)
+        if case is not None and hasattr(case, "task"):
+            task = get_task(case.task)
+            path = None
+            if run.gate_settings is not None:
+                path = baseline_path(extension_for(run.gate_settings.store), item)
+            return Selected(task, case, path)
+    return None
+
+
+def _execute(session: pytest.Session, run: Run) -> None:
+    selected = [s for s in (_selected(i, run) for i in session.items) if s is not None]
+    if not selected:
+        return
+    try:
+        run.execute(selected)
+    except FgbmkError:
+        return  # kept in run.state.error: every test of the run fails with it
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
+    """Before the first test: execute the whole run (every process that runs tests)."""
+    config = session.config
+    run = config.stash.get(RUN_KEY, None)
+    if (
+        run is not None
+        and run.options.model
+        and not is_controller(config)
+        and not config.option.collectonly
+    ):
+        _execute(session, run)
+    return (yield)
+
+
+# -- fixtures --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def fgbmk_run(request: pytest.FixtureRequest) -> Run:
+    """The session's FG-BMK run, executed (skips when no model was chosen)."""
+    run = request.config.stash[RUN_KEY]
+    if not run.options.model:
+        pytest.skip(NO_MODEL_REASON)
+    if not run.state.executed:  # e.g. a test run without pytest's own test loop
+        _execute(request.session, run)
+    return run
+
+
+@pytest.fixture(scope="session")
+def fgbmk_model(fgbmk_run: Run) -> Any:
+    """The model adapter, loaded once per process (once per xdist worker, its own GPU)."""
+    try:
+        return fgbmk_run.ctx.model()
+    except FgbmkError as exc:
+        pytest.fail(f"--fgbmk-model={fgbmk_run.options.model}: {exc}", pytrace=False)
+
+
+def _measurement(request: pytest.FixtureRequest, run: Run, case: Any) -> Measurement:
+    try:
+        result = run.result(case.id)
+    except FgbmkError as exc:
+        pytest.fail(f"FG-BMK: {exc}", pytrace=False)
+    if result.skip is not None:
+        pytest.skip(result.skip)
+    if result.error is not None or result.measurement is None:
+        pytest.fail(f"FG-BMK {case.id}: {result.error}", pytrace=False)
+    m = result.measurement
+    request.node.user_properties.extend(measurement_properties(m))
+    request.node.user_properties.extend(machine_properties(m))
+    return m
+
+
+@pytest.fixture
+def fgbmk_measurement(request: pytest.FixtureRequest, fgbmk_case: Any, fgbmk_run: Run):
+    """The measurement of this human-oriented case; its figures become JUnit properties."""
+    return _measurement(request, fgbmk_run, fgbmk_case)
+
+
+@pytest.fixture
+def fgbmk_machine_measurement(
+    request: pytest.FixtureRequest, fgbmk_machine_case: Any, fgbmk_run: Run
+):
+    """The measurement of this machine-oriented case (skips a model that cannot encode)."""
+    return _measurement(request, fgbmk_run, fgbmk_machine_case)
+
+
+class CaseGate:
+    """The gate as one test sees it: ``check(case_id, measurement) -> Verdict``.
+
+    Reads the run's verdict (decided for the whole run before the first test); when
+    updating, writes the case's baseline through syrupy instead. The verdict's properties
+    become the test's JUnit properties.
+    """
+
+    def __init__(self, run: Run, request: pytest.FixtureRequest) -> None:
+        self.run = run
+        self.request = request
+
+    def check(self, case_id: str, measurement: Measurement) -> Verdict:
+        verdict = self._verdict(case_id, measurement)
+        self.request.node.user_properties.extend((str(k), str(v)) for k, v in verdict.properties)
+        return verdict
+
+    def _verdict(self, case_id: str, measurement: Measurement) -> Verdict:
+        run = self.run
+        g = run.gate_settings
+        if g is None:
+            return Verdict(False, f"{case_id}: no baseline gate (no model chosen)")
+        extension = extension_for(g.store)
+        shown = run.shown(baseline_path(extension, self.request.node))
+        if g.update:
+            what = write_baseline(self.request, extension, run.record(measurement))
+            return Verdict(
+                True,
+                f"{case_id}: baseline {what}: {shown}",
+                (("baseline_file", str(shown)), ("baseline_update", what)),
+            )
+        verdict = run.verdict(case_id)
+        if verdict is None:
+            return Verdict(False, f"{case_id}: the run decided no verdict for this case")
+        return verdict
+
+
+@pytest.fixture
+def fgbmk_gate(request: pytest.FixtureRequest, fgbmk_run: Run) -> CaseGate:
+    """The gate this test asserts through: ``check(case_id, measurement) -> Verdict``."""
+    return CaseGate(fgbmk_run, request)
+
+
+# -- results, summary, xdist -----------------------------------------------------------
+
+
+class ResultCollector:
+    """Gathers measured cases from test reports (also those sent by xdist workers)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.rows: dict[str, SummaryRow] = {}
+        self.worker_stats: list[EngineStats] = []
+        self.fingerprints: list[str] = []
+        self.exchange_folders: set[Path] = set()
+        self.baseline_files: set[Path] = set()
+        self.collected_names: set[str] = set()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = properties_dict(report.user_properties)
+        if "baseline_file" in props:
+            self.baseline_files.add(Path(props["baseline_file"]))
+        if not is_measured(props):
+            return
+        if report.when == "call" or (report.when == "setup" and report.failed):
+            self.rows[report.nodeid] = SummaryRow.from_properties(props, report.outcome)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        out = getattr(node, "workeroutput", {}) or {}
+        data = out.get("fgbmk")
+        if data:
+            self.worker_stats.append(EngineStats.from_dict(data["stats"]))
+            if data.get("fingerprint"):
+                self.fingerprints.append(data["fingerprint"])
+            if data.get("exchange"):
+                self.exchange_folders.add(Path(data["exchange"]))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        run = self.config.stash.get(RUN_KEY, None)
+        if run is None:
+            return
+        if is_worker(self.config) and run.ctx.model_loaded:
+            self.config.workeroutput["fgbmk"] = {  # type: ignore[attr-defined]
+                "stats": run.ctx.stats.as_dict(),
+                "fingerprint": run.ctx.model().fingerprint,
+                "exchange": str(run.exchange.folder) if run.exchange else "",
+            }
+        if not is_worker(self.config):
+            for folder in self.exchange_folders:  # every worker has read every part
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        run = config.stash.get(RUN_KEY, None)
+        if run is not None:
+            run.close()
+
+    def unused_baselines(self, run: Run) -> list[Path]:
+        """Baseline files of the run's suites that no collected case of this run maps to."""
+        g = run.gate_settings
+        if g is None or g.update or not self.baseline_files:
+            return []
+        folder = g.store.root / g.store.alias
+        used = {(Path(self.config.rootpath) / p).resolve() for p in self.baseline_files}
+        modules = {p.parent.name for p in self.baseline_files}
+        return sorted(
+            p
+            for m in modules
+            for p in (folder / m).glob("*.json")
+            if p.resolve() not in used and not self._collected(p)
+        )
+
+    def _collected(self, path: Path) -> bool:
+        # a deselected (-k/-m) or otherwise collected case's file is not unused
+        return path.stem in self.collected_names
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        self.collected_names.update(i.name for i in items)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        run = self.config.stash.get(RUN_KEY, None)
+        if run is None or not run.options.model or is_worker(self.config):
+            return
+        ctx = run.ctx
+        if not self.rows and not self.worker_stats and not ctx.model_loaded:
+            return
+        terminalreporter.section("FG-BMK summary")
+        for line in format_table(list(self.rows.values())):
+            terminalreporter.write_line(line)
+        fingerprints = list(self.fingerprints)
+        per_process = self.worker_stats or [ctx.stats]
+        if not self.worker_stats and ctx.model_loaded:
+            fingerprints.append(ctx.model().fingerprint)
+        terminalreporter.write_line("")
+        for i, stats in enumerate(per_process):
+            lines = format_throughput(stats, fingerprints if i == 0 else ())
+            prefix = f"worker {i}: " if len(per_process) > 1 else ""
+            for line in lines:
+                if line.startswith("engine"):
+                    line = prefix + line
+                terminalreporter.write_line(line)
+        unused = self.unused_baselines(run)
+        if unused:
+            shown = ", ".join(p.name for p in unused[:5]) + (" …" if len(unused) > 5 else "")
+            terminalreporter.write_line(
+                f"fgbmk: {len(unused)} unused baseline file(s) (no case of this run maps to "
+                f"them; delete them if their cases are gone): {shown}",
+                yellow=True,
+            )

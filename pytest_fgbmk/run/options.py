@@ -1,0 +1,92 @@
+"""The options of one FG-BMK run: what a command line, ini keys or a script choose (no pytest).
+
+:class:`RunOptions` is frozen and validated on use; every error names the option the way a
+user writes it (``--fgbmk-limit``) and says what to give instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_fgbmk.errors import ConfigError
+
+TEMPLATES = ("original", "extended")
+SCORING = ("strict", "official")
+#: Sizes of the bundled synthetic data: ``default`` is the demo, ``small`` is for quick checks.
+SYNTH_SIZES = {
+    "default": {},
+    "small": {"species_per_meta": 6, "images_per_species": 4, "size": 64},
+}
+DEMO_MODEL = "probe:efficientnet-lite0"
+NO_MODEL_REASON = (
+    "no model chosen: pass --fgbmk-model=SPEC (e.g. --fgbmk-model=oracle to check the "
+    f"pipeline, or --fgbmk-model={DEMO_MODEL} for the built-in demo model)"
+)
+#: Seconds a worker waits for the others' measurements before it names the missing ones.
+DEFAULT_BARRIER_TIMEOUT_S = 6 * 3600.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The FG-BMK options of one run (from the command line, ini keys or a script).
+
+    ``worker_index``/``worker_count``/``run_id`` describe a run shared by several processes
+    (pytest-xdist workers): each process measures its share of the cases and reads the
+    others' from ``exchange`` (a folder every process sees; default: under ``cache``).
+    """
+
+    model: str | None = None
+    model_args: tuple[str, ...] = ()
+    model_args_file: Path | None = None
+    data: Path | None = None
+    datasets: tuple[str, ...] | None = None
+    limit: int | None = None
+    batch_size: int | None = None
+    device: str | None = None
+    dtype: str | None = None
+    cache: Path | None = Path(".fgbmk_cache")
+    templates: str = "original"
+    scoring: str = "strict"
+    synth: str = "default"
+    seed: int = 0
+    worker_index: int | None = None
+    worker_count: int = 1
+    run_id: str | None = None
+    exchange: Path | None = None
+    barrier_timeout_s: float = DEFAULT_BARRIER_TIMEOUT_S
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the option whose value is not valid."""
+        if self.templates not in TEMPLATES:
+            raise ConfigError(
+                f"--fgbmk-templates={self.templates!r} is not valid; use {' or '.join(TEMPLATES)}"
+            )
+        if self.scoring not in SCORING:
+            raise ConfigError(
+                f"--fgbmk-scoring={self.scoring!r} is not valid; use {' or '.join(SCORING)}"
+            )
+        if self.synth not in SYNTH_SIZES:
+            raise ConfigError(
+                f"--fgbmk-synth={self.synth!r} is not valid; use {' or '.join(SYNTH_SIZES)}"
+            )
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--fgbmk-limit must be at least 1, got {self.limit}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ConfigError(f"--fgbmk-batch-size must be at least 1, got {self.batch_size}")
+        if self.data is not None and not self.data.is_dir():
+            raise ConfigError(
+                f"--fgbmk-data={self.data}: no such folder; give the folder that holds the "
+                "datasets (e.g. ROOT/CUB_200_2011), or leave it out to use the bundled data"
+            )
+        if self.datasets is not None and not self.datasets:
+            raise ConfigError("--fgbmk-datasets is empty; give names separated by commas")
+        if self.worker_count < 1:
+            raise ConfigError(f"worker_count must be at least 1, got {self.worker_count}")
+        if self.worker_count > 1 and not self.run_id:
+            raise ConfigError("a run shared by several workers needs a run_id")
+
+    @property
+    def shared(self) -> bool:
+        """True when several processes share this run (each measures a part)."""
+        return self.worker_count > 1

@@ -1,0 +1,16 @@
+"""FG-BMK attribute recognition: is the bird's wing color X / which of these is its bill shape.
+
+One case per dataset × attribute group × question type (true/false, multiple-choice), from
+the per-image attribute annotations (CUB's 28 groups; DeepFashion, SkinCon).
+"""
+
+from pytest_fgbmk.tasks.human import HumanTask
+
+
+class AttributeRecognition(HumanTask):
+    name = "attribute"
+    title = "attribute recognition"
+    suite = ("test_attribute_recognition", "test_attribute")
+
+
+TASK = AttributeRecognition()

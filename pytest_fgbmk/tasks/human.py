@@ -1,0 +1,79 @@
+"""What the three human-oriented tasks share: cases from question generation, answers, scoring.
+
+Each case is one (dataset, task, taxonomy level or attribute group, question type); its
+questions come from :func:`pytest_fgbmk.questions.cases.build_questions`, the model
+answers them through the engine (cache first), and
+:func:`pytest_fgbmk.measurement.measure_questions` scores them (accuracy, Wilson interval,
+per-question right/wrong for the gate's exact McNemar test).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pytest_fgbmk.measurement import Asked, measure_questions
+from pytest_fgbmk.tasks.base import Param, Task
+
+if TYPE_CHECKING:
+    from pytest_fgbmk.measurement import Measurement
+    from pytest_fgbmk.questions.cases import Case
+    from pytest_fgbmk.run.context import RunContext
+
+#: The parameter the human-oriented suites are parametrized with.
+HUMAN_FIXTURE = "fgbmk_case"
+
+
+class HumanTask(Task):
+    """A task answered in text (subclasses set ``name``, ``title`` and ``suite``)."""
+
+    kind = "human"
+    needs = "answers"
+    fixture = HUMAN_FIXTURE
+
+    def params(self, ctx: RunContext) -> list[Param]:
+        from pytest_fgbmk.questions.cases import cases_for
+
+        data = ctx.data()
+        out = [
+            Param(self.param_id(c), c)
+            for ds in data.datasets.values()
+            for c in cases_for(ds, (self.name,))
+            if c.task == self.name
+        ]
+        for m in data.missing_asked(ctx.options):
+            out.append(Param(m.name, None, f"dataset {m.name} not found: {m.reason}"))
+        if not out:
+            names = ", ".join(data.datasets) or "none"
+            reason = f"no {self.name} case in the selected datasets ({names}) under {data.label}"
+            out.append(Param(f"no-{self.name}-case", None, reason))
+        return out
+
+    def param_id(self, case: Case) -> str:
+        return case.id
+
+    def resources(self, ctx: RunContext, case: Case) -> frozenset[str]:
+        # Questions are answered independently: each case is its own unit of work.
+        return frozenset({f"answers:{case.id}"})
+
+    def cost(self, ctx: RunContext, case: Case) -> float:
+        return float(len(ctx.questions(case)))
+
+    def measure(self, ctx: RunContext, cases: Sequence[Any]) -> dict[str, Measurement]:
+        ctx.answer(cases)
+        answers = ctx.answers()
+        out = {}
+        for case in cases:
+            ds = ctx.dataset(case.dataset)
+            asked = Asked(
+                dataset=ds.name,
+                dataset_hash=ds.index_hash,
+                templates=ctx.options.templates,
+                scoring=ctx.options.scoring,
+                limit=ctx.options.limit,
+                seed=ctx.options.seed,
+            )
+            out[case.id] = measure_questions(
+                case, ctx.questions(case), answers, asked=asked, scoring=ctx.options.scoring
+            )
+        return out

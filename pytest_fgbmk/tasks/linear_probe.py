@@ -1,0 +1,36 @@
+"""FG-BMK image classification on frozen features: the DINOv2-protocol linear probe.
+
+Top-1 of the probe (:mod:`pytest_fgbmk.machine.probe`, its default grid: views
+``cls``/``cls4`` ± mean patch × learning rates × weight decays on preconditioned features;
+the head chosen on a validation split carved from train, never on test). Outcome per test
+image: correct or not (McNemar); interval: Wilson. Multi-label datasets report mAP over
+labels; their outcome is each image's AP over labels.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pytest_fgbmk.measurement import Measurement
+from pytest_fgbmk.tasks.base import MachineCase
+from pytest_fgbmk.tasks.machine import MachineTask, probe_properties
+
+if TYPE_CHECKING:
+    from pytest_fgbmk.run.context import RunContext
+
+
+class LinearProbe(MachineTask):
+    name = "linear_probe"
+    title = "linear probe"
+    suite = ("test_linear_probe", "test_linear_probe")
+
+    def measure_one(self, ctx: RunContext, case: MachineCase) -> Measurement:
+        result = ctx.probe(case.dataset)
+        ytr, _ = ctx.labels(case.dataset, "train")
+        protocol = "probe:" + ctx.probe_settings(ytr).key()
+        return self.probe_measurement(
+            ctx, case, result, protocol, probe_properties(result), result.head.view
+        )
+
+
+TASK = LinearProbe()

@@ -1,0 +1,244 @@
+"""What the machine-oriented tasks share: one case per dataset, features, per-sample outcomes.
+
+The cases of a machine task are parametrized per selected dataset from metadata alone; a
+dataset without a train or test split, or (for single-label tasks) a multi-label one, is a
+skipped parameter that says why. Features come from the run context (extracted once per
+dataset split into the feature store, shared by every case); probes are trained once.
+
+Per-sample outcomes: a probe case pairs each test image's correctness (exact McNemar), a
+multi-label probe case and retrieval pair per-image/per-query values (sign-flip test).
+Intervals: Wilson for correctness, percentile bootstrap of the mean for values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from pytest_fgbmk.measurement import Asked, Measurement, Outcome
+from pytest_fgbmk.tasks.base import MachineCase, Param, Task
+
+if TYPE_CHECKING:
+    from pytest_fgbmk.data.records import Dataset
+    from pytest_fgbmk.machine.probe import ProbeResult
+    from pytest_fgbmk.run.context import RunContext
+
+#: The parameter the machine-oriented suites are parametrized with.
+MACHINE_FIXTURE = "fgbmk_machine_case"
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def bootstrap_interval(values: np.ndarray, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap 95 % interval of the mean of ``values`` (0–1), in percent."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return 0.0, 100.0
+    rng = np.random.default_rng(seed)
+    means = np.empty(BOOTSTRAP_RESAMPLES)
+    step = max(1, 2_000_000 // v.size)
+    for start in range(0, BOOTSTRAP_RESAMPLES, step):
+        stop = min(BOOTSTRAP_RESAMPLES, start + step)
+        means[start:stop] = v[rng.integers(0, v.size, size=(stop - start, v.size))].mean(1)
+    low, high = np.quantile(means, [0.025, 0.975])
+    return float(max(0.0, 100 * low)), float(min(100.0, 100 * high))
+
+
+def stable_seed(*parts: object) -> int:
+    """A seed derived from names (stable across processes and machines)."""
+    text = "\0".join(map(str, parts))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
+def split_problem(ds: Dataset) -> str | None:
+    """Why a dataset cannot be measured by a machine task (no train or test split), or None."""
+    missing = [s for s in ("train", "test") if not ds.split(s)]
+    if missing:
+        return (
+            f"dataset {ds.name} has no {' and no '.join(missing)} split "
+            "(machine-oriented cases probe on train and measure on test)"
+        )
+    return None
+
+
+def finest_level(ds: Dataset) -> str:
+    return ds.levels[-1] if ds.levels else "category"
+
+
+class MachineTask(Task):
+    """A task on the model's visual features (subclasses set the names and ``measure_one``)."""
+
+    kind = "machine"
+    needs = "features"
+    fixture = MACHINE_FIXTURE
+    #: Multi-label datasets are skipped by tasks that need single-label classes.
+    single_label = False
+
+    def params(self, ctx: RunContext) -> list[Param]:
+        data = ctx.data()
+        out = []
+        for name, ds in data.datasets.items():
+            reason = split_problem(ds) or self.dataset_problem(ctx, ds)
+            case = None if reason else MachineCase(self.name, name)
+            out.append(Param(name, case, reason))
+            if case is not None:
+                out += [Param(c.param_id, c) for c in self.extra_cases(ctx, ds)]
+        for m in data.missing_asked(ctx.options):
+            out.append(Param(m.name, None, f"dataset {m.name} not found: {m.reason}"))
+        if not out:
+            reason = f"no dataset selected under {data.label} for {self.name}"
+            out.append(Param(f"no-{self.name}-case", None, reason))
+        return out
+
+    def dataset_problem(self, ctx: RunContext, ds: Dataset) -> str | None:
+        """Why this task cannot measure ``ds`` (beyond missing splits), or None."""
+        if self.single_label and ds.multilabel:
+            return (
+                f"{self.name} needs single-label classes; {ds.name} is multi-label "
+                "(its linear probe reports mAP over labels)"
+            )
+        return None
+
+    def extra_cases(self, ctx: RunContext, ds: Dataset) -> list[MachineCase]:
+        """Cases beyond the dataset's own (the robustness task's coarse control)."""
+        return []
+
+    def param_id(self, case: MachineCase) -> str:
+        return case.param_id
+
+    def resources(self, ctx: RunContext, case: MachineCase) -> frozenset[str]:
+        return frozenset({f"features:{case.dataset}"})
+
+    def cost(self, ctx: RunContext, case: MachineCase) -> float:
+        # Encoding an image costs about as much as answering a few questions.
+        return 4.0 * len(ctx.dataset(case.dataset).samples)
+
+    def measure(self, ctx: RunContext, cases: Sequence[Any]) -> dict[str, Measurement]:
+        return {case.id: self.measure_one(ctx, case) for case in cases}
+
+    @abstractmethod
+    def measure_one(self, ctx: RunContext, case: MachineCase) -> Measurement:
+        """Measure one case of this task."""
+
+    # -- helpers shared by the machine tasks ------------------------------------------
+
+    @staticmethod
+    def asked(ctx: RunContext, case: MachineCase, protocol: str) -> Asked:
+        ds = ctx.dataset(case.dataset)
+        return Asked(
+            dataset=ds.name,
+            dataset_hash=ds.index_hash,
+            templates="-",
+            scoring=protocol,
+            limit=None,
+            seed=ctx.options.seed,
+        )
+
+    @staticmethod
+    def ids_and_names(ctx: RunContext, dataset: str) -> tuple[list[str], list[str]]:
+        samples = ctx.dataset(dataset).split("test")
+        return [s.id for s in samples], [s.category_name for s in samples]
+
+    def sample_measurement(
+        self,
+        ctx: RunContext,
+        case: MachineCase,
+        per_sample: np.ndarray,
+        *,
+        multilabel: bool,
+        value: float,
+        protocol: str,
+        props: dict[str, Any],
+        facet: str,
+        predictions: np.ndarray | None = None,
+    ) -> Measurement:
+        """A measurement from per-test-image outcomes: correctness, or AP over labels.
+
+        ``value`` is a fraction (0–1); single-label cases get a Wilson interval and the
+        gate pairs their correctness (McNemar); multi-label ones a bootstrap interval and
+        per-image AP as paired values.
+        """
+        from pytest_fgbmk.scoring import wilson
+
+        ids, names = self.ids_and_names(ctx, case.dataset)
+        per = np.asarray(per_sample, dtype=float)
+        keep = np.flatnonzero(~np.isnan(per))
+        if multilabel:
+            responses = [f"AP {per[i]:.4f}" for i in range(len(per))]
+        elif predictions is not None:
+            responses = [f"predicted {int(p)}" for p in predictions]
+        else:
+            responses = ["right" if x else "wrong" for x in per]
+        outcomes = tuple(
+            Outcome(
+                question_id=ids[i],
+                correct=bool(per[i] >= 1.0),
+                response=responses[i],
+                how=case.task,
+                category=names[i],
+                score=float(per[i]),
+            )
+            for i in keep
+        )
+        details: dict[str, Any] = {"properties": props}
+        if multilabel:
+            low, high = bootstrap_interval(per[keep], stable_seed(case.dataset, case.task))
+            details["per_query"] = [(o.question_id, o.score) for o in outcomes]
+        else:
+            low, high = wilson(int(per[keep].sum()), int(keep.size))
+        return Measurement(
+            case_id=case.id,
+            dataset=case.dataset,
+            task=case.task,
+            facet=facet,
+            qtype="linear-probe",
+            metric="label_mAP" if multilabel else "top1",
+            value=100 * value,
+            n=len(outcomes),
+            low=low,
+            high=high,
+            unparsed_rate=0.0,
+            errors=0,
+            outcomes=outcomes,
+            asked=self.asked(ctx, case, protocol),
+            details=details,
+        )
+
+    def probe_measurement(
+        self,
+        ctx: RunContext,
+        case: MachineCase,
+        result: ProbeResult,
+        protocol: str,
+        props: dict[str, Any],
+        facet: str,
+    ) -> Measurement:
+        return self.sample_measurement(
+            ctx,
+            case,
+            result.per_sample,
+            multilabel=result.head.multilabel,
+            value=result.top1,
+            protocol=protocol,
+            props=props,
+            facet=facet,
+            predictions=None if result.head.multilabel else result.predictions,
+        )
+
+
+def probe_properties(result: ProbeResult) -> dict[str, Any]:
+    """A probe case's reported figures: top-1, mean per-class accuracy, the chosen head."""
+    h = result.head
+    return {
+        "top1": 100 * result.top1,
+        "mean_per_class": 100 * result.mean_per_class,
+        "view": h.view,
+        "lr": f"{h.lr:.3g}",
+        "weight_decay": f"{h.weight_decay:.3g}",
+        "val_score": 100 * max(result.val_scores.values()),
+        "n_fit": result.n_fit,
+        "n_val": result.n_val,
+    }
