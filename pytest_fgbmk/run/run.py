@@ -180,8 +180,14 @@ class Run:
         """This process's share of the selected cases."""
         if self.exchange is None:
             return list(self.selected)
+        model = self.ctx.model()
+        able = {"answers": bool(model.can_answer), "features": bool(model.can_encode)}
         resources = {s.id: s.task.resources(self.ctx, s.case) for s in self.selected}
-        costs = {s.id: s.task.cost(self.ctx, s.case) for s in self.selected}
+        # a case the model cannot run is skipped at once: it costs nothing
+        costs = {
+            s.id: s.task.cost(self.ctx, s.case) if able[s.task.needs] else 0.0
+            for s in self.selected
+        }
         owner = assign(resources, costs, self.options.worker_count)
         me = self.options.worker_index or 0
         return [s for s in self.selected if owner[s.id] == me]

@@ -1,32 +1,30 @@
-"""The Task registry: one module per FG-BMK task, each holding one :class:`Task` as ``TASK``.
+"""The Task registry: every module of this package holding a :class:`Task` as ``TASK``.
 
-Adding a task means adding one module here and its name to :data:`MODULES` (the order is
-the terminal summary's: human-oriented tasks first). Each task's name is written once, in
-its module; everything else looks tasks up here.
+Adding a task means adding one module here (its ``order`` places it; human-oriented tasks
+come first). Each task's name is written once, in its module; everything else looks tasks
+up here.
 """
 
 from __future__ import annotations
 
+import pkgutil
 from importlib import import_module
 
 from pytest_fgbmk.errors import ConfigError
 from pytest_fgbmk.tasks.base import MachineCase, Param, Task
 
-MODULES = (
-    "attribute",
-    "knowledge_bias",
-    "granularity",
-    "retrieval",
-    "linear_probe",
-    "alignment_effect",
-    "meta_categories",
-    "feature_robustness",
-)
 
-TASKS: dict[str, Task] = {}
-for _module in MODULES:
-    _task: Task = import_module(f"pytest_fgbmk.tasks.{_module}").TASK
-    TASKS[_task.name] = _task
+def _discover() -> dict[str, Task]:
+    found: list[Task] = []
+    for info in pkgutil.iter_modules(__path__):
+        task = getattr(import_module(f"{__name__}.{info.name}"), "TASK", None)
+        if isinstance(task, Task):
+            found.append(task)
+    found.sort(key=lambda t: (t.order, t.name))
+    return {t.name: t for t in found}
+
+
+TASKS: dict[str, Task] = _discover()
 
 
 def get_task(name: str) -> Task:

@@ -21,6 +21,7 @@ class AlignmentEffect(MachineTask):
     name = "alignment_effect"
     title = "alignment effect"
     suite = ("test_linear_probe", "test_alignment_effect")
+    order = 60
 
     def skip_reason(self, ctx: RunContext, case: Any) -> str | None:
         reason = super().skip_reason(ctx, case)

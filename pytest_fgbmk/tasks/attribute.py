@@ -11,6 +11,7 @@ class AttributeRecognition(HumanTask):
     name = "attribute"
     title = "attribute recognition"
     suite = ("test_attribute_recognition", "test_attribute")
+    order = 10
 
 
 TASK = AttributeRecognition()

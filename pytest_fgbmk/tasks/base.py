@@ -57,8 +57,8 @@ class Task(ABC):
     """One FG-BMK task (see the module docstring); subclasses fill in the methods.
 
     Class attributes: ``name`` (written once, here), ``title``, ``kind`` (``human`` or
-    ``machine``), ``needs``, ``suite`` (suite module, test function) and ``fixture`` (the
-    parameter the suite test is parametrized with).
+    ``machine``), ``needs``, ``suite`` (suite module, test function), ``fixture`` (the
+    parameter the suite test is parametrized with) and ``order``.
     """
 
     name: str = ""
@@ -67,6 +67,8 @@ class Task(ABC):
     needs: Need = "answers"
     suite: tuple[str, str] = ("", "")
     fixture: str = ""
+    #: Where the task comes in the registry and the terminal summary (human tasks first).
+    order: int = 0
 
     @abstractmethod
     def params(self, ctx: RunContext) -> list[Param]:

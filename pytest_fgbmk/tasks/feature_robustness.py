@@ -56,6 +56,7 @@ class FeatureRobustness(MachineTask):
     name = "feature_robustness"
     title = "feature robustness"
     suite = ("test_feature_robustness", "test_feature_robustness")
+    order = 80
     single_label = True
 
     def extra_cases(self, ctx: RunContext, ds: Dataset) -> list[MachineCase]:

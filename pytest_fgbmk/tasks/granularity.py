@@ -11,6 +11,7 @@ class HierarchicalGranularity(HumanTask):
     name = "granularity"
     title = "hierarchical granularity recognition"
     suite = ("test_granularity", "test_granularity")
+    order = 30
 
 
 TASK = HierarchicalGranularity()

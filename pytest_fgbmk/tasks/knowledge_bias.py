@@ -13,6 +13,7 @@ class KnowledgeBias(HumanTask):
     name = "knowledge_bias"
     title = "knowledge bias estimation"
     suite = ("test_knowledge_bias", "test_knowledge_bias")
+    order = 20
 
     def param_id(self, case: Case) -> str:
         return case.dataset

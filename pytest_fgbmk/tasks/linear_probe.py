@@ -23,6 +23,7 @@ class LinearProbe(MachineTask):
     name = "linear_probe"
     title = "linear probe"
     suite = ("test_linear_probe", "test_linear_probe")
+    order = 50
 
     def measure_one(self, ctx: RunContext, case: MachineCase) -> Measurement:
         result = ctx.probe(case.dataset)

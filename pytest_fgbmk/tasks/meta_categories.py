@@ -30,6 +30,7 @@ class MetaCategories(MachineTask):
     name = "meta_categories"
     title = "classification across meta-categories"
     suite = ("test_meta_categories", "test_meta_categories")
+    order = 70
     single_label = True
 
     def dataset_problem(self, ctx: RunContext, ds: Dataset) -> str | None:
@@ -48,7 +49,7 @@ class MetaCategories(MachineTask):
         return frozenset(f"features:{n}" for n in meta_names(ctx))
 
     def cost(self, ctx: RunContext, case: MachineCase) -> float:
-        return float(sum(len(ctx.dataset(n).samples) for n in meta_names(ctx)))
+        return 0.5 * sum(len(ctx.dataset(n).samples) for n in meta_names(ctx))
 
     def measure_one(self, ctx: RunContext, case: MachineCase) -> Measurement:
         from pytest_fgbmk.machine.meta import ProbeTask, across_meta_categories

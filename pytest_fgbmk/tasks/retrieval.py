@@ -30,6 +30,7 @@ class Retrieval(MachineTask):
     name = "retrieval"
     title = "image retrieval"
     suite = ("test_retrieval", "test_retrieval")
+    order = 40
     single_label = True
 
     def measure_one(self, ctx: RunContext, case: MachineCase) -> Measurement:
