@@ -38,6 +38,7 @@ from pytest_fgbmk.data import synth_birds, synth_flowers
 from pytest_fgbmk.data.records import Annotation, AttributeGroup, Dataset
 from pytest_fgbmk.data.synth_design import Drawn, capacity
 from pytest_fgbmk.errors import ConfigError, DataFormatError
+from pytest_fgbmk.hashing import sha256_hex
 
 #: Bump whenever rendering, design or layout changes: cached roots are then re-rendered.
 SYNTH_VERSION = "2"
@@ -89,7 +90,7 @@ class SynthConfig:
     def key(self) -> str:
         """The cache folder name: readable arguments plus a hash of version and config."""
         blob = json.dumps({"version": SYNTH_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
-        digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
+        digest = sha256_hex(blob, 12)
         return (
             f"s{self.species_per_meta}-i{self.images_per_species}-{self.size}px"
             f"-seed{self.seed}-{digest}"
