@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from pytest_fgbmk.errors import ConfigError
+from pytest_fgbmk.machine.linear_head import LinearHead
 
 #: Learning rates of the grid (log-spaced; on standardised features).
 DEFAULT_LRS = tuple(float(x) for x in np.logspace(-3, 0.5, 8))
@@ -90,8 +91,13 @@ class ProbeSettings:
 
 
 @dataclass(frozen=True)
-class LinearHead:
-    """A trained head on one view: ``logits = ((x - mean) / std) @ weight + bias``."""
+class GridHead:
+    """One trained member of the grid: a :class:`LinearHead` on the view ``view``, with the
+    learning rate and weight decay it was trained with.
+
+    ``logits = ((x - mean) / std) @ weight + bias`` (``x``: (B, D) features of ``view``;
+    ``mean``, ``std``: (D,) standardisation of the fit split; ``weight``: (D, C)).
+    """
 
     view: str
     lr: float
@@ -102,20 +108,25 @@ class LinearHead:
     bias: torch.Tensor
     multilabel: bool = False
 
+    @property
+    def linear(self) -> LinearHead:
+        """The head itself, without its grid coordinates."""
+        return LinearHead(self.weight, self.bias, self.multilabel, self.mean, self.std)
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable in ``x`` (robustness attacks go through it)."""
-        return ((x - self.mean) / self.std) @ self.weight + self.bias
+        return self.linear.logits(x)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.logits(x.to(self.weight.dtype)).argmax(1)
+        """(B,) predicted class of each row."""
+        return self.linear.predict(x)
 
 
 @dataclass(frozen=True)
 class ProbeResult:
     """The chosen head and its test figures (fractions 0–1)."""
 
-    head: LinearHead
+    head: GridHead
     val_scores: dict[str, float]
     top1: float
     mean_per_class: float
@@ -238,7 +249,7 @@ def train_probe(
     dev = torch.device(device) if device is not None else torch.device("cpu")
     fit_idx, val_idx = stratified_split(ytr, settings.val_fraction, settings.seed)
 
-    heads: list[LinearHead] = []
+    heads: list[GridHead] = []
     val_scores: dict[str, float] = {}
     val_losses: list[float] = []
     for name in sorted(trv):
@@ -258,7 +269,7 @@ def train_probe(
     return _report(head, tev[head.view].to(dev), yte, c, multilabel, val_scores, fit_idx, val_idx)
 
 
-def _head_name(h: LinearHead) -> str:
+def _head_name(h: GridHead) -> str:
     return f"{h.view}|lr={h.lr:.3g}|wd={h.weight_decay:.3g}"
 
 
@@ -301,7 +312,7 @@ def _train_view(
     multilabel: bool,
     s: ProbeSettings,
     dev: torch.device,
-) -> list[LinearHead]:
+) -> list[GridHead]:
     """All heads (lr × wd) of one view, trained together on the same batches."""
     xf = x[torch.as_tensor(fit_idx, device=dev)]
     mean = xf.mean(0)
@@ -350,7 +361,7 @@ def _train_view(
     heads = []
     for j, (wd, lr) in enumerate(combos):
         heads.append(
-            LinearHead(
+            GridHead(
                 view=name,
                 lr=lr,
                 weight_decay=wd,
@@ -364,9 +375,7 @@ def _train_view(
     return heads
 
 
-def _score(
-    head: LinearHead, x: torch.Tensor, y: np.ndarray, multilabel: bool
-) -> tuple[float, float]:
+def _score(head: GridHead, x: torch.Tensor, y: np.ndarray, multilabel: bool) -> tuple[float, float]:
     """Validation score (top-1, or mAP over labels) and mean loss (NaN-safe: inf)."""
     with torch.no_grad():
         logits = head.logits(x)
@@ -403,7 +412,7 @@ def _sample_ap(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _report(
-    head: LinearHead,
+    head: GridHead,
     x: torch.Tensor,
     y: np.ndarray,
     c: int,

@@ -95,6 +95,16 @@ class ModelAdapter(ABC):
         """What identifies the weights and settings (cheap to compute)."""
 
     @property
+    def features_fingerprint(self) -> str:
+        """What identifies this model's *encode* outputs; feature caches key on it.
+
+        Its :attr:`fingerprint` by default; a model that encodes through another one (the
+        ``probe:`` model through its encoder) returns that model's, so both share cached
+        features.
+        """
+        return self.fingerprint
+
+    @property
     def preprocessing(self) -> Preprocessing:
         return Preprocessing()
 

@@ -241,7 +241,6 @@ def test_probe_cache_avoids_refitting_and_tracks_the_dataset(tmp_path):
 
 def test_probe_resumes_an_interrupted_encoding(tmp_path, monkeypatch):
     monkeypatch.setattr(probe_mod, "ENCODE_CHUNK", 4)
-    monkeypatch.setattr(probe_mod, "CHECKPOINT_SECONDS", -1.0)
     ds = _dataset(tmp_path / "data", per_class=3)  # 12 train images, 3 chunks
     enc = MeanColourEncoder()
     enc.fail_after = 8
