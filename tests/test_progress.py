@@ -123,3 +123,66 @@ def test_stream_output_redraws_only_on_a_tty():
     assert tty.getvalue().startswith("\rrender: 4/4 images (100%)")
     assert as_output(None) is None and as_output(out) is out
     assert as_output(io.StringIO()).rewrite is None
+
+
+# -- the long steps report through it -------------------------------------------------------
+
+
+def test_train_probe_reports_epochs_in_whole_lines():
+    import numpy as np
+    import torch
+
+    from pytest_fgbmk.machine.probe import ProbeSettings, train_probe
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 20)
+    x = torch.tensor(rng.normal(size=(60, 5)) + y[:, None], dtype=torch.float32)
+    out, lines = _plain()
+    settings = ProbeSettings(epochs=10, min_steps=0)
+    quiet = train_probe({"cls": x}, y, {"cls": x}, y, settings=settings)
+    loud = train_probe({"cls": x}, y, {"cls": x}, y, settings=settings, progress=out)
+    assert torch.equal(quiet.head.weight, loud.head.weight)  # reporting changes nothing
+    assert lines[0].startswith("probe grid: 1/10 epochs (10%), ")
+    assert lines[-1].startswith("probe grid: 10/10 epochs (100%), ") and lines[-1].endswith("done")
+    assert len(lines) == 11 and not any("\r" in s for s in lines)
+
+
+def test_feature_extraction_reports_per_batch_without_carriage_returns(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "machine"))
+    from test_machine_features import PixelEncoder, _dataset
+
+    from pytest_fgbmk.machine.feature_store import FeatureStore
+    from pytest_fgbmk.machine.features import extract_features
+
+    ds = _dataset(tmp_path / "data")
+    out, lines = _plain()
+    extract_features(
+        PixelEncoder(), ds, "train", FeatureStore(tmp_path / "c"), batch_size=1, progress=out
+    )
+    n = len(ds.split("train"))
+    assert lines[-1].startswith(f"features toy/train: {n}/{n} images (100%), ")
+    assert len(lines) >= min(n, 10) and not any("\r" in s for s in lines)
+    lines.clear()  # everything cached now: no progress at all
+    extract_features(PixelEncoder(), ds, "train", FeatureStore(tmp_path / "c"), progress=out)
+    assert lines == []
+
+
+def test_engine_reports_answering_in_whole_lines(tmp_path):
+    from pytest_fgbmk.data.synth import SynthConfig, ensure_synthetic, load_synthetic
+    from pytest_fgbmk.engine import Engine, jobs_for
+    from pytest_fgbmk.models.references import OracleModel
+    from pytest_fgbmk.questions.cases import build_questions, cases_for
+
+    config = SynthConfig(species_per_meta=4, images_per_species=3, size=32)
+    ds = load_synthetic(ensure_synthetic(config, tmp_path, progress=None))[0]
+    qs = [q for c in cases_for(ds)[:3] for q in build_questions(ds, c)]
+    out, lines = _plain()
+    Engine(OracleModel(), batch_size=1, progress=out).run(jobs_for(ds, qs))
+    n = len({q.id for q in qs})
+    assert lines[0] == f"fgbmk: {n} questions to answer (0 more found in the cache)"
+    assert lines[-1].startswith(f"fgbmk answering: {n}/{n} questions (100%), ")
+    assert n >= 10 and sum("ETA" in s for s in lines) >= 9  # every 10 %
+    assert not any("\r" in s for s in lines)

@@ -27,7 +27,7 @@ over labels.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +35,7 @@ import torch
 
 from pytest_fgbmk.errors import ConfigError
 from pytest_fgbmk.machine.linear_head import LinearHead
+from pytest_fgbmk.progress import Progress, ProgressOutput
 
 #: Learning rates of the grid (log-spaced; on standardised features).
 DEFAULT_LRS = tuple(float(x) for x in np.logspace(-3, 0.5, 8))
@@ -217,10 +218,14 @@ def train_probe(
     n_classes: int | None = None,
     settings: ProbeSettings | None = None,
     device: str | torch.device | None = None,
+    progress: ProgressOutput | None = None,
+    label: str = "probe grid:",
 ) -> ProbeResult:
     """Train the grid on train minus val, choose on val, report the chosen head on test.
 
     ``train_labels``: class indices, or a 0/1 matrix (samples × labels) for multi-label.
+    ``progress``: epochs done over all views (each epoch trains every head of a view
+    together), lines starting with ``label``; None: silent.
     """
     settings = settings or ProbeSettings()
     ytr = np.asarray(train_labels)
@@ -252,9 +257,11 @@ def train_probe(
     heads: list[GridHead] = []
     val_scores: dict[str, float] = {}
     val_losses: list[float] = []
+    epochs = settings.epochs_for(len(fit_idx))
+    bar = Progress(progress, label, epochs * len(trv), "epochs")
     for name in sorted(trv):
         x = trv[name].to(dev)
-        for head in _train_view(name, x, ytr, fit_idx, c, multilabel, settings, dev):
+        for head in _train_view(name, x, ytr, fit_idx, c, multilabel, settings, dev, bar.update):
             score, loss = _score(head, x[val_idx], ytr[val_idx], multilabel)
             val_scores[_head_name(head)] = score
             val_losses.append(loss)
@@ -265,6 +272,7 @@ def train_probe(
         range(len(heads)),
         key=lambda i: (val_scores[_head_name(heads[i])], -val_losses[i], -i),
     )
+    bar.close()
     head = heads[best]
     return _report(head, tev[head.view].to(dev), yte, c, multilabel, val_scores, fit_idx, val_idx)
 
@@ -312,6 +320,7 @@ def _train_view(
     multilabel: bool,
     s: ProbeSettings,
     dev: torch.device,
+    on_epoch: Callable[[int], None] | None = None,
 ) -> list[GridHead]:
     """All heads (lr × wd) of one view, trained together on the same batches."""
     xf = x[torch.as_tensor(fit_idx, device=dev)]
@@ -356,6 +365,8 @@ def _train_view(
             w.addcmul_(vw, lr_col, value=-scale)
             b.addcmul_(vb, lr_col, value=-scale)
             step += 1
+        if on_epoch is not None:
+            on_epoch(1)
     if proj is not None:
         w = proj @ w  # back to standardised coordinates: one plain linear head per combo
     heads = []
