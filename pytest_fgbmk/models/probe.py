@@ -261,6 +261,10 @@ class ProbeModel(ModelAdapter):
         cases use, so each train image is encoded once per run)."""
         self._store = store
 
+    def use_progress(self, output: ProgressOutput | None) -> None:
+        """Report encoding and fitting to ``output`` (None: silent)."""
+        self._progress = output
+
     def feature_store(self) -> FeatureStore:
         """The store train features go through (see :meth:`use_feature_store`)."""
         if self._store is None:
