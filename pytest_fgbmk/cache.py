@@ -8,7 +8,6 @@ included) loses at most the batch that was in flight.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_fgbmk.errors import ConfigError
+from pytest_fgbmk.hashing import sha256_hex
 
 #: Bumped when what an answer means changes (prompt building, decoding); old rows are ignored.
 CACHE_VERSION = "answers-1"
@@ -39,11 +39,11 @@ CREATE TABLE IF NOT EXISTS answers (
 
 def prompt_hash(prompt: str) -> str:
     """A short stable hash of a prompt's text (a changed template never hits a stale row)."""
-    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()[:16]
+    return sha256_hex(prompt, 16)
 
 
 def _key(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return sha256_hex(text, 32)
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_fgbmk.cache import CacheKey, NullCache, prompt_hash
 from pytest_fgbmk.errors import DataFormatError
 from pytest_fgbmk.models.base import AnswerRequest, GenerationSettings, ModelAdapter
+from pytest_fgbmk.prefetch import prefetched
+from pytest_fgbmk.progress import Progress, ProgressOutput
 
 if TYPE_CHECKING:
     from pytest_fgbmk.cache import AnswerCache
@@ -114,6 +116,9 @@ class EngineStats:
 class ProgressLine:
     """A one-line progress display: done/total, questions/s, ETA.
 
+    Deprecated: pass ``progress=ProgressOutput(write, rewrite)`` (:mod:`pytest_fgbmk.progress`)
+    to :class:`Engine` instead; kept, unchanged, until ``session.py`` switches over.
+
     ``write`` receives whole lines; on a terminal (``rewrite`` given) the line is redrawn
     in place, otherwise a line is written at most every ``interval`` seconds.
     """
@@ -184,6 +189,8 @@ class Engine:
     """Answers questions through a model adapter, in batches, with a cache.
 
     ``decode_workers`` threads decode images ahead of the model (``prefetch`` batches).
+    ``progress``: where the answering progress goes (:class:`~pytest_fgbmk.progress.ProgressOutput`;
+    None: silent; the older :class:`ProgressLine` still works).
     """
 
     def __init__(
@@ -195,7 +202,7 @@ class Engine:
         batch_size: int = DEFAULT_BATCH_SIZE,
         decode_workers: int = 2,
         prefetch: int = 2,
-        progress: ProgressLine | None = None,
+        progress: ProgressOutput | ProgressLine | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -244,61 +251,76 @@ class Engine:
         stats: EngineStats,
     ) -> None:
         total = len(todo)
-        if self.progress is not None:
-            self.progress.start(total, stats.cached)
+        legacy = self.progress if isinstance(self.progress, ProgressLine) else None
+        shown = None if legacy is not None else self.progress
+        if legacy is not None:
+            legacy.start(total, stats.cached)
+        elif shown is not None:
+            shown.write(
+                f"fgbmk: {total} questions to answer ({stats.cached} more found in the cache)"
+            )
+        bar = Progress(shown, "fgbmk answering:", total, "questions")
         done = 0
-        with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="fgbmk-decode") as pool:
-            for batch, future in self._prefetched(todo, pool):
-                t_wait = time.perf_counter()
-                images = future.result()
-                stats.decode_wait_s += time.perf_counter() - t_wait
-                readable = [j for j in batch if not isinstance(images[_image_key(j)], _Failure)]
-                requests = [
-                    AnswerRequest(images[_image_key(j)], j.question.prompt, j.question)
-                    for j in readable
-                ]
-                answered = iter(self._answer_in_chunks(requests, stats))
-                results = [
-                    images[_image_key(j)]
-                    if isinstance(images[_image_key(j)], _Failure)
-                    else next(answered)
-                    for j in batch
-                ]
-                stats.batches += 1
-                to_store = []
-                for job, result in zip(batch, results, strict=True):
-                    qid = job.question.id
-                    if isinstance(result, str):
-                        answers[qid] = Answer(result)
-                        if result.strip():
-                            to_store.append((qid, hashes[qid], result))
-                        else:
-                            stats.empty += 1
+        cut: deque[list[Job]] = deque()
+        decoded = prefetched(
+            self._batches(todo, cut), _decode_one, self.decode_workers, ahead=self.prefetch
+        )
+        while True:
+            t_wait = time.perf_counter()
+            images_list = next(decoded, None)
+            stats.decode_wait_s += time.perf_counter() - t_wait
+            if images_list is None:
+                break
+            batch = cut.popleft()
+            images = {
+                _image_key(j): im for j, im in zip(_distinct(batch), images_list, strict=True)
+            }
+            readable = [j for j in batch if not isinstance(images[_image_key(j)], _Failure)]
+            requests = [
+                AnswerRequest(images[_image_key(j)], j.question.prompt, j.question)
+                for j in readable
+            ]
+            answered = iter(self._answer_in_chunks(requests, stats))
+            results = [
+                images[_image_key(j)]
+                if isinstance(images[_image_key(j)], _Failure)
+                else next(answered)
+                for j in batch
+            ]
+            stats.batches += 1
+            to_store = []
+            for job, result in zip(batch, results, strict=True):
+                qid = job.question.id
+                if isinstance(result, str):
+                    answers[qid] = Answer(result)
+                    if result.strip():
+                        to_store.append((qid, hashes[qid], result))
                     else:
-                        answers[qid] = Answer("", error=result.reason)
-                        stats.errors += 1
-                self.cache.put_many(self.key, to_store)
-                stats.computed += len(batch)
-                done += len(batch)
-                if self.progress is not None:
-                    self.progress.update(done, total, final=done == total)
+                        stats.empty += 1
+                else:
+                    answers[qid] = Answer("", error=result.reason)
+                    stats.errors += 1
+            self.cache.put_many(self.key, to_store)
+            stats.computed += len(batch)
+            done += len(batch)
+            bar.update(len(batch))
+            if legacy is not None:
+                legacy.update(done, total, final=done == total)
+        bar.close()
 
-    def _prefetched(
-        self, todo: list[Job], pool: ThreadPoolExecutor
-    ) -> Iterator[tuple[list[Job], Future]]:
-        """Yield (batch, future of its decoded images), decoding ``prefetch`` batches ahead.
+    def _batches(self, todo: list[Job], cut: deque[list[Job]]) -> Iterator[list[Job]]:
+        """Each batch's distinct-image jobs, cut when the prefetcher asks for it.
 
         Batches are cut at the current batch size when they are submitted, so a size
-        halved after an out-of-memory error applies to the batches that follow.
+        halved after an out-of-memory error applies to the batches that follow; the full
+        batch is queued on ``cut`` for the consumer.
         """
-        pending: list[tuple[list[Job], Future]] = []
         pos = 0
-        while pos < len(todo) or pending:
-            while pos < len(todo) and len(pending) < self.prefetch:
-                batch = todo[pos : pos + self.batch_size]
-                pos += len(batch)
-                pending.append((batch, pool.submit(_decode_batch, batch)))
-            yield pending.pop(0)
+        while pos < len(todo):
+            batch = todo[pos : pos + self.batch_size]
+            pos += len(batch)
+            cut.append(batch)
+            yield _distinct(batch)
 
     def _answer_in_chunks(
         self, requests: list[AnswerRequest], stats: EngineStats
@@ -359,20 +381,20 @@ def _image_key(job: Job) -> tuple[str, str]:
     return (job.dataset.name, job.sample.path)
 
 
-def _decode_batch(batch: Sequence[Job]) -> dict[tuple[str, str], Any]:
-    """Decode each distinct image of a batch once (runs in a background thread).
-
-    An image that cannot be read maps to a :class:`_Failure` naming the file.
-    """
-    images: dict[tuple[str, str], Any] = {}
+def _distinct(batch: Sequence[Job]) -> list[Job]:
+    """The first job of each distinct image of a batch (each image is decoded once)."""
+    first: dict[tuple[str, str], Job] = {}
     for job in batch:
-        key = _image_key(job)
-        if key not in images:
-            try:
-                images[key] = job.dataset.open_image(job.sample)
-            except Exception as exc:  # noqa: BLE001 - reported per question, run continues
-                images[key] = _Failure(f"image not readable: {_describe(exc)}")
-    return images
+        first.setdefault(_image_key(job), job)
+    return list(first.values())
+
+
+def _decode_one(job: Job) -> Any:
+    """The job's image (runs on a prefetch thread), or a :class:`_Failure` naming the file."""
+    try:
+        return job.dataset.open_image(job.sample)
+    except Exception as exc:  # noqa: BLE001 - reported per question, run continues
+        return _Failure(f"image not readable: {_describe(exc)}")
 
 
 def jobs_for(dataset: Dataset, questions: Sequence[Question]) -> list[Job]:

@@ -19,13 +19,13 @@ truth is a substring of the response. It is for comparing with the paper only.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pytest_fgbmk.questions.records import Question
 from pytest_fgbmk.questions.text import contains_words, normalize
+from pytest_fgbmk.stats import Z95, wilson_interval
 
 MODES = ("strict", "official")
 HOWS = ("letter", "text", "yesno", "synonym", "unparsed", "official", "error")
@@ -165,18 +165,16 @@ def _score_sa(q: Question, text: str) -> Scored:
 
 # --- aggregation -------------------------------------------------------------------------
 
-_Z95 = 1.959963984540054
+_Z95 = Z95
 
 
 def wilson(correct: int, n: int, z: float = _Z95) -> tuple[float, float]:
-    """Wilson score interval of a proportion, as percentages; (0, 100) when n is 0."""
-    if n <= 0:
-        return 0.0, 100.0
-    p = correct / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half) * 100, min(1.0, centre + half) * 100
+    """Wilson score interval of a proportion, as percentages; (0, 100) when n is 0.
+
+    :func:`pytest_fgbmk.stats.wilson_interval` scaled by 100.
+    """
+    low, high = wilson_interval(correct, n, z=z)
+    return low * 100, high * 100
 
 
 @dataclass(frozen=True)

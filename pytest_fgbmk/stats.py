@@ -167,43 +167,101 @@ def sign_flip_drop(
     return PairedTest(method, n, delta, min(1.0, p), min_p, worse, better, min_drop)
 
 
+#: Resamples of the percentile bootstraps (the machine cases' intervals, paired intervals).
+BOOTSTRAP_RESAMPLES = 2000
+#: Resampled means computed per vectorised step (bounds the index matrix's memory).
+_BOOTSTRAP_CELLS = 2_000_000
+
+
+def bootstrap_mean_interval(
+    values: Sequence[float] | np.ndarray,
+    *,
+    seed: int,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+    quantiles: tuple[float, float] = (0.025, 0.975),
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (same unit as the values).
+
+    ``values``: a 1-D array of n ≥ 1 numbers. ``n_resamples`` means of n items drawn with
+    replacement by ``numpy.random.default_rng(seed)`` (drawn in blocks of whole resamples,
+    so the stream, and hence the result, does not depend on the block size), and their
+    ``quantiles`` (linear interpolation). The one bootstrap of this project: the machine
+    cases' intervals (:func:`bootstrap_percent_interval`) and the paired intervals
+    (:func:`paired_bootstrap_interval`) are this function. Raises ValueError when empty.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        raise ValueError("cannot bootstrap the mean of no values")
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_resamples)
+    step = max(1, _BOOTSTRAP_CELLS // v.size)
+    for start in range(0, n_resamples, step):
+        stop = min(n_resamples, start + step)
+        idx = rng.integers(0, v.size, size=(stop - start, v.size))
+        means[start:stop] = v[idx].mean(axis=1)
+    low, high = np.quantile(means, list(quantiles))
+    return float(low), float(high)
+
+
+def bootstrap_percent_interval(
+    values: Sequence[float] | np.ndarray, seed: int, n_resamples: int = BOOTSTRAP_RESAMPLES
+) -> tuple[float, float]:
+    """95 % percentile bootstrap interval of the mean of per-sample values in 0–1, in percent
+    and clipped to [0, 100]; (0, 100) when there are no values.
+
+    Bit for bit the interval the machine cases report (formerly
+    ``machine_session.bootstrap_interval``).
+    """
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return 0.0, 100.0
+    low, high = bootstrap_mean_interval(v, seed=seed, n_resamples=n_resamples)
+    return float(max(0.0, 100 * low)), float(min(100.0, 100 * high))
+
+
 def paired_bootstrap_interval(
     baseline: Sequence[float],
     now: Sequence[float],
     *,
     confidence: float = 0.95,
-    n_resamples: int = 2000,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = 0,
     scale: float = 100.0,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean paired difference (now − baseline) × scale.
 
     Items are resampled together, so the pairing is kept; seeded, so it is reproducible.
+    Raises ValueError unless both are non-empty and of the same shape.
     """
     b = np.asarray(baseline, dtype=float)
     c = np.asarray(now, dtype=float)
     if b.shape != c.shape or b.size == 0:
         raise ValueError(f"need paired non-empty values, got {b.size} and {c.size}")
-    diff = (c - b) * scale
-    rng = np.random.default_rng(seed)
-    means = np.empty(n_resamples)
-    step = max(1, 2_000_000 // diff.size)
-    for start in range(0, n_resamples, step):
-        stop = min(n_resamples, start + step)
-        idx = rng.integers(0, diff.size, size=(stop - start, diff.size))
-        means[start:stop] = diff[idx].mean(axis=1)
     tail = (1 - confidence) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
-    return float(low), float(high)
+    return bootstrap_mean_interval(
+        (c - b) * scale, seed=seed, n_resamples=n_resamples, quantiles=(tail, 1 - tail)
+    )
 
 
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion (0–1); (0, 1) when ``n`` is 0."""
+#: z of the two-sided 95 % normal interval (``scipy.stats.norm.ppf(0.975)``, exactly).
+Z95 = 1.959963984540054
+
+
+def wilson_interval(
+    successes: int, n: int, confidence: float = 0.95, *, z: float | None = None
+) -> tuple[float, float]:
+    """Wilson score interval of a proportion, as fractions in [0, 1]; (0, 1) when ``n`` ≤ 0.
+
+    ``z`` overrides ``confidence`` (the normal quantile of the two-sided interval). The one
+    Wilson interval of this project (``scoring.wilson`` gives it in percent). Raises
+    ValueError when ``successes`` is not in [0, n].
+    """
     if n <= 0:
         return 0.0, 1.0
     if not 0 <= successes <= n:
         raise ValueError(f"{successes} successes do not fit in n={n}")
-    z = float(_st.norm.ppf(1 - (1 - confidence) / 2))
+    if z is None:
+        z = Z95 if confidence == 0.95 else float(_st.norm.ppf(1 - (1 - confidence) / 2))
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom

@@ -53,3 +53,18 @@ def test_an_error_reaches_the_caller_at_its_batch():
 
 def test_no_batches_yield_nothing():
     assert list(prefetched([], str)) == []
+
+
+def test_batches_are_read_lazily_and_ahead_bounds_the_work_in_flight():
+    """A generator's batches are pulled only when submitted (the engine cuts them then)."""
+    pulled: list[int] = []
+
+    def source():
+        for i in range(6):
+            pulled.append(i)
+            yield [i]
+
+    it = prefetched(source(), lambda x: x, workers=2, ahead=2)
+    assert next(it) == [0]
+    assert pulled == [0, 1, 2]  # the one held and two ahead
+    assert list(it) == [[1], [2], [3], [4], [5]]

@@ -14,7 +14,6 @@ rows are split by :func:`hash_split`.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
@@ -31,6 +30,7 @@ from pytest_fgbmk.data.records import (
 )
 from pytest_fgbmk.data.textio import read_csv_rows
 from pytest_fgbmk.errors import DataFormatError
+from pytest_fgbmk.hashing import sha256_int
 
 NAME = "generic"
 META = "generic"
@@ -44,8 +44,7 @@ _PREFIX = re.compile(r"^\d+[._\-\s]+")
 
 def hash_split(key: str, seed: int = 0, test_fraction: float = DEFAULT_TEST_FRACTION) -> str:
     """``test`` or ``train`` for ``key``: stable under reordering, adding or removing items."""
-    digest = hashlib.sha256(f"{seed}\0{key}".encode()).digest()
-    return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_fraction else "train"
+    return "test" if sha256_int(f"{seed}\0{key}", 8) / 2**64 < test_fraction else "train"
 
 
 def display_name(folder: str) -> str:

@@ -28,16 +28,18 @@ import json
 import os
 import shutil
 import socket
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pytest_fgbmk.data import synth_birds, synth_flowers
 from pytest_fgbmk.data.records import Annotation, AttributeGroup, Dataset
 from pytest_fgbmk.data.synth_design import Drawn, capacity
 from pytest_fgbmk.errors import ConfigError, DataFormatError
+from pytest_fgbmk.hashing import sha256_hex
+from pytest_fgbmk.progress import Progress, ProgressOutput
 
 #: Bump whenever rendering, design or layout changes: cached roots are then re-rendered.
 SYNTH_VERSION = "2"
@@ -89,7 +91,7 @@ class SynthConfig:
     def key(self) -> str:
         """The cache folder name: readable arguments plus a hash of version and config."""
         blob = json.dumps({"version": SYNTH_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
-        digest = hashlib.sha256(blob.encode()).hexdigest()[:12]
+        digest = sha256_hex(blob, 12)
         return (
             f"s{self.species_per_meta}-i{self.images_per_species}-{self.size}px"
             f"-seed{self.seed}-{digest}"
@@ -124,8 +126,18 @@ def is_complete(root: Path, config: SynthConfig) -> bool:
     return found == _manifest(config)
 
 
-def ensure_synthetic(config: SynthConfig = DEFAULT_CONFIG, cache_dir: Path | None = None) -> Path:
-    """The data root of ``config``: reused from the cache, or rendered now (once per key)."""
+def ensure_synthetic(
+    config: SynthConfig = DEFAULT_CONFIG,
+    cache_dir: Path | None = None,
+    *,
+    progress: ProgressOutput | None | Literal["stderr"] = "stderr",
+) -> Path:
+    """The data root of ``config``: reused from the cache, or rendered now (once per key).
+
+    ``progress``: where the rendering progress goes (default stderr, shown from
+    :data:`PROGRESS_MIN_IMAGES` images on; None: silent). Raises ConfigError when the cache
+    folder cannot be created.
+    """
     parent = cache_parent(cache_dir)
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -142,7 +154,7 @@ def ensure_synthetic(config: SynthConfig = DEFAULT_CONFIG, cache_dir: Path | Non
         if _acquire(lock):
             try:
                 if not is_complete(final, config):
-                    _render_into_place(config, final, lock)
+                    _render_into_place(config, final, lock, progress)
                 return final
             finally:
                 _release(lock)
@@ -180,11 +192,16 @@ def _host_tag() -> str:
     return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 
 
-def _render_into_place(config: SynthConfig, final: Path, lock: Path) -> None:
+def _render_into_place(
+    config: SynthConfig,
+    final: Path,
+    lock: Path,
+    output: ProgressOutput | None | Literal["stderr"] = "stderr",
+) -> None:
     parent = final.parent
     _remove_abandoned(parent, final.name)
     tmp = parent / f".tmp-{final.name}-{_host_tag()}-{os.getpid()}-{os.urandom(3).hex()}"
-    progress = _Progress(config, lock)
+    progress = _Progress(config, lock, output)
     try:
         generate(config, tmp, progress.tick)
         if is_complete(final, config):  # another process finished first: keep its copy
@@ -270,40 +287,37 @@ def _wait_for(final: Path, config: SynthConfig, lock: Path) -> None:
 
 
 class _Progress:
-    """Counts rendered images: refreshes the lock (a heartbeat) and reports to stderr."""
+    """Counts rendered images: refreshes the lock (a heartbeat) and reports through
+    :class:`~pytest_fgbmk.progress.Progress` (only from :data:`PROGRESS_MIN_IMAGES` on)."""
 
-    def __init__(self, config: SynthConfig, lock: Path) -> None:
+    def __init__(
+        self, config: SynthConfig, lock: Path, output: ProgressOutput | None | Literal["stderr"]
+    ) -> None:
         self.total = 2 * config.species_per_meta * config.images_per_species
         self.lock = lock
         self.count = 0
-        self.start = time.perf_counter()
-        self.loud = self.total >= PROGRESS_MIN_IMAGES
-        self.step = max(1, self.total // 10)
-        if self.loud:
-            print(
+        loud = self.total >= PROGRESS_MIN_IMAGES
+        out = ProgressOutput.stderr() if output == "stderr" else output
+        self.output = out if loud and isinstance(out, ProgressOutput) else None
+        if self.output is not None:
+            self.output.write(
                 f"pytest-fgbmk: rendering {self.total} synthetic images "
                 f"({config.species_per_meta} species x {config.images_per_species} images "
-                f"x 2 meta-categories, {config.size}px) ...",
-                file=sys.stderr,
-                flush=True,
+                f"x 2 meta-categories, {config.size}px) ..."
             )
+        self.bar = Progress(self.output, "pytest-fgbmk: rendering", self.total, "images")
 
     def tick(self) -> None:
         self.count += 1
         if self.count % 50 == 0:
             with contextlib.suppress(OSError):
                 os.utime(self.lock)
-        if self.loud and self.count % self.step == 0:
-            print(f"pytest-fgbmk:   {self.count}/{self.total}", file=sys.stderr, flush=True)
+        self.bar.update()
 
     def done(self, root: Path) -> None:
-        if self.loud:
-            rate = self.count / max(time.perf_counter() - self.start, 1e-9)
-            print(
-                f"pytest-fgbmk: synthetic data ready in {root} ({rate:.0f} images/s)",
-                file=sys.stderr,
-                flush=True,
-            )
+        self.bar.close()
+        if self.output is not None:
+            self.output.write(f"pytest-fgbmk: synthetic data ready in {root}")
 
 
 # --- reading back -----------------------------------------------------------------------

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from pytest_fgbmk.data.records import Dataset, Sample
+from pytest_fgbmk.hashing import sha256_hex
 
 STORE_VERSION = "features-1"
 DEFAULT_CHUNK_ROWS = 1024
@@ -44,7 +45,7 @@ class FeatureKey:
 
     def digest(self) -> str:
         text = f"{STORE_VERSION}\0{self.model}\0{self.dataset_hash}\0{self.split}\0{self.preprocessing}"
-        return hashlib.sha256(text.encode()).hexdigest()[:24]
+        return sha256_hex(text, 24)
 
 
 def input_signature(dataset: Dataset, samples: Sequence[Sample]) -> str:

@@ -4,7 +4,9 @@ The model is a :class:`~pytest_fgbmk.models.base.ModelAdapter` or a zero-argumen
 that loads one; with a callable the caller names the model's fingerprint and preprocessing
 key, and the model is loaded only when some chunk must be computed, so a rerun with
 everything cached never loads it. Images go through the adapter's own ``encode`` (its own
-preprocessing). Progress (images done, images/s) goes to ``progress`` (stderr by default).
+preprocessing). Progress (images done, img/s, ETA) goes to ``progress``, a
+:class:`~pytest_fgbmk.progress.ProgressOutput` (a text stream is accepted too; stderr by
+default; None: silent), updated after every encoded batch.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pytest_fgbmk.errors import ConfigError, ModelError
 from pytest_fgbmk.machine.feature_store import FeatureKey, FeatureStore, input_signature
 from pytest_fgbmk.models.base import ModelAdapter
 from pytest_fgbmk.prefetch import prefetched
+from pytest_fgbmk.progress import Progress, ProgressOutput, as_output
 
 DEFAULT_BATCH = 32
 
@@ -54,7 +57,7 @@ class LazyModel:
         if isinstance(model, ModelAdapter):
             self._model: ModelAdapter | None = model
             self._load = None
-            self.fingerprint = fingerprint or model.fingerprint
+            self.fingerprint = fingerprint or model.features_fingerprint
             self.preprocessing_key = preprocessing_key or model.preprocessing.key()
         else:
             if fingerprint is None or preprocessing_key is None:
@@ -84,10 +87,17 @@ def extract_features(
     store: FeatureStore,
     *,
     batch_size: int = DEFAULT_BATCH,
-    progress: TextIO | None = sys.stderr,
+    progress: ProgressOutput | TextIO | None = sys.stderr,
     stats: ExtractionStats | None = None,
+    label: str | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Every encode view of ``dataset``'s ``split``, rows in split order (cached, resumable)."""
+    """Every encode view of ``dataset``'s ``split``, rows in split order (cached, resumable).
+
+    Returns ``{view: tensor (n_samples, dim)}`` (``blocks``: (n_samples, n, dim)), float32.
+    ``label`` starts the progress lines (default ``"features DATASET/SPLIT:"``); progress is
+    shown only when some chunk is computed. Raises ConfigError for a missing split or a
+    batch size under 1, ModelError when the model cannot encode or its chunks disagree.
+    """
     lazy = model if isinstance(model, LazyModel) else LazyModel(model)
     samples = dataset.split(split)
     if not samples:
@@ -102,43 +112,48 @@ def extract_features(
     rows = store.chunk_rows
     parts: list[dict[str, np.ndarray]] = []
     t0 = time.perf_counter()
-    label = f"features {dataset.name}/{split}"
+    name = f"features {dataset.name}/{split}"
+    output = as_output(progress)
+    bar: Progress | None = None
     for index, start in enumerate(range(0, len(samples), rows)):
         chunk = samples[start : start + rows]
         signature = input_signature(dataset, chunk)
         views = store.load_chunk(key, index, signature)
         if views is None:
             enc = lazy.get()
-            views = _encode(enc, dataset, chunk, batch_size)
+            if bar is None:
+                bar = Progress(output, label or f"{name}:", len(samples), "images", rate_unit="img")
+                bar.update(start)  # the chunks before were cached
+            views = _encode(enc, dataset, chunk, batch_size, bar.update)
             store.save_chunk(key, index, signature, views)
             stats.computed_chunks += 1
             stats.images += len(chunk)
             stats.seconds = time.perf_counter() - t0
-            if progress is not None:
-                progress.write(
-                    f"\r{label}: {start + len(chunk)}/{len(samples)} images "
-                    f"({stats.images_per_second:.1f} img/s)"
-                )
-                progress.flush()
         else:
             stats.cached_chunks += 1
+            if bar is not None:
+                bar.update(len(chunk))
         parts.append(views)
     stats.seconds = time.perf_counter() - t0
     stats.model_loaded = stats.model_loaded or lazy.loaded_here
-    if progress is not None and stats.computed_chunks:
-        progress.write("\n")
+    if bar is not None:
+        bar.close()
     names = set(parts[0])
     for p in parts[1:]:
         if set(p) != names:
             raise ModelError(
-                f"{label}: chunks hold different views ({sorted(names)} vs {sorted(p)}); "
+                f"{name}: chunks hold different views ({sorted(names)} vs {sorted(p)}); "
                 f"delete {store.entry(key)} and rerun"
             )
     return {n: torch.from_numpy(np.concatenate([p[n] for p in parts])) for n in sorted(names)}
 
 
 def _encode(
-    model: ModelAdapter, dataset: Dataset, samples, batch_size: int
+    model: ModelAdapter,
+    dataset: Dataset,
+    samples,
+    batch_size: int,
+    on_batch: Callable[[int], None] | None = None,
 ) -> dict[str, np.ndarray]:
     out: dict[str, list[np.ndarray]] = {}
     batches = [samples[s : s + batch_size] for s in range(0, len(samples), batch_size)]
@@ -164,6 +179,8 @@ def _encode(
                     f"for {len(images)} images"
                 )
             out.setdefault(name, []).append(arr)
+        if on_batch is not None:
+            on_batch(len(images))
     return {n: np.concatenate(v) for n, v in out.items()}
 
 

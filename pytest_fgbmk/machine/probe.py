@@ -27,13 +27,15 @@ over labels.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from pytest_fgbmk.errors import ConfigError
+from pytest_fgbmk.machine.linear_head import LinearHead
+from pytest_fgbmk.progress import Progress, ProgressOutput
 
 #: Learning rates of the grid (log-spaced; on standardised features).
 DEFAULT_LRS = tuple(float(x) for x in np.logspace(-3, 0.5, 8))
@@ -90,8 +92,13 @@ class ProbeSettings:
 
 
 @dataclass(frozen=True)
-class LinearHead:
-    """A trained head on one view: ``logits = ((x - mean) / std) @ weight + bias``."""
+class GridHead:
+    """One trained member of the grid: a :class:`LinearHead` on the view ``view``, with the
+    learning rate and weight decay it was trained with.
+
+    ``logits = ((x - mean) / std) @ weight + bias`` (``x``: (B, D) features of ``view``;
+    ``mean``, ``std``: (D,) standardisation of the fit split; ``weight``: (D, C)).
+    """
 
     view: str
     lr: float
@@ -102,20 +109,25 @@ class LinearHead:
     bias: torch.Tensor
     multilabel: bool = False
 
+    @property
+    def linear(self) -> LinearHead:
+        """The head itself, without its grid coordinates."""
+        return LinearHead(self.weight, self.bias, self.multilabel, self.mean, self.std)
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable in ``x`` (robustness attacks go through it)."""
-        return ((x - self.mean) / self.std) @ self.weight + self.bias
+        return self.linear.logits(x)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.logits(x.to(self.weight.dtype)).argmax(1)
+        """(B,) predicted class of each row."""
+        return self.linear.predict(x)
 
 
 @dataclass(frozen=True)
 class ProbeResult:
     """The chosen head and its test figures (fractions 0–1)."""
 
-    head: LinearHead
+    head: GridHead
     val_scores: dict[str, float]
     top1: float
     mean_per_class: float
@@ -206,10 +218,14 @@ def train_probe(
     n_classes: int | None = None,
     settings: ProbeSettings | None = None,
     device: str | torch.device | None = None,
+    progress: ProgressOutput | None = None,
+    label: str = "probe grid:",
 ) -> ProbeResult:
     """Train the grid on train minus val, choose on val, report the chosen head on test.
 
     ``train_labels``: class indices, or a 0/1 matrix (samples × labels) for multi-label.
+    ``progress``: epochs done over all views (each epoch trains every head of a view
+    together), lines starting with ``label``; None: silent.
     """
     settings = settings or ProbeSettings()
     ytr = np.asarray(train_labels)
@@ -238,12 +254,14 @@ def train_probe(
     dev = torch.device(device) if device is not None else torch.device("cpu")
     fit_idx, val_idx = stratified_split(ytr, settings.val_fraction, settings.seed)
 
-    heads: list[LinearHead] = []
+    heads: list[GridHead] = []
     val_scores: dict[str, float] = {}
     val_losses: list[float] = []
+    epochs = settings.epochs_for(len(fit_idx))
+    bar = Progress(progress, label, epochs * len(trv), "epochs")
     for name in sorted(trv):
         x = trv[name].to(dev)
-        for head in _train_view(name, x, ytr, fit_idx, c, multilabel, settings, dev):
+        for head in _train_view(name, x, ytr, fit_idx, c, multilabel, settings, dev, bar.update):
             score, loss = _score(head, x[val_idx], ytr[val_idx], multilabel)
             val_scores[_head_name(head)] = score
             val_losses.append(loss)
@@ -254,11 +272,12 @@ def train_probe(
         range(len(heads)),
         key=lambda i: (val_scores[_head_name(heads[i])], -val_losses[i], -i),
     )
+    bar.close()
     head = heads[best]
     return _report(head, tev[head.view].to(dev), yte, c, multilabel, val_scores, fit_idx, val_idx)
 
 
-def _head_name(h: LinearHead) -> str:
+def _head_name(h: GridHead) -> str:
     return f"{h.view}|lr={h.lr:.3g}|wd={h.weight_decay:.3g}"
 
 
@@ -301,7 +320,8 @@ def _train_view(
     multilabel: bool,
     s: ProbeSettings,
     dev: torch.device,
-) -> list[LinearHead]:
+    on_epoch: Callable[[int], None] | None = None,
+) -> list[GridHead]:
     """All heads (lr × wd) of one view, trained together on the same batches."""
     xf = x[torch.as_tensor(fit_idx, device=dev)]
     mean = xf.mean(0)
@@ -345,12 +365,14 @@ def _train_view(
             w.addcmul_(vw, lr_col, value=-scale)
             b.addcmul_(vb, lr_col, value=-scale)
             step += 1
+        if on_epoch is not None:
+            on_epoch(1)
     if proj is not None:
         w = proj @ w  # back to standardised coordinates: one plain linear head per combo
     heads = []
     for j, (wd, lr) in enumerate(combos):
         heads.append(
-            LinearHead(
+            GridHead(
                 view=name,
                 lr=lr,
                 weight_decay=wd,
@@ -364,9 +386,7 @@ def _train_view(
     return heads
 
 
-def _score(
-    head: LinearHead, x: torch.Tensor, y: np.ndarray, multilabel: bool
-) -> tuple[float, float]:
+def _score(head: GridHead, x: torch.Tensor, y: np.ndarray, multilabel: bool) -> tuple[float, float]:
     """Validation score (top-1, or mAP over labels) and mean loss (NaN-safe: inf)."""
     with torch.no_grad():
         logits = head.logits(x)
@@ -403,7 +423,7 @@ def _sample_ap(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _report(
-    head: LinearHead,
+    head: GridHead,
     x: torch.Tensor,
     y: np.ndarray,
     c: int,

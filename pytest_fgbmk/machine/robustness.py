@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from pytest_fgbmk.errors import ConfigError
-from pytest_fgbmk.machine.probe import LinearHead
+from pytest_fgbmk.machine.linear_head import LinearHead
+from pytest_fgbmk.machine.probe import GridHead
 
 NORMS = ("linf", "l2")
 DEFAULT_EPS = (0.0, 0.01, 0.02, 0.05, 0.1)
@@ -163,7 +164,7 @@ def _box(
 
 
 def feature_robustness(
-    head: LinearHead,
+    head: GridHead | LinearHead,
     features: torch.Tensor,
     labels: Sequence[int] | np.ndarray,
     *,

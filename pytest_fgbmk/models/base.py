@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from pytest_fgbmk.data.records import Dataset
+    from pytest_fgbmk.machine.feature_store import FeatureStore
+    from pytest_fgbmk.progress import ProgressOutput
     from pytest_fgbmk.questions.records import Question
 
 #: Feature view names an encoder may return.
@@ -95,11 +97,28 @@ class ModelAdapter(ABC):
         """What identifies the weights and settings (cheap to compute)."""
 
     @property
+    def features_fingerprint(self) -> str:
+        """What identifies this model's *encode* outputs; feature caches key on it.
+
+        Its :attr:`fingerprint` by default; a model that encodes through another one (the
+        ``probe:`` model through its encoder) returns that model's, so both share cached
+        features.
+        """
+        return self.fingerprint
+
+    @property
     def preprocessing(self) -> Preprocessing:
         return Preprocessing()
 
     def prepare(self, datasets: Sequence[Dataset]) -> None:  # noqa: B027 - optional hook
         """Called once with the session's datasets before any question (probe heads fit here)."""
+
+    def use_feature_store(self, store: FeatureStore) -> None:  # noqa: B027 - optional hook
+        """The run's feature store (the one its machine cases use); a model that encodes
+        images for itself (the ``probe:`` model's train split) reads and writes there."""
+
+    def use_progress(self, output: ProgressOutput | None) -> None:  # noqa: B027
+        """Where the model's own long steps (``prepare``) report progress; None: silent."""
 
     def answer(
         self, requests: Sequence[AnswerRequest], settings: GenerationSettings

@@ -9,10 +9,19 @@ dataset:
   positives are the values annotated at least ``probe_min_certainty``, 3 = "probably").
 
 Heads are L2-regularised linear models fitted by full-batch L-BFGS-B from zero (so the fit
-is deterministic). Train features and heads are cached on disk under
-``platformdirs.user_cache_dir("pytest-fgbmk")/probe/`` (or model arg ``cache_dir``), keyed
-by the probe's fingerprint and the dataset's ``index_hash``: a rerun encodes and fits
-nothing. Encoding progress is checkpointed, so an interrupted run resumes where it stopped.
+is deterministic); each is a :class:`NamedHead`, the shared
+:class:`~pytest_fgbmk.machine.linear_head.LinearHead` plus the names of its outputs.
+
+Train features come from the machine feature store
+(:func:`~pytest_fgbmk.machine.features.extract_features` into a
+:class:`~pytest_fgbmk.machine.feature_store.FeatureStore`), keyed by the *encoder's*
+fingerprint: the model's own :attr:`ProbeModel.features_fingerprint` is the encoder's, so
+the machine cases, which encode through this model, read the same entries, and a run
+encodes each train image once when the run hands the model its store
+(:meth:`ProbeModel.use_feature_store`). Without one the store lives under
+``platformdirs.user_cache_dir("pytest-fgbmk")/probe/`` (or model arg ``cache_dir``). Heads
+are cached there too, keyed by the probe's fingerprint and the dataset's ``index_hash``: a
+rerun encodes and fits nothing. The store is chunked, so an interrupted run resumes.
 
 Answers (the question's ``truth`` is never read): true/false → ``"yes"`` when the asked
 name is the level head's top prediction (for an attribute: when the asked value's
@@ -24,24 +33,26 @@ Knowledge-bias questions use the finest level's head.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import sys
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 import torch
 
 from pytest_fgbmk.data.records import CERTAINTY_PROBABLY, Dataset, Sample
 from pytest_fgbmk.errors import ConfigError, ModelError
+from pytest_fgbmk.hashing import sha256_hex
+from pytest_fgbmk.machine.feature_store import FeatureStore
+from pytest_fgbmk.machine.features import extract_features
+from pytest_fgbmk.machine.linear_head import LinearHead
 from pytest_fgbmk.models.base import AnswerRequest, GenerationSettings, ModelAdapter
 from pytest_fgbmk.models.options import ModelOptions
+from pytest_fgbmk.progress import Progress, ProgressOutput, as_output
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -54,55 +65,57 @@ HEAD_VERSION = "lbfgsb-v1"
 PROBE_KEYS = ("cache_dir", "probe_l2", "probe_max_iter", "probe_min_certainty")
 DEFAULT_L2 = 1e-4
 DEFAULT_MAX_ITER = 100
+#: Rows per resumable chunk of the model's own feature store (when the run hands none).
 ENCODE_CHUNK = 256
 FEATURE_CACHE_SIZE = 20_000
-CHECKPOINT_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
-class LinearHead:
-    """A fitted linear head: ``names[j]`` is scored by ``x @ weight[:, j] + bias[j]``."""
+class NamedHead:
+    """A fitted head of one facet: output ``j`` scores ``names[j]``.
+
+    ``linear``: the head (``weight`` (D, C), ``bias`` (C,), ``multilabel``) over normalised
+    ``cls`` features (D); ``facet``: the taxonomy level or attribute group it answers.
+    """
 
     facet: str
     names: tuple[str, ...]
-    weight: torch.Tensor
-    bias: torch.Tensor
-    multilabel: bool
+    linear: LinearHead
+
+    @property
+    def multilabel(self) -> bool:
+        return self.linear.multilabel
 
     def probabilities(self, features: torch.Tensor) -> torch.Tensor:
         """(B, C) class probabilities (softmax) or per-value probabilities (sigmoid)."""
-        logits = features @ self.weight + self.bias
-        return torch.sigmoid(logits) if self.multilabel else torch.softmax(logits, dim=-1)
+        return self.linear.probabilities(features)
 
     def to_state(self) -> dict:
+        """A ``torch.save``-able dict (the on-disk format of the heads cache)."""
         return {
             "facet": self.facet,
             "names": list(self.names),
-            "weight": self.weight,
-            "bias": self.bias,
+            "weight": self.linear.weight,
+            "bias": self.linear.bias,
             "multilabel": self.multilabel,
         }
 
     @classmethod
-    def from_state(cls, state: dict) -> LinearHead:
-        return cls(
-            state["facet"],
-            tuple(state["names"]),
-            state["weight"],
-            state["bias"],
-            bool(state["multilabel"]),
-        )
+    def from_state(cls, state: dict) -> NamedHead:
+        """The head saved by :meth:`to_state`."""
+        linear = LinearHead(state["weight"], state["bias"], bool(state["multilabel"]))
+        return cls(state["facet"], tuple(state["names"]), linear)
 
 
 @dataclass(frozen=True)
 class DatasetHeads:
     """A dataset's heads: one per taxonomy level (coarse → fine) and per attribute group."""
 
-    levels: dict[str, LinearHead]
-    attributes: dict[str, LinearHead]
+    levels: dict[str, NamedHead]
+    attributes: dict[str, NamedHead]
     finest: str
 
-    def head_for(self, question: Question) -> LinearHead:
+    def head_for(self, question: Question) -> NamedHead:
         if question.task == "knowledge_bias":
             return self._level(self.finest, question)
         if question.task == "attribute":
@@ -115,7 +128,7 @@ class DatasetHeads:
         facet = self.finest if question.facet == "category" else question.facet
         return self._level(facet, question)
 
-    def _level(self, facet: str, question: Question) -> LinearHead:
+    def _level(self, facet: str, question: Question) -> NamedHead:
         if facet not in self.levels:
             raise ModelError(
                 f"probe: dataset {question.dataset!r} has no taxonomy level {facet!r} with "
@@ -191,8 +204,16 @@ class ProbeModel(ModelAdapter):
     can_answer = True
 
     def __init__(
-        self, encoder: ModelAdapter, options: ModelOptions | None = None, *, progress=None
+        self,
+        encoder: ModelAdapter,
+        options: ModelOptions | None = None,
+        *,
+        progress: ProgressOutput | TextIO | None = None,
+        feature_store: FeatureStore | None = None,
     ) -> None:
+        """``progress``: where encoding and fitting progress goes (stderr by default; a
+        text stream is accepted); ``feature_store``: where train features are read and
+        written (default: under the cache folder, see the module docstring)."""
         if not encoder.can_encode:
             raise ModelError(
                 f"probe: {encoder.name!r} cannot encode images; the probe needs a vision "
@@ -213,7 +234,10 @@ class ProbeModel(ModelAdapter):
         self.cache_root = (
             Path(extra.get("cache_dir") or _default_cache_dir()).expanduser() / "probe"
         )
-        self._progress = progress if progress is not None else sys.stderr
+        self._progress: ProgressOutput | TextIO | None = (
+            progress if progress is not None else sys.stderr
+        )
+        self._store = feature_store
         self._heads: dict[str, DatasetHeads] = {}
         self._features: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()
 
@@ -223,8 +247,29 @@ class ProbeModel(ModelAdapter):
         return f"probe:{self.encoder.fingerprint}:{HEAD_VERSION}:{hyper}"
 
     @property
+    def features_fingerprint(self) -> str:
+        """The encoder's: this model's features are exactly its encoder's, so feature caches
+        key on the encoder and the machine cases share the entries the heads were fitted on."""
+        return self.encoder.features_fingerprint
+
+    @property
     def preprocessing(self):
         return self.encoder.preprocessing
+
+    def use_feature_store(self, store: FeatureStore) -> None:
+        """Read and write train features in ``store`` (the run passes the store its machine
+        cases use, so each train image is encoded once per run)."""
+        self._store = store
+
+    def use_progress(self, output: ProgressOutput | None) -> None:
+        """Report encoding and fitting to ``output`` (None: silent)."""
+        self._progress = output
+
+    def feature_store(self) -> FeatureStore:
+        """The store train features go through (see :meth:`use_feature_store`)."""
+        if self._store is None:
+            self._store = FeatureStore(self.cache_root, chunk_rows=ENCODE_CHUNK)
+        return self._store
 
     def encode(self, images: Sequence[Image.Image]) -> dict[str, torch.Tensor]:
         return self.encoder.encode(images)
@@ -252,7 +297,7 @@ class ProbeModel(ModelAdapter):
         return self._heads[dataset_name]
 
     def _cache_dir(self) -> Path:
-        return self.cache_root / hashlib.sha256(self.fingerprint.encode()).hexdigest()[:20]
+        return self.cache_root / sha256_hex(self.fingerprint, 20)
 
     def _heads_for(self, ds: Dataset) -> DatasetHeads:
         stem = self._cache_dir() / f"{_safe(ds.name)}-{ds.index_hash}"
@@ -265,53 +310,38 @@ class ProbeModel(ModelAdapter):
                 f"probe: dataset {ds.name!r} has no train split; the probe fits its heads on "
                 "the training images (use a dataset layout with a train split)"
             )
-        features = normalise(self._train_features(ds, train, stem))
+        features = normalise(self._train_features(ds))
         heads = self._fit(ds, train, features)
         _save_atomic(_heads_to_state(heads), heads_file)
         return heads
 
-    def _train_features(self, ds: Dataset, train: Sequence[Sample], stem: Path) -> torch.Tensor:
-        """The encoder's ``cls`` features of the train split, cached and resumable."""
-        done_file = stem.with_suffix(".features.pt")
-        partial_file = stem.with_suffix(".partial.pt")
-        ids = [s.id for s in train]
-        if done_file.is_file():
-            return torch.load(done_file, weights_only=True)["features"]
-        chunks: list[torch.Tensor] = []
-        start = 0
-        if partial_file.is_file():
-            state = torch.load(partial_file, weights_only=True)
-            if state["ids"] == ids[: len(state["ids"])]:
-                chunks, start = [state["features"]], len(state["ids"])
-        t0, last_save, n = time.monotonic(), time.monotonic(), len(train)
-        with ThreadPoolExecutor(max_workers=4, thread_name_prefix="fgbmk-probe-load") as pool:
-            starts = list(range(start, n, ENCODE_CHUNK))
-            pending = _load_chunk(pool, ds, train, starts[0]) if starts else None
-            for i, pos in enumerate(starts):
-                images = [f.result() for f in pending]
-                if i + 1 < len(starts):
-                    pending = _load_chunk(pool, ds, train, starts[i + 1])
-                chunks.append(self.encoder.encode(images)["cls"].float())
-                done = pos + len(images)
-                rate = (done - start) / max(time.monotonic() - t0, 1e-9)
-                self._say(f"\rprobe: encoding {ds.name} train split {done}/{n} ({rate:.1f} img/s)")
-                if time.monotonic() - last_save > CHECKPOINT_SECONDS and done < n:
-                    _save_atomic({"ids": ids[:done], "features": torch.cat(chunks)}, partial_file)
-                    last_save = time.monotonic()
-        if starts:
-            self._say("\n")
-        features = torch.cat(chunks)
-        _save_atomic({"ids": ids, "features": features}, done_file)
-        partial_file.unlink(missing_ok=True)
-        return features
+    def _train_features(self, ds: Dataset) -> torch.Tensor:
+        """The encoder's ``cls`` features (N, D) of the train split, through the feature store
+        (cached and resumable by chunk)."""
+        views = extract_features(
+            self.encoder,
+            ds,
+            "train",
+            self.feature_store(),
+            progress=self._progress,
+            label=f"probe: encoding {ds.name} train split",
+        )
+        return views["cls"].float()
 
     def _fit(self, ds: Dataset, train: Sequence[Sample], x: torch.Tensor) -> DatasetHeads:
         from pytest_fgbmk.questions.generate import dataset_levels, sample_path
 
         levels = dataset_levels(ds)
         paths = [sample_path(ds, s) for s in train]
-        fitted: dict[str, LinearHead] = {}
+        fitted: dict[str, NamedHead] = {}
+        bar = Progress(
+            as_output(self._progress),
+            f"probe: fitting {ds.name} heads",
+            len(levels) + len(ds.attribute_groups),
+            "heads",
+        )
         for li, level in enumerate(levels):
+            bar.update()
             rows = [i for i, p in enumerate(paths) if p[li]]
             if not rows:
                 continue
@@ -319,9 +349,10 @@ class ProbeModel(ModelAdapter):
             index = {name: j for j, name in enumerate(names)}
             y = torch.tensor([index[paths[i][li]] for i in rows])
             w, b = self._fit_one(x[rows], y, multilabel=False, n_classes=len(names))
-            fitted[level] = LinearHead(level, names, w, b, multilabel=False)
-        attrs: dict[str, LinearHead] = {}
+            fitted[level] = NamedHead(level, names, LinearHead(w, b, multilabel=False))
+        attrs: dict[str, NamedHead] = {}
         for group in ds.attribute_groups:
+            bar.update()
             rows, targets = [], []
             for i, s in enumerate(train):
                 if not any(a.group == group.name for a in s.annotations):
@@ -334,7 +365,10 @@ class ProbeModel(ModelAdapter):
             w, b = self._fit_one(
                 x[rows], torch.tensor(targets), multilabel=True, n_classes=len(group.values)
             )
-            attrs[group.name] = LinearHead(group.name, tuple(group.values), w, b, multilabel=True)
+            attrs[group.name] = NamedHead(
+                group.name, tuple(group.values), LinearHead(w, b, multilabel=True)
+            )
+        bar.close()
         return DatasetHeads(fitted, attrs, levels[-1])
 
     def _fit_one(
@@ -380,10 +414,6 @@ class ProbeModel(ModelAdapter):
             self._features.popitem(last=False)
         return out
 
-    def _say(self, text: str) -> None:
-        self._progress.write(text)
-        self._progress.flush()
-
 
 def _answer_one(q: Question, heads: DatasetHeads, feature: torch.Tensor) -> str:
     head = heads.head_for(q)
@@ -408,10 +438,6 @@ def _key(name: str) -> str:
     return " ".join(name.replace("_", " ").casefold().split())
 
 
-def _load_chunk(pool: ThreadPoolExecutor, ds: Dataset, train: Sequence[Sample], start: int):
-    return [pool.submit(ds.open_image, s) for s in train[start : start + ENCODE_CHUNK]]
-
-
 def _heads_to_state(heads: DatasetHeads) -> dict:
     return {
         "version": HEAD_VERSION,
@@ -422,8 +448,8 @@ def _heads_to_state(heads: DatasetHeads) -> dict:
 
 
 def _heads_from_state(state: dict) -> DatasetHeads:
-    levels = [LinearHead.from_state(s) for s in state["levels"]]
-    attrs = [LinearHead.from_state(s) for s in state["attributes"]]
+    levels = [NamedHead.from_state(s) for s in state["levels"]]
+    attrs = [NamedHead.from_state(s) for s in state["attributes"]]
     return DatasetHeads({h.facet: h for h in levels}, {h.facet: h for h in attrs}, state["finest"])
 
 

@@ -7,11 +7,11 @@ They answer only; they expose no features.
 
 from __future__ import annotations
 
-import hashlib
 from abc import abstractmethod
 from collections.abc import Sequence
 
 from pytest_fgbmk.errors import ConfigError, ModelError
+from pytest_fgbmk.hashing import sha256_int
 from pytest_fgbmk.models.base import AnswerRequest, GenerationSettings, ModelAdapter
 from pytest_fgbmk.models.options import ModelOptions
 from pytest_fgbmk.questions.records import QTYPES, Question
@@ -85,8 +85,7 @@ class ChanceModel(_QuestionReader):
                     f"model 'chance': multiple-choice question {question.id} has no options"
                 )
             return UNKNOWN_ANSWER
-        digest = hashlib.sha256(f"chance:{self.seed}:{question.id}".encode()).digest()
-        return choices[int.from_bytes(digest[:8], "big") % len(choices)]
+        return choices[sha256_int(f"chance:{self.seed}:{question.id}", 8) % len(choices)]
 
 
 def load_oracle(options: ModelOptions) -> OracleModel:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from pytest_fgbmk.data.records import CERTAINTY_PROBABLY, Dataset
 from pytest_fgbmk.errors import ConfigError
+from pytest_fgbmk.hashing import derive_seed
 from pytest_fgbmk.questions import generate
-from pytest_fgbmk.questions.ids import derive_seed
 from pytest_fgbmk.questions.records import QTYPES, TASKS, Question
 from pytest_fgbmk.questions.subsample import stratified
 from pytest_fgbmk.questions.templates import TemplateSet, template_set

@@ -20,7 +20,7 @@ from dataclasses import asdict, fields
 from pathlib import Path, PurePosixPath
 
 from pytest_fgbmk.errors import DataFormatError
-from pytest_fgbmk.questions.ids import stable_hash
+from pytest_fgbmk.hashing import stable_hash
 from pytest_fgbmk.questions.records import QTYPES, TASKS, Question
 from pytest_fgbmk.questions.templates import ORIGINAL, format_options
 

@@ -20,7 +20,7 @@ from hashlib import blake2b
 
 from pytest_fgbmk.data.records import CERTAINTY_PROBABLY, Dataset, Sample
 from pytest_fgbmk.errors import ConfigError
-from pytest_fgbmk.questions.ids import SEP as _SEP
+from pytest_fgbmk.hashing import SEP as _SEP
 from pytest_fgbmk.questions.records import Question
 from pytest_fgbmk.questions.templates import (
     BUILTIN_SIBLINGS,
@@ -386,7 +386,7 @@ class _Maker:
         self._by_noun: dict[str, list[str]] = {}
         self._fixed = {"level": word, "levels": levels}
         self.n = len(self.templates)
-        #: the question id's hash input around the image and truth (see ids.question_id)
+        #: the question id's hash input around the image and truth (see questions.ids.question_id)
         self.head = f"{dataset.name}{_SEP}"
         self.mid = f"{_SEP}{task}{_SEP}{facet}{_SEP}{qtype}{_SEP}"
         self.make = self._closure()
@@ -428,7 +428,7 @@ class _Maker:
                 prompt = templates[t].replace("{name}", name)
             tid = ids[t]
             image = sample.path
-            text = f"{head}{image}{mid}{truth}\x1f{name}\x1f{tid}"  # \x1f: ids.SEP
+            text = f"{head}{image}{mid}{truth}\x1f{name}\x1f{tid}"  # \x1f: hashing.SEP
             return _new(
                 _hash(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest(),
                 dataset,

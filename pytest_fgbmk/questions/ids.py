@@ -1,20 +1,13 @@
-"""Stable ids and seeds: content hashes that are the same on every machine and Python run.
+"""The id of a question: a content hash of everything that defines what is asked.
 
-Python's ``hash()`` of a string changes per process; these use BLAKE2b instead.
+The hashing itself (BLAKE2b over parts joined by :data:`~pytest_fgbmk.hashing.SEP`) lives in
+:mod:`pytest_fgbmk.hashing`; the question generators inline the same computation on their
+hot path (``questions/generate.py``), and ``tests/test_hashing.py`` checks both agree.
 """
 
 from __future__ import annotations
 
-from hashlib import blake2b
-
-#: Joins the parts of a hash input (a control character no name holds).
-SEP = "\x1f"
-
-
-def stable_hash(*parts: object, size: int = 8) -> str:
-    """A hex digest (``2 * size`` characters) of the parts, joined unambiguously."""
-    text = SEP.join(str(p) for p in parts)
-    return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=size).hexdigest()
+from pytest_fgbmk.hashing import stable_hash
 
 
 def question_id(
@@ -28,10 +21,4 @@ def question_id(
     template_id: str,
 ) -> str:
     """The id of a question: 16 hex characters from everything that defines what is asked."""
-    text = SEP.join((dataset, image, task, facet, qtype, truth, asked, template_id))
-    return blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
-
-
-def derive_seed(*parts: object) -> int:
-    """A 64-bit seed from (dataset, task, split, facet …) and a user seed."""
-    return int(stable_hash("seed", *parts), 16)
+    return stable_hash(dataset, image, task, facet, qtype, truth, asked, template_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pytest_fgbmk.questions.ids import stable_hash
+from pytest_fgbmk.hashing import stable_hash
 from pytest_fgbmk.questions.records import Question
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from pytest_fgbmk.errors import ConfigError
+from pytest_fgbmk.report.friedman import FriedmanResult
 from pytest_fgbmk.report.results import CaseResult, RunResults, read_results, resolve_results
 
 #: Significance level of the Nemenyi test and the critical distance (the paper's 0.05).
@@ -40,33 +41,6 @@ class ModelRun:
     label: str
     source: str
     cases: Mapping[str, CaseResult]
-
-
-@dataclass(frozen=True)
-class FriedmanResult:
-    """One comparison tested over ``datasets`` (rows) × ``models`` (columns).
-
-    ``mean_ranks[j]`` is model j's average rank (1 = best); ``nemenyi[i, j]`` the
-    pairwise p-value; ``cliques`` the maximal groups of models (indices, best first) whose
-    rank spread is below the critical distance ``cd`` — the bars of the diagram.
-    """
-
-    name: str
-    models: tuple[str, ...]
-    datasets: tuple[str, ...]
-    scores: np.ndarray
-    mean_ranks: np.ndarray
-    statistic: float
-    p_value: float
-    nemenyi: np.ndarray
-    cd: float
-    alpha: float
-    cliques: tuple[tuple[int, ...], ...]
-
-    @property
-    def order(self) -> list[int]:
-        """Model indices from best (lowest mean rank) to worst; ties by label."""
-        return sorted(range(len(self.models)), key=lambda j: (self.mean_ranks[j], self.models[j]))
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from pytest_fgbmk.report.results import (
     resolve_results,
     samples_path,
 )
-from pytest_fgbmk.report.writer import FLIPPED_SHOWN, flipped_ids, thumbnail_name
+from pytest_fgbmk.report.shown import FLIPPED_SHOWN, flipped_ids, thumbnail_name
 
 REPORT_NAME = "report.html"
 FIGURES = "figures"

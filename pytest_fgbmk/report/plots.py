@@ -19,7 +19,7 @@ matplotlib.use("Agg", force=False)
 from matplotlib.figure import Figure  # noqa: E402
 
 if TYPE_CHECKING:
-    from pytest_fgbmk.report.compare import FriedmanResult
+    from pytest_fgbmk.report.friedman import FriedmanResult
 
 #: Colours by question type and by run (colour-blind-safe Okabe–Ito).
 QTYPE_COLOURS = {"tf": "#0072B2", "mc": "#D55E00", "sa": "#009E73"}

@@ -8,7 +8,6 @@ the parts into the one results.json.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
@@ -25,23 +24,16 @@ from pytest_fgbmk.report.results import (
     write_results,
     write_samples,
 )
+from pytest_fgbmk.report.shown import FLIPPED_SHOWN, flipped_ids, thumbnail_name
 
 if TYPE_CHECKING:
     from pytest_fgbmk.data.records import Dataset
 
-THUMBS = "thumbs"
+
 PARTS = ".parts"
 #: Wrong answers per case whose images get a thumbnail (the report's examples).
 THUMBS_PER_CASE = 12
 THUMB_SIZE = 112
-#: Flipped (right → wrong) questions the report shows per regressed case.
-FLIPPED_SHOWN = 5
-
-
-def thumbnail_name(dataset: str, image: str) -> str:
-    """The thumbnail's path inside the report folder for a dataset's image."""
-    digest = hashlib.sha1(f"{dataset}\0{image}".encode()).hexdigest()[:20]
-    return f"{THUMBS}/{digest}.jpg"
 
 
 def dataset_info(ds: Dataset) -> dict[str, Any]:
@@ -56,14 +48,6 @@ def dataset_info(ds: Dataset) -> dict[str, Any]:
         "root": str(ds.root),
         "skipped": len(ds.skipped),
     }
-
-
-def flipped_ids(case: CaseResult) -> list[str]:
-    """The question ids of a case that flipped right → wrong against its stored baseline."""
-    flipped = case.details.get("flipped")
-    if not isinstance(flipped, Mapping):
-        return []
-    return [str(i) for i in flipped.get("ids") or ()]
 
 
 def flipped_shown(cases: Iterable[CaseResult]) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_fgbmk.errors import ConfigError
-from pytest_fgbmk.machine.probe import LinearHead
+from pytest_fgbmk.machine.probe import GridHead as LinearHead
 from pytest_fgbmk.machine.robustness import _norm_of, feature_robustness, pgd
 
 

@@ -241,7 +241,6 @@ def test_probe_cache_avoids_refitting_and_tracks_the_dataset(tmp_path):
 
 def test_probe_resumes_an_interrupted_encoding(tmp_path, monkeypatch):
     monkeypatch.setattr(probe_mod, "ENCODE_CHUNK", 4)
-    monkeypatch.setattr(probe_mod, "CHECKPOINT_SECONDS", -1.0)
     ds = _dataset(tmp_path / "data", per_class=3)  # 12 train images, 3 chunks
     enc = MeanColourEncoder()
     enc.fail_after = 8
@@ -327,3 +326,29 @@ def test_probe_spec_through_the_registry_with_a_timm_encoder(tmp_path):
     answers = probe.answer(_requests(ds, questions), GenerationSettings())
     for q, a in zip(questions, answers, strict=True):
         assert a in (q.valid_answers or tuple(probe.heads("toybirds").levels["species"].names))
+
+
+def test_probe_shares_the_runs_feature_store_with_the_machine_side(tmp_path):
+    """Train features fitted by the probe are the entries the machine cases read back:
+    the probe model's features fingerprint is its encoder's, so extracting through the
+    probe model (as the machine session does) encodes nothing more."""
+    from pytest_fgbmk.machine.feature_store import FeatureStore
+    from pytest_fgbmk.machine.features import ExtractionStats, extract_features
+    from pytest_fgbmk.progress import ProgressOutput
+
+    ds = _dataset(tmp_path / "data")
+    enc = MeanColourEncoder()
+    probe = _probe(enc, tmp_path / "cache")
+    store = FeatureStore(tmp_path / "run")
+    lines: list[str] = []
+    probe.use_feature_store(store)
+    probe.use_progress(ProgressOutput(lines.append))
+    probe.prepare([ds])
+    n = len(ds.split("train"))
+    assert enc.images == n
+    assert probe.features_fingerprint == enc.fingerprint != probe.fingerprint
+    stats = ExtractionStats()
+    views = extract_features(probe, ds, "train", store, progress=None, stats=stats)
+    assert enc.images == n and stats.computed_chunks == 0 and views["cls"].shape[0] == n
+    assert any(s.startswith(f"probe: encoding toybirds train split {n}/{n}") for s in lines)
+    assert any(s.startswith("probe: fitting toybirds heads") for s in lines)

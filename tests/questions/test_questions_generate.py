@@ -14,6 +14,7 @@ from questions_replicas import BIRDS, cub_like, flat
 
 from pytest_fgbmk.data.records import Category, Dataset, Sample
 from pytest_fgbmk.errors import ConfigError
+from pytest_fgbmk.hashing import derive_seed
 from pytest_fgbmk.questions.cases import Case, build_questions, cases_for
 from pytest_fgbmk.questions.generate import (
     LevelPools,
@@ -27,7 +28,7 @@ from pytest_fgbmk.questions.generate import (
     level_pools,
     new_question,
 )
-from pytest_fgbmk.questions.ids import derive_seed, question_id
+from pytest_fgbmk.questions.ids import question_id
 from pytest_fgbmk.questions.records import Question
 from pytest_fgbmk.questions.subsample import stratified
 from pytest_fgbmk.questions.templates import EXTENDED, ORIGINAL, template_set
