@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -113,63 +113,6 @@ class EngineStats:
         return cls(**{k: data[k] for k in cls().as_dict() if k in data})
 
 
-class ProgressLine:
-    """A one-line progress display: done/total, questions/s, ETA.
-
-    Deprecated: pass ``progress=ProgressOutput(write, rewrite)`` (:mod:`pytest_fgbmk.progress`)
-    to :class:`Engine` instead; kept, unchanged, until ``session.py`` switches over.
-
-    ``write`` receives whole lines; on a terminal (``rewrite`` given) the line is redrawn
-    in place, otherwise a line is written at most every ``interval`` seconds.
-    """
-
-    def __init__(
-        self,
-        write: Callable[[str], None] | None = None,
-        rewrite: Callable[[str], None] | None = None,
-        *,
-        label: str = "fgbmk",
-        interval: float = 2.0,
-    ) -> None:
-        self._write = write or (lambda line: print(line, file=sys.stderr, flush=True))
-        self._rewrite = rewrite
-        self.label = label
-        self.interval = interval if rewrite is None else 0.2
-        self._start = time.perf_counter()
-        self._last = 0.0
-
-    def start(self, total: int, cached: int) -> None:
-        self._start = time.perf_counter()
-        self._write(f"{self.label}: {total} questions to answer ({cached} more found in the cache)")
-
-    def update(self, done: int, total: int, *, final: bool = False) -> None:
-        now = time.perf_counter()
-        if not final and now - self._last < self.interval:
-            return
-        self._last = now
-        elapsed = max(now - self._start, 1e-9)
-        rate = done / elapsed
-        eta = (total - done) / rate if rate > 0 else float("inf")
-        eta_text = "done" if final else ("?" if eta == float("inf") else f"ETA {_clock(eta)}")
-        line = (
-            f"{self.label}: {done}/{total} answered, {rate:.1f} questions/s, "
-            f"{_clock(elapsed)} elapsed, {eta_text}"
-        )
-        if self._rewrite is not None:
-            self._rewrite(line)
-            if final:
-                self._write("")
-        else:
-            self._write(line)
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 def _is_oom(exc: BaseException) -> bool:
     return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
@@ -190,7 +133,7 @@ class Engine:
 
     ``decode_workers`` threads decode images ahead of the model (``prefetch`` batches).
     ``progress``: where the answering progress goes (:class:`~pytest_fgbmk.progress.ProgressOutput`;
-    None: silent; the older :class:`ProgressLine` still works).
+    None: silent).
     """
 
     def __init__(
@@ -202,7 +145,7 @@ class Engine:
         batch_size: int = DEFAULT_BATCH_SIZE,
         decode_workers: int = 2,
         prefetch: int = 2,
-        progress: ProgressOutput | ProgressLine | None = None,
+        progress: ProgressOutput | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -251,16 +194,12 @@ class Engine:
         stats: EngineStats,
     ) -> None:
         total = len(todo)
-        legacy = self.progress if isinstance(self.progress, ProgressLine) else None
-        shown = None if legacy is not None else self.progress
-        if legacy is not None:
-            legacy.start(total, stats.cached)
-        elif shown is not None:
+        shown = self.progress
+        if shown is not None:
             shown.write(
                 f"fgbmk: {total} questions to answer ({stats.cached} more found in the cache)"
             )
         bar = Progress(shown, "fgbmk answering:", total, "questions")
-        done = 0
         cut: deque[list[Job]] = deque()
         decoded = prefetched(
             self._batches(todo, cut), _decode_one, self.decode_workers, ahead=self.prefetch
@@ -302,10 +241,7 @@ class Engine:
                     stats.errors += 1
             self.cache.put_many(self.key, to_store)
             stats.computed += len(batch)
-            done += len(batch)
             bar.update(len(batch))
-            if legacy is not None:
-                legacy.update(done, total, final=done == total)
         bar.close()
 
     def _batches(self, todo: list[Job], cut: deque[list[Job]]) -> Iterator[list[Job]]:

@@ -80,8 +80,7 @@ class ProgressOutput:
 
 def as_output(progress: ProgressOutput | TextIO | None) -> ProgressOutput | None:
     """``progress`` as a :class:`ProgressOutput`: None stays None (silent); a text stream
-    (the older ``progress=sys.stderr`` style, or a stream-like object such as
-    ``machine_session._ProgressText``) is wrapped with :meth:`ProgressOutput.stream`."""
+    (``progress=sys.stderr`` from a script) is wrapped with :meth:`ProgressOutput.stream`."""
     if progress is None or isinstance(progress, ProgressOutput):
         return progress
     return ProgressOutput.stream(progress)

@@ -26,12 +26,9 @@ import pytest_fgbmk
 PACKAGE = "pytest_fgbmk"
 ROOT = Path(pytest_fgbmk.__file__).parent
 
-#: Cycles still known, each as the sorted tuple of its modules. Issue 12 (point 3: the
-#: pytest layer in one package) breaks this one: plugin imports report.hook, and
-#: report.hook imports plugin's session key / options back.
-KNOWN_CYCLES: set[tuple[str, ...]] = {
-    ("pytest_fgbmk.plugin", "pytest_fgbmk.report.hook"),
-}
+#: Cycles still known, each as the sorted tuple of its modules (none: the last one,
+#: plugin <-> report.hook, went with the pytest layer's own package, issue 12).
+KNOWN_CYCLES: set[tuple[str, ...]] = set()
 
 
 def module_names() -> dict[str, Path]:

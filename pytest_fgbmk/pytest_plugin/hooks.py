@@ -83,7 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
                     "do not disable it (-p no:syrupy)"
                 )
             gate = gate_settings(config, options.model)
-        run = Run(options, gate=gate, progress=progress_output(config))
+        run = Run(options, gate=gate)
     except FgbmkError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RUN_KEY] = run
@@ -104,6 +104,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     run = config.stash.get(RUN_KEY, None)
     if run is None or not run.options.model:
         return
+    run.set_progress(progress_output(config))
     try:
         run.ctx.data()
     except FgbmkError as exc:

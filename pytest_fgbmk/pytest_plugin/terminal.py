@@ -12,54 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from xdist import get_xdist_worker_id
 
+from pytest_fgbmk.progress import ProgressOutput
 from pytest_fgbmk.pytest_plugin.options import _ConfigHolder, is_worker
-
-
-class Output:
-    """Whole lines (``write``) and, on a terminal, an in-place redraw (``rewrite``, else None).
-
-    The terminal reporter is looked up at each write (it is registered after this plugin
-    is configured).
-    """
-
-    def __init__(self, config: pytest.Config) -> None:
-        self._config = config
-        self._prefix = ""
-        if is_worker(config):
-            holder = _ConfigHolder(config)
-            self._prefix = f"[{get_xdist_worker_id(holder)}] "  # type: ignore[arg-type]
-
-    def _reporter(self) -> Any:
-        if self._prefix:
-            return None
-        return self._config.pluginmanager.get_plugin("terminalreporter")
-
-    def write(self, line: str) -> None:
-        with _suspended(self._config):
-            tr = self._reporter()
-            if tr is None:
-                sys.stderr.write(self._prefix + line + "\n")
-                sys.stderr.flush()
-            else:
-                tr.write_line(line)
-
-    @property
-    def rewrite(self) -> Callable[[str], None] | None:
-        tr = self._reporter()
-        if tr is None or not getattr(tr, "isatty", False):
-            return None
-
-        def redraw(line: str) -> None:
-            with _suspended(self._config):
-                tr.rewrite(line, erase=True)
-
-        return redraw
 
 
 def _suspended(config: pytest.Config) -> contextlib.AbstractContextManager[None]:
@@ -67,6 +25,29 @@ def _suspended(config: pytest.Config) -> contextlib.AbstractContextManager[None]
     return capman.global_and_fixture_disabled() if capman else contextlib.nullcontext()
 
 
-def progress_output(config: pytest.Config) -> Output:
-    """The run's progress output for this process (see the module docstring)."""
-    return Output(config)
+def progress_output(config: pytest.Config) -> ProgressOutput | None:
+    """The run's progress output for this process (call once the terminal reporter is up)."""
+    if is_worker(config):
+        prefix = f"[{get_xdist_worker_id(_ConfigHolder(config))}] "  # type: ignore[arg-type]
+
+        def worker_write(line: str) -> None:
+            if not line:
+                return
+            with _suspended(config):
+                sys.stderr.write(prefix + line + "\n")
+                sys.stderr.flush()
+
+        return ProgressOutput(worker_write, None)
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if tr is None:
+        return None
+
+    def write(line: str) -> None:
+        with _suspended(config):
+            tr.write_line(line)
+
+    def rewrite(line: str) -> None:
+        with _suspended(config):
+            tr.rewrite(line, erase=True)
+
+    return ProgressOutput(write, rewrite if getattr(tr, "isatty", False) else None)

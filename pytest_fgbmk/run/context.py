@@ -93,7 +93,7 @@ class RunContext:
     def data(self) -> DataState:
         """The run's datasets (metadata only), loaded on first use."""
         if self._data is None:
-            self._data = load_data(self.options)
+            self._data = load_data(self.options, progress=self.progress)
         return self._data
 
     def dataset(self, name: str) -> Dataset:
@@ -130,9 +130,14 @@ class RunContext:
         if self._model is None:
             if not self.options.model:
                 raise ConfigError(NO_MODEL_REASON)
+            from pytest_fgbmk.machine.feature_store import FeatureStore
             from pytest_fgbmk.models.registry import load_model
 
-            self._model = load_model(self.options.model, **self.model_args())
+            model = load_model(self.options.model, **self.model_args())
+            # a model that encodes for itself (probe:) shares the machine cases' features
+            model.use_feature_store(FeatureStore(self.store_root()))
+            model.use_progress(self.progress)
+            self._model = model
         return self._model
 
     def settings(self) -> GenerationSettings:
@@ -170,7 +175,7 @@ class RunContext:
                 self.settings(),
                 self._cache,
                 batch_size=self.options.batch_size or DEFAULT_BATCH_SIZE,
-                progress=_engine_progress(self.progress),
+                progress=self.progress,
             )
         return self._engine
 
@@ -223,8 +228,9 @@ class RunContext:
                 split,
                 FeatureStore(self.store_root()),
                 batch_size=self.options.batch_size or 32,
-                progress=_text_progress(self.progress),
+                progress=self.progress,
                 stats=stats,
+                label=f"fgbmk features {dataset}/{split}:",
             )
             self.extraction_stats.append((f"{dataset}/{split}", stats))
             if self.progress is not None:
@@ -277,6 +283,7 @@ class RunContext:
 
             ytr, c = self.labels(dataset, "train", level)
             yte, _ = self.labels(dataset, "test", level)
+            where = dataset if level is None else f"{dataset}/{level}"
             self._probes[key] = train_probe(
                 self.views(dataset, "train"),
                 ytr,
@@ -284,6 +291,8 @@ class RunContext:
                 yte,
                 n_classes=c,
                 settings=self.probe_settings(ytr, overrides),
+                progress=self.progress,
+                label=f"fgbmk probe {where}:",
             )
         return self._probes[key]
 
@@ -319,38 +328,3 @@ def may_have_cuda() -> bool:
     if visible is not None:
         return visible.strip() not in ("", "-1")
     return Path("/proc/driver/nvidia/gpus").is_dir() or Path("/dev/nvidia0").exists()
-
-
-def _engine_progress(output: ProgressOutput | None) -> Any:
-    from pytest_fgbmk.engine import ProgressLine
-
-    return None if output is None else ProgressLine(output.write, output.rewrite)
-
-
-class _text_progress:  # noqa: N801  (transitional: extract_features takes a text stream)
-    def __new__(cls, output: ProgressOutput | None) -> Any:
-        if output is None:
-            return None
-        return super().__new__(cls)
-
-    def __init__(self, output: ProgressOutput) -> None:
-        import time
-
-        self._out = output
-        self._time = time.monotonic
-        self._shown = time.monotonic()
-
-    def write(self, text: str) -> int:
-        for part in text.split("\r"):
-            line = part.strip()
-            if not line:
-                continue
-            if self._out.rewrite is not None:
-                self._out.rewrite("fgbmk " + line)
-            elif self._time() - self._shown >= 30.0:
-                self._out.write("fgbmk " + line)
-                self._shown = self._time()
-        return len(text)
-
-    def flush(self) -> None:
-        return None

@@ -14,6 +14,7 @@ from pytest_fgbmk.run.options import SYNTH_SIZES, RunOptions
 
 if TYPE_CHECKING:
     from pytest_fgbmk.data.records import Dataset
+    from pytest_fgbmk.progress import ProgressOutput
 
 
 @dataclass(frozen=True)
@@ -42,16 +43,21 @@ class DataState:
         return [MissingDataset(n, r) for n, r in self.missing.items()]
 
 
-def load_data(options: RunOptions) -> DataState:
-    """Load the selected datasets' indexes; raises :class:`ConfigError` naming the option."""
-    return _load_synthetic(options) if options.data is None else _load_root(options)
+def load_data(options: RunOptions, *, progress: ProgressOutput | None = None) -> DataState:
+    """Load the selected datasets' indexes; raises :class:`ConfigError` naming the option.
+
+    ``progress``: where rendering the bundled synthetic data (first use only) reports.
+    """
+    if options.data is None:
+        return _load_synthetic(options, progress)
+    return _load_root(options)
 
 
-def _load_synthetic(options: RunOptions) -> DataState:
+def _load_synthetic(options: RunOptions, progress: ProgressOutput | None) -> DataState:
     from pytest_fgbmk.data.synth import SynthConfig, ensure_synthetic, load_synthetic
 
     config = SynthConfig(**SYNTH_SIZES[options.synth])
-    root = ensure_synthetic(config)
+    root = ensure_synthetic(config, progress=progress)
     loaded = {d.name: d for d in load_synthetic(root)}
     state = DataState(
         root=root, label=f"bundled synthetic, {options.synth} ({root})", synthetic=True

@@ -118,6 +118,11 @@ class Run:
             )
             self.exchange.start_heartbeat()
 
+    def set_progress(self, progress: ProgressOutput | None) -> None:
+        """Where the run's long steps report from now on (None: silent)."""
+        self.progress = progress
+        self.ctx.progress = progress
+
     # -- planning (metadata only) ----------------------------------------------------------
 
     def params(self, task: str) -> list[Param]:

@@ -12,14 +12,15 @@ Intervals: Wilson for correctness, percentile bootstrap of the mean for values.
 
 from __future__ import annotations
 
-import hashlib
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pytest_fgbmk.hashing import stable_seed
 from pytest_fgbmk.measurement import Asked, Measurement, Outcome
+from pytest_fgbmk.stats import bootstrap_percent_interval, wilson_interval
 from pytest_fgbmk.tasks.base import MachineCase, Param, Task
 
 if TYPE_CHECKING:
@@ -29,28 +30,6 @@ if TYPE_CHECKING:
 
 #: The parameter the machine-oriented suites are parametrized with.
 MACHINE_FIXTURE = "fgbmk_machine_case"
-BOOTSTRAP_RESAMPLES = 2000
-
-
-def bootstrap_interval(values: np.ndarray, seed: int) -> tuple[float, float]:
-    """Percentile bootstrap 95 % interval of the mean of ``values`` (0–1), in percent."""
-    v = np.asarray(values, dtype=float)
-    if v.size == 0:
-        return 0.0, 100.0
-    rng = np.random.default_rng(seed)
-    means = np.empty(BOOTSTRAP_RESAMPLES)
-    step = max(1, 2_000_000 // v.size)
-    for start in range(0, BOOTSTRAP_RESAMPLES, step):
-        stop = min(BOOTSTRAP_RESAMPLES, start + step)
-        means[start:stop] = v[rng.integers(0, v.size, size=(stop - start, v.size))].mean(1)
-    low, high = np.quantile(means, [0.025, 0.975])
-    return float(max(0.0, 100 * low)), float(min(100.0, 100 * high))
-
-
-def stable_seed(*parts: object) -> int:
-    """A seed derived from names (stable across processes and machines)."""
-    text = "\0".join(map(str, parts))
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
 
 
 def split_problem(ds: Dataset) -> str | None:
@@ -163,8 +142,6 @@ class MachineTask(Task):
         gate pairs their correctness (McNemar); multi-label ones a bootstrap interval and
         per-image AP as paired values.
         """
-        from pytest_fgbmk.scoring import wilson
-
         ids, names = self.ids_and_names(ctx, case.dataset)
         per = np.asarray(per_sample, dtype=float)
         keep = np.flatnonzero(~np.isnan(per))
@@ -187,10 +164,10 @@ class MachineTask(Task):
         )
         details: dict[str, Any] = {"properties": props}
         if multilabel:
-            low, high = bootstrap_interval(per[keep], stable_seed(case.dataset, case.task))
+            low, high = bootstrap_percent_interval(per[keep], stable_seed(case.dataset, case.task))
             details["per_query"] = [(o.question_id, o.score) for o in outcomes]
         else:
-            low, high = wilson(int(per[keep].sum()), int(keep.size))
+            low, high = (100 * x for x in wilson_interval(int(per[keep].sum()), int(keep.size)))
         return Measurement(
             case_id=case.id,
             dataset=case.dataset,

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pytest_fgbmk.errors import ConfigError
+from pytest_fgbmk.hashing import stable_seed
 from pytest_fgbmk.measurement import Measurement, Outcome
+from pytest_fgbmk.stats import bootstrap_percent_interval
 from pytest_fgbmk.tasks.base import MachineCase
-from pytest_fgbmk.tasks.machine import MachineTask, bootstrap_interval, stable_seed
+from pytest_fgbmk.tasks.machine import MachineTask
 
 if TYPE_CHECKING:
     from pytest_fgbmk.run.context import RunContext
@@ -56,7 +58,7 @@ class Retrieval(MachineTask):
             )
             for i in valid
         )
-        low, high = bootstrap_interval(r.ap[valid], stable_seed(case.dataset, case.task))
+        low, high = bootstrap_percent_interval(r.ap[valid], stable_seed(case.dataset, case.task))
         props: dict[str, Any] = {"mAP": 100 * r.mean_ap if valid.size else 0.0}
         for k in RECALL_KS:
             props[f"recall@{k}"] = 100 * r.recall(k) if valid.size else 0.0

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from plugin_helpers import CountingModel, make_dataset, make_questions
 
 from pytest_fgbmk.cache import AnswerCache
-from pytest_fgbmk.engine import Engine, ProgressLine, jobs_for
+from pytest_fgbmk.engine import Engine, jobs_for
 from pytest_fgbmk.models.base import GenerationSettings
+from pytest_fgbmk.progress import ProgressOutput
 
 
 def test_every_question_answered_and_each_image_decoded_once_per_batch(tmp_path):
@@ -124,20 +123,21 @@ def test_wrong_answer_count_is_contained(tmp_path):
     assert {q.id: answers[q.id].text for q in qs} == {q.id: q.truth for q in qs}
 
 
-def test_progress_line_reports_counts_rate_and_eta():
-    out = io.StringIO()
-    p = ProgressLine(lambda line: out.write(line + "\n"), interval=0.0)
-    p.start(10, 5)
-    p.update(4, 10)
-    p.update(10, 10, final=True)
-    lines = out.getvalue().splitlines()
-    assert lines[0] == "fgbmk: 10 questions to answer (5 more found in the cache)"
-    assert (
-        lines[1].startswith("fgbmk: 4/10 answered, ")
-        and "questions/s" in lines[1]
-        and "ETA" in lines[1]
+def test_answering_progress_reports_counts_rate_and_eta_in_whole_lines(tmp_path):
+    ds = make_dataset(tmp_path / "d", 5)
+    qs = make_questions(ds, per_image=2)  # 10 questions
+    cache = AnswerCache(tmp_path / "cache")
+    Engine(CountingModel(), cache=cache, batch_size=2).run(jobs_for(ds, qs[:5]))
+    lines: list[str] = []
+    engine = Engine(
+        CountingModel(), cache=cache, batch_size=2, progress=ProgressOutput(lines.append)
     )
-    assert lines[2].startswith("fgbmk: 10/10 answered, ") and lines[2].endswith("done")
+    engine.run(jobs_for(ds, qs))
+    assert lines[0] == "fgbmk: 5 questions to answer (5 more found in the cache)"
+    steps = [line for line in lines[1:-1] if line.startswith("fgbmk answering: ")]
+    assert steps and all("questions/s" in line and "ETA" in line for line in steps)
+    assert lines[-1].startswith("fgbmk answering: 5/5 questions (100%), ")
+    assert lines[-1].endswith("done") and not any("\r" in line for line in lines)
 
 
 @settings(

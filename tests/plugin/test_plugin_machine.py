@@ -31,9 +31,9 @@ from pytest_fgbmk.data.synth import SynthConfig, ensure_synthetic, load_syntheti
 from pytest_fgbmk.run import Run, RunOptions
 from pytest_fgbmk.run.context import val_fraction
 from pytest_fgbmk.run.options import SYNTH_SIZES
+from pytest_fgbmk.stats import bootstrap_percent_interval as bootstrap_interval
 from pytest_fgbmk.tasks import MachineCase
 from pytest_fgbmk.tasks.feature_robustness import coarse_level
-from pytest_fgbmk.tasks.machine import bootstrap_interval
 
 pytest_plugins = ["pytester"]
 
