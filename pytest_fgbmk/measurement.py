@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pytest_fgbmk import __version__
+from pytest_fgbmk.task_names import KNOWLEDGE_BIAS
 
 if TYPE_CHECKING:
     from pytest_fgbmk.engine import Answer
@@ -173,7 +174,7 @@ def measure_questions(
         )
     summary = summarize(questions, scored)
     details: dict[str, Any] = {}
-    if case.task == "knowledge_bias":
+    if case.task == KNOWLEDGE_BIAS:
         details = category_distribution(summary.per_category)
     return Measurement(
         case_id=case.id,

@@ -29,6 +29,7 @@ from pytest_fgbmk.stats import (
     mcnemar_p,
     sign_flip_drop,
 )
+from pytest_fgbmk.task_names import KNOWLEDGE_BIAS
 
 SHOW_FLIPPED = 5
 
@@ -136,7 +137,7 @@ class BaselineGate:
         now_b = np.array(m.correct, dtype=bool)
         base_b = base.astype(bool)
         overall = mcnemar_drop(base_b, now_b, min_drop=self.min_drop)
-        if m.task != "knowledge_bias":
+        if m.task != KNOWLEDGE_BIAS:
             return overall
         cats: dict[str, list[int]] = {}
         for i, o in enumerate(m.outcomes):

@@ -53,6 +53,7 @@ from pytest_fgbmk.machine.linear_head import LinearHead
 from pytest_fgbmk.models.base import AnswerRequest, GenerationSettings, ModelAdapter
 from pytest_fgbmk.models.options import ModelOptions
 from pytest_fgbmk.progress import Progress, ProgressOutput, as_output
+from pytest_fgbmk.task_names import ATTRIBUTE, KNOWLEDGE_BIAS
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -116,9 +117,9 @@ class DatasetHeads:
     finest: str
 
     def head_for(self, question: Question) -> NamedHead:
-        if question.task == "knowledge_bias":
+        if question.task == KNOWLEDGE_BIAS:
             return self._level(self.finest, question)
-        if question.task == "attribute":
+        if question.task == ATTRIBUTE:
             if question.facet not in self.attributes:
                 raise ModelError(
                     f"probe: dataset {question.dataset!r} has no training annotations for the "

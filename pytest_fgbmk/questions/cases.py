@@ -19,6 +19,7 @@ from pytest_fgbmk.questions import generate
 from pytest_fgbmk.questions.records import QTYPES, TASKS, Question
 from pytest_fgbmk.questions.subsample import stratified
 from pytest_fgbmk.questions.templates import TemplateSet, template_set
+from pytest_fgbmk.task_names import ATTRIBUTE, GRANULARITY, KNOWLEDGE_BIAS
 
 #: The split questions are asked about.
 SPLIT = "test"
@@ -39,7 +40,7 @@ class Case:
     @property
     def id(self) -> str:
         """``"cub-wing_color-tf"``, ``"cub-species-sa"``, ``"cub-knowledge_bias-tf"``."""
-        middle = "knowledge_bias" if self.task == "knowledge_bias" else self.facet
+        middle = KNOWLEDGE_BIAS if self.task == KNOWLEDGE_BIAS else self.facet
         return f"{self.dataset}-{middle}-{self.qtype}".replace(" ", "_")
 
 
@@ -72,25 +73,25 @@ def cases_for(
     name = dataset.name
     levels = generate.dataset_levels(dataset)
     out: list[Case] = []
-    if "attribute" in tasks:
+    if ATTRIBUTE in tasks:
         asked: set[str] = set()
         for s in test:
             asked.update(a.group for a in s.annotations if a.certainty >= min_certainty)
         for g in dataset.attribute_groups:
             if g.name in asked and len(g.values) >= 2:
                 out += [
-                    Case(name, "attribute", g.name, "tf"),
-                    Case(name, "attribute", g.name, "mc"),
+                    Case(name, ATTRIBUTE, g.name, "tf"),
+                    Case(name, ATTRIBUTE, g.name, "mc"),
                 ]
-    if "knowledge_bias" in tasks and len(generate.level_pools(dataset, len(levels) - 1).names) >= 2:
-        out.append(Case(name, "knowledge_bias", levels[-1], "tf"))
-    if "granularity" in tasks:
+    if KNOWLEDGE_BIAS in tasks and len(generate.level_pools(dataset, len(levels) - 1).names) >= 2:
+        out.append(Case(name, KNOWLEDGE_BIAS, levels[-1], "tf"))
+    if GRANULARITY in tasks:
         for i, level in enumerate(levels):
             if not generate.level_pools(dataset, i).usable():
                 continue
-            out += [Case(name, "granularity", level, "tf"), Case(name, "granularity", level, "mc")]
+            out += [Case(name, GRANULARITY, level, "tf"), Case(name, GRANULARITY, level, "mc")]
             if i == len(levels) - 1:
-                out.append(Case(name, "granularity", level, "sa"))
+                out.append(Case(name, GRANULARITY, level, "sa"))
     return out
 
 
@@ -132,14 +133,14 @@ def _generate(
     mc_options: int | None,
 ) -> list[Question]:
     samples = dataset.split(SPLIT)
-    if case.task == "granularity":
+    if case.task == GRANULARITY:
         if case.facet not in generate.dataset_levels(dataset):
             raise ConfigError(
                 f"dataset {dataset.name!r} has no level {case.facet!r}; its levels are "
                 f"{', '.join(generate.dataset_levels(dataset))}"
             )
         qs = generate.granularity(dataset, samples, case.facet, case.qtype, tset, rng)
-    elif case.task == "knowledge_bias":
+    elif case.task == KNOWLEDGE_BIAS:
         if case.qtype != "tf":
             raise ConfigError("knowledge-bias questions are true/false only (qtype 'tf')")
         qs = generate.knowledge_bias(dataset, samples, tset, rng)

@@ -23,15 +23,16 @@ from pytest_fgbmk.errors import DataFormatError
 from pytest_fgbmk.hashing import stable_hash
 from pytest_fgbmk.questions.records import QTYPES, TASKS, Question
 from pytest_fgbmk.questions.templates import ORIGINAL, format_options
+from pytest_fgbmk.task_names import ATTRIBUTE, GRANULARITY, KNOWLEDGE_BIAS
 
 #: The format tag of our JSONL lines.
 FORMAT = "fgbmk-question/1"
 RELEASE_KEYS = ("question_id", "image", "text", "class", "category")
 _TASK_DIRS = {
-    "hierarchical_granularity_recognition": "granularity",
-    "knowledge_bias_estimination": "knowledge_bias",
-    "knowledge_bias_estimation": "knowledge_bias",
-    "attribute_recognition": "attribute",
+    "hierarchical_granularity_recognition": GRANULARITY,
+    "knowledge_bias_estimination": KNOWLEDGE_BIAS,
+    "knowledge_bias_estimation": KNOWLEDGE_BIAS,
+    "attribute_recognition": ATTRIBUTE,
 }
 _OPTION_LIST = re.compile(r"following list:\s*(.*?)\.\s*Answer the question", re.S)
 _QUOTED = re.compile(r'"([^"]*)"')
@@ -77,7 +78,7 @@ def _path_context(path: Path) -> tuple[str | None, str | None, str | None]:
         if task is None:
             continue
         dataset = parts[i + 1] if i + 2 < len(parts) else None
-        level = parts[i + 2] if task == "granularity" and i + 3 < len(parts) else None
+        level = parts[i + 2] if task == GRANULARITY and i + 3 < len(parts) else None
         return task, dataset, level
     return None, None, None
 
@@ -88,7 +89,7 @@ def read_release(
     """Questions from one release JSONL file (task, dataset and level taken from its path)."""
     path = Path(path)
     p_task, p_dataset, p_level = _path_context(path)
-    task = task or p_task or "granularity"
+    task = task or p_task or GRANULARITY
     if task not in TASKS:
         raise DataFormatError(path, f"unknown task {task!r}", hint=f"use one of {', '.join(TASKS)}")
     dataset = dataset or p_dataset or path.parent.name or "release"
@@ -127,7 +128,7 @@ def read_release(
                     line=lineno,
                     hint='options are written: Choose one answer from the following list: "a", "b".',
                 )
-        facet = facet or ("category" if task == "knowledge_bias" else str(row["category"]))
+        facet = facet or ("category" if task == KNOWLEDGE_BIAS else str(row["category"]))
         qid = stable_hash(ds_key, image, task, facet, qtype, truth, text, row["question_id"])
         out.append(
             Question(
@@ -160,7 +161,7 @@ def _guess_qtype(text: str, truth: str) -> str:
 
 def release_category(q: Question) -> str:
     """The release's ``category`` field: the level for iNat2021, ``generic`` elsewhere."""
-    if q.task == "granularity" and q.dataset.lower() == "inat2021":
+    if q.task == GRANULARITY and q.dataset.lower() == "inat2021":
         return q.facet
     return "generic"
 

@@ -31,6 +31,7 @@ from pytest_fgbmk.questions.templates import (
     noun_for,
 )
 from pytest_fgbmk.questions.text import clashes, normalize
+from pytest_fgbmk.task_names import ATTRIBUTE, GRANULARITY, KNOWLEDGE_BIAS
 
 #: Options per multiple-choice question (truth + 3 distractors).
 MC_OPTIONS = 4
@@ -507,7 +508,7 @@ def granularity(
             f"dataset {dataset.name!r} has fewer than two names at level {level!r} and no "
             "built-in sibling list covers it: no question can be asked there"
         )
-    maker = _Maker(dataset, "granularity", level, qtype, tset)
+    maker = _Maker(dataset, GRANULARITY, level, qtype, tset)
     make, draw, random_ = maker.make, pools.draw, rng.random
     items = [(s, p) for s, p in _sorted_items(dataset, samples) if p[li]]
     by_path: dict[tuple[str, ...], list[str]] = {}
@@ -558,7 +559,7 @@ def knowledge_bias(
         raise ConfigError(
             f"dataset {dataset.name!r} has fewer than two categories: no knowledge-bias question"
         )
-    maker = _Maker(dataset, "knowledge_bias", levels[-1], "tf", tset)
+    maker = _Maker(dataset, KNOWLEDGE_BIAS, levels[-1], "tf", tset)
     make, draw, has_other, random_ = maker.make, pools.draw, pools.has_other, rng.random
     by_path: dict[tuple[str, ...], list[str]] = {}
     out: list[Question] = []
@@ -670,7 +671,7 @@ def attribute(
     are ``mc_options`` (truth + distractors, default 4), or every value of the group the
     image does not also hold when ``mc_options`` is ``None`` (the paper's "all candidates").
     """
-    maker = _Maker(dataset, "attribute", group, qtype, tset)
+    maker = _Maker(dataset, ATTRIBUTE, group, qtype, tset)
     templates = maker.for_noun(attribute_noun(dataset.name, dataset.meta_category))
     make, random_ = maker.make, rng.random
     rows = _attribute_rows(dataset, samples, group, min_certainty)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pytest_fgbmk.task_names import HUMAN_TASKS
+
 #: Question types: true/false, multiple-choice, short answer.
 QTYPES = ("tf", "mc", "sa")
 #: Human-oriented tasks.
-TASKS = ("attribute", "knowledge_bias", "granularity")
+TASKS = HUMAN_TASKS
 
 
 @dataclass(frozen=True, slots=True)

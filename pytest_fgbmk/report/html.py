@@ -33,6 +33,17 @@ from pytest_fgbmk.report.results import (
     samples_path,
 )
 from pytest_fgbmk.report.shown import FLIPPED_SHOWN, flipped_ids, thumbnail_name
+from pytest_fgbmk.task_names import (
+    ALIGNMENT_EFFECT,
+    ATTRIBUTE,
+    FEATURE_ROBUSTNESS,
+    GRANULARITY,
+    HUMAN_TASKS,
+    KNOWLEDGE_BIAS,
+    LINEAR_PROBE,
+    META_CATEGORIES,
+    RETRIEVAL,
+)
 
 REPORT_NAME = "report.html"
 FIGURES = "figures"
@@ -253,7 +264,7 @@ def _levels(results: RunResults, dataset: str, cases: Sequence[CaseResult]) -> l
 
 
 def section_granularity(page: Page, results: RunResults) -> None:
-    cases = [c for c in results.cases if c.task == "granularity"]
+    cases = [c for c in results.cases if c.task == GRANULARITY]
     if not cases:
         return
     page.add('<section id="granularity"><h2>Accuracy by taxonomy level (Figure 2)</h2>')
@@ -281,7 +292,7 @@ def section_granularity(page: Page, results: RunResults) -> None:
 
 
 def section_knowledge_bias(page: Page, results: RunResults, baseline: RunResults | None) -> None:
-    cases = [c for c in results.cases if c.task == "knowledge_bias" and c.details.get("ranked")]
+    cases = [c for c in results.cases if c.task == KNOWLEDGE_BIAS and c.details.get("ranked")]
     if not cases:
         return
     page.add('<section id="knowledge-bias"><h2>Per-category accuracy, ranked (Figure 3)</h2>')
@@ -318,7 +329,7 @@ def attribute_group(name: str) -> str:
 
 
 def section_attributes(page: Page, results: RunResults) -> None:
-    cases = [c for c in results.cases if c.task == "attribute"]
+    cases = [c for c in results.cases if c.task == ATTRIBUTE]
     if not cases:
         return
     page.add('<section id="attributes"><h2>Attribute recognition by group (Table 2)</h2>')
@@ -353,13 +364,13 @@ MACHINE_SECTIONS: tuple[tuple[str, str, Callable[[str], bool]], ...] = (
     (
         "retrieval-probe",
         "Retrieval mAP and linear-probe top-1 per dataset (Figures 4–5)",
-        lambda t: "retrieval" in t or "probe" in t or "classif" in t,
+        lambda t: RETRIEVAL in t or "probe" in t or "classif" in t,
     ),
     ("meta", "Single vs multiple meta-category (Figure 8)", lambda t: "meta" in t),
     ("robustness", "Clean vs perturbed (Table 5)", lambda t: "robust" in t),
     ("alignment", "Origin vs aligned features (Table 4)", lambda t: "align" in t),
 )
-HUMAN = ("attribute", "knowledge_bias", "granularity")
+HUMAN = HUMAN_TASKS
 
 
 @dataclass(frozen=True)
@@ -397,35 +408,35 @@ def _task(*names: str) -> Callable[[CaseResult], bool]:
 #: their value per task.
 MACHINE_COLUMNS: Mapping[str, tuple[tuple[Callable[[CaseResult], bool], Column], ...]] = {
     "retrieval-probe": (
-        (_task("retrieval"), Column("retrieval mAP", _value)),
-        (_task("retrieval"), Column("recall@1", _detail("recall@1"), bar=False)),
-        (_task("retrieval"), Column("recall@10", _detail("recall@10"), bar=False)),
-        (_task("linear_probe"), Column("probe top-1", _value)),
-        (_task("linear_probe"), Column("mean per-class", _detail("mean_per_class"), bar=False)),
+        (_task(RETRIEVAL), Column("retrieval mAP", _value)),
+        (_task(RETRIEVAL), Column("recall@1", _detail("recall@1"), bar=False)),
+        (_task(RETRIEVAL), Column("recall@10", _detail("recall@10"), bar=False)),
+        (_task(LINEAR_PROBE), Column("probe top-1", _value)),
+        (_task(LINEAR_PROBE), Column("mean per-class", _detail("mean_per_class"), bar=False)),
     ),
     "meta": (
-        (_task("meta_categories"), Column("single", _detail("single_top1"))),
+        (_task(META_CATEGORIES), Column("single", _detail("single_top1"))),
         (
-            _task("meta_categories"),
+            _task(META_CATEGORIES),
             Column("multiple", _detail("multiple_top1", fallback_value=True)),
         ),
-        (_task("meta_categories"), Column("drop", _detail("drop"), bar=False)),
+        (_task(META_CATEGORIES), Column("drop", _detail("drop"), bar=False)),
     ),
     "robustness": (
-        (_task("feature_robustness"), Column("clean", _detail("clean_top1"))),
+        (_task(FEATURE_ROBUSTNESS), Column("clean", _detail("clean_top1"))),
         (
-            _task("feature_robustness"),
+            _task(FEATURE_ROBUSTNESS),
             Column("perturbed", _detail("perturbed_top1", fallback_value=True)),
         ),
-        (_task("feature_robustness"), Column("drop", _detail("drop"), bar=False)),
+        (_task(FEATURE_ROBUSTNESS), Column("drop", _detail("drop"), bar=False)),
     ),
     "alignment": (
-        (_task("alignment_effect"), Column("origin", _detail("origin_top1"))),
+        (_task(ALIGNMENT_EFFECT), Column("origin", _detail("origin_top1"))),
         (
-            _task("alignment_effect"),
+            _task(ALIGNMENT_EFFECT),
             Column("aligned", _detail("aligned_top1", fallback_value=True)),
         ),
-        (_task("alignment_effect"), Column("Δ aligned − origin", _detail("delta"), bar=False)),
+        (_task(ALIGNMENT_EFFECT), Column("Δ aligned − origin", _detail("delta"), bar=False)),
     ),
 }
 

@@ -7,20 +7,30 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pytest_fgbmk.engine import EngineStats
+from pytest_fgbmk.task_names import (
+    ALIGNMENT_EFFECT,
+    ATTRIBUTE,
+    FEATURE_ROBUSTNESS,
+    GRANULARITY,
+    KNOWLEDGE_BIAS,
+    LINEAR_PROBE,
+    META_CATEGORIES,
+    RETRIEVAL,
+)
 
 #: Human-oriented tasks first, then the machine-oriented ones (as the suites list them).
 TASK_ORDER = {
     name: i
     for i, name in enumerate(
         (
-            "attribute",
-            "granularity",
-            "knowledge_bias",
-            "retrieval",
-            "linear_probe",
-            "alignment_effect",
-            "meta_categories",
-            "feature_robustness",
+            ATTRIBUTE,
+            GRANULARITY,
+            KNOWLEDGE_BIAS,
+            RETRIEVAL,
+            LINEAR_PROBE,
+            ALIGNMENT_EFFECT,
+            META_CATEGORIES,
+            FEATURE_ROBUSTNESS,
         )
     )
 }
@@ -90,7 +100,7 @@ class SummaryRow:
         )
 
     def sort_key(self) -> tuple:
-        level = LEVEL_ORDER.get(self.facet, len(LEVEL_ORDER)) if self.task == "granularity" else 0
+        level = LEVEL_ORDER.get(self.facet, len(LEVEL_ORDER)) if self.task == GRANULARITY else 0
         return (
             self.dataset,
             TASK_ORDER.get(self.task, 9),

@@ -233,14 +233,12 @@ class RunContext:
                 label=f"fgbmk features {dataset}/{split}:",
             )
             self.extraction_stats.append((f"{dataset}/{split}", stats))
-            if self.progress is not None:
+            if self.progress is not None and not stats.computed_chunks:
+                # (encoding reports its own progress lines, ending with a "done" line)
                 n = len(self.dataset(dataset).split(split))
-                how = (
-                    f"{stats.images} encoded ({stats.images_per_second:.1f} images/s)"
-                    if stats.computed_chunks
-                    else "all from the feature cache"
+                self.progress.write(
+                    f"fgbmk features {dataset}/{split}: {n} images, all from the feature cache"
                 )
-                self.progress.write(f"fgbmk features {dataset}/{split}: {n} images, {how}")
         return self._features[key]
 
     def views(self, dataset: str, split: str) -> dict[str, torch.Tensor]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pytest_fgbmk.measurement import Measurement
+from pytest_fgbmk.task_names import ALIGNMENT_EFFECT
 from pytest_fgbmk.tasks.base import MachineCase
 from pytest_fgbmk.tasks.machine import MachineTask
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 
 class AlignmentEffect(MachineTask):
-    name = "alignment_effect"
+    name = ALIGNMENT_EFFECT
     title = "alignment effect"
     suite = ("test_linear_probe", "test_alignment_effect")
     order = 60

@@ -4,11 +4,12 @@ One case per dataset × attribute group × question type (true/false, multiple-c
 the per-image attribute annotations (CUB's 28 groups; DeepFashion, SkinCon).
 """
 
+from pytest_fgbmk.task_names import ATTRIBUTE
 from pytest_fgbmk.tasks.human import HumanTask
 
 
 class AttributeRecognition(HumanTask):
-    name = "attribute"
+    name = ATTRIBUTE
     title = "attribute recognition"
     suite = ("test_attribute_recognition", "test_attribute")
     order = 10

@@ -18,6 +18,7 @@ import json
 from typing import TYPE_CHECKING
 
 from pytest_fgbmk.measurement import Measurement
+from pytest_fgbmk.task_names import FEATURE_ROBUSTNESS
 from pytest_fgbmk.tasks.base import MachineCase
 from pytest_fgbmk.tasks.machine import MachineTask, finest_level
 
@@ -53,7 +54,7 @@ def coarse_level(dataset: Dataset) -> str | None:
 
 
 class FeatureRobustness(MachineTask):
-    name = "feature_robustness"
+    name = FEATURE_ROBUSTNESS
     title = "feature robustness"
     suite = ("test_feature_robustness", "test_feature_robustness")
     order = 80

@@ -4,11 +4,12 @@ True/false and multiple-choice at every level with enough classes (CUB: class â†
 species; iNat2021: kingdom â€¦ species), short answer at the finest level.
 """
 
+from pytest_fgbmk.task_names import GRANULARITY
 from pytest_fgbmk.tasks.human import HumanTask
 
 
 class HierarchicalGranularity(HumanTask):
-    name = "granularity"
+    name = GRANULARITY
     title = "hierarchical granularity recognition"
     suite = ("test_granularity", "test_granularity")
     order = 30

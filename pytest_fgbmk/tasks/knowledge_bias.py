@@ -6,11 +6,12 @@ the gate tests the categories too (Benjamini–Hochberg over categories).
 """
 
 from pytest_fgbmk.questions.cases import Case
+from pytest_fgbmk.task_names import KNOWLEDGE_BIAS
 from pytest_fgbmk.tasks.human import HumanTask
 
 
 class KnowledgeBias(HumanTask):
-    name = "knowledge_bias"
+    name = KNOWLEDGE_BIAS
     title = "knowledge bias estimation"
     suite = ("test_knowledge_bias", "test_knowledge_bias")
     order = 20

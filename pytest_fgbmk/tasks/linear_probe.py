@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pytest_fgbmk.measurement import Measurement
+from pytest_fgbmk.task_names import LINEAR_PROBE
 from pytest_fgbmk.tasks.base import MachineCase
 from pytest_fgbmk.tasks.machine import MachineTask, probe_properties
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class LinearProbe(MachineTask):
-    name = "linear_probe"
+    name = LINEAR_PROBE
     title = "linear probe"
     suite = ("test_linear_probe", "test_linear_probe")
     order = 50

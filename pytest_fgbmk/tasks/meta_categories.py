@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pytest_fgbmk.measurement import Measurement
+from pytest_fgbmk.task_names import META_CATEGORIES
 from pytest_fgbmk.tasks.base import MachineCase
 from pytest_fgbmk.tasks.machine import MachineTask, split_problem
 
@@ -27,7 +28,7 @@ def meta_names(ctx: RunContext) -> list[str]:
 
 
 class MetaCategories(MachineTask):
-    name = "meta_categories"
+    name = META_CATEGORIES
     title = "classification across meta-categories"
     suite = ("test_meta_categories", "test_meta_categories")
     order = 70

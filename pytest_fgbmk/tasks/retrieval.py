@@ -18,6 +18,7 @@ from pytest_fgbmk.errors import ConfigError
 from pytest_fgbmk.hashing import stable_seed
 from pytest_fgbmk.measurement import Measurement, Outcome
 from pytest_fgbmk.stats import bootstrap_percent_interval
+from pytest_fgbmk.task_names import RETRIEVAL
 from pytest_fgbmk.tasks.base import MachineCase
 from pytest_fgbmk.tasks.machine import MachineTask
 
@@ -29,7 +30,7 @@ RECALL_KS = (1, 10)
 
 
 class Retrieval(MachineTask):
-    name = "retrieval"
+    name = RETRIEVAL
     title = "image retrieval"
     suite = ("test_retrieval", "test_retrieval")
     order = 40
