@@ -114,6 +114,7 @@ def test_unused_baselines_are_reported_not_failed(run, written):
     assert "unused" in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_xdist_writes_the_same_baselines_as_one_process(run, pytester):
     run(*ARGS, *BASE, "--fgbmk-update-baselines", "--fgbmk-baseline-alias=one").assert_outcomes(
         passed=ALL_CASES

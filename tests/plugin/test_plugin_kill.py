@@ -44,6 +44,7 @@ def _command(log: Path, cache: Path, delay: float) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
 def test_sigkill_loses_at_most_the_batch_in_flight(tmp_path, synth_dir):
     env = dict(os.environ)

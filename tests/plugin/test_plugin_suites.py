@@ -211,6 +211,7 @@ def test_cache_makes_a_rerun_ask_nothing(run, pytester):
     assert "engine: 300 questions, 300 from the cache" in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_xdist_gives_the_same_numbers_as_one_process(run, pytester):
     assert_ran(run(*HUMAN, "--fgbmk-model=chance", "--fgbmk-no-cache", "--junitxml=one.xml"), 48)
     result = run(

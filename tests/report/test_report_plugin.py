@@ -60,6 +60,7 @@ def test_report_folder_matches_the_run(run, pytester):
     assert kb.details["ranked"] and "spread" in kb.details
 
 
+@pytest.mark.slow
 def test_xdist_writes_the_same_results(run, pytester):
     n1 = ran(run(*ARGS, "--fgbmk-report", "one"))
     n2 = ran(run(*ARGS, "--fgbmk-report", "two", "-n", "2", subprocess=True))
