@@ -13,6 +13,7 @@ Tests that run for more than 5 s on a quiet machine carry the ``slow`` marker, s
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,9 @@ pytest_plugins = ["pytester"]
 #: the packaged suites and the small synthetic data.
 SUITES = (*PLUGIN_ARGS, "-p", "no:cacheprovider", "--pyargs", "pytest_fgbmk.suites")
 
+#: Loaded before the first inline run and kept across runs (see ``run``).
+INLINE_KEEP = ("numpy", "torch", "matplotlib.figure", "pytest_fgbmk.report.plots")
+
 
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory) -> Path:
@@ -39,6 +43,11 @@ def run(pytester, synth_dir, monkeypatch) -> Callable[..., pytest.RunResult]:
     """``run(*args, subprocess=False)``: pytest on the packaged suites in ``pytester.path``
     with ``--fgbmk-synth=small`` and ``args`` (the model, ``-m``, ``-k`` …), inline or in
     a subprocess; the repository root is on ``sys.path`` and ``PYTHONPATH`` for both."""
+    # pytester's inline runs drop the modules they imported; numpy, torch and matplotlib
+    # cannot be imported a second time in one process (a later run's report failed with
+    # "'Figure' object has no attribute 'items'"): import them once, before any run
+    for name in INLINE_KEEP:
+        importlib.import_module(name)
     monkeypatch.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
     monkeypatch.syspath_prepend(str(REPO))
     monkeypatch.setenv(

@@ -4,7 +4,6 @@ decided together, through pytester with a model that both answers and encodes.""
 from __future__ import annotations
 
 import numpy  # noqa: F401 - imported before pytester's inline runs, which cannot reload it
-import pytest
 import torch  # noqa: F401
 
 import pytest_fgbmk.data.synth  # noqa: F401 - keep loaded modules across inline runs
@@ -37,7 +36,6 @@ def is_machine(name: str) -> bool:
     return name.split("[")[0] in MACHINE_TESTS
 
 
-@pytest.mark.slow
 def test_the_family_counts_human_and_machine_cases_and_decides_them_together(run, pytester):
     run(*MODEL, "--fgbmk-update-baselines").assert_outcomes(passed=HUMAN + MACHINE, skipped=SKIPPED)
     alias = pytester.path / "baselines" / "tests.fake_models-species_encoder"

@@ -24,7 +24,6 @@ def _task(name, seed, classes, shift, overlap=0.0):
     return ProbeTask(name, {"cls": to(xtr)}, ytr, {"cls": to(xte)}, yte, classes)
 
 
-@pytest.mark.slow
 def test_disjoint_domains_lose_nothing_overlapping_ones_drop():
     far = across_meta_categories([_task("a", 0, 4, 0.0), _task("b", 1, 4, 30.0)], settings=FAST)
     assert far["a"].single_top1 == 1.0 and far["b"].multiple_top1 == 1.0

@@ -370,7 +370,6 @@ def test_efficientnet_classifies_real_photos(effnet):
     assert torch.equal(effnet.classify(images), logits)
 
 
-@pytest.mark.slow
 @needs_weights
 def test_efficientnet_views_and_batching(effnet):
     images = _sample_images() + _images(3, seed=5)

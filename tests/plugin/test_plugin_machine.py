@@ -80,7 +80,6 @@ def encoded(pytester) -> int:
     return sum(int(x) for x in log.read_text().split()) if log.exists() else 0
 
 
-@pytest.mark.slow
 def test_oracle_features_score_100_baselines_pair_per_query_ap_and_a_rerun_never_encodes(
     run, pytester
 ):
