@@ -3,11 +3,7 @@ decided together, through pytester with a model that both answers and encodes.""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy  # noqa: F401 - imported before pytester's inline runs, which cannot reload it
-import pytest
 import torch  # noqa: F401
 
 import pytest_fgbmk.data.synth  # noqa: F401 - keep loaded modules across inline runs
@@ -16,12 +12,10 @@ import pytest_fgbmk.machine.meta  # noqa: F401
 import pytest_fgbmk.machine.robustness  # noqa: F401
 import pytest_fgbmk.plugin  # noqa: F401
 from pytest_fgbmk.report.terminal import TASK_ORDER
-from tests.baselines.baselines_junit import junit
-
-pytest_plugins = ["pytester"]
+from tests.harness import junit
 
 MODEL = (
-    "--fgbmk-model=tests.baselines.baselines_encoder:factory",
+    "--fgbmk-model=tests.fake_models:species_encoder",
     "--fgbmk-model-arg",
     "flip=0.2",
     "--fgbmk-no-cache",
@@ -38,44 +32,16 @@ MACHINE_TESTS = (
 )
 
 
-@pytest.fixture(scope="module")
-def synth_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("synth-family")
-
-
-@pytest.fixture
-def run(pytester, synth_dir, monkeypatch):
-    monkeypatch.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
-    repo = Path(__file__).resolve().parents[2]
-    monkeypatch.syspath_prepend(str(repo))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
-
-    def _run(*args: str):
-        return pytester.runpytest(
-            "-p",
-            "pytest_fgbmk.plugin",
-            "-p",
-            "no:cacheprovider",
-            "--pyargs",
-            "pytest_fgbmk.suites",
-            "--fgbmk-synth=small",
-            *MODEL,
-            *args,
-        )
-
-    return _run
-
-
 def is_machine(name: str) -> bool:
     return name.split("[")[0] in MACHINE_TESTS
 
 
 def test_the_family_counts_human_and_machine_cases_and_decides_them_together(run, pytester):
-    run("--fgbmk-update-baselines").assert_outcomes(passed=HUMAN + MACHINE, skipped=SKIPPED)
-    alias = pytester.path / "baselines" / "tests.baselines.baselines_encoder-factory"
+    run(*MODEL, "--fgbmk-update-baselines").assert_outcomes(passed=HUMAN + MACHINE, skipped=SKIPPED)
+    alias = pytester.path / "baselines" / "tests.fake_models-species_encoder"
     assert len(list(alias.rglob("*.json"))) == HUMAN + MACHINE
 
-    again = run("--junitxml=again.xml")
+    again = run(*MODEL, "--junitxml=again.xml")
     again.assert_outcomes(passed=HUMAN + MACHINE, skipped=SKIPPED)
     cases = junit(pytester.path / "again.xml")
     gated = {n: c for n, c in cases.items() if c["_status"] != "skipped"}
@@ -102,12 +68,12 @@ def test_the_family_counts_human_and_machine_cases_and_decides_them_together(run
     ]
 
     # a selection sizes the family to what it gates: 2 human + 2 machine cases
-    some = run("-k", "wing_color or test_retrieval", "--junitxml=some.xml")
+    some = run(*MODEL, "-k", "wing_color or test_retrieval", "--junitxml=some.xml")
     some.assert_outcomes(passed=4)
     assert {c["family_size"] for c in junit(pytester.path / "some.xml").values()} == {"4"}
 
     # noisy features: the machine cases fail at the run level; the human cases still pass
-    worse = run("--fgbmk-model-arg", "noise=0.8", "--junitxml=worse.xml")
+    worse = run(*MODEL, "--fgbmk-model-arg", "noise=0.8", "--junitxml=worse.xml")
     cases = junit(pytester.path / "worse.xml")
     failed = {n for n, c in cases.items() if c["_status"] == "failure"}
     assert failed and all(map(is_machine, failed))
@@ -122,14 +88,16 @@ def test_the_family_counts_human_and_machine_cases_and_decides_them_together(run
 def test_an_answer_only_model_gates_only_its_human_cases(run, pytester):
     """Machine cases skip for a model that cannot encode: they stay out of the family."""
     result = run(
-        "--fgbmk-model=tests.baselines.baselines_flip:factory",
+        *MODEL,
+        "--fgbmk-model=tests.fake_models:flip",
         "-k",
         "wing_color or test_retrieval",
         "--fgbmk-update-baselines",
     )
     result.assert_outcomes(passed=2, skipped=2)
     again = run(
-        "--fgbmk-model=tests.baselines.baselines_flip:factory",
+        *MODEL,
+        "--fgbmk-model=tests.fake_models:flip",
         "-k",
         "wing_color or test_retrieval",
         "--junitxml=flip.xml",

@@ -4,7 +4,6 @@ worse/better models, fingerprint changes, corrupt files, unused baselines, xdist
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy  # noqa: F401 - imported before pytester's inline runs, which cannot reload it
@@ -15,43 +14,13 @@ import pytest_fgbmk.data.synth  # noqa: F401
 import pytest_fgbmk.models.references  # noqa: F401
 import pytest_fgbmk.plugin  # noqa: F401
 import pytest_fgbmk.questions.cases  # noqa: F401
-from tests.baselines.baselines_junit import junit
+from tests.harness import junit
 
-pytest_plugins = ["pytester"]
-
-PLUGIN = ("-p", "pytest_fgbmk.plugin")
-MODEL = ("--fgbmk-model=tests.baselines.baselines_flip:factory", "--fgbmk-no-cache")
+#: the human-oriented suites answered by the flipping model
+ARGS = ("-m", "fgbmk_human", "--fgbmk-model=tests.fake_models:flip", "--fgbmk-no-cache")
 BASE = ("--fgbmk-model-arg", "flip=0.2")
 WORSE = (*BASE, "--fgbmk-model-arg", "facet=wing color", "--fgbmk-model-arg", "facet_flip=1")
 ALL_CASES = 48
-
-
-@pytest.fixture(scope="module")
-def synth_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("synth")
-
-
-@pytest.fixture
-def run(pytester, synth_dir, monkeypatch):
-    monkeypatch.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
-    repo = Path(__file__).resolve().parents[2]
-    monkeypatch.syspath_prepend(str(repo))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
-
-    def _run(*args: str, subprocess: bool = False):
-        full = (
-            *PLUGIN,
-            "-p",
-            "no:cacheprovider",
-            "--pyargs",
-            "pytest_fgbmk.suites",
-            "-m",
-            "fgbmk_human",
-        )
-        runner = pytester.runpytest_subprocess if subprocess else pytester.runpytest
-        return runner(*full, "--fgbmk-synth=small", *MODEL, *args)
-
-    return _run
 
 
 def baseline_files(root: Path) -> dict[str, str]:
@@ -61,19 +30,16 @@ def baseline_files(root: Path) -> dict[str, str]:
 @pytest.fixture
 def written(run, pytester):
     """Baselines written by the base model (flip=0.2)."""
-    result = run(*BASE, "--fgbmk-update-baselines")
+    result = run(*ARGS, *BASE, "--fgbmk-update-baselines")
     result.assert_outcomes(passed=ALL_CASES)
-    return pytester.path / "baselines" / "tests.baselines.baselines_flip-factory"
+    return pytester.path / "baselines" / "tests.fake_models-flip"
 
 
 def test_missing_baseline_fails_with_the_command_that_writes_it(run, pytester):
-    result = run(*BASE, "--junitxml=first.xml")
+    result = run(*ARGS, *BASE, "--junitxml=first.xml")
     result.assert_outcomes(failed=ALL_CASES)
     text = result.stdout.str()
-    assert (
-        "no baseline at baselines/tests.baselines.baselines_flip-factory/test_attribute_recognition/"
-        in text
-    )
+    assert "no baseline at baselines/tests.fake_models-flip/test_attribute_recognition/" in text
     assert "Write the baselines with:" in text
     assert "--fgbmk-model-arg flip=0.2" in text and "--fgbmk-update-baselines" in text
     assert not (pytester.path / "baselines").exists()
@@ -91,7 +57,7 @@ def test_update_writes_baselines_and_the_rerun_passes(run, written, pytester):
     assert rec["asked"]["question_ids"]["count"] == 12
     assert rec["outcomes"]["encoding"] == "bitset-base64"
     assert rec["model"] == "flip-0.2-None-0.0"
-    result = run(*BASE, "--junitxml=again.xml")
+    result = run(*ARGS, *BASE, "--junitxml=again.xml")
     result.assert_outcomes(passed=ALL_CASES)
     cases = junit(pytester.path / "again.xml")
     wing = cases["test_attribute[synth_birds-wing_color-tf]"]
@@ -100,7 +66,7 @@ def test_update_writes_baselines_and_the_rerun_passes(run, written, pytester):
 
 
 def test_a_worse_model_fails_exactly_the_affected_cases(run, written, pytester):
-    result = run(*WORSE, "--junitxml=worse.xml")
+    result = run(*ARGS, *WORSE, "--junitxml=worse.xml")
     cases = junit(pytester.path / "worse.xml")
     failed = sorted(n for n, c in cases.items() if c["_status"] == "failure")
     assert failed == [
@@ -117,7 +83,7 @@ def test_a_worse_model_fails_exactly_the_affected_cases(run, written, pytester):
 
 
 def test_a_better_model_passes_and_is_reported(run, written, pytester):
-    result = run("--junitxml=better.xml", "--fgbmk-alpha=0.05")  # flip=0: all right
+    result = run(*ARGS, "--junitxml=better.xml", "--fgbmk-alpha=0.05")  # flip=0: all right
     result.assert_outcomes(passed=ALL_CASES)
     cases = junit(pytester.path / "better.xml")
     kb = cases["test_knowledge_bias[synth_birds]"]
@@ -126,7 +92,7 @@ def test_a_better_model_passes_and_is_reported(run, written, pytester):
 
 
 def test_changing_the_limit_fails_with_what_differs(run, written, pytester):
-    result = run(*BASE, "--fgbmk-limit=5", "-k", "wing_color")
+    result = run(*ARGS, *BASE, "--fgbmk-limit=5", "-k", "wing_color")
     result.assert_outcomes(failed=2)
     text = result.stdout.str()
     assert "fingerprint differs" in text and "limit: none → 5" in text
@@ -136,25 +102,26 @@ def test_changing_the_limit_fails_with_what_differs(run, written, pytester):
 def test_a_corrupt_baseline_fails_naming_the_file(run, written):
     path = written / "test_granularity" / "test_granularity[synth_birds-species-tf].json"
     path.write_text(path.read_text()[:40])
-    result = run(*BASE, "-k", "species")
+    result = run(*ARGS, *BASE, "-k", "species")
     text = result.stdout.str()
     assert "test_granularity[synth_birds-species-tf].json" in text and "not valid JSON" in text
     result.assert_outcomes(failed=1, passed=result.parseoutcomes()["passed"])
 
 
 def test_unused_baselines_are_reported_not_failed(run, written):
-    result = run(*BASE, "--fgbmk-datasets=synth_birds")
+    result = run(*ARGS, *BASE, "--fgbmk-datasets=synth_birds")
     result.assert_outcomes(passed=24)
     assert "unused" in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_xdist_writes_the_same_baselines_as_one_process(run, pytester):
-    run(*BASE, "--fgbmk-update-baselines", "--fgbmk-baseline-alias=one").assert_outcomes(
+    run(*ARGS, *BASE, "--fgbmk-update-baselines", "--fgbmk-baseline-alias=one").assert_outcomes(
         passed=ALL_CASES
     )
     # xdist workers are real processes: run the controller as one too, like a user's shell.
     run(
-        *BASE, "--snapshot-update", "--fgbmk-baseline-alias=two", "-n", "2", subprocess=True
+        *ARGS, *BASE, "--snapshot-update", "--fgbmk-baseline-alias=two", "-n", "2", subprocess=True
     ).assert_outcomes(passed=ALL_CASES)
     one = baseline_files(pytester.path / "baselines" / "one")
     two = baseline_files(pytester.path / "baselines" / "two")

@@ -3,6 +3,7 @@ themselves; the decompression-bomb guard stays on."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -152,12 +153,28 @@ def test_decompression_bomb_guard_is_left_on(
     assert err.value.path == path
 
 
+def open_descriptors(path: Path) -> list[str]:
+    """This process's open file descriptors on ``path`` (Linux's /proc/self/fd)."""
+    fds = Path("/proc/self/fd")
+    out = []
+    for fd in fds.iterdir():
+        try:
+            if Path(os.readlink(fd)) == path:
+                out.append(fd.name)
+        except OSError:  # the descriptor listdir itself used, closed since
+            pass
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts descriptors in /proc")
 def test_file_handle_is_closed(tmp_path: Path) -> None:
     path = tmp_path / "x.png"
-    Image.new("RGB", (2, 2)).save(path)
-    load_rgb(path)
+    Image.new("RGB", (2, 2), (10, 20, 30)).save(path)
+    img = load_rgb(path)  # held: a lazily read image would keep its file open
+    assert open_descriptors(path.resolve()) == []
     path.unlink()  # would fail on some platforms if still open; the image must be in memory
     assert not path.exists()
+    assert img.getpixel((1, 1)) == (10, 20, 30)
 
 
 @settings(max_examples=20, deadline=None)

@@ -22,6 +22,7 @@ from pytest_fgbmk.data.synth import SynthConfig, ensure_synthetic, generate, loa
 from pytest_fgbmk.data.synth_design import BRANCHING
 from pytest_fgbmk.data.synth_render import COLORS, render_bird, render_flower
 from pytest_fgbmk.errors import ConfigError, DataFormatError
+from tests.harness import in_fresh_interpreters
 
 #: 13 species: two orders, three families, five genera (the last with one species).
 SMALL = SynthConfig(species_per_meta=13, images_per_species=4, size=48, seed=3)
@@ -515,3 +516,7 @@ def test_train_count_keeps_both_splits():
     assert SynthConfig(images_per_species=3, train_fraction=0.99).n_train == 2
     assert SynthConfig().key() != SynthConfig(seed=1).key()
     assert SynthConfig().key() == SynthConfig().key()
+    # the same in every process (a cache folder shared by runs and xdist workers): two fresh
+    # interpreters with different hash seeds name the same folder as this one
+    code = "from pytest_fgbmk.data.synth import SynthConfig\nprint(SynthConfig().key())"
+    assert in_fresh_interpreters(code) == [SynthConfig().key()] * 2

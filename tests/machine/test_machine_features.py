@@ -15,29 +15,7 @@ from pytest_fgbmk.data.records import Dataset, Sample, build_categories
 from pytest_fgbmk.errors import ConfigError, ModelError
 from pytest_fgbmk.machine.feature_store import FeatureStore
 from pytest_fgbmk.machine.features import ExtractionStats, LazyModel, extract_features, labels_of
-from pytest_fgbmk.models.base import ModelAdapter
-
-
-class PixelEncoder(ModelAdapter):
-    """cls = mean RGB of the image; blocks = (B, 2, 3); counts images and can fail on purpose."""
-
-    name = "pixel"
-    can_encode = True
-
-    def __init__(self, fail_after: int | None = None) -> None:
-        self.encoded = 0
-        self.fail_after = fail_after
-
-    @property
-    def fingerprint(self) -> str:
-        return "pixel-v1"
-
-    def encode(self, images):
-        if self.fail_after is not None and self.encoded >= self.fail_after:
-            raise RuntimeError("killed")
-        self.encoded += len(images)
-        x = torch.tensor(np.stack([np.asarray(im, dtype=np.float32).mean((0, 1)) for im in images]))
-        return {"cls": x, "blocks": torch.stack([x, 2 * x], 1)}
+from tests.fake_models import CountingModel, PixelEncoder, StagedPixelEncoder
 
 
 def _dataset(root: Path, n: int = 10) -> Dataset:
@@ -146,11 +124,10 @@ def test_progress_line_and_errors(tmp_path):
     with pytest.raises(ConfigError, match="fingerprint"):
         LazyModel(PixelEncoder)
 
-    class NoEncode(PixelEncoder):
-        can_encode = False
-
-    with pytest.raises(ModelError, match="cannot encode"):
-        extract_features(NoEncode(), ds, "train", FeatureStore(tmp_path / "d", 4), progress=None)
+    with pytest.raises(ModelError, match="cannot encode"):  # a model that only answers
+        extract_features(
+            CountingModel(), ds, "train", FeatureStore(tmp_path / "d", 4), progress=None
+        )
 
 
 def test_labels_of_single_and_multilabel(tmp_path):
@@ -161,27 +138,6 @@ def test_labels_of_single_and_multilabel(tmp_path):
         (Sample("a", "img/000.png", 0, "c0", "train", labels=(0, 1)),), multilabel=True,
     )  # fmt: skip
     np.testing.assert_array_equal(labels_of(ml, "train"), [[1, 1]])
-
-
-class StagedPixelEncoder(PixelEncoder):
-    """The same features, offered as (preprocess one image, encode a stacked batch)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.batches: list[int] = []
-
-    def encode(self, images):
-        raise AssertionError("extract_features should use the stages, not encode()")
-
-    def encode_stages(self):
-        def preprocess(img):
-            return torch.tensor(np.asarray(img, dtype=np.float32).mean((0, 1)))
-
-        def encode_pixels(x):
-            self.batches.append(len(x))
-            return {"cls": x, "blocks": torch.stack([x, 2 * x], 1)}
-
-        return preprocess, encode_pixels
 
 
 def test_staged_encoder_gives_the_same_features_in_batches(tmp_path):

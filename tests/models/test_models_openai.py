@@ -76,6 +76,7 @@ class ChatHandler(BaseHTTPRequestHandler):
             srv.payloads.append(payload)
             srv.in_flight += 1
             srv.max_in_flight = max(srv.max_in_flight, srv.in_flight)
+        self.counted = True
         try:
             if self.path != "/v1/chat/completions":
                 self.reply(404, b'{"error": "no such route"}')
@@ -90,8 +91,15 @@ class ChatHandler(BaseHTTPRequestHandler):
                 time.sleep(srv.delay)
             self.act(action, prompt, auth)
         finally:
-            with srv.lock:
-                srv.in_flight -= 1
+            self.uncount()
+
+    def uncount(self) -> None:
+        """This request leaves the in-flight count (once): before its reply is written,
+        since a client with its answer may send the next request at once."""
+        if getattr(self, "counted", False):
+            self.counted = False
+            with self.server.lock:
+                self.server.in_flight -= 1
 
     def act(self, action: str, prompt: str, auth: str) -> None:
         if action == "429":
@@ -120,6 +128,7 @@ class ChatHandler(BaseHTTPRequestHandler):
             self.reply(200, completion("answer to " + prompt))
 
     def reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.uncount()
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

@@ -22,10 +22,11 @@ from pytest_fgbmk.data.records import (
 )
 from pytest_fgbmk.errors import ModelError
 from pytest_fgbmk.models import probe as probe_mod
-from pytest_fgbmk.models.base import AnswerRequest, GenerationSettings, ModelAdapter
+from pytest_fgbmk.models.base import AnswerRequest, GenerationSettings
 from pytest_fgbmk.models.options import ModelOptions
 from pytest_fgbmk.models.probe import ProbeModel, fit_linear, load_probe
 from pytest_fgbmk.questions.records import Question
+from tests.fake_models import Evil, MeanColourEncoder
 
 # species → (genus, colour, colour attribute, brightness attribute)
 SPECIES = {
@@ -36,30 +37,6 @@ SPECIES = {
 }
 NAMES = list(SPECIES)
 DECOY = "DECOY-never-read"
-
-
-class MeanColourEncoder(ModelAdapter):
-    """Features = the image's mean colour (a separable toy encoder); counts its calls."""
-
-    can_encode = True
-    name = "mean-colour"
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.images = 0
-        self.fail_after: int | None = None
-
-    @property
-    def fingerprint(self) -> str:
-        return "mean-colour-v1"
-
-    def encode(self, images):
-        if self.fail_after is not None and self.images >= self.fail_after:
-            raise RuntimeError("the encoder died")
-        self.calls += 1
-        self.images += len(images)
-        arr = np.stack([np.asarray(img, dtype=np.float32).mean((0, 1)) for img in images])
-        return {"cls": torch.from_numpy(arr) / 255.0}
 
 
 def _dataset(root: Path, per_class: int = 4, seed: int = 0) -> Dataset:
@@ -267,12 +244,8 @@ def test_probe_errors_are_clear(tmp_path):
     with pytest.raises(ModelError, match="no train split"):
         probe.prepare([no_train])
 
-    class Talker(ModelAdapter):
-        fingerprint = "t"
-        can_answer = True
-
-    with pytest.raises(ModelError, match="cannot encode"):
-        ProbeModel(Talker())
+    with pytest.raises(ModelError, match="cannot encode"):  # a model that only answers
+        ProbeModel(Evil())
 
 
 def test_probe_fingerprint_extends_the_encoders(tmp_path):

@@ -12,13 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from plugin_helpers import PLUGIN_ARGS
-from plugin_models import COUNTING_MODULE
 
 from pytest_fgbmk.cache import AnswerCache, CacheKey
 from pytest_fgbmk.models.base import GenerationSettings
+from tests.harness import PLUGIN_ARGS, REPO
 
-MAIN = Path(__file__).resolve().parents[2]
 BATCH = 8
 
 
@@ -36,7 +34,7 @@ def _command(log: Path, cache: Path, delay: float) -> list[str]:
         "-m",
         "fgbmk_human",
         "--fgbmk-synth=small",
-        "--fgbmk-model=fgbmk_counting:factory",
+        "--fgbmk-model=tests.fake_models:counting",
         f"--fgbmk-model-arg=log={log}",
         f"--fgbmk-model-arg=delay={delay}",
         f"--fgbmk-cache={cache}",
@@ -46,12 +44,12 @@ def _command(log: Path, cache: Path, delay: float) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
-def test_sigkill_loses_at_most_the_batch_in_flight(tmp_path, tmp_path_factory):
-    (tmp_path / "fgbmk_counting.py").write_text(COUNTING_MODULE)
+def test_sigkill_loses_at_most_the_batch_in_flight(tmp_path, synth_dir):
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), str(MAIN), env.get("PYTHONPATH", "")])
-    env["FGBMK_SYNTH_DIR"] = str(tmp_path_factory.mktemp("synth_kill"))
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
+    env["FGBMK_SYNTH_DIR"] = str(synth_dir)
     log, cache_dir = tmp_path / "asked.txt", tmp_path / "cache"
     proc = subprocess.Popen(
         _command(log, cache_dir, delay=0.15),

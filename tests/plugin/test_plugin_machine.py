@@ -1,23 +1,21 @@
 """The machine-oriented suites through pytester: retrieval, probe, alignment, meta, robustness.
 
-A model written by the test encodes every image of the small synthetic data to the one-hot
-vector of its species (looked up by the image's pixel digest), optionally with seeded noise
-and an ``aligned`` view, and logs how many images it encoded.
+The model, :class:`tests.fake_models.SpeciesEncoder`, encodes every image of the small
+synthetic data to the one-hot vector of its species (looked up by the image's pixel
+digest), optionally with seeded noise and an ``aligned`` view, and logs how many images it
+encoded.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch  # noqa: F401 - imported before pytester's inline runs, which cannot reload it
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from plugin_helpers import PLUGIN_ARGS, make_dataset
+from plugin_helpers import make_dataset
 from sklearn.metrics import average_precision_score
 
 import pytest_fgbmk.data.synth  # noqa: F401 - keep loaded modules across inline runs
@@ -34,63 +32,8 @@ from pytest_fgbmk.run.options import SYNTH_SIZES
 from pytest_fgbmk.stats import bootstrap_percent_interval as bootstrap_interval
 from pytest_fgbmk.tasks import MachineCase
 from pytest_fgbmk.tasks.feature_robustness import coarse_level
-
-pytest_plugins = ["pytester"]
-
-ENCODER_MODULE = """
-import hashlib
-import json
-
-import torch
-
-from pytest_fgbmk.models.base import ModelAdapter
-
-
-def digest(image):
-    return hashlib.sha256(image.tobytes()).hexdigest()
-
-
-def features_of(image, table, dim, noise):
-    key = digest(image)
-    x = torch.zeros(dim, dtype=torch.float64)
-    x[table[key]] = 1.0
-    if noise:
-        gen = torch.Generator().manual_seed(int(key[:8], 16))
-        x += noise * torch.randn(dim, generator=gen, dtype=torch.float64)
-    return x.float()
-
-
-class TableEncoder(ModelAdapter):
-    name = "table-encoder"
-    can_encode = True
-
-    def __init__(self, options):
-        extra = options.extra
-        with open(extra["table"]) as fh:
-            self.table = json.load(fh)
-        self.dim = max(self.table.values()) + 1
-        self.noise = float(extra.get("noise", 0))
-        self.aligned = bool(int(extra.get("aligned", 0)))
-        self.log = extra.get("log")
-
-    @property
-    def fingerprint(self):
-        return f"table-v1-noise{self.noise}-aligned{int(self.aligned)}"
-
-    def encode(self, images):
-        x = torch.stack([features_of(im, self.table, self.dim, self.noise) for im in images])
-        if self.log:
-            with open(self.log, "a") as fh:
-                fh.write(f"{len(images)}\\n")
-        out = {"cls": x}
-        if self.aligned:
-            out["aligned"] = 2 * x + 1
-        return out
-
-
-def factory(options):
-    return TableEncoder(options)
-"""
+from tests import fake_models
+from tests.harness import junit
 
 SMALL = SynthConfig(**SYNTH_SIZES["small"])
 TASK_TESTS = {
@@ -100,11 +43,6 @@ TASK_TESTS = {
     "meta_categories": "test_meta_categories",
     "feature_robustness": "test_feature_robustness",
 }
-
-
-@pytest.fixture(scope="module")
-def synth_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("synth-machine")
 
 
 @pytest.fixture(scope="module")
@@ -118,45 +56,21 @@ def datasets(synth_dir):
 
 
 @pytest.fixture(scope="module")
-def table(datasets, tmp_path_factory) -> Path:
+def table(datasets, synth_dir) -> dict[str, int]:
     """image pixel digest → global class index (birds' species first, then flowers')."""
-    out, offset = {}, 0
-    for ds in datasets.values():
-        for s in ds.samples:
-            out[hashlib.sha256(ds.open_image(s).tobytes()).hexdigest()] = offset + s.category
-        offset += len(ds.categories)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
+    try:
+        out = fake_models.species_table()  # what the encoder looks its features up in
+    finally:
+        mp.undo()
     assert len(out) == sum(len(d.samples) for d in datasets.values())  # no two images alike
-    path = tmp_path_factory.mktemp("table") / "table.json"
-    path.write_text(json.dumps(out))
-    return path
+    return out
 
 
-@pytest.fixture
-def run(pytester, synth_dir, monkeypatch, table):
-    monkeypatch.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
-    pytester.makepyfile(fgbmk_table_encoder=ENCODER_MODULE)
-    pytester.syspathinsert()
-    log = pytester.path / "encoded.log"
-
-    def _run(*args: str, model: str = "fgbmk_table_encoder:factory"):
-        model_args = [f"--fgbmk-model={model}"] if model else []
-        if model.startswith("fgbmk_table_encoder"):
-            model_args += [f"--fgbmk-model-arg=table={table}", f"--fgbmk-model-arg=log={log}"]
-        return pytester.runpytest(
-            *PLUGIN_ARGS,
-            "-p",
-            "no:cacheprovider",
-            "--pyargs",
-            "pytest_fgbmk.suites",
-            "-m",
-            "fgbmk_machine",
-            "--fgbmk-synth=small",
-            "-rs",
-            *model_args,
-            *args,
-        )
-
-    return _run
+MACHINE = ("-m", "fgbmk_machine", "-rs")
+#: the one-hot encoder, logging the size of each batch it encodes to encoded.log
+ENCODER = ("--fgbmk-model=tests.fake_models:species_encoder", "--fgbmk-model-arg=log=encoded.log")
 
 
 def encoded(pytester) -> int:
@@ -164,26 +78,13 @@ def encoded(pytester) -> int:
     return sum(int(x) for x in log.read_text().split()) if log.exists() else 0
 
 
-def junit_cases(path: Path) -> dict[str, dict[str, str]]:
-    out = {}
-    for tc in ET.parse(path).getroot().iter("testcase"):
-        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
-        props["_status"] = "passed"
-        for child in tc:
-            if child.tag in ("failure", "error", "skipped"):
-                props["_status"] = child.tag
-                props["_message"] = child.get("message", "")
-        out[tc.get("name")] = props
-    return out
-
-
 def test_oracle_features_score_100_baselines_pair_per_query_ap_and_a_rerun_never_encodes(
     run, pytester
 ):
-    result = run("--fgbmk-update-baselines", "--junitxml=a.xml")
+    result = run(*MACHINE, *ENCODER, "--fgbmk-update-baselines", "--junitxml=a.xml")
     result.assert_outcomes(passed=9, skipped=2)
     assert encoded(pytester) == 48  # 2 datasets x (12 train + 12 test), each image once
-    cases = junit_cases(pytester.path / "a.xml")
+    cases = junit(pytester.path / "a.xml")
     for ds in ("synth_birds", "synth_flowers"):
         r = cases[f"test_retrieval[{ds}]"]
         assert (r["metric"], r["value"], r["n"]) == ("mAP", "100.00", "12")
@@ -224,16 +125,16 @@ def test_oracle_features_score_100_baselines_pair_per_query_ap_and_a_rerun_never
     )
     assert probe["outcomes"]["encoding"] == "bitset-base64" and probe["value"] == 100.0
 
-    again = run("-k", "test_retrieval", "--junitxml=b.xml")
+    again = run(*MACHINE, *ENCODER, "-k", "test_retrieval", "--junitxml=b.xml")
     again.assert_outcomes(passed=2)  # gated against the baselines just written
     assert encoded(pytester) == 48  # features came from the cache: no image encoded
-    assert set(junit_cases(pytester.path / "b.xml")) == {
+    assert set(junit(pytester.path / "b.xml")) == {
         "test_retrieval[synth_birds]",
         "test_retrieval[synth_flowers]",
     }
     assert "all from the feature cache" in again.stdout.str()
 
-    worse = run("-k", "test_retrieval", "--fgbmk-model-arg=noise=0.8")
+    worse = run(*MACHINE, *ENCODER, "-k", "test_retrieval", "--fgbmk-model-arg=noise=0.8")
     worse.assert_outcomes(failed=2)  # every query's AP fell: the paired sign-flip test fails
     assert "retrieval-synth_birds: mAP dropped significantly" in worse.stdout.str()
     assert encoded(pytester) == 96  # another fingerprint: its own features
@@ -243,6 +144,8 @@ def test_noisy_features_match_sklearn_and_the_aligned_view_is_probed(
     run, pytester, datasets, table
 ):
     result = run(
+        *MACHINE,
+        *ENCODER,
         "--fgbmk-datasets=synth_birds",
         "--fgbmk-model-arg=noise=0.8",
         "--fgbmk-model-arg=aligned=1",
@@ -250,19 +153,19 @@ def test_noisy_features_match_sklearn_and_the_aligned_view_is_probed(
         "--junitxml=n.xml",
     )
     assert not result.parseoutcomes().get("errors")
-    cases = junit_cases(pytester.path / "n.xml")
+    cases = junit(pytester.path / "n.xml")
     meta = cases["test_meta_categories[synth_birds]"]
     assert meta["_status"] == "skipped" and "at least 2 single-label datasets" in meta["_message"]
     assert set(cases) == {f"{t}[{p}]" for t in TASK_TESTS.values() for p in ("synth_birds",)} | {
         "test_feature_robustness[synth_birds-genus]"
     }
     # the reference: query = test image, gallery = train split, cosine, sklearn's AP per query
-    mod = __import__("fgbmk_table_encoder")
-    tab = json.loads(table.read_text())
     ds = datasets["synth_birds"]
 
     def feats(split):
-        x = torch.stack([mod.features_of(ds.open_image(s), tab, 12, 0.8) for s in ds.split(split)])
+        x = torch.stack(
+            [fake_models.features_of(ds.open_image(s), table, 12, 0.8) for s in ds.split(split)]
+        )
         return torch.nn.functional.normalize(x, dim=1).numpy()
 
     q, g = feats("test"), feats("train")
@@ -284,10 +187,10 @@ def test_noisy_features_match_sklearn_and_the_aligned_view_is_probed(
 
 
 def test_a_model_without_encode_or_without_a_model_skips_with_the_reason(run):
-    result = run(model="oracle")
+    result = run(*MACHINE, "--fgbmk-model=oracle")
     result.assert_outcomes(skipped=11)
     assert "model oracle cannot encode images" in result.stdout.str()
-    none = run(model="")
+    none = run(*MACHINE)
     none.assert_outcomes(skipped=5)
     assert "no model chosen: pass --fgbmk-model=SPEC" in none.stdout.str()
 

@@ -2,54 +2,18 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-from pathlib import Path
-
 import numpy  # noqa: F401 - imported before pytester's inline runs, which cannot reload it
 import pytest
-from plugin_helpers import PLUGIN_ARGS
-from plugin_models import COUNTING_MODULE
 
 import pytest_fgbmk.data.discovery  # noqa: F401 - same: keep loaded modules across inline runs
 import pytest_fgbmk.data.synth  # noqa: F401
 import pytest_fgbmk.models.references  # noqa: F401
 import pytest_fgbmk.plugin  # noqa: F401
 import pytest_fgbmk.questions.cases  # noqa: F401
+from tests.harness import junit
 
-pytest_plugins = ["pytester"]
-
-SMALL = ("--fgbmk-synth=small",)
-
-
-@pytest.fixture(scope="session")
-def synth_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("synth")
-
-
-@pytest.fixture
-def run(pytester, synth_dir, monkeypatch):
-    """Run pytest inline on the packaged suites with the plugin and the small synthetic data."""
-    monkeypatch.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
-    pytester.makepyfile(fgbmk_counting=COUNTING_MODULE)
-    pytester.syspathinsert()
-
-    def _run(*args: str, subprocess: bool = False):
-        full = (
-            *PLUGIN_ARGS,
-            "-p",
-            "no:cacheprovider",
-            "--pyargs",
-            "pytest_fgbmk.suites",
-            "-m",
-            "fgbmk_human",
-            *SMALL,
-            *args,
-        )
-        if subprocess:
-            return pytester.runpytest_subprocess(*full)
-        return pytester.runpytest(*full)
-
-    return _run
+HUMAN = ("-m", "fgbmk_human")
+COUNTING = "--fgbmk-model=tests.fake_models:counting"
 
 
 def assert_ran(result, n: int) -> None:
@@ -64,25 +28,10 @@ def assert_ran(result, n: int) -> None:
     assert "INTERNALERROR" not in result.stdout.str()
 
 
-def junit_cases(path: Path) -> dict[str, dict[str, str]]:
-    """``{testcase name: {property: value}}`` plus a ``_status`` key from a JUnit file."""
-    out = {}
-    for tc in ET.parse(path).getroot().iter("testcase"):
-        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
-        status = "passed"
-        for child in tc:
-            if child.tag in ("failure", "error", "skipped"):
-                status = child.tag
-                props["_message"] = child.get("message", "")
-        props["_status"] = status
-        out[tc.get("name")] = props
-    return out
-
-
 def test_oracle_scores_every_case_100_and_junit_carries_the_measurement(run, pytester):
-    result = run("--fgbmk-model=oracle", "--junitxml=out.xml", "--fgbmk-no-cache")
+    result = run(*HUMAN, "--fgbmk-model=oracle", "--junitxml=out.xml", "--fgbmk-no-cache")
     assert_ran(result, 48)
-    cases = junit_cases(pytester.path / "out.xml")
+    cases = junit(pytester.path / "out.xml")
     assert len(cases) == 48
     assert {c["value"] for c in cases.values()} == {"100.00"}
     assert all(c["metric"] == "accuracy" for c in cases.values())
@@ -111,10 +60,15 @@ def test_oracle_scores_every_case_100_and_junit_carries_the_measurement(run, pyt
 
 def test_chance_true_false_is_near_half_within_the_interval(run, pytester):
     result = run(
-        "--fgbmk-model=chance", "--junitxml=out.xml", "--fgbmk-no-cache", "-k", "tf or knowledge"
+        *HUMAN,
+        "--fgbmk-model=chance",
+        "--junitxml=out.xml",
+        "--fgbmk-no-cache",
+        "-k",
+        "tf or knowledge",
     )
     assert_ran(result, 24)
-    cases = junit_cases(pytester.path / "out.xml")
+    cases = junit(pytester.path / "out.xml")
     right = total = 0
     for props in cases.values():
         n = int(props["n"])
@@ -131,7 +85,8 @@ def test_chance_true_false_is_near_half_within_the_interval(run, pytester):
 def test_k_selection_runs_only_that_cases_questions(run, pytester):
     log = pytester.path / "asked.txt"
     result = run(
-        "--fgbmk-model=fgbmk_counting:factory",
+        *HUMAN,
+        COUNTING,
         f"--fgbmk-model-arg=log={log}",
         "--fgbmk-no-cache",
         "--junitxml=out.xml",
@@ -140,13 +95,14 @@ def test_k_selection_runs_only_that_cases_questions(run, pytester):
     )
     assert_ran(result, 1)
     asked = log.read_text().split()
-    (props,) = junit_cases(pytester.path / "out.xml").values()
+    (props,) = junit(pytester.path / "out.xml").values()
     assert len(asked) == len(set(asked)) == int(props["n"]) == 12
     assert props["value"] == "100.00"
 
 
 def test_limit_caps_questions_per_case(run, pytester):
     result = run(
+        *HUMAN,
         "--fgbmk-model=oracle",
         "--fgbmk-limit=4",
         "--fgbmk-no-cache",
@@ -155,11 +111,11 @@ def test_limit_caps_questions_per_case(run, pytester):
         "species",
     )
     assert_ran(result, 6)
-    assert {c["n"] for c in junit_cases(pytester.path / "out.xml").values()} == {"4"}
+    assert {c["n"] for c in junit(pytester.path / "out.xml").values()} == {"4"}
 
 
 def test_without_a_model_the_suites_skip_with_the_hint(run):
-    result = run("-rs")
+    result = run(*HUMAN, "-rs")
     result.assert_outcomes(skipped=3)
     result.stdout.fnmatch_lines(
         ["*no model chosen: pass --fgbmk-model=SPEC*--fgbmk-model=probe:efficientnet-lite0*"]
@@ -173,6 +129,7 @@ def test_a_missing_dataset_is_skipped_with_the_path_looked_for(run, pytester, sy
         SynthConfig(species_per_meta=6, images_per_species=4, size=64), synth_dir
     )
     result = run(
+        *HUMAN,
         "--fgbmk-model=oracle",
         f"--fgbmk-data={root}",
         "--fgbmk-datasets=cub,stanford_dogs",
@@ -193,7 +150,8 @@ def test_a_missing_dataset_is_skipped_with_the_path_looked_for(run, pytester, sy
 
 def test_a_model_that_cannot_answer_is_skipped_with_the_reason(run):
     result = run(
-        "--fgbmk-model=fgbmk_counting:factory",
+        *HUMAN,
+        COUNTING,
         "--fgbmk-model-arg=encode_only=1",
         "-rs",
         "-k",
@@ -222,7 +180,7 @@ def test_a_model_that_cannot_answer_is_skipped_with_the_reason(run):
     ],
 )
 def test_bad_option_values_are_usage_errors_naming_the_option(run, args, message):
-    result = run(*args)
+    result = run(*HUMAN, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
@@ -230,34 +188,37 @@ def test_bad_option_values_are_usage_errors_naming_the_option(run, args, message
 
 def test_ini_keys_work_like_options(run, pytester):
     pytester.makeini("[pytest]\nfgbmk_model = oracle\nfgbmk_limit = 3\nfgbmk_no_cache = true\n")
-    result = run("--junitxml=out.xml", "-k", "knowledge")
+    result = run(*HUMAN, "--junitxml=out.xml", "-k", "knowledge")
     assert_ran(result, 2)
-    assert {c["n"] for c in junit_cases(pytester.path / "out.xml").values()} == {"3"}
+    assert {c["n"] for c in junit(pytester.path / "out.xml").values()} == {"3"}
 
 
 def test_cache_makes_a_rerun_ask_nothing(run, pytester):
     log = pytester.path / "asked.txt"
     args = (
-        "--fgbmk-model=fgbmk_counting:factory",
+        COUNTING,
         f"--fgbmk-model-arg=log={log}",
         "--fgbmk-cache=c",
         "-k",
         "synth_birds",
     )
-    assert_ran(run(*args), 24)
+    assert_ran(run(*HUMAN, *args), 24)
     first = log.read_text().split()
     assert len(first) == len(set(first)) == 300
-    result = run(*args)
+    result = run(*HUMAN, *args)
     assert_ran(result, 24)
     assert log.read_text().split() == first
     assert "engine: 300 questions, 300 from the cache" in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_xdist_gives_the_same_numbers_as_one_process(run, pytester):
-    assert_ran(run("--fgbmk-model=chance", "--fgbmk-no-cache", "--junitxml=one.xml"), 48)
-    result = run("--fgbmk-model=chance", "--fgbmk-no-cache", "--junitxml=two.xml", "-n", "2")
+    assert_ran(run(*HUMAN, "--fgbmk-model=chance", "--fgbmk-no-cache", "--junitxml=one.xml"), 48)
+    result = run(
+        *HUMAN, "--fgbmk-model=chance", "--fgbmk-no-cache", "--junitxml=two.xml", "-n", "2"
+    )
     assert_ran(result, 48)
-    one, two = junit_cases(pytester.path / "one.xml"), junit_cases(pytester.path / "two.xml")
+    one, two = junit(pytester.path / "one.xml"), junit(pytester.path / "two.xml")
     keys = ("value", "n", "interval_low", "interval_high", "unparsed_rate")
     assert {n: tuple(p[k] for k in keys) for n, p in one.items()} == {
         n: tuple(p[k] for k in keys) for n, p in two.items()
@@ -267,9 +228,9 @@ def test_xdist_gives_the_same_numbers_as_one_process(run, pytester):
 
 
 @pytest.mark.slow
-def test_tiny_llava_runs_end_to_end_through_transformers(run, pytester, monkeypatch):
-    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
+def test_tiny_llava_runs_end_to_end_through_transformers(run, pytester):
     result = run(
+        *HUMAN,
         "--fgbmk-model=tiny-llava",
         "--fgbmk-no-cache",
         "--fgbmk-limit=2",
@@ -279,6 +240,6 @@ def test_tiny_llava_runs_end_to_end_through_transformers(run, pytester, monkeypa
         subprocess=True,
     )
     assert_ran(result, 1)
-    (props,) = junit_cases(pytester.path / "out.xml").values()
+    (props,) = junit(pytester.path / "out.xml").values()
     assert props["n"] == "2" and props["errors"] == "0"  # random weights: any accuracy
     result.stdout.fnmatch_lines(["fgbmk model: tiny-llava", "fgbmk fingerprint: *?"])

@@ -33,6 +33,7 @@ from pytest_fgbmk.questions.records import Question
 from pytest_fgbmk.questions.subsample import stratified
 from pytest_fgbmk.questions.templates import EXTENDED, ORIGINAL, template_set
 from pytest_fgbmk.questions.text import clashes, normalize
+from tests.harness import in_fresh_interpreters
 
 CUB = cub_like()
 
@@ -241,7 +242,8 @@ def test_determinism_seed_and_template_version():
 
 
 def test_ids_and_seeds_are_stable_constants():
-    # same inputs → same id on every machine (blake2b, never hash())
+    # same inputs → same id on every machine (blake2b, never hash()): the ids and seeds are
+    # pinned, and two fresh interpreters with different hash seeds give the same ones
     assert question_id(
         "cub", "a.jpg", "granularity", "species", "tf", "yes", "x", "original-r1:tf:0"
     ) == (
@@ -250,6 +252,19 @@ def test_ids_and_seeds_are_stable_constants():
     assert len(question_id("a", "b", "c", "d", "e", "f", "g", "h")) == 16
     assert derive_seed("cub", "granularity", "test") == derive_seed("cub", "granularity", "test")
     assert derive_seed("cub", "granularity", "test") != derive_seed("cub", "attribute", "test")
+    here = (
+        question_id("cub", "a.jpg", "granularity", "species", "tf", "yes", "x", "original-r1:tf:0"),
+        question_id("a", "b", "c", "d", "e", "f", "g", "h"),
+        derive_seed("cub", "granularity", "test"),
+    )
+    assert here == ("05d7aa11da4118ef", "7e275b57639db316", 5901286456534222433)
+    code = (
+        "from pytest_fgbmk.questions.ids import derive_seed, question_id\n"
+        "print(question_id('cub', 'a.jpg', 'granularity', 'species', 'tf', 'yes', 'x',"
+        " 'original-r1:tf:0'), question_id('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'),"
+        " derive_seed('cub', 'granularity', 'test'))"
+    )
+    assert in_fresh_interpreters(code) == [" ".join(map(str, here))] * 2
 
 
 @settings(max_examples=15, deadline=None)

@@ -4,74 +4,33 @@ case's right → wrong questions read from the stored baseline file the gate nam
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 from html import escape
-from pathlib import Path
 
 import numpy  # noqa: F401 - imported before pytester's inline runs, which cannot reload it
-import pytest
 
 import pytest_fgbmk.data.synth  # noqa: F401 - keep loaded modules across inline runs
 import pytest_fgbmk.plugin  # noqa: F401
 import pytest_fgbmk.questions.cases  # noqa: F401
 from pytest_fgbmk.report.results import read_results, read_samples
+from tests.fake_models import EVIL, share
 
-pytest_plugins = ["pytester"]
-
-EVIL = "<script>alert(1)</script>"
-MODEL = f'''
-from tests.baselines.baselines_flip import Flip
-
-
-class EvilFlip(Flip):
-    """The flipping wrapper, answering with a script tag where it is wrong."""
-
-    def answer(self, requests, settings):
-        return [{EVIL!r} if self._wrong(r.question) else r.question.truth for r in requests]
-'''
 ARGS = (
-    "-p",
-    "pytest_fgbmk.plugin",
-    "-p",
-    "no:cacheprovider",
-    "--pyargs",
-    "pytest_fgbmk.suites",
     "-m",
     "fgbmk_human",
-    "--fgbmk-synth=small",
     "--fgbmk-datasets=synth_birds",
     "--fgbmk-limit=8",
     "--fgbmk-no-cache",
-    "--fgbmk-model=fgbmk_evilflip:EvilFlip",
+    "--fgbmk-model=tests.fake_models:EvilFlip",
 )
 BEFORE, AFTER = 0.1, 0.6
 
 
-def share(qid: str) -> float:
-    """baselines_flip's deterministic share of a question id (wrong below ``flip``)."""
-    return int(hashlib.sha256(qid.encode()).hexdigest()[:8], 16) / 2**32
-
-
-@pytest.fixture
-def run(pytester, tmp_path_factory, monkeypatch):
-    repo = Path(__file__).resolve().parents[2]
-    monkeypatch.setenv("FGBMK_SYNTH_DIR", str(tmp_path_factory.getbasetemp() / "synth-flips"))
-    monkeypatch.syspath_prepend(str(repo))
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")]))
-    )
-    pytester.makepyfile(fgbmk_evilflip=MODEL)
-    pytester.syspathinsert()
-    return lambda *args: pytester.runpytest(*ARGS, *args)
-
-
 def test_regressed_cases_show_questions_flipped_against_the_stored_baseline(run, pytester):
-    first = run(f"--fgbmk-model-arg=flip={BEFORE}", "--fgbmk-update-baselines")
+    first = run(*ARGS, f"--fgbmk-model-arg=flip={BEFORE}", "--fgbmk-update-baselines")
     assert first.parseoutcomes().get("failed", 0) == 0
-    second = run(f"--fgbmk-model-arg=flip={AFTER}", "--fgbmk-report=rep")
+    second = run(*ARGS, f"--fgbmk-model-arg=flip={AFTER}", "--fgbmk-report=rep")
     assert second.parseoutcomes().get("failed", 0) > 0  # the worse model regressed
     folder = pytester.path / "rep"
     res = read_results(folder)

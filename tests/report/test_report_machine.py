@@ -6,11 +6,9 @@ perturbed (Table 5), origin vs aligned (Table 4); the gate's properties stay in 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from html import unescape
-from pathlib import Path
 
 import pytest
 import torch  # noqa: F401 - imported before pytester's inline runs, which cannot reload it
@@ -20,7 +18,6 @@ import pytest_fgbmk.machine.features  # noqa: F401
 import pytest_fgbmk.machine.meta  # noqa: F401
 import pytest_fgbmk.machine.robustness  # noqa: F401
 import pytest_fgbmk.plugin  # noqa: F401
-from pytest_fgbmk.data.synth import SynthConfig, ensure_synthetic, load_synthetic
 from pytest_fgbmk.measurement import Asked, Measurement, Outcome
 from pytest_fgbmk.report.junit import measurement_properties
 from pytest_fgbmk.report.results import (
@@ -29,64 +26,8 @@ from pytest_fgbmk.report.results import (
     case_from_properties,
     read_results,
 )
-from pytest_fgbmk.run.options import SYNTH_SIZES
-
-pytest_plugins = ["pytester"]
-
-ENCODER = """
-import hashlib
-import json
-
-import torch
-
-from pytest_fgbmk.models.base import ModelAdapter
-
-
-class OneHot(ModelAdapter):
-    name = "one-hot"
-    can_encode = True
-
-    def __init__(self, options):
-        with open(options.extra["table"]) as fh:
-            self.table = json.load(fh)
-        self.dim = max(self.table.values()) + 1
-
-    @property
-    def fingerprint(self):
-        return "one-hot-v1"
-
-    def encode(self, images):
-        x = torch.zeros(len(images), self.dim)
-        for i, im in enumerate(images):
-            x[i, self.table[hashlib.sha256(im.tobytes()).hexdigest()]] = 1.0
-        return {"cls": x, "aligned": 2 * x + 1}
-"""
 
 SECTIONS = ("retrieval-probe", "meta", "robustness", "alignment")
-
-
-@pytest.fixture(scope="module")
-def synth_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("synth-report-machine")
-
-
-@pytest.fixture(scope="module")
-def table(synth_dir, tmp_path_factory) -> Path:
-    """image pixel digest → global class index (birds' species, then flowers')."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
-    try:
-        datasets = load_synthetic(ensure_synthetic(SynthConfig(**SYNTH_SIZES["small"])))
-    finally:
-        mp.undo()
-    out, offset = {}, 0
-    for ds in datasets:
-        for s in ds.samples:
-            out[hashlib.sha256(ds.open_image(s).tobytes()).hexdigest()] = offset + s.category
-        offset += len(ds.categories)
-    path = tmp_path_factory.mktemp("onehot") / "table.json"
-    path.write_text(json.dumps(out))
-    return path
 
 
 def section(page: str, anchor: str) -> str:
@@ -106,22 +47,13 @@ def table_of(chunk: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def test_machine_suites_reach_results_and_every_machine_section(pytester, synth_dir, table):
-    pytester.makepyfile(fgbmk_onehot=ENCODER)
-    pytester.syspathinsert()
-    pytester._monkeypatch.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
-    result = pytester.runpytest(
-        "-p",
-        "pytest_fgbmk.plugin",
-        "-p",
-        "no:cacheprovider",
-        "--pyargs",
-        "pytest_fgbmk.suites",
+def test_machine_suites_reach_results_and_every_machine_section(run, pytester):
+    result = run(
         "-m",
         "fgbmk_machine",
-        "--fgbmk-synth=small",
-        "--fgbmk-model=fgbmk_onehot:OneHot",
-        f"--fgbmk-model-arg=table={table}",
+        # each image's species, one-hot, and an ``aligned`` view
+        "--fgbmk-model=tests.fake_models:species_encoder",
+        "--fgbmk-model-arg=aligned=1",
         "--fgbmk-update-baselines",
         "--fgbmk-report=rep",
     )

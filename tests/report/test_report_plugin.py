@@ -4,9 +4,6 @@ files written, the records matching the JUnit properties, and xdist writing the 
 from __future__ import annotations
 
 import json
-import os
-import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import numpy  # noqa: F401 - imported before pytester's inline runs, which cannot reload it
 import pytest
@@ -15,100 +12,37 @@ import pytest_fgbmk.data.synth  # noqa: F401 - keep loaded modules across inline
 import pytest_fgbmk.plugin  # noqa: F401
 import pytest_fgbmk.questions.cases  # noqa: F401
 from pytest_fgbmk.report.results import read_results, read_samples
-
-pytest_plugins = ["pytester"]
-
-EVIL = "<script>alert(1)</script>"
-EVIL_MODULE = f'''
-from pytest_fgbmk.models.base import ModelAdapter
-
-
-class Evil(ModelAdapter):
-    """Right on about half the questions (by id); otherwise answers with a script tag."""
-
-    name = "evil"
-    can_answer = True
-
-    def __init__(self, options):
-        pass
-
-    @property
-    def fingerprint(self):
-        return "evil-v1"
-
-    def answer(self, requests, settings):
-        return [
-            r.question.truth if sum(map(ord, r.question.id)) % 2 else {EVIL!r} for r in requests
-        ]
-'''
+from tests.fake_models import EVIL
+from tests.harness import junit, ran
 
 ARGS = (
-    "-p",
-    "no:cacheprovider",
-    "--pyargs",
-    "pytest_fgbmk.suites",
     "-m",
     "fgbmk_human",
-    "--fgbmk-synth=small",
     "--fgbmk-datasets=synth_birds",
     "--fgbmk-limit=6",
-    "--fgbmk-model=fgbmk_evil:Evil",
+    "--fgbmk-model=tests.fake_models:Evil",
     "--fgbmk-no-cache",
 )
 
 
-@pytest.fixture
-def run(pytester, tmp_path_factory, monkeypatch):
-    from importlib.metadata import entry_points
-
-    installed = any(ep.value == "pytest_fgbmk.plugin" for ep in entry_points(group="pytest11"))
-    plugin = () if installed else ("-p", "pytest_fgbmk.plugin")
-    monkeypatch.setenv("FGBMK_SYNTH_DIR", str(tmp_path_factory.getbasetemp() / "synth-report"))
-    repo = str(Path(pytest_fgbmk.plugin.__file__).resolve().parents[1])
-    monkeypatch.setenv(
-        "PYTHONPATH", os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))
-    )
-    pytester.makepyfile(fgbmk_evil=EVIL_MODULE)
-    pytester.syspathinsert()
-
-    def _run(*args: str, subprocess: bool = False):
-        full = (*plugin, *ARGS, *args)
-        return pytester.runpytest_subprocess(*full) if subprocess else pytester.runpytest(*full)
-
-    return _run
-
-
-def junit_values(path: Path) -> dict[str, str]:
-    out = {}
-    for tc in ET.parse(path).getroot().iter("testcase"):
-        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
-        if "case" in props:
-            out[props["case"]] = props["value"]
-    return out
-
-
-def ran(result) -> int:
-    """Cases run (passed or failed: without a stored baseline the gate fails them)."""
-    o = result.parseoutcomes()
-    return o.get("passed", 0) + o.get("failed", 0)
-
-
 def test_report_folder_matches_the_run(run, pytester):
-    result = run("--fgbmk-report", "rep", "--junitxml", "out.xml")
+    result = run(*ARGS, "--fgbmk-report", "rep", "--junitxml", "out.xml")
     folder = pytester.path / "rep"
     result.stdout.fnmatch_lines(
         [f"fgbmk report: {folder} (results.json, samples.jsonl, report.html)"]
     )
     res = read_results(folder)
-    assert res.run.model["spec"] == "fgbmk_evil:Evil"
+    assert res.run.model["spec"] == "tests.fake_models:Evil"
     assert res.run.model["fingerprint"] == "evil-v1"
     assert res.run.limit == 6 and res.run.templates == "original" and res.run.scoring == "strict"
     assert res.run.datasets["synth_birds"]["index_hash"]
     assert res.run.environment["packages"]["torch"]
     assert res.run.exit_status == int(result.ret)
     assert len(res.cases) == ran(result) > 10
-    junit = junit_values(pytester.path / "out.xml")
-    assert {c.case_id: f"{c.value:.2f}" for c in res.cases} == junit
+    values = {
+        p["case"]: p["value"] for p in junit(pytester.path / "out.xml").values() if "case" in p
+    }
+    assert {c.case_id: f"{c.value:.2f}" for c in res.cases} == values
     failed = result.parseoutcomes().get("failed", 0)
     assert sum(c.outcome == "failed" for c in res.cases) == failed
     assert all(c.outcome in ("passed", "failed") and c.nodeid for c in res.cases)
@@ -126,9 +60,10 @@ def test_report_folder_matches_the_run(run, pytester):
     assert kb.details["ranked"] and "spread" in kb.details
 
 
+@pytest.mark.slow
 def test_xdist_writes_the_same_results(run, pytester):
-    n1 = ran(run("--fgbmk-report", "one"))
-    n2 = ran(run("--fgbmk-report", "two", "-n", "2", subprocess=True))
+    n1 = ran(run(*ARGS, "--fgbmk-report", "one"))
+    n2 = ran(run(*ARGS, "--fgbmk-report", "two", "-n", "2", subprocess=True))
     one, two = read_results(pytester.path / "one"), read_results(pytester.path / "two")
     assert n1 == n2 == len(one.cases) > 10
     assert [(c.case_id, c.value, c.n) for c in one.cases] == [

@@ -10,12 +10,10 @@ import pytest
 
 
 @pytest.mark.slow
-def test_a_plain_log_shows_answering_encoding_and_probe_fitting_progress(
-    tmp_path, tmp_path_factory
-):
+def test_a_plain_log_shows_answering_encoding_and_probe_fitting_progress(tmp_path, synth_dir):
     """The README's first command on the small synthetic data, its output sent to a file."""
     log = tmp_path / "run.log"
-    env = dict(os.environ, FGBMK_SYNTH_DIR=str(tmp_path_factory.mktemp("synth")))
+    env = dict(os.environ, FGBMK_SYNTH_DIR=str(synth_dir))
     with log.open("w") as out:
         proc = subprocess.run(
             [

@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from pytest_fgbmk.run import RunOptions, run_benchmark
-from tests.baselines.baselines_junit import junit
+from tests.harness import junit
 
-pytest_plugins = ["pytester"]
-
-REPO = Path(__file__).resolve().parents[2]
-MODEL = "tests.baselines.baselines_flip:factory"
+MODEL = "tests.fake_models:flip"
 BASE = ("flip=0.2",)
 WORSE = ("flip=0.2", "facet=wing color", "facet_flip=1")
 GATE_PROPS = ("baseline", "delta", "p", "p_threshold", "family_size", "family_decided")
 
 
 @pytest.fixture
-def project(pytester, tmp_path_factory, monkeypatch):
+def project(pytester, run, synth_dir, monkeypatch):
     """A pytester folder whose baselines/flip were written by the script (flip=0.2)."""
-    synth = tmp_path_factory.mktemp("synth")
-    monkeypatch.setenv("FGBMK_SYNTH_DIR", str(synth))
-    monkeypatch.syspath_prepend(str(REPO))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
     written = run_benchmark(
         _options(BASE),
         baselines=pytester.path / "baselines",
@@ -35,44 +28,37 @@ def project(pytester, tmp_path_factory, monkeypatch):
         tasks=("attribute", "knowledge_bias", "granularity"),
     )
     assert len(written.written) == 48 and all(written.written.values())
-    return pytester
+    return pytester, run
 
 
 def _options(args: tuple[str, ...]) -> RunOptions:
     return RunOptions(model=MODEL, model_args=args, synth="small", cache=None)
 
 
-def _plugin(pytester, args: tuple[str, ...], *extra: str, subprocess: bool = False):
-    runner = pytester.runpytest_subprocess if subprocess else pytester.runpytest
+def _plugin(run, args: tuple[str, ...], *extra: str, subprocess: bool = False):
     model_args = [a for arg in args for a in ("--fgbmk-model-arg", arg)]
-    return runner(
-        "-p",
-        "pytest_fgbmk.plugin",
-        "-p",
-        "no:cacheprovider",
-        "--pyargs",
-        "pytest_fgbmk.suites",
+    return run(
         "-m",
         "fgbmk_human",
-        "--fgbmk-synth=small",
         f"--fgbmk-model={MODEL}",
         "--fgbmk-baseline-alias=flip",
         "--fgbmk-no-cache",
         *model_args,
         *extra,
+        subprocess=subprocess,
     )
 
 
 @pytest.mark.slow
 def test_a_script_measures_and_decides_like_the_plugin(project):
-    pytester = project
+    pytester, run = project
     script = run_benchmark(
         _options(WORSE),
         baselines=pytester.path / "baselines",
         alias="flip",
         tasks=("attribute", "knowledge_bias", "granularity"),
     )
-    result = _plugin(pytester, WORSE, "--junitxml=p.xml")
+    result = _plugin(run, WORSE, "--junitxml=p.xml")
     cases = junit(pytester.path / "p.xml")
     by_case = {props["case"]: props for props in cases.values() if "case" in props}
     assert len(by_case) == len(script.results) == 48
@@ -96,13 +82,13 @@ def _gate_view(path: Path) -> dict[str, tuple[str, ...]]:
 
 @pytest.mark.slow
 def test_xdist_workers_take_the_serial_verdicts(project):
-    pytester = project
+    pytester, run = project
     runs_before = set(Path(tempfile.gettempdir()).glob("fgbmk-run-*"))
-    _plugin(pytester, WORSE, "--junitxml=serial.xml", subprocess=True)
+    _plugin(run, WORSE, "--junitxml=serial.xml", subprocess=True)
     serial = _gate_view(pytester.path / "serial.xml")
     assert sum(s[0] == "failure" for s in serial.values()) == 2
     for n in ("2", "3"):
-        result = _plugin(pytester, WORSE, f"--junitxml=n{n}.xml", "-n", n, subprocess=True)
+        result = _plugin(run, WORSE, f"--junitxml=n{n}.xml", "-n", n, subprocess=True)
         assert _gate_view(pytester.path / f"n{n}.xml") == serial
         text = result.stdout.str() + result.stderr.str()
         assert "worker 0:" in text and "worker 1:" in text  # each worker answered a share
