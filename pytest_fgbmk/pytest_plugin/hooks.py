@@ -92,7 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(collector, "fgbmk-results")
     report_dir = value(config, "fgbmk_report")
     if report_dir:
-        from pytest_fgbmk.report.hook import ReportHook
+        from pytest_fgbmk.pytest_plugin.report import ReportHook
 
         config.pluginmanager.register(ReportHook(config, run, Path(report_dir)), "fgbmk-report")
 

@@ -8,7 +8,7 @@ measurement): a human case's per-question records with its questions, a machine 
 figures (recall@k, top-1, drop …). When the gate compared a case with a stored baseline
 (JUnit property ``baseline_file``), the questions that flipped right → wrong are read from
 that file and kept in the case's ``details["flipped"]`` for report.html.
-Duck-typed hook methods: this module does not import pytest.
+Registered as a plugin object; worker roles through xdist's helpers.
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from xdist import get_xdist_worker_id
+
+from pytest_fgbmk.pytest_plugin.options import _ConfigHolder, is_worker
 from pytest_fgbmk.report.junit import is_measured, properties_dict
 from pytest_fgbmk.report.results import (
     RunInfo,
@@ -80,8 +83,10 @@ class ReportHook:
 
     @property
     def worker(self) -> str | None:
-        wi = getattr(self.config, "workerinput", None)
-        return None if wi is None else str(wi.get("workerid", "gw"))
+        """This xdist worker's id (``gw0`` …), None outside a worker."""
+        if not is_worker(self.config):
+            return None
+        return get_xdist_worker_id(_ConfigHolder(self.config))  # type: ignore[arg-type]
 
     def pytest_runtest_logreport(self, report: Any) -> None:
         props = properties_dict(report.user_properties)
