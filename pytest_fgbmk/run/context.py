@@ -273,8 +273,12 @@ class RunContext:
         dataset: str,
         level: str | None = None,
         overrides: dict[str, Any] | None = None,
+        purpose: str = "probe",
     ) -> ProbeResult:
-        """The dataset's linear probe (at a taxonomy level if given), trained once per settings."""
+        """The dataset's linear probe (at a taxonomy level if given), trained once per settings.
+
+        ``purpose`` names the probe in progress lines (``fgbmk probe synth_birds: …``).
+        """
         key = (dataset, level, repr(sorted((overrides or {}).items())))
         if key not in self._probes:
             from pytest_fgbmk.machine.probe import train_probe
@@ -290,7 +294,7 @@ class RunContext:
                 n_classes=c,
                 settings=self.probe_settings(ytr, overrides),
                 progress=self.progress,
-                label=f"fgbmk probe {where}:",
+                label=f"fgbmk {purpose} {where}:",
             )
         return self._probes[key]
 

@@ -69,7 +69,7 @@ class FeatureRobustness(MachineTask):
     def measure_one(self, ctx: RunContext, case: MachineCase) -> Measurement:
         from pytest_fgbmk.machine.robustness import DEFAULT_EPS, DEFAULT_STEPS, feature_robustness
 
-        result = ctx.probe(case.dataset, case.level, ROBUSTNESS_PROBE)
+        result = ctx.probe(case.dataset, case.level, ROBUSTNESS_PROBE, purpose="robustness head")
         head = result.head
         yte, _ = ctx.labels(case.dataset, "test", case.level)
         radii = tuple(sorted({*DEFAULT_EPS, DEFAULT_EPS_REL}))

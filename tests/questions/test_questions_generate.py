@@ -259,7 +259,7 @@ def test_ids_and_seeds_are_stable_constants():
     )
     assert here == ("05d7aa11da4118ef", "7e275b57639db316", 5901286456534222433)
     code = (
-        "from pytest_fgbmk.questions.ids import derive_seed, question_id\n"
+        "from pytest_fgbmk.hashing import derive_seed\nfrom pytest_fgbmk.questions.ids import question_id\n"
         "print(question_id('cub', 'a.jpg', 'granularity', 'species', 'tf', 'yes', 'x',"
         " 'original-r1:tf:0'), question_id('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'),"
         " derive_seed('cub', 'granularity', 'test'))"
