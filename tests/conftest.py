@@ -32,6 +32,19 @@ SUITES = (*PLUGIN_ARGS, "-p", "no:cacheprovider", "--pyargs", "pytest_fgbmk.suit
 INLINE_KEEP = ("numpy", "torch", "matplotlib.figure", "pytest_fgbmk.report.plots")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _heavy_modules_loaded_once() -> None:
+    """Import numpy, torch and matplotlib before any test's pytester snapshot is taken.
+
+    pytester restores ``sys.modules`` after each test to what it was when the test's
+    ``pytester`` fixture was made; a module first imported inside a test is dropped, and
+    numpy, torch and matplotlib cannot be imported a second time in one process (torch
+    crashes the interpreter). Importing them here, before the first test, keeps them.
+    """
+    for name in INLINE_KEEP:
+        importlib.import_module(name)
+
+
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory) -> Path:
     """``$FGBMK_SYNTH_DIR`` of every run: the synthetic data, rendered once a session."""
@@ -43,11 +56,8 @@ def run(pytester, synth_dir, monkeypatch) -> Callable[..., pytest.RunResult]:
     """``run(*args, subprocess=False)``: pytest on the packaged suites in ``pytester.path``
     with ``--fgbmk-synth=small`` and ``args`` (the model, ``-m``, ``-k`` …), inline or in
     a subprocess; the repository root is on ``sys.path`` and ``PYTHONPATH`` for both."""
-    # pytester's inline runs drop the modules they imported; numpy, torch and matplotlib
-    # cannot be imported a second time in one process (a later run's report failed with
-    # "'Figure' object has no attribute 'items'"): import them once, before any run
-    for name in INLINE_KEEP:
-        importlib.import_module(name)
+    # numpy, torch and matplotlib are already loaded (_heavy_modules_loaded_once): a later
+    # inline run re-importing them failed ("'Figure' object has no attribute 'items'")
     monkeypatch.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
     monkeypatch.syspath_prepend(str(REPO))
     monkeypatch.setenv(

@@ -14,6 +14,8 @@ MODEL = "tests.fake_models:flip"
 BASE = ("flip=0.2",)
 WORSE = ("flip=0.2", "facet=wing color", "facet_flip=1")
 GATE_PROPS = ("baseline", "delta", "p", "p_threshold", "family_size", "family_decided")
+#: What each case measured (compared between a single process and -n N workers).
+FIGURES = ("value", "n", "interval_low", "interval_high", "unparsed_rate")
 
 
 @pytest.fixture
@@ -75,7 +77,7 @@ def test_a_script_measures_and_decides_like_the_plugin(project):
 
 def _gate_view(path: Path) -> dict[str, tuple[str, ...]]:
     return {
-        name: (props["_status"], *(props.get(k, "") for k in GATE_PROPS))
+        name: (props["_status"], *(props.get(k, "") for k in (*FIGURES, *GATE_PROPS)))
         for name, props in junit(path).items()
     }
 
@@ -84,13 +86,15 @@ def _gate_view(path: Path) -> dict[str, tuple[str, ...]]:
 def test_xdist_workers_take_the_serial_verdicts(project):
     pytester, run = project
     runs_before = set(Path(tempfile.gettempdir()).glob("fgbmk-run-*"))
-    _plugin(run, WORSE, "--junitxml=serial.xml", subprocess=True)
+    _plugin(run, WORSE, "--junitxml=serial.xml")
     serial = _gate_view(pytester.path / "serial.xml")
     assert sum(s[0] == "failure" for s in serial.values()) == 2
+    assert len({s[1] for s in serial.values()}) > 3  # varied numbers, not all equal
     for n in ("2", "3"):
-        result = _plugin(run, WORSE, f"--junitxml=n{n}.xml", "-n", n, subprocess=True)
+        result = _plugin(run, WORSE, f"--junitxml=n{n}.xml", "-n", n)
         assert _gate_view(pytester.path / f"n{n}.xml") == serial
-        text = result.stdout.str() + result.stderr.str()
-        assert "worker 0:" in text and "worker 1:" in text  # each worker answered a share
+        text = result.stdout.str()
+        assert "FG-BMK summary" in text
+        assert "worker 0: engine" in text and "worker 1: engine" in text  # each answered a share
     # the exchange folder of each run (no cache: under the temp folder) is removed at the end
     assert set(Path(tempfile.gettempdir()).glob("fgbmk-run-*")) <= runs_before
