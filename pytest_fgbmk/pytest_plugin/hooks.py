@@ -349,7 +349,8 @@ class ResultCollector:
         out = getattr(node, "workeroutput", {}) or {}
         data = out.get("fgbmk")
         if data:
-            self.worker_stats.append(EngineStats.from_dict(data["stats"]))
+            if data.get("stats"):
+                self.worker_stats.append(EngineStats.from_dict(data["stats"]))
             if data.get("fingerprint"):
                 self.fingerprints.append(data["fingerprint"])
             if data.get("exchange"):
@@ -359,10 +360,10 @@ class ResultCollector:
         run = self.config.stash.get(RUN_KEY, None)
         if run is None:
             return
-        if is_worker(self.config) and run.ctx.model_loaded:
+        if is_worker(self.config):
             self.config.workeroutput["fgbmk"] = {  # type: ignore[attr-defined]
-                "stats": run.ctx.stats.as_dict(),
-                "fingerprint": run.ctx.model().fingerprint,
+                "stats": run.ctx.stats.as_dict() if run.ctx.model_loaded else None,
+                "fingerprint": run.ctx.model().fingerprint if run.ctx.model_loaded else "",
                 "exchange": str(run.exchange.folder) if run.exchange else "",
             }
         if not is_worker(self.config):

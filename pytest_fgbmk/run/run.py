@@ -160,22 +160,29 @@ class Run:
             return
         self.state.executed = True
         self.selected = list(selected)
+        published = False
         try:
             mine = self._plan()
             local = self._measure(mine)
             if self.exchange is not None:
                 self.exchange.publish({"results": local})
+                published = True
                 parts = self.exchange.gather(
                     self.options.barrier_timeout_s,
                     report=self.progress.write if self.progress else None,
                 )
-                for part in parts:
+                for index, part in enumerate(parts):
+                    if "error" in part:
+                        raise FgbmkError(f"worker gw{index} stopped the run: {part['error']}")
                     self.results.update(part["results"])
             else:
                 self.results.update(local)
             self._decide()
         except FgbmkError as exc:
             self.state.error = str(exc)
+            if self.exchange is not None and not published:
+                # the other workers stop waiting at once and report this error
+                self.exchange.publish({"error": str(exc)})
             raise
         finally:
             if self.exchange is not None:

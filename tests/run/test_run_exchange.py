@@ -10,6 +10,7 @@ import pytest
 
 import pytest_fgbmk.run.exchange as exchange_mod
 from pytest_fgbmk.errors import FgbmkError
+from pytest_fgbmk.run import Run, RunOptions
 from pytest_fgbmk.run.exchange import Exchange
 
 
@@ -60,3 +61,32 @@ def test_a_worker_that_never_started_is_named_after_the_startup_grace(tmp_path):
     clock = iter([0.0, exchange_mod.STARTUP_S + 1])
     with pytest.raises(FgbmkError, match=r"worker gw1 stopped"):
         me.gather(timeout_s=1e9, clock=lambda: next(clock), sleep=lambda s: None)
+
+
+def _shared(tmp_path, index: int, model: str) -> Run:
+    return Run(
+        RunOptions(
+            model=model,
+            synth="small",
+            cache=None,
+            worker_index=index,
+            worker_count=2,
+            run_id="t",
+            exchange=tmp_path / "x",
+        )
+    )
+
+
+def test_a_worker_that_fails_tells_the_others_at_once(tmp_path, synth_dir, monkeypatch):
+    monkeypatch.setenv("FGBMK_SYNTH_DIR", str(synth_dir))
+    broken = _shared(tmp_path, 1, "no-such-model")
+    with pytest.raises(FgbmkError):
+        broken.execute(broken.all_selected())
+    broken.close()
+    ok = _shared(tmp_path, 0, "oracle")
+    with pytest.raises(FgbmkError, match=r"worker gw1 stopped the run: .*no-such-model"):
+        ok.execute(ok.all_selected())
+    # every test of the run then fails with that message, not with a missing case
+    with pytest.raises(FgbmkError, match=r"worker gw1 stopped the run"):
+        ok.result(ok.selected[0].id)
+    ok.close()
