@@ -149,6 +149,8 @@ class Progress:
                 out.rewrite(self.line(now))
                 self._last_draw = now
             return
+        if self.total and self.done >= self.total:
+            return  # the final line comes from close()
         step = self._milestone(self.done)
         if step > self._step or now - self._last_line >= self._every_s:
             self._step = max(step, self._step)

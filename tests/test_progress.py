@@ -30,8 +30,8 @@ def test_plain_log_gets_a_line_at_every_10_percent_and_a_final_line():
         for _ in range(200):
             clock.now += 0.01
             p.update(1)
-    assert len(lines) == 11  # 10 %, 20 %, … 100 %, then the final line
-    for k, line in enumerate(lines[:10], start=1):
+    assert len(lines) == 10  # 10 %, 20 %, … 90 %, then the final line (100 %, done)
+    for k, line in enumerate(lines[:9], start=1):
         assert line.startswith(f"features cub/train: {20 * k}/200 images ({10 * k}%), ")
         assert " img/s, " in line and "ETA" in line
     assert lines[-1].startswith("features cub/train: 200/200 images (100%), ")
@@ -144,7 +144,7 @@ def test_train_probe_reports_epochs_in_whole_lines():
     assert torch.equal(quiet.head.weight, loud.head.weight)  # reporting changes nothing
     assert lines[0].startswith("probe grid: 1/10 epochs (10%), ")
     assert lines[-1].startswith("probe grid: 10/10 epochs (100%), ") and lines[-1].endswith("done")
-    assert len(lines) == 11 and not any("\r" in s for s in lines)
+    assert len(lines) == 10 and not any("\r" in s for s in lines)
 
 
 def test_feature_extraction_reports_per_batch_without_carriage_returns(tmp_path):
