@@ -118,6 +118,40 @@ class MachineTask(Task):
             seed=ctx.options.seed,
         )
 
+    def measurement(
+        self,
+        ctx: RunContext,
+        case: MachineCase,
+        *,
+        facet: str,
+        qtype: str,
+        metric: str,
+        value: float,
+        interval: tuple[float, float],
+        outcomes: tuple[Outcome, ...],
+        protocol: str,
+        details: dict[str, Any],
+    ) -> Measurement:
+        """A machine case's measurement (``value`` and ``interval`` in percent; no answers
+        to parse, so nothing unparsed and no errors)."""
+        return Measurement(
+            case_id=case.id,
+            dataset=case.dataset,
+            task=case.task,
+            facet=facet,
+            qtype=qtype,
+            metric=metric,
+            value=value,
+            n=len(outcomes),
+            low=interval[0],
+            high=interval[1],
+            unparsed_rate=0.0,
+            errors=0,
+            outcomes=outcomes,
+            asked=self.asked(ctx, case, protocol),
+            details=details,
+        )
+
     @staticmethod
     def ids_and_names(ctx: RunContext, dataset: str) -> tuple[list[str], list[str]]:
         samples = ctx.dataset(dataset).split("test")
@@ -168,21 +202,16 @@ class MachineTask(Task):
             details["per_query"] = [(o.question_id, o.score) for o in outcomes]
         else:
             low, high = (100 * x for x in wilson_interval(int(per[keep].sum()), int(keep.size)))
-        return Measurement(
-            case_id=case.id,
-            dataset=case.dataset,
-            task=case.task,
+        return self.measurement(
+            ctx,
+            case,
             facet=facet,
             qtype="linear-probe",
             metric="label_mAP" if multilabel else "top1",
             value=100 * value,
-            n=len(outcomes),
-            low=low,
-            high=high,
-            unparsed_rate=0.0,
-            errors=0,
+            interval=(low, high),
             outcomes=outcomes,
-            asked=self.asked(ctx, case, protocol),
+            protocol=protocol,
             details=details,
         )
 

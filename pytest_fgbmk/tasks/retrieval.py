@@ -69,21 +69,16 @@ class Retrieval(MachineTask):
             queries_without_positive=r.without_positive,
             interval_method="percentile bootstrap of per-query AP",
         )
-        return Measurement(
-            case_id=case.id,
-            dataset=case.dataset,
-            task=case.task,
+        return self.measurement(
+            ctx,
+            case,
             facet=RETRIEVAL_VIEW,
             qtype="test-vs-train",
             metric="mAP",
             value=props["mAP"],
-            n=len(outcomes),
-            low=low,
-            high=high,
-            unparsed_rate=0.0,
-            errors=0,
+            interval=(low, high),
             outcomes=outcomes,
-            asked=self.asked(ctx, case, f"retrieval:{RETRIEVAL_VIEW};cosine;test-vs-train"),
+            protocol=f"retrieval:{RETRIEVAL_VIEW};cosine;test-vs-train",
             details={
                 "per_query": [(o.question_id, o.score) for o in outcomes],
                 "properties": props,
