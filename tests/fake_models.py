@@ -351,3 +351,10 @@ class StagedPixelEncoder(PixelEncoder):
             return self._views(x)
 
         return self._mean, encode_pixels
+
+
+def unloadable(options) -> ModelAdapter:
+    """A spec that names an importable factory whose checkpoint cannot be loaded."""
+    from pytest_fgbmk.errors import ModelError
+
+    raise ModelError("no checkpoint at /nonexistent/ckpt; give the folder with config.json")

@@ -138,6 +138,32 @@ def load_model_with_options(spec: str, options: ModelOptions) -> ModelAdapter:
     raise ConfigError(_unknown_spec_line(spec, entry_points))
 
 
+def check_spec(spec: str) -> None:
+    """Raise :class:`ConfigError` when ``spec`` names no model this installation knows.
+
+    Cheap: it resolves the name (built-in, prefix with a target, entry point, or an
+    importable ``package.module:factory``) without calling any factory, so no weights are
+    read. Whether the target exists (a checkpoint path) is checked when the model loads.
+    """
+    spec = spec.strip()
+    if spec in BUILTINS:
+        return
+    for prefix, family in PREFIXES.items():
+        if spec.startswith(prefix):
+            if not spec[len(prefix) :].strip():
+                raise ConfigError(
+                    f"model spec {spec!r} needs a target after {prefix!r}, e.g. {family.example}"
+                )
+            return
+    entry_points = _entry_points()
+    if spec in entry_points:
+        return
+    if _MODULE_FACTORY.match(spec):
+        _import_factory(spec)
+        return
+    raise ConfigError(_unknown_spec_line(spec, entry_points))
+
+
 def available() -> dict[str, str]:
     """Every spec this installation accepts (name or prefix usage) → a one-line description."""
     out = {name: family.description for name, family in BUILTINS.items()}

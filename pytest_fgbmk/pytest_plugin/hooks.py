@@ -36,6 +36,7 @@ from pytest_fgbmk.baselines.gate import Verdict
 from pytest_fgbmk.engine import EngineStats
 from pytest_fgbmk.errors import FgbmkError
 from pytest_fgbmk.measurement import Measurement
+from pytest_fgbmk.models.registry import check_spec
 from pytest_fgbmk.pytest_plugin.options import (
     add_options,
     gate_settings,
@@ -109,12 +110,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         run.ctx.data()
     except FgbmkError as exc:
         raise pytest.UsageError(f"FG-BMK data: {exc}") from None
-    if is_controller(config) or config.option.collectonly:
+    if config.option.collectonly:
+        return
+    if is_controller(config):  # the workers load the model; check its name once, here
+        try:
+            check_spec(run.options.model)
+        except FgbmkError as exc:
+            raise pytest.UsageError(f"--fgbmk-model={run.options.model}: {exc}") from None
         return
     try:
         run.ctx.model()
     except FgbmkError as exc:
-        raise pytest.UsageError(f"--fgbmk-model={run.options.model}: {exc}") from None
+        message = f"--fgbmk-model={run.options.model}: {exc}"
+        if not is_worker(config):
+            raise pytest.UsageError(message) from None
+        # a worker that raised here would crash and be replaced, again and again: its tests
+        # fail with the message instead, and the other workers stop waiting for it
+        run.fail(message)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -252,7 +264,11 @@ def _measurement(request: pytest.FixtureRequest, run: Run, case: Any) -> Measure
     try:
         result = run.result(case.id)
     except FgbmkError as exc:
-        pytest.fail(f"FG-BMK: {exc}", pytrace=False)
+        stopped = f"FG-BMK: {exc}"
+    else:
+        stopped = None
+    if stopped is not None:  # (failed outside the except block: one message, no chain)
+        pytest.fail(stopped, pytrace=False)
     if result.skip is not None:
         pytest.skip(result.skip)
     if result.error is not None or result.measurement is None:
@@ -329,7 +345,8 @@ class ResultCollector:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.rows: dict[str, SummaryRow] = {}
-        self.worker_stats: list[EngineStats] = []
+        #: each xdist worker's engine figures, by worker index (gw3 → 3)
+        self.worker_stats: dict[int, EngineStats] = {}
         self.fingerprints: list[str] = []
         self.exchange_folders: set[Path] = set()
         self.baseline_files: set[Path] = set()
@@ -345,12 +362,27 @@ class ResultCollector:
             self.rows[report.nodeid] = SummaryRow.from_properties(props, report.outcome)
 
     @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """The controller learns each run's exchange folder (removed at the end, also when a
+        worker crashed or the run was interrupted)."""
+        run = self.config.stash.get(RUN_KEY, None)
+        uid = (getattr(node, "workerinput", None) or {}).get("testrunuid")
+        if run is not None and run.options.model and uid:
+            self.exchange_folders.add(run.exchange_folder(str(uid)))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.collected_names.update(i.rsplit("::", 1)[-1] for i in ids)
+
+    @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         out = getattr(node, "workeroutput", {}) or {}
         data = out.get("fgbmk")
         if data:
             if data.get("stats"):
-                self.worker_stats.append(EngineStats.from_dict(data["stats"]))
+                wid = str(getattr(getattr(node, "gateway", None), "id", "gw0"))
+                index = int(wid[2:]) if wid[2:].isdigit() else len(self.worker_stats)
+                self.worker_stats[index] = EngineStats.from_dict(data["stats"])
             if data.get("fingerprint"):
                 self.fingerprints.append(data["fingerprint"])
             if data.get("exchange"):
@@ -375,24 +407,27 @@ class ResultCollector:
         if run is not None:
             run.close()
 
-    def unused_baselines(self, run: Run) -> list[Path]:
-        """Baseline files of the run's suites that no collected case of this run maps to."""
+    def unused_baselines(self, run: Run) -> tuple[list[Path], list[Path]]:
+        """Baseline files of the run's suites that no collected case maps to: those of the
+        selected datasets (stale: their case no longer exists), and those of datasets the
+        run did not select (``--fgbmk-datasets``). A collected test that was deselected
+        (``-k``/``-m``) or crashed keeps its file out of both.
+        """
         g = run.gate_settings
-        if g is None or g.update or not self.baseline_files:
-            return []
+        if g is None or g.update or not self.baseline_files or not run.ctx.data_loaded:
+            return [], []
         folder = g.store.root / g.store.alias
         used = {(Path(self.config.rootpath) / p).resolve() for p in self.baseline_files}
         modules = {p.parent.name for p in self.baseline_files}
-        return sorted(
+        datasets = tuple(run.ctx.data().datasets)
+        unused = sorted(
             p
             for m in modules
             for p in (folder / m).glob("*.json")
-            if p.resolve() not in used and not self._collected(p)
+            if p.resolve() not in used and p.stem not in self.collected_names
         )
-
-    def _collected(self, path: Path) -> bool:
-        # a deselected (-k/-m) or otherwise collected case's file is not unused
-        return path.stem in self.collected_names
+        stale = [p for p in unused if _param_dataset(p.stem, datasets)]
+        return stale, [p for p in unused if p not in stale]
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -409,22 +444,35 @@ class ResultCollector:
         for line in format_table(list(self.rows.values())):
             terminalreporter.write_line(line)
         fingerprints = list(self.fingerprints)
-        per_process = self.worker_stats or [ctx.stats]
+        per_process = dict(sorted(self.worker_stats.items())) or {0: ctx.stats}
         if not self.worker_stats and ctx.model_loaded:
             fingerprints.append(ctx.model().fingerprint)
         terminalreporter.write_line("")
-        for i, stats in enumerate(per_process):
-            lines = format_throughput(stats, fingerprints if i == 0 else ())
-            prefix = f"worker {i}: " if len(per_process) > 1 else ""
+        for n, (i, stats) in enumerate(per_process.items()):
+            lines = format_throughput(stats, fingerprints if n == 0 else ())
+            prefix = f"worker {i}: " if self.worker_stats else ""
             for line in lines:
                 if line.startswith("engine"):
                     line = prefix + line
                 terminalreporter.write_line(line)
-        unused = self.unused_baselines(run)
-        if unused:
-            shown = ", ".join(p.name for p in unused[:5]) + (" …" if len(unused) > 5 else "")
+        stale, unselected = self.unused_baselines(run)
+        alias = run.gate_settings.store.alias if run.gate_settings else ""
+        if unselected:
             terminalreporter.write_line(
-                f"fgbmk: {len(unused)} unused baseline file(s) (no case of this run maps to "
-                f"them; delete them if their cases are gone): {shown}",
+                f"fgbmk: {len(unselected)} baseline file(s) under {alias}/ unused in this run: "
+                "their datasets were not selected (--fgbmk-datasets)"
+            )
+        if stale:
+            shown = ", ".join(p.name for p in stale[:5]) + (" …" if len(stale) > 5 else "")
+            terminalreporter.write_line(
+                f"fgbmk: {len(stale)} baseline file(s) under {alias}/ unused: no case collected "
+                f"in this run maps to them; if their cases no longer exist, delete them: {shown}",
                 yellow=True,
             )
+
+
+def _param_dataset(stem: str, datasets: tuple[str, ...]) -> bool:
+    """Whether a baseline file's parameter (``test_x[synth_birds-wing_color-tf]``) belongs
+    to one of ``datasets``."""
+    param = stem.partition("[")[2].rstrip("]")
+    return any(param == d or param.startswith(d + "-") for d in datasets)

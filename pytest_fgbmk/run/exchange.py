@@ -24,7 +24,7 @@ from typing import Any
 from pytest_fgbmk.errors import FgbmkError
 
 HEARTBEAT_S = 5.0
-STALE_S = 120.0
+STALE_S = 30.0
 STARTUP_S = 900.0
 #: Seconds between two "waiting for …" lines.
 WAIT_REPORT_S = 30.0
@@ -103,7 +103,8 @@ class Exchange:
                 names = ", ".join(worker_name(i) for i in dead)
                 raise FgbmkError(
                     f"worker {names} stopped before publishing its measurements (no heartbeat "
-                    f"in {self.folder} for {STALE_S:.0f} s); see its error above, or rerun"
+                    f"in {self.folder} for {STALE_S:.0f} s): it crashed or was killed (see "
+                    "pytest-xdist's 'node down' lines); rerun, or run without -n to see its error"
                 )
             if now - start > timeout_s:
                 names = ", ".join(worker_name(i) for i in missing)

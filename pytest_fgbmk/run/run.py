@@ -138,14 +138,16 @@ class Run:
             if p.case is not None and p.skip is None
         ]
 
-    def exchange_folder(self) -> Path:
-        """The shared run's exchange folder: ``options.exchange``, else under the cache."""
+    def exchange_folder(self, run_id: str | None = None) -> Path:
+        """The exchange folder of the shared run ``run_id`` (default: this one's):
+        ``options.exchange``, else under the cache folder, else the temporary folder."""
         o = self.options
+        run_id = run_id or o.run_id
         if o.exchange is not None:
             return Path(o.exchange)
         if o.cache is not None:
-            return Path(o.cache) / "runs" / str(o.run_id)
-        return Path(tempfile.gettempdir()) / f"fgbmk-run-{o.run_id}"
+            return Path(o.cache) / "runs" / str(run_id)
+        return Path(tempfile.gettempdir()) / f"fgbmk-run-{run_id}"
 
     # -- execution -------------------------------------------------------------------------
 
@@ -160,6 +162,11 @@ class Run:
             return
         self.state.executed = True
         self.selected = list(selected)
+        if self.state.error is not None:  # the run could not start (see fail())
+            if self.exchange is not None:
+                self.exchange.publish({"error": self.state.error})
+                self.exchange.stop_heartbeat()
+            raise FgbmkError(self.state.error)
         published = False
         try:
             mine = self._plan()
@@ -187,6 +194,11 @@ class Run:
         finally:
             if self.exchange is not None:
                 self.exchange.stop_heartbeat()
+
+    def fail(self, message: str) -> None:
+        """Stop the run before it starts (e.g. the model did not load): every case's
+        result raises ``message``, and in a shared run the other workers are told."""
+        self.state.error = message
 
     def _plan(self) -> list[Selected]:
         """This process's share of the selected cases."""

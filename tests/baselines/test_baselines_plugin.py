@@ -112,6 +112,24 @@ def test_unused_baselines_are_reported_not_failed(run, written):
     result = run(*ARGS, *BASE, "--fgbmk-datasets=synth_birds")
     result.assert_outcomes(passed=24)
     assert "unused" in result.stdout.str()
+    # the other dataset's files are not stale: they are named as not selected, not for deletion
+    result.stdout.fnmatch_lines(["*24 baseline file(s) under *unused in this run: *not selected*"])
+    assert "delete them" not in result.stdout.str()
+
+
+def test_a_stale_baseline_is_named_for_deletion_but_deselected_cases_are_not(run, written):
+    gone = written / "test_attribute_recognition" / "test_attribute[synth_birds-old_facet-tf].json"
+    gone.write_text(
+        (written / "test_knowledge_bias" / "test_knowledge_bias[synth_birds].json").read_text()
+    )
+    result = run(*ARGS, *BASE)
+    result.assert_outcomes(passed=ALL_CASES)
+    result.stdout.fnmatch_lines(
+        ["*1 baseline file(s) under *unused*delete them: *old_facet-tf].json"]
+    )
+    selected = run(*ARGS, *BASE, "-k", "wing_color")
+    assert "old_facet" in selected.stdout.str()  # still stale
+    assert "wing_color-mc" not in selected.stdout.str().split("unused")[-1]  # deselected ≠ unused
 
 
 @pytest.mark.slow
