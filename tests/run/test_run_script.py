@@ -91,7 +91,9 @@ def test_xdist_workers_take_the_serial_verdicts(project):
     assert sum(s[0] == "failure" for s in serial.values()) == 2
     assert len({s[1] for s in serial.values()}) > 3  # varied numbers, not all equal
     for n in ("2", "3"):
-        result = _plugin(run, WORSE, f"--junitxml=n{n}.xml", "-n", n)
+        # xdist workers are real processes: the controller too (an inline one loses the
+        # test model's import path once the plugin is pip-installed, as in CI)
+        result = _plugin(run, WORSE, f"--junitxml=n{n}.xml", "-n", n, subprocess=True)
         assert _gate_view(pytester.path / f"n{n}.xml") == serial
         text = result.stdout.str()
         assert "FG-BMK summary" in text
