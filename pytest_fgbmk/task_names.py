@@ -12,5 +12,3 @@ FEATURE_ROBUSTNESS = "feature_robustness"
 
 #: Human-oriented tasks (answered in text), in the paper's order.
 HUMAN_TASKS = (ATTRIBUTE, KNOWLEDGE_BIAS, GRANULARITY)
-#: Machine-oriented tasks (on visual features).
-MACHINE_TASKS = (RETRIEVAL, LINEAR_PROBE, ALIGNMENT_EFFECT, META_CATEGORIES, FEATURE_ROBUSTNESS)

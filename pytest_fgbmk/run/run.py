@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +89,6 @@ class RunState:
     error: str | None = None
     family_size: int = 0
     family_decided: int = 0
-    measured_here: list[str] = field(default_factory=list)
 
 
 class Run:
@@ -250,7 +249,6 @@ class Run:
                     out[s.id] = CaseResult(s.id, name, error=str(exc))
                 else:
                     out[s.id] = CaseResult(s.id, name, measurement=m)
-        self.state.measured_here = sorted(out)
         return out
 
     # -- the gate's decision ----------------------------------------------------------------

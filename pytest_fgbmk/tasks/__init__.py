@@ -35,12 +35,4 @@ def get_task(name: str) -> Task:
         raise ConfigError(f"unknown FG-BMK task {name!r}; use one of {', '.join(TASKS)}") from None
 
 
-def human_tasks() -> list[Task]:
-    return [t for t in TASKS.values() if t.kind == "human"]
-
-
-def machine_tasks() -> list[Task]:
-    return [t for t in TASKS.values() if t.kind == "machine"]
-
-
-__all__ = ["TASKS", "MachineCase", "Param", "Task", "get_task", "human_tasks", "machine_tasks"]
+__all__ = ["TASKS", "MachineCase", "Param", "Task", "get_task"]
