@@ -126,6 +126,24 @@ def category_distribution(per_category: Mapping[str, tuple[int, int]]) -> dict[s
     }
 
 
+def per_image(questions: Sequence[Question], scored: Sequence[Any]) -> dict[str, Any]:
+    """The FG-BMK release's knowledge-bias figure: the percentage of images whose every
+    question (its own category and the sibling) is answered right, and the image count.
+
+    Stricter than per-question accuracy: an image counts only when both its questions are
+    right (an always-"No." model scores 50 % per question and 0 % per image).
+    """
+    images: dict[str, bool] = {}
+    for q, s in zip(questions, scored, strict=True):
+        key = q.sample_id or q.image
+        images[key] = images.get(key, True) and bool(s.correct)
+    n = len(images)
+    return {
+        "per_image_accuracy": 100.0 * sum(images.values()) / n if n else 0.0,
+        "images": n,
+    }
+
+
 def measure_questions(
     case: Any,
     questions: Sequence[Question],
@@ -176,6 +194,7 @@ def measure_questions(
     details: dict[str, Any] = {}
     if case.task == KNOWLEDGE_BIAS:
         details = category_distribution(summary.per_category)
+        details.update(per_image(questions, scored))
     return Measurement(
         case_id=case.id,
         dataset=case.dataset,

@@ -15,7 +15,12 @@ from pytest_fgbmk.measurement import Measurement
 
 #: Every property this plugin writes starts with this prefix except the plain metric ones.
 PREFIX = "fgbmk_"
-DISTRIBUTION_KEYS = ("mean_category_accuracy", "worst_decile_accuracy", "spread")
+DISTRIBUTION_KEYS = (
+    "mean_category_accuracy",
+    "worst_decile_accuracy",
+    "spread",
+    "per_image_accuracy",
+)
 
 
 def measurement_properties(m: Measurement) -> list[tuple[str, str]]:

@@ -148,3 +148,34 @@ def test_throughput_line():
     assert format_throughput(EngineStats(questions=5, cached=5)) == [
         "engine: 5 questions, 5 from the cache, none asked"
     ]
+
+
+def _kb(image: int, truth: str, category: str) -> Question:
+    """One of an image's two knowledge-bias questions (its own category: yes; a sibling: no)."""
+    return Question(
+        f"q{image}-{truth}",
+        "toy",
+        f"img/{image}.png",
+        "Is it a finch?",
+        "tf",
+        "knowledge_bias",
+        "species",
+        category,
+        truth,
+        "t0",
+        asked="finch",
+    )
+
+
+def test_knowledge_bias_reports_the_releases_per_image_figure_beside_per_question_accuracy():
+    case = Case("toy", "knowledge_bias", "species", "tf")
+    qs = [_kb(i, truth, "a" if i < 2 else "b") for i in range(4) for truth in ("yes", "no")]
+    # image 0 both right, image 1 only "no" right, image 2 both right, image 3 both wrong
+    said = {"q0-yes": "yes", "q0-no": "no", "q1-yes": "no", "q1-no": "no"}
+    said |= {"q2-yes": "yes", "q2-no": "no", "q3-yes": "no", "q3-no": "yes"}
+    m = measure_questions(case, qs, {k: Answer(v) for k, v in said.items()}, asked=ASKED)
+    assert m.value == 62.5  # 5 of 8 questions
+    assert (m.details["per_image_accuracy"], m.details["images"]) == (50.0, 4)  # images 0, 2
+    assert ("per_image_accuracy", "50.00") in measurement_properties(m)
+    always_no = measure_questions(case, qs, {q.id: Answer("No.") for q in qs}, asked=ASKED)
+    assert always_no.value == 50.0 and always_no.details["per_image_accuracy"] == 0.0
