@@ -3,8 +3,11 @@
 Top-1 of the probe (:mod:`pytest_fgbmk.machine.probe`, its default grid: views
 ``cls``/``cls4`` ± mean patch × learning rates × weight decays on preconditioned features;
 the head chosen on a validation split carved from train, never on test). Outcome per test
-image: correct or not (McNemar); interval: Wilson. Multi-label datasets report mAP over
-labels; their outcome is each image's AP over labels.
+image: correct or not (McNemar); interval: Wilson. Multi-label datasets (DeepFashion,
+SkinCon) report one statistic for value, interval and gate: the sample-averaged mAP
+(``sample_mAP``: each test image's AP over its labels, averaged over images; percentile
+bootstrap interval; the gate pairs the per-image APs), with the label-averaged mAP beside
+it as the property ``label_mAP``.
 """
 
 from __future__ import annotations

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 #: The parameter the machine-oriented suites are parametrized with.
 MACHINE_FIXTURE = "fgbmk_machine_case"
+#: A multi-label probe case's metric: the mean over test images of each image's AP over labels.
+SAMPLE_MAP = "sample_mAP"
 
 
 def split_problem(ds: Dataset) -> str | None:
@@ -207,7 +209,7 @@ class MachineTask(Task):
             case,
             facet=facet,
             qtype="linear-probe",
-            metric="label_mAP" if multilabel else "top1",
+            metric=SAMPLE_MAP if multilabel else "top1",
             value=100 * value,
             interval=(low, high),
             outcomes=outcomes,
@@ -224,16 +226,27 @@ class MachineTask(Task):
         props: dict[str, Any],
         facet: str,
     ) -> Measurement:
+        """A probe case's measurement. Multi-label: the value is the sample-averaged mAP
+        (mean over test images of each image's AP over labels), the statistic its interval
+        and the gate's paired outcomes use; the label-averaged mAP is reported beside it as
+        the ``label_mAP`` property. Single-label: top-1 and each image's correctness."""
+        multilabel = result.head.multilabel
+        value = result.top1
+        if multilabel:
+            per = np.asarray(result.per_sample, dtype=float)
+            value = float(np.nanmean(per)) if np.isfinite(per).any() else 0.0
+            props = {**props, "label_mAP": 100 * result.top1}
+            protocol = f"{protocol};value={SAMPLE_MAP}"
         return self.sample_measurement(
             ctx,
             case,
             result.per_sample,
-            multilabel=result.head.multilabel,
-            value=result.top1,
+            multilabel=multilabel,
+            value=value,
             protocol=protocol,
             props=props,
             facet=facet,
-            predictions=None if result.head.multilabel else result.predictions,
+            predictions=None if multilabel else result.predictions,
         )
 
 

@@ -26,6 +26,7 @@ import pytest_fgbmk.models.references  # noqa: F401
 import pytest_fgbmk.plugin  # noqa: F401
 from pytest_fgbmk.data.records import Category, Dataset
 from pytest_fgbmk.data.synth import SynthConfig, ensure_synthetic, load_synthetic
+from pytest_fgbmk.hashing import stable_seed
 from pytest_fgbmk.run import Run, RunOptions
 from pytest_fgbmk.run.context import val_fraction
 from pytest_fgbmk.run.options import SYNTH_SIZES
@@ -245,3 +246,32 @@ def test_bootstrap_interval_holds_the_mean_and_is_seeded(values, seed):
     assert bootstrap_interval(v, seed) == (low, high)
     if np.ptp(v) == 0:
         assert low == pytest.approx(high)
+
+
+def test_a_multilabel_probe_case_measures_one_statistic(tmp_path):
+    """Value, interval and the gate's paired outcomes are all the sample-averaged mAP."""
+    from types import SimpleNamespace
+
+    from pytest_fgbmk.data.records import Sample
+    from pytest_fgbmk.tasks import get_task
+    from pytest_fgbmk.tasks.machine import SAMPLE_MAP
+
+    cats = tuple(Category(i, f"c{i}", (f"c{i}",)) for i in range(3))
+    samples = tuple(
+        Sample(f"s{i}", f"img/{i}.png", 0, "c0", "test", labels=(0, 1)) for i in range(4)
+    )
+    ds = Dataset("ml", tmp_path, "x", ("label",), cats, samples, multilabel=True)
+    ctx = SimpleNamespace(dataset=lambda name: ds, options=SimpleNamespace(seed=0))
+    per_image_ap = np.array([1.0, 0.5, 0.25, 0.25])  # mean 0.5
+    result = SimpleNamespace(
+        head=SimpleNamespace(multilabel=True), top1=0.8, per_sample=per_image_ap, predictions=None
+    )
+    task = get_task("linear_probe")
+    case = MachineCase("linear_probe", "ml")
+    m = task.probe_measurement(ctx, case, result, "probe:k", {"view": "cls"}, "cls")
+    assert (m.metric, m.value) == (SAMPLE_MAP, 50.0)
+    assert [v for _, v in m.details["per_query"]] == list(per_image_ap)  # what the gate pairs
+    low, high = bootstrap_interval(per_image_ap, stable_seed("ml", "linear_probe"))
+    assert (m.low, m.high) == (low, high) and low <= m.value <= high
+    assert m.details["properties"]["label_mAP"] == 80.0  # the other average, reported beside
+    assert m.asked.scoring == f"probe:k;value={SAMPLE_MAP}"  # old baselines ask to be rewritten
