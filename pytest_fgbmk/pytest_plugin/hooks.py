@@ -25,6 +25,7 @@ A suite test reads::
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +54,7 @@ from pytest_fgbmk.report.junit import (
     measurement_properties,
     properties_dict,
 )
+from pytest_fgbmk.report.step_summary import markdown_verdicts
 from pytest_fgbmk.report.terminal import SummaryRow, format_table, format_throughput
 from pytest_fgbmk.run.options import NO_MODEL_REASON
 from pytest_fgbmk.run.run import Run, Selected
@@ -61,6 +63,8 @@ from pytest_fgbmk.tasks import TASKS, Task, get_task
 RUN_KEY = pytest.StashKey[Run]()
 COLLECTOR_KEY = pytest.StashKey["ResultCollector"]()
 TASK_MARKER = "fgbmk_task"
+#: The file GitHub Actions gives a job for its summary (Markdown appended).
+STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 FIXTURES = {t.fixture for t in TASKS.values()}
 
 
@@ -92,6 +96,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "fgbmk-results")
     report_dir = value(config, "fgbmk_report")
+    if report_dir and Path(report_dir).exists() and not Path(report_dir).is_dir():
+        raise pytest.UsageError(
+            f"--fgbmk-report={report_dir}: a file of that name exists; give a folder to write "
+            "results.json, samples.jsonl and report.html into (new or existing)"
+        )
     if report_dir:
         from pytest_fgbmk.pytest_plugin.report import ReportHook
 
@@ -345,6 +354,8 @@ class ResultCollector:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.rows: dict[str, SummaryRow] = {}
+        #: each measured case's JUnit properties and outcome (the CI job summary's rows)
+        self.verdicts: dict[str, tuple[dict[str, str], str]] = {}
         #: each xdist worker's engine figures, by worker index (gw3 → 3)
         self.worker_stats: dict[int, EngineStats] = {}
         self.fingerprints: list[str] = []
@@ -360,6 +371,7 @@ class ResultCollector:
             return
         if report.when == "call" or (report.when == "setup" and report.failed):
             self.rows[report.nodeid] = SummaryRow.from_properties(props, report.outcome)
+            self.verdicts[report.nodeid] = (props, report.outcome)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -455,6 +467,7 @@ class ResultCollector:
                 if line.startswith("engine"):
                     line = prefix + line
                 terminalreporter.write_line(line)
+        self._step_summary(terminalreporter, run)
         stale, unselected = self.unused_baselines(run)
         alias = run.gate_settings.store.alias if run.gate_settings else ""
         if unselected:
@@ -467,6 +480,22 @@ class ResultCollector:
             terminalreporter.write_line(
                 f"fgbmk: {len(stale)} baseline file(s) under {alias}/ unused: no case collected "
                 f"in this run maps to them; if their cases no longer exist, delete them: {shown}",
+                yellow=True,
+            )
+
+    def _step_summary(self, terminalreporter: Any, run: Run) -> None:
+        """Append the verdict table to ``$GITHUB_STEP_SUMMARY`` when CI provides one."""
+        target = os.environ.get(STEP_SUMMARY_ENV)
+        if not target or not self.verdicts:
+            return
+        title = f"FG-BMK verdicts: {run.options.model}"
+        text = markdown_verdicts(list(self.verdicts.values()), title=title)
+        try:
+            with open(target, "a", encoding="utf-8") as f:
+                f.write(text + "\n")
+        except OSError as exc:
+            terminalreporter.write_line(
+                f"fgbmk: could not append the verdicts to {STEP_SUMMARY_ENV}={target}: {exc}",
                 yellow=True,
             )
 

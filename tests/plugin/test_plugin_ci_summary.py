@@ -1,0 +1,57 @@
+"""CI-facing output: the job summary's verdict table, and the report option's checks."""
+
+from __future__ import annotations
+
+from pytest_fgbmk.report.step_summary import markdown_verdicts
+
+HUMAN = ("-m", "fgbmk_human", "--fgbmk-no-cache")
+FLIP = ("--fgbmk-model=tests.fake_models:flip", "--fgbmk-model-arg", "flip=0.2")
+WORSE = (*FLIP, "--fgbmk-model-arg", "facet=wing color", "--fgbmk-model-arg", "facet_flip=1")
+
+
+def test_github_step_summary_gets_a_verdict_table_regressions_first(run, pytester, monkeypatch):
+    run(*HUMAN, *FLIP, "--fgbmk-update-baselines").assert_outcomes(passed=48)
+    summary = pytester.path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    run(*HUMAN, *WORSE).assert_outcomes(passed=46, failed=2)
+    lines = summary.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "## FG-BMK verdicts: tests.fake_models:flip"
+    assert lines[2] == "2 failed, 46 passed"
+    assert lines[4].startswith("| case | verdict | metric | baseline | now | Δ pts | p |")
+    failed = [line for line in lines[6:8]]
+    assert all("❌ regressed" in line and "wing_color" in line for line in failed)
+    assert len([line for line in lines if line.startswith("| `")]) == 48
+
+
+def test_no_step_summary_file_is_written_without_the_variable(run, pytester, monkeypatch):
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    run(*HUMAN, *FLIP, "--fgbmk-update-baselines", "-k", "wing_color")
+    assert not list(pytester.path.glob("*.md"))
+
+
+def test_missing_baselines_and_improvements_are_named_in_the_table():
+    rows = [
+        ({"case": "a-x-tf", "metric": "accuracy", "value": "50.00", "n": "12"}, "failed"),
+        (
+            {
+                "case": "b-x-tf",
+                "metric": "accuracy",
+                "value": "90.00",
+                "baseline": "70.00",
+                "delta": "+20.00",
+                "gate_note": "+20.0 pts, p=0.001: consider updating the baseline",
+            },
+            "passed",
+        ),
+    ]
+    text = markdown_verdicts(rows, title="t")
+    assert "1 failed, 1 improved" in text
+    assert "| `a-x-tf` | ❌ regressed (no baseline) |" in text
+    assert "| `b-x-tf` | ⬆️ improved | accuracy | 70.00 | 90.00 | +20.00 |" in text
+
+
+def test_report_option_pointing_at_a_file_is_a_usage_error(run, pytester):
+    (pytester.path / "taken").write_text("not a folder")
+    result = run(*HUMAN, *FLIP, "--fgbmk-report=taken")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: --fgbmk-report=taken: a file of that name exists*"])
