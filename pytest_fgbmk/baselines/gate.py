@@ -17,7 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pytest_fgbmk.baselines.record import Stored, differences, paired_baseline, parse_record
+from pytest_fgbmk.baselines.record import (
+    OldBaseline,
+    Stored,
+    differences,
+    paired_baseline,
+    parse_record,
+)
 from pytest_fgbmk.errors import DataFormatError
 from pytest_fgbmk.measurement import Measurement
 from pytest_fgbmk.stats import (
@@ -122,12 +128,17 @@ class BaselineGate:
             return _Compared(None, None, "missing")
         try:
             stored = parse_record(entry.text, entry.path)
+        except OldBaseline as exc:
+            return _Compared(None, None, f"re-baseline: {exc}")
         except DataFormatError as exc:
             return _Compared(None, None, f"corrupt: {exc}")
         diff = differences(stored, entry.measurement)
         if diff:
             return _Compared(stored, None, "fingerprint: " + "; ".join(diff))
-        return _Compared(stored, self._test(stored, entry.measurement), None)
+        try:
+            return _Compared(stored, self._test(stored, entry.measurement), None)
+        except (KeyError, ValueError) as exc:  # ids the baseline lacks, or sharing a digest
+            return _Compared(stored, None, f"corrupt: its question ids do not pair ({exc})")
 
     def _test(self, stored: Stored, m: Measurement) -> PairedTest | CaseTest:
         base = paired_baseline(stored, m)
@@ -181,6 +192,13 @@ class BaselineGate:
                 f"{entry.case_id}: no baseline at {rel}; measured {m.metric} {m.value:.1f}% on "
                 f"n={m.n}. Write the baselines with:\n  {self.update_command}",
                 (("baseline_file", str(rel)),),
+            )
+        if c.problem and c.problem.startswith("re-baseline"):
+            return Verdict(
+                False,
+                f"{entry.case_id}: {c.problem} ({rel}). Rewrite it, with the checkpoint it was "
+                f"measured on, by:\n  {self.update_command}",
+                (("baseline_file", str(rel)), ("rebaseline", c.problem.split(": ", 1)[1])),
             )
         if c.problem and c.problem.startswith("corrupt"):
             return Verdict(

@@ -1,8 +1,15 @@
 """The stored form of a case's measurement: a small, diffable JSON record (no pytest).
 
 Metric first, then n, interval, what was asked (the fingerprint), then the per-sample
-outcomes, compact: question ids as 4-byte prefixes and correctness as a bitset, both
-base64, in sorted question-id order; per-query values (mAP) as a list of numbers.
+outcomes, compact: question ids as 8-byte BLAKE2b digests and correctness as a bitset,
+both base64, in sorted question-id order; per-query values (mAP) as a list of numbers.
+
+Exact identity: the record holds the SHA-256 of the whole sorted id set, compared first
+(a run with other questions is a fingerprint difference, never paired); within one case
+no two ids may share a digest (checked when a record is written, read and paired, with an
+error naming both ids), so pairing by digest pairs exactly the same questions. Format 1
+stored 4-byte prefixes with no such check; such a baseline is refused with the command
+that rewrites it (:class:`OldBaseline`).
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ import numpy as np
 from pytest_fgbmk.errors import DataFormatError
 from pytest_fgbmk.measurement import Measurement
 
-FORMAT = 1
-ID_PREFIX_BYTES = 4
+FORMAT = 2
+#: Bytes of each id's BLAKE2b digest (the full width of a generated question id).
+ID_BYTES = 8
 #: Fingerprint keys compared with the baseline, in the order differences are reported.
 ASKED_KEYS = ("dataset", "dataset_hash", "templates", "scoring", "limit", "seed")
 
@@ -31,19 +39,44 @@ def ids_digest(question_ids: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(sorted(question_ids)).encode()).hexdigest()
 
 
-def _prefix(qid: str) -> bytes:
-    return hashlib.blake2b(qid.encode(), digest_size=ID_PREFIX_BYTES).digest()
+class OldBaseline(ValueError):
+    """A baseline written by an older pytest-fgbmk, in a format this one does not compare."""
+
+
+def id_digest(qid: str) -> bytes:
+    """The stored form of one question (or sample) id: its 8-byte BLAKE2b digest."""
+    return hashlib.blake2b(qid.encode(), digest_size=ID_BYTES).digest()
+
+
+def digests(question_ids: Sequence[str]) -> list[bytes]:
+    """The ids' digests; :class:`ValueError` naming two ids that share one (never silently
+    merged, so a baseline pairs exactly the questions it stored)."""
+    out = [id_digest(q) for q in question_ids]
+    if len(set(out)) != len(out):
+        seen: dict[bytes, str] = {}
+        for q, d in zip(question_ids, out, strict=True):
+            if d in seen and seen[d] != q:
+                raise ValueError(
+                    f"the ids {seen[d]!r} and {q!r} share a {ID_BYTES}-byte digest; "
+                    "rename one of the samples"
+                )
+            seen[d] = q
+        raise ValueError("an id occurs twice among the case's samples")
+    return out
 
 
 def encode_ids(question_ids: Sequence[str]) -> str:
-    return base64.b64encode(b"".join(_prefix(q) for q in question_ids)).decode()
+    return base64.b64encode(b"".join(digests(question_ids))).decode()
 
 
 def decode_ids(text: str) -> list[bytes]:
     raw = base64.b64decode(text.encode(), validate=True)
-    if len(raw) % ID_PREFIX_BYTES:
+    if len(raw) % ID_BYTES:
         raise ValueError("question id list is truncated")
-    return [raw[i : i + ID_PREFIX_BYTES] for i in range(0, len(raw), ID_PREFIX_BYTES)]
+    out = [raw[i : i + ID_BYTES] for i in range(0, len(raw), ID_BYTES)]
+    if len(set(out)) != len(out):
+        raise ValueError("the stored question ids repeat a digest")
+    return out
 
 
 def encode_bits(bits: Sequence[bool]) -> str:
@@ -134,6 +167,11 @@ def parse_record(text: str, path: Path) -> Stored:
         raise DataFormatError(
             path, f"not valid JSON: {exc.msg}", line=exc.lineno, hint=hint
         ) from None
+    if isinstance(rec, dict) and isinstance(rec.get("format"), int) and rec["format"] < FORMAT:
+        raise OldBaseline(
+            f"baseline format {rec['format']} (4-byte question-id prefixes, no collision "
+            f"check) was written by an older pytest-fgbmk; this version compares format {FORMAT}"
+        )
     try:
         if not isinstance(rec, dict) or rec.get("format") != FORMAT:
             raise ValueError(f"not a format {FORMAT} FG-BMK baseline")
@@ -174,9 +212,9 @@ def differences(stored: Stored, m: Measurement) -> list[str]:
     ids = [q for q, _ in values] if values is not None else list(m.question_ids)
     digest = asked.get("question_ids", {}).get("sha256")
     if digest != ids_digest(ids):
-        now_prefixes = {_prefix(q) for q in ids}
-        missing = sum(1 for p in stored.outcomes if p not in now_prefixes)
-        new = len(now_prefixes - stored.outcomes.keys())
+        now_digests = {id_digest(q) for q in ids}
+        missing = sum(1 for p in stored.outcomes if p not in now_digests)
+        new = len(now_digests - stored.outcomes.keys())
         parts = []
         if missing:
             parts.append(f"{missing} question ids missing")
@@ -194,7 +232,12 @@ def _show(value: Any) -> str:
 
 
 def paired_baseline(stored: Stored, m: Measurement) -> np.ndarray:
-    """The baseline's outcome for each of this run's samples, in this run's order."""
+    """The baseline's outcome for each of this run's samples, in this run's order.
+
+    Call it after :func:`differences` found the same id set; raises :class:`ValueError`
+    naming two of this run's ids that share a digest, :class:`KeyError` for an id the
+    baseline does not hold.
+    """
     values = per_query_values(m)
     ids = [q for q, _ in values] if values is not None else list(m.question_ids)
-    return np.array([stored.outcomes[_prefix(q)] for q in ids], dtype=float)
+    return np.array([stored.outcomes[d] for d in digests(ids)], dtype=float)

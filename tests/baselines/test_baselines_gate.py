@@ -12,9 +12,11 @@ from pytest_fgbmk.baselines.gate import BaselineGate, Entry
 from pytest_fgbmk.baselines.record import (
     build_record,
     decode_bits,
+    decode_ids,
     differences,
     dump_record,
     encode_bits,
+    encode_ids,
     parse_record,
 )
 from pytest_fgbmk.baselines.store import default_alias, update_command
@@ -65,7 +67,8 @@ def test_record_roundtrip_is_small_and_metric_first():
     m = measure([i % 3 != 0 for i in range(500)])
     text = dump_record(build_record(m, "fp-1"))
     assert text.startswith('{\n  "metric": "accuracy",\n  "value": 66.6')
-    assert len(text) < 3500  # ids: 4 bytes, outcomes: 1 bit per question (base64)
+    # ids: 8-byte digests (5,336 base64 characters for 500), outcomes: 1 bit per question
+    assert len(text) < 6000
     stored = parse_record(text, PATH)
     assert stored.value == pytest.approx(66.6)
     assert sum(stored.outcomes.values()) == 333 and len(stored.outcomes) == 500
@@ -185,3 +188,25 @@ def test_alias_and_update_command():
     assert default_alias("probe:efficientnet-lite0") == "probe-efficientnet-lite0"
     cmd = update_command(["suites/", "--fgbmk-model=hf:/m x", "--snapshot-update"])
     assert cmd == "pytest suites/ '--fgbmk-model=hf:/m x' --fgbmk-update-baselines"
+
+
+def test_a_million_ids_pair_exactly_and_a_shared_digest_fails_naming_both(monkeypatch):
+    import pytest_fgbmk.baselines.record as record
+
+    ids = [f"q{i:07d}" for i in range(1_000_000)]
+    stored = decode_ids(encode_ids(ids))
+    assert len(set(stored)) == 1_000_000 and stored[123_456] == record.id_digest(ids[123_456])
+    # a digest shared by two ids (forced here with 1-byte digests) is refused, never merged
+    monkeypatch.setattr(record, "ID_BYTES", 1)
+    with pytest.raises(ValueError, match=r"the ids 'q\d{7}' and 'q\d{7}' share a 1-byte digest"):
+        encode_ids(ids[:300])
+
+
+def test_a_format_1_baseline_asks_to_be_rewritten_with_the_command(tmp_path):
+    m = measure([True, False] * 10)
+    old = {**build_record(m, "fp"), "format": 1}
+    gate = BaselineGate(update_command="pytest suites/ --fgbmk-update-baselines")
+    v = gate.verdict(Entry(m.case_id, m, PATH, dump_record(old)))
+    assert not v.ok and "re-baseline: baseline format 1" in v.message
+    assert v.message.endswith("pytest suites/ --fgbmk-update-baselines")
+    assert dict(v.properties)["rebaseline"].startswith("baseline format 1")
