@@ -16,11 +16,11 @@ from pytest_fgbmk.report.terminal import SummaryRow, format_table, format_throug
 ASKED = Asked("toy", "abc", "original", "strict", None, 0)
 
 
-def _q(i: int, truth: str, category: str) -> Question:
+def _q(i: int | str, truth: str, category: str, image: int | None = None) -> Question:
     return Question(
         f"q{i}",
         "toy",
-        f"img/{i}.png",
+        f"img/{i if image is None else image}.png",
         "Is it a finch?",
         "tf",
         "knowledge_bias",
@@ -152,19 +152,7 @@ def test_throughput_line():
 
 def _kb(image: int, truth: str, category: str) -> Question:
     """One of an image's two knowledge-bias questions (its own category: yes; a sibling: no)."""
-    return Question(
-        f"q{image}-{truth}",
-        "toy",
-        f"img/{image}.png",
-        "Is it a finch?",
-        "tf",
-        "knowledge_bias",
-        "species",
-        category,
-        truth,
-        "t0",
-        asked="finch",
-    )
+    return _q(f"{image}-{truth}", truth, category, image=image)
 
 
 def test_knowledge_bias_reports_the_releases_per_image_figure_beside_per_question_accuracy():
