@@ -1,4 +1,4 @@
-"""The ``fgbmk report``, ``fgbmk compare`` and ``fgbmk datasets`` subcommands.
+"""The ``fgbmk report``, ``compare``, ``flips`` and ``datasets`` subcommands.
 
 Registered into the ``fgbmk`` parser by :func:`add_report_commands`; each handler returns
 the exit status and raises :class:`~pytest_fgbmk.errors.FgbmkError` for bad input (the
@@ -28,6 +28,18 @@ cd_<comparison>.png into --out.
 
 example:
   fgbmk compare runs/chance/results.json runs/probe/ runs/tiny-llava/ --out comparison/
+"""
+
+FLIPS_HELP = """\
+Count, per case, the questions that flipped between two runs (right in A and wrong in B,
+and the reverse), paired by question id from each run's samples.jsonl. Run an unchanged
+checkpoint twice with the same settings to see its run-to-run flips on your hardware
+(e.g. bf16 with batching): that is the noise the gate's paired test already allows for.
+
+example:
+  pytest suites/ --fgbmk-model=my_lvlm --fgbmk-report=run1/
+  pytest suites/ --fgbmk-model=my_lvlm --fgbmk-report=run2/
+  fgbmk flips run1/results.json run2/results.json
 """
 
 DATASETS_HELP = """\
@@ -82,6 +94,30 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_flips(args: argparse.Namespace) -> int:
+    from pytest_fgbmk.report.flips import by_case, case_flips, flips_table
+    from pytest_fgbmk.report.results import read_results, read_samples, samples_path
+
+    loaded = []
+    for path in (args.a, args.b):
+        results = read_results(path)
+        where = samples_path(path, results)
+        if where is None:
+            raise ConfigError(
+                f"{path}: this run wrote no samples.jsonl; rerun it with --fgbmk-report"
+            )
+        loaded.append(by_case(read_samples(where)))
+    rows = case_flips(*loaded)
+    for line in flips_table(rows):
+        print(line)
+    if any(r.only_a or r.only_b for r in rows):
+        print(
+            "some questions were asked in one run only (another --fgbmk-limit, seed or "
+            "version): only the paired ones are counted"
+        )
+    return 0
+
+
 def _cmd_datasets(args: argparse.Namespace) -> int:
     from pytest_fgbmk.data.discovery import discover
 
@@ -100,7 +136,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def add_report_commands(sub: argparse._SubParsersAction) -> None:
-    """Add ``report``, ``compare`` and ``datasets`` to the ``fgbmk`` subparsers."""
+    """Add ``report``, ``compare``, ``flips`` and ``datasets`` to the ``fgbmk`` subparsers."""
     raw = argparse.RawDescriptionHelpFormatter
 
     rep = sub.add_parser(
@@ -139,6 +175,16 @@ def add_report_commands(sub: argparse._SubParsersAction) -> None:
         "--alpha", type=_alpha, default=0.05, help="Nemenyi significance level (default 0.05)"
     )
     cmp_.set_defaults(func=_cmd_compare)
+
+    fl = sub.add_parser(
+        "flips",
+        help="per-case questions flipped between two runs (run-to-run noise)",
+        description=FLIPS_HELP,
+        formatter_class=raw,
+    )
+    fl.add_argument("a", type=Path, metavar="A/results.json", help="the first run")
+    fl.add_argument("b", type=Path, metavar="B/results.json", help="the second run")
+    fl.set_defaults(func=_cmd_flips)
 
     ds = sub.add_parser(
         "datasets",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_fgbmk.report import plots
+from pytest_fgbmk.report.flips import flipped
 from pytest_fgbmk.report.results import (
     CaseResult,
     RunResults,
@@ -141,16 +142,6 @@ def with_baseline(current: RunResults, baseline: RunResults) -> RunResults:
             c = replace(c, baseline=b.value, delta=c.value - b.value)
         cases.append(c)
     return replace(current, cases=tuple(cases))
-
-
-def flipped(
-    now: Sequence[SampleRecord], before: Sequence[SampleRecord]
-) -> tuple[list[SampleRecord], int]:
-    """Questions right in ``before`` and wrong ``now`` (by id), and the count of the reverse."""
-    was = {r.id: r.correct for r in before}
-    worse = [r for r in now if was.get(r.id) is True and not r.correct]
-    better = sum(1 for r in now if was.get(r.id) is False and r.correct)
-    return worse, better
 
 
 # -- sections --------------------------------------------------------------------------------

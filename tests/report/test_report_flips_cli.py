@@ -1,0 +1,62 @@
+"""``fgbmk flips A B``: per-case run-to-run flips from two runs' samples.jsonl."""
+
+from __future__ import annotations
+
+import numpy  # noqa: F401 - imported before pytester's inline runs, which cannot reload it
+
+import pytest_fgbmk.data.synth  # noqa: F401 - keep loaded modules across inline runs
+import pytest_fgbmk.plugin  # noqa: F401
+from pytest_fgbmk.cli import main
+from pytest_fgbmk.report.flips import CaseFlips, flips_table
+from pytest_fgbmk.report.results import read_samples
+from tests.fake_models import share
+
+ARGS = (
+    "-m",
+    "fgbmk_human",
+    "--fgbmk-datasets=synth_birds",
+    "--fgbmk-no-cache",
+    "--fgbmk-model=tests.fake_models:flip",
+)
+
+
+def test_flips_between_two_runs_are_counted_per_case(run, pytester, capsys):
+    run(*ARGS, "--fgbmk-model-arg", "flip=0.1", "--fgbmk-report=a")
+    run(*ARGS, "--fgbmk-model-arg", "flip=0.3", "--fgbmk-report=b")
+    samples = list(read_samples(pytester.path / "a" / "samples.jsonl"))
+    # the flip model is wrong where share(id) < flip: 0.1 → 0.3 flips [0.1, 0.3) right → wrong
+    expected: dict[str, int] = {}
+    asked: dict[str, int] = {}
+    for r in samples:
+        expected[r.case_id] = expected.get(r.case_id, 0) + (0.1 <= share(r.id) < 0.3)
+        asked[r.case_id] = asked.get(r.case_id, 0) + 1
+    assert sum(expected.values()) > 10
+    capsys.readouterr()  # the two runs' own output
+    assert main(["flips", str(pytester.path / "a"), str(pytester.path / "b" / "results.json")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == [
+        "case", "paired", "right→wrong", "wrong→right", "flip", "%", "Δ", "pts", "unpaired"
+    ]  # fmt: skip
+    rows = {line.split()[0]: line.split() for line in lines[1:-1]}
+    assert len(rows) == 24
+    for case, n in expected.items():
+        assert rows[case][1:4] == [str(asked[case]), str(n), "0"], case
+    total = lines[-1].split()
+    assert total[:5] == ["all", "cases", str(len(samples)), str(sum(expected.values())), "0"]
+    assert all(len(line) <= 100 for line in lines)
+
+
+def test_the_table_fits_100_columns_and_reports_rates_exactly():
+    rows = [CaseFlips("x" * 150, 200, 3, 1, 0, 0), CaseFlips("short", 0, 0, 0, 2, 1)]
+    lines = flips_table(rows)
+    assert all(len(line) <= 100 for line in lines)
+    first = lines[1].split()
+    assert first[0].endswith("…") and first[1:] == ["200", "3", "1", "2.0", "-1.0", "0"]
+    assert lines[2].split()[1:] == ["0", "0", "0", "0.0", "+0.0", "3"]
+    assert lines[3].split()[:2] == ["all", "cases"] and lines[3].split()[2:5] == ["200", "3", "1"]
+
+
+def test_a_run_without_samples_is_a_clear_error(tmp_path, capsys):
+    assert main(["flips", str(tmp_path / "nope.json"), str(tmp_path / "b.json")]) == 2
+    err = capsys.readouterr().err
+    assert "nope.json" in err and "Traceback" not in err
