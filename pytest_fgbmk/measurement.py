@@ -40,7 +40,13 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Asked:
-    """The fingerprint of what a case asked (a baseline of another configuration differs)."""
+    """The fingerprint of what a case asked (a baseline of another configuration differs).
+
+    The user's settings (dataset index, templates, scoring mode or protocol, limit, seed),
+    then what this tool decided: ``rules``, the versions of the rules that produced the
+    numbers (:func:`pytest_fgbmk.rule_versions.rules`), and ``content``, a SHA-256 of the
+    questions' text, options and truths (empty for machine-oriented cases).
+    """
 
     dataset: str
     dataset_hash: str
@@ -49,6 +55,8 @@ class Asked:
     limit: int | None
     seed: int
     version: str = __version__
+    rules: str = ""
+    content: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +67,8 @@ class Asked:
             "limit": self.limit,
             "seed": self.seed,
             "version": self.version,
+            "rules": self.rules,
+            "content": self.content,
         }
 
 

@@ -358,3 +358,31 @@ def unloadable(options) -> ModelAdapter:
     from pytest_fgbmk.errors import ModelError
 
     raise ModelError("no checkpoint at /nonexistent/ckpt; give the folder with config.json")
+
+
+class Constant(ModelAdapter):
+    """Gives every question the same answer: ``answer=TEXT`` (default ``No.``), or
+    ``answer=@first`` for the text of the question's first option (its own answer on
+    true/false and short-answer questions stays ``TEXT``-free: ``No.``)."""
+
+    name = "constant"
+    can_answer = True
+
+    def __init__(self, options) -> None:
+        self.text = str(options.extra.get("answer", "No."))
+
+    @property
+    def fingerprint(self) -> str:
+        return f"constant-{self.text}"
+
+    def answer(self, requests, settings):
+        out = []
+        for r in requests:
+            q = r.question
+            first = self.text == "@first"
+            out.append(q.options[0] if first and q.options else ("No." if first else self.text))
+        return out
+
+
+def constant(options) -> Constant:
+    return Constant(options)

@@ -23,6 +23,7 @@ from pytest_fgbmk.baselines.record import (
     differences,
     paired_baseline,
     parse_record,
+    tool_changes,
 )
 from pytest_fgbmk.errors import DataFormatError
 from pytest_fgbmk.measurement import Measurement
@@ -132,6 +133,12 @@ class BaselineGate:
             return _Compared(None, None, f"re-baseline: {exc}")
         except DataFormatError as exc:
             return _Compared(None, None, f"corrupt: {exc}")
+        # the user's settings first: a changed --fgbmk-limit also changes the rules recorded
+        diff = differences(stored, entry.measurement, ids=False)
+        if not diff:
+            changed = tool_changes(stored, entry.measurement)
+            if changed:
+                return _Compared(None, None, f"re-baseline: {changed}")
         diff = differences(stored, entry.measurement)
         if diff:
             return _Compared(stored, None, "fingerprint: " + "; ".join(diff))

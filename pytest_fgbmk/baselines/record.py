@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from pytest_fgbmk import rule_versions
 from pytest_fgbmk.errors import DataFormatError
 from pytest_fgbmk.measurement import Measurement
 
@@ -196,8 +197,39 @@ def parse_record(text: str, path: Path) -> Stored:
     return Stored(path, rec, dict(zip(ids, vals, strict=True)))
 
 
-def differences(stored: Stored, m: Measurement) -> list[str]:
-    """What differs between what the baseline asked and what this run asked (empty: same)."""
+def tool_changes(stored: Stored, m: Measurement) -> str | None:
+    """Why this version of the tool cannot compare with the baseline, or None.
+
+    The recorded rule versions differ (:mod:`pytest_fgbmk.rule_versions`), the baseline
+    predates them, or the same question ids now carry other text, options or truths.
+    """
+    asked = stored.record.get("asked", {})
+    if "rules" not in asked:
+        written = stored.record.get("version") or "an older version"
+        return (
+            f"written by pytest-fgbmk {written}, before the rules that decide a case's numbers "
+            "were recorded"
+        )
+    changed = rule_versions.changed(str(asked["rules"]), m.asked.rules)
+    if changed:
+        return "; ".join(changed)
+    before, now = asked.get("content", ""), m.asked.content
+    if before != now and asked.get("question_ids", {}).get("sha256") == ids_digest(_ids(m)):
+        return (
+            "the same questions now read differently (wording, options, option order or "
+            "truth) with no rule version changed"
+        )
+    return None
+
+
+def _ids(m: Measurement) -> list[str]:
+    values = per_query_values(m)
+    return [q for q, _ in values] if values is not None else list(m.question_ids)
+
+
+def differences(stored: Stored, m: Measurement, *, ids: bool = True) -> list[str]:
+    """What differs between what the baseline asked and what this run asked (empty: same):
+    the settings of :data:`ASKED_KEYS`, the metric, and (``ids``) the question-id set."""
     asked = stored.record.get("asked", {})
     now = m.asked.as_dict()
     out = []
@@ -208,11 +240,12 @@ def differences(stored: Stored, m: Measurement) -> list[str]:
             out.append(f"{label}: {_show(before)} → {_show(after)}")
     if stored.metric != m.metric:
         out.append(f"metric: {stored.metric} → {m.metric}")
-    values = per_query_values(m)
-    ids = [q for q, _ in values] if values is not None else list(m.question_ids)
+    if not ids:
+        return out
+    now_ids = _ids(m)
     digest = asked.get("question_ids", {}).get("sha256")
-    if digest != ids_digest(ids):
-        now_digests = {id_digest(q) for q in ids}
+    if digest != ids_digest(now_ids):
+        now_digests = {id_digest(q) for q in now_ids}
         missing = sum(1 for p in stored.outcomes if p not in now_digests)
         new = len(now_digests - stored.outcomes.keys())
         parts = []

@@ -462,28 +462,36 @@ def _sample(seq: Sequence, k: int, rng: random.Random) -> list:
     return pool[:k]
 
 
-def _mc_options(truth: str, distractors: list[str], rng: random.Random) -> tuple[str, ...]:
-    """The truth and distractors in a uniformly shuffled order (Fisher–Yates from the end)."""
-    opts = [truth, *distractors]
+def truth_positions(sizes: Sequence[int], rng: random.Random) -> list[int]:
+    """Where the right option goes in each of a case's multiple-choice questions.
+
+    ``sizes[i]`` is question ``i``'s option count. Among the questions with ``k`` options,
+    positions ``0 … k-1`` each occur ``⌊m/k⌋`` or ``⌈m/k⌉`` times (``m`` such questions),
+    in an order drawn from ``rng``: an answerer that always picks "A" (or any one position)
+    scores exactly ``1/k`` up to one question, on the whole case and, with
+    :func:`pytest_fgbmk.questions.subsample.stratified`, on any subset.
+    """
+    by_k: dict[int, list[int]] = {}
+    for i, k in enumerate(sizes):
+        by_k.setdefault(k, []).append(i)
+    out = [0] * len(sizes)
+    for k in sorted(by_k):
+        members = by_k[k]
+        places = [j % k for j in range(len(members))]
+        rng.shuffle(places)
+        for i, at in zip(members, places, strict=True):
+            out[i] = at
+    return out
+
+
+def _placed(truth: str, distractors: Sequence[str], at: int, rng: random.Random) -> tuple[str, ...]:
+    """The distractors in a uniformly shuffled order with the truth inserted at ``at``."""
+    opts = list(distractors)
     random_ = rng.random
     for i in range(len(opts) - 1, 0, -1):
         j = int(random_() * (i + 1))
         opts[i], opts[j] = opts[j], opts[i]
-    return tuple(opts)
-
-
-def _sampled_options(truth: str, pool: list[str], k: int, rng: random.Random) -> tuple[str, ...]:
-    """``_mc_options(truth, _sample(pool, k, rng), rng)`` in one call (same draws, same order)."""
-    opts = [truth, *pool]
-    random_ = rng.random
-    n = len(pool)
-    for i in range(1, k + 1):  # partial Fisher–Yates of the pool, shifted one place
-        j = i + int(random_() * (n - i + 1))
-        opts[i], opts[j] = opts[j], opts[i]
-    del opts[k + 1 :]
-    for i in range(k, 0, -1):
-        j = int(random_() * (i + 1))
-        opts[i], opts[j] = opts[j], opts[i]
+    opts.insert(at, truth)
     return tuple(opts)
 
 
@@ -537,9 +545,10 @@ def granularity(
                 append(make(s, templates(p), "no", random_, draw(p, 1, rng)[0]))
     elif qtype == "mc":
         k = MC_OPTIONS - 1
-        for s, p in items:
-            opts = _mc_options(p[li], draw(p, k, rng), rng)
-            append(make(s, templates(p), p[li], random_, "", opts))
+        drawn = [draw(p, k, rng) for _, p in items]
+        places = truth_positions([len(d) + 1 for d in drawn], rng)
+        for (s, p), d, at in zip(items, drawn, places, strict=True):
+            append(make(s, templates(p), p[li], random_, "", _placed(p[li], d, at, rng)))
     else:
         cats = dataset.categories
         for s, p in items:
@@ -684,10 +693,14 @@ def attribute(
             else:
                 append(make(s, templates, "no", random_, others[int(random_() * len(others))]))
         return out
+    chosen = []
     for s, asked, others in rows:
         if not others:
             continue
         truth = asked[int(random_() * len(asked))]
         k = len(others) if mc_options is None else min(mc_options - 1, len(others))
-        append(make(s, templates, truth, random_, "", _sampled_options(truth, others, k, rng)))
+        chosen.append((s, truth, _sample(others, k, rng)))
+    places = truth_positions([len(d) + 1 for _, _, d in chosen], rng)
+    for (s, truth, d), at in zip(chosen, places, strict=True):
+        append(make(s, templates, truth, random_, "", _placed(truth, d, at, rng)))
     return out

@@ -7,7 +7,10 @@ hot path (``questions/generate.py``), and ``tests/test_hashing.py`` checks both 
 
 from __future__ import annotations
 
-from pytest_fgbmk.hashing import stable_hash
+import hashlib
+from collections.abc import Iterable
+
+from pytest_fgbmk.hashing import SEP, stable_hash
 
 
 def question_id(
@@ -22,3 +25,15 @@ def question_id(
 ) -> str:
     """The id of a question: 16 hex characters from everything that defines what is asked."""
     return stable_hash(dataset, image, task, facet, qtype, truth, asked, template_id)
+
+
+def content_digest(questions: Iterable) -> str:
+    """SHA-256 (hex) of what a case's questions say: each question's id, prompt, options,
+    truth and accepted names, in id order. Two runs with the same ids but other wording,
+    options or option order differ here (the id hashes the image, truth, asked name and
+    template, not the text a model reads)."""
+    h = hashlib.sha256()
+    for q in sorted(questions, key=lambda q: q.id):
+        parts = (q.id, q.prompt, *q.options, "\x1e", q.truth, *q.accepted)
+        h.update((SEP.join(parts) + "\n").encode("utf-8", "surrogatepass"))
+    return h.hexdigest()

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pytest_fgbmk import rule_versions
 from pytest_fgbmk.measurement import Asked, measure_questions
+from pytest_fgbmk.questions.ids import content_digest
 from pytest_fgbmk.tasks.base import Param, Task
 
 if TYPE_CHECKING:
@@ -49,6 +51,13 @@ class HumanTask(Task):
             out.append(Param(f"no-{self.name}-case", None, reason))
         return out
 
+    @staticmethod
+    def rules(ctx: RunContext) -> str:
+        """The rule versions a human case's numbers rest on (the subset rule only when
+        ``--fgbmk-limit`` subsets)."""
+        names = ["questions", *(["subset"] if ctx.options.limit is not None else [])]
+        return rule_versions.rules(*names, "scoring", "images")
+
     def param_id(self, case: Case) -> str:
         return case.id
 
@@ -72,6 +81,8 @@ class HumanTask(Task):
                 scoring=ctx.options.scoring,
                 limit=ctx.options.limit,
                 seed=ctx.options.seed,
+                rules=self.rules(ctx),
+                content=content_digest(ctx.questions(case)),
             )
             out[case.id] = measure_questions(
                 case, ctx.questions(case), answers, asked=asked, scoring=ctx.options.scoring

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pytest_fgbmk import rule_versions
 from pytest_fgbmk.hashing import stable_seed
 from pytest_fgbmk.measurement import Asked, Measurement, Outcome
 from pytest_fgbmk.stats import bootstrap_percent_interval, wilson_interval
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 
 #: The parameter the machine-oriented suites are parametrized with.
 MACHINE_FIXTURE = "fgbmk_machine_case"
+#: Protocols whose numbers rest on a trained linear probe (its grid and head selection).
+PROBE_PROTOCOLS = ("probe:", "alignment:", "meta:", "pgd:")
 #: A multi-label probe case's metric: the mean over test images of each image's AP over labels.
 SAMPLE_MAP = "sample_mAP"
 
@@ -118,6 +121,9 @@ class MachineTask(Task):
             scoring=protocol,
             limit=None,
             seed=ctx.options.seed,
+            rules=rule_versions.rules(
+                "images", *(["probe"] if protocol.startswith(PROBE_PROTOCOLS) else [])
+            ),
         )
 
     def measurement(

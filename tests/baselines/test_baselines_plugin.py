@@ -144,3 +144,15 @@ def test_xdist_writes_the_same_baselines_as_one_process(run, pytester):
     one = baseline_files(pytester.path / "baselines" / "one")
     two = baseline_files(pytester.path / "baselines" / "two")
     assert len(one) == ALL_CASES and one == two
+
+
+def test_a_rule_change_of_the_tool_asks_for_a_rebaseline(run, written, monkeypatch):
+    """A version of pytest-fgbmk that scores answers differently never compares silently."""
+    from pytest_fgbmk import rule_versions
+
+    monkeypatch.setitem(rule_versions._CURRENT, "scoring", "999")
+    result = run(*ARGS, *BASE, "-k", "wing_color")
+    result.assert_outcomes(failed=2)
+    text = result.stdout.str()
+    assert f"re-baseline: answer scoring changed (version {rule_versions.SCORING} → 999)" in text
+    assert "--fgbmk-update-baselines" in text

@@ -187,10 +187,11 @@ def test_bad_option_values_are_usage_errors_naming_the_option(run, args, message
 
 
 def test_ini_keys_work_like_options(run, pytester):
-    pytester.makeini("[pytest]\nfgbmk_model = oracle\nfgbmk_limit = 3\nfgbmk_no_cache = true\n")
+    pytester.makeini("[pytest]\nfgbmk_model = oracle\nfgbmk_limit = 4\nfgbmk_no_cache = true\n")
     result = run(*HUMAN, "--junitxml=out.xml", "-k", "knowledge")
     assert_ran(result, 2)
-    assert {c["n"] for c in junit(pytester.path / "out.xml").values()} == {"3"}
+    # knowledge bias keeps image pairs: limit // 2 images, both questions of each
+    assert {c["n"] for c in junit(pytester.path / "out.xml").values()} == {"4"}
 
 
 def test_cache_makes_a_rerun_ask_nothing(run, pytester):

@@ -72,3 +72,49 @@ def flat(names: tuple[str, ...], per_class: int = 3, name: str = "deepfashion") 
         for j in range(per_class)
     )
     return Dataset(name, Path("/nonexistent"), "clothing", ("category",), cats, samples)
+
+
+SYLLABLES = ("ka", "lo", "mi", "ne", "su", "ta", "vo", "ri", "de", "pu", "ga", "zo", "be")
+
+
+def many_classes(n_species: int = 240, per_class: int = 3) -> Dataset:
+    """A many-class taxonomy (order → genus → species, ``n_species`` species in genera of
+    four) with two attribute groups, ``per_class`` test and one train image per species:
+    the shape of iNat or Products-10K at a scale a test can enumerate."""
+    words = [a + b + c for a in SYLLABLES for b in SYLLABLES for c in SYLLABLES]
+    colors = ("black", "white", "brown", "grey", "red", "blue", "green", "yellow", "orange")
+    cats = []
+    for i in range(n_species):
+        genus = f"{words[1000 + i // 4]}ia"
+        order = f"{words[2000 + i // 40]}iformes"
+        cats.append(Category(i, f"{genus} {words[i]}", (order, genus, f"{genus} {words[i]}")))
+    samples = []
+    for c in cats:
+        for j in range(per_class + 1):
+            ann = (
+                Annotation("wing color", colors[(c.index + j) % len(colors)], 4),
+                Annotation("bill shape", BILL_SHAPES[(c.index // 3 + j) % 3], 4),
+            )
+            samples.append(
+                Sample(
+                    id=f"{c.index:04d}-{j}",
+                    path=f"images/{c.index:04d}/{j}.jpg",
+                    category=c.index,
+                    category_name=c.name,
+                    split="train" if j == 0 else "test",
+                    taxonomy=c.taxonomy,
+                    annotations=ann,
+                )
+            )
+    return Dataset(
+        name="many",
+        root=Path("/nonexistent"),
+        meta_category="bird",
+        levels=("order", "genus", "species"),
+        categories=tuple(cats),
+        samples=tuple(samples),
+        attribute_groups=(
+            AttributeGroup("wing color", colors, "colour"),
+            AttributeGroup("bill shape", BILL_SHAPES, "shape"),
+        ),
+    )

@@ -12,21 +12,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from questions_replicas import BIRDS, cub_like, flat
 
+from pytest_fgbmk import rule_versions
 from pytest_fgbmk.data.records import Category, Dataset, Sample
 from pytest_fgbmk.errors import ConfigError
 from pytest_fgbmk.hashing import derive_seed
 from pytest_fgbmk.questions.cases import Case, build_questions, cases_for
 from pytest_fgbmk.questions.generate import (
     LevelPools,
-    _mc_options,
-    _sample,
-    _sampled_options,
     attribute,
     balanced_roles,
     granularity,
     knowledge_bias,
     level_pools,
     new_question,
+    truth_positions,
 )
 from pytest_fgbmk.questions.ids import question_id
 from pytest_fgbmk.questions.records import Question
@@ -363,15 +362,23 @@ def test_generated_questions_are_pinned():
 
     Covers sibling pools, built-in siblings, clashing names, rejection sampling from a level
     of more than 48 names, odd counts, shuffled sample order, both template sets and the
-    all-candidates attribute MC. An intended change of wording or drawing updates these.
+    all-candidates attribute MC. An intended change of wording or drawing bumps
+    ``rule_versions.QUESTIONS`` (so baselines of the old questions ask to be rewritten) and
+    pins the new digests under the new version.
     """
+    pins = {
+        "2": (
+            "3ef048fed08239c442b52c86a380e1905fd1bd0fc9748bcdcbd16141e96d7f89",
+            "a57468e193d771245827526755d6fdd56b361817b079395569a3676b829b71b6",
+        )
+    }
     clashing = flat(("dress", "wrap dress", "sundress", "Wrap-Dress", "jeans", "mini skirt"))
     many = flat(tuple(f"name {i}" for i in range(70)) + ("name", "Name 3 x"), per_class=2)
     datasets = [cub_like(), cub_like(3, order="reversed"), clashing, many]
-    assert _digest(datasets) == "0e58b3dcaf76021e7d168920ac509647bf5e5035182c3374f0e3ef727671cb16"
-    assert (
-        _digest(datasets, templates="extended", mc_options=None, seed=5)
-        == "c689e88ae4fec1ecbb1a34210619775107dc93d7a8db8a9bb26c58d39db544d4"
+    got = (_digest(datasets), _digest(datasets, templates="extended", mc_options=None, seed=5))
+    assert got == pins.get(rule_versions.QUESTIONS), (
+        "the generated questions changed: bump rule_versions.QUESTIONS and pin "
+        f"{got} under the new version"
     )
 
 
@@ -409,13 +416,27 @@ def test_balanced_roles_matches_reference(negatable, seed):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 12), st.integers(0, 11), st.integers(0, 2**32))
-def test_sampled_options_same_draws_as_sample_then_shuffle(n, k, seed):
-    pool = [f"v{i}" for i in range(n)]
-    k = min(k, n)
-    a, b = random.Random(seed), random.Random(seed)
-    assert _sampled_options("t", pool, k, a) == _mc_options("t", _sample(pool, k, b), b)
-    assert a.random() == b.random() and pool == [f"v{i}" for i in range(n)]
+@given(st.lists(st.integers(2, 6), max_size=40), st.integers(0, 2**32))
+def test_truth_positions_are_uniform_within_each_option_count(sizes, seed):
+    places = truth_positions(sizes, random.Random(seed))
+    assert len(places) == len(sizes)
+    assert all(0 <= at < k for at, k in zip(places, sizes, strict=True))
+    for k in set(sizes):
+        got = Counter(at for at, size in zip(places, sizes, strict=True) if size == k)
+        counts = [got.get(p, 0) for p in range(k)]
+        assert max(counts) - min(counts) <= 1
+    assert places == truth_positions(sizes, random.Random(seed))
+
+
+def test_every_multiple_choice_case_puts_the_truth_evenly():
+    """The full case (no limit): "always A" scores 1/k up to one question."""
+    for case_id, qs in _all(CUB).items():
+        if not case_id.endswith("-mc"):
+            continue
+        for k in {len(q.options) for q in qs}:
+            got = Counter(q.options.index(q.truth) for q in qs if len(q.options) == k)
+            counts = [got.get(p, 0) for p in range(k)]
+            assert max(counts) - min(counts) <= 1, (case_id, k, counts)
 
 
 def test_generators_same_for_a_split_tuple_and_a_copy():

@@ -1,0 +1,76 @@
+"""Versions of the rules that decide a case's numbers, recorded in every baseline.
+
+A baseline is only comparable with a run that asked the same questions, read the answers
+the same way and loaded the images the same way. The user's settings (templates, scoring
+mode, limit, seed, dataset index) are compared as the fingerprint; the rules of this tool
+are versioned here. Bump a version in the same commit that changes what the rule
+produces; a baseline recorded under another version then fails with
+``re-baseline: <rule> changed`` and the command that rewrites it, never a silent
+comparison of unlike numbers. Tests pin each rule's output under its current version
+(``tests/test_rule_versions.py``, ``tests/questions/test_questions_generate.py``), so a
+change that forgets the bump fails there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+#: Question generation: which questions a case asks, their wording, options, truth and
+#: the right option's position (2: truth positions uniform over the options).
+QUESTIONS = "2"
+#: The ``--fgbmk-limit`` subset (2: balanced answer kinds, truth positions and categories;
+#: knowledge-bias pairs kept together).
+SUBSET = "2"
+#: Reading a model's answer into right or wrong (``scoring.py``, both modes).
+SCORING = "1"
+#: Decoding an image file into the RGB pixels a model sees (``data/images.py``).
+IMAGES = "1"
+#: The linear probe: its grid, validation split and head selection (``machine/probe.py``).
+PROBE = "1"
+
+#: What each rule decides, as a re-baseline message names it.
+DESCRIBED = {
+    "questions": "question generation (which questions, their wording, options, truth positions)",
+    "subset": "the --fgbmk-limit subset rule",
+    "scoring": "answer scoring",
+    "images": "image loading",
+    "probe": "the linear probe's grid and head selection",
+}
+
+_CURRENT = {
+    "questions": QUESTIONS,
+    "subset": SUBSET,
+    "scoring": SCORING,
+    "images": IMAGES,
+    "probe": PROBE,
+}
+
+
+def rules(*names: str) -> str:
+    """``"questions=2;scoring=1"``: the current versions of the named rules, as recorded.
+
+    Raises :class:`KeyError` for a name that is not a rule.
+    """
+    return ";".join(f"{n}={_CURRENT[n]}" for n in names)
+
+
+def parse(text: str) -> dict[str, str]:
+    """The inverse of :func:`rules` (an empty text: no rule recorded)."""
+    out = {}
+    for part in filter(None, text.split(";")):
+        name, _, version = part.partition("=")
+        out[name] = version
+    return out
+
+
+def changed(before: str, now: str) -> list[str]:
+    """What differs between two recorded rule sets, one phrase per rule, in ``now``'s order:
+    ``"answer scoring changed (version 1 → 2)"``."""
+    a: Mapping[str, str] = parse(before)
+    b: Mapping[str, str] = parse(now)
+    out = []
+    for name in [*b, *(n for n in a if n not in b)]:
+        if a.get(name) != b.get(name):
+            what = DESCRIBED.get(name, name)
+            out.append(f"{what} changed (version {a.get(name, 'none')} → {b.get(name, 'none')})")
+    return out

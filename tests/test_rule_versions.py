@@ -1,0 +1,226 @@
+"""Rule versions in baselines: a change of this tool that moves a case's numbers asks for a
+re-baseline, and each rule's output is pinned under its current version.
+
+When a pin below fails, the rule's output changed: bump its version in
+``pytest_fgbmk/rule_versions.py`` (a baseline of the old version then asks to be
+rewritten), pin the new output under the new version, and regenerate the committed demo
+baselines in the same commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pytest_fgbmk import rule_versions
+from pytest_fgbmk.baselines.gate import BaselineGate, Entry
+from pytest_fgbmk.baselines.record import build_record, dump_record
+from pytest_fgbmk.data.images import load_rgb
+from pytest_fgbmk.measurement import Asked, Measurement, Outcome
+from pytest_fgbmk.questions.cases import build_questions, cases_for
+from pytest_fgbmk.questions.subsample import stratified
+from pytest_fgbmk.scoring import score
+
+sys.path.insert(0, str(Path(__file__).parent / "questions"))
+from questions_replicas import cub_like, many_classes  # noqa: E402
+
+RULES = rule_versions.rules("questions", "scoring", "images")
+ASKED = Asked("toy", "abc", "original", "strict", None, 0, rules=RULES, content="c1")
+PATH = Path("baselines/m/test_x/test_x[toy-a-tf].json")
+
+
+def _measure(asked: Asked = ASKED, correct=(True, False, True, True)) -> Measurement:
+    outcomes = tuple(
+        Outcome(f"q{i}", c, "yes" if c else "no", "tf", f"Is it {i}?", "c")
+        for i, c in enumerate(correct)
+    )
+    value = 100 * sum(correct) / len(correct)
+    return Measurement(
+        "toy-a-tf", "toy", "attribute", "a", "tf", "accuracy", value, len(correct),
+        value - 5, value + 5, 0.0, 0, outcomes, asked,
+    )  # fmt: skip
+
+
+def _verdict(stored_asked: Asked | None, now: Asked = ASKED, drop_rules: bool = False):
+    record = build_record(_measure(stored_asked or ASKED))
+    if drop_rules:
+        del record["asked"]["rules"]
+    gate = BaselineGate(update_command="pytest suites/ --fgbmk-update-baselines")
+    return gate.verdict(Entry("toy-a-tf", _measure(now), PATH, dump_record(record)))
+
+
+def test_rules_text_round_trips_and_names_what_changed():
+    assert rule_versions.rules("questions", "scoring") == (
+        f"questions={rule_versions.QUESTIONS};scoring={rule_versions.SCORING}"
+    )
+    assert rule_versions.parse("questions=2;scoring=1") == {"questions": "2", "scoring": "1"}
+    assert rule_versions.parse("") == {}
+    assert rule_versions.changed("questions=1;scoring=1", "questions=2;scoring=1") == [
+        "question generation (which questions, their wording, options, truth positions) "
+        "changed (version 1 → 2)"
+    ]
+    assert rule_versions.changed("scoring=1", "scoring=1;subset=2") == [
+        "the --fgbmk-limit subset rule changed (version none → 2)"
+    ]
+    with pytest.raises(KeyError):
+        rule_versions.rules("no-such-rule")
+
+
+@pytest.mark.parametrize(
+    ("rule", "what"),
+    [
+        ("questions", "question generation"),
+        ("scoring", "answer scoring"),
+        ("images", "image loading"),
+    ],
+)
+def test_a_baseline_of_another_rule_version_asks_to_be_rewritten(rule, what):
+    older = rule_versions.parse(RULES) | {rule: "0"}
+    stored = replace(ASKED, rules=";".join(f"{k}={v}" for k, v in older.items()))
+    v = _verdict(stored)
+    assert not v.ok
+    assert f"re-baseline: {what}" in v.message and "(version 0 → " in v.message
+    assert "pytest suites/ --fgbmk-update-baselines" in v.message
+    assert dict(v.properties)["rebaseline"].startswith(what)
+
+
+def test_a_baseline_from_before_rule_versions_asks_to_be_rewritten():
+    v = _verdict(None, drop_rules=True)
+    assert not v.ok and "re-baseline: written by pytest-fgbmk" in v.message
+    assert "before the rules that decide a case's numbers were recorded" in v.message
+
+
+def test_same_ids_with_other_text_asks_to_be_rewritten():
+    v = _verdict(replace(ASKED, content="c0"))
+    assert not v.ok and "the same questions now read differently" in v.message
+
+
+def test_a_changed_setting_is_named_before_the_rules():
+    """A new --fgbmk-limit also adds the subset rule: the user's setting is what is named."""
+    now = replace(ASKED, limit=2, rules=rule_versions.rules("questions", "subset", "scoring"))
+    v = _verdict(None, now)
+    assert not v.ok and "fingerprint differs" in v.message and "limit: none → 2" in v.message
+
+
+def test_the_same_rules_and_text_compare():
+    v = _verdict(None)
+    assert v.ok, v.message
+
+
+# -- each rule's output, pinned under its version ---------------------------------------------
+
+#: sha256 of the verdicts of both scoring modes on the canary answers, by SCORING version.
+SCORING_PINS = {"1": "56f8ff5ecb8f0db8d8c8d8c55a879410f64facda8e00f023ba7f1bcc8095dc06"}
+#: sha256 of the subsets of every case of two replicas at several limits, by SUBSET version.
+SUBSET_PINS = {"2": "b1371ba0a80701bd6a58fc3aed7236c68e660c5bacacb01b9ed2a068df6f5294"}
+#: sha256 of the RGB pixels of images in every mode Pillow reads losslessly, by IMAGES version.
+IMAGE_PINS = {"1": "5b3bce4b212c98f1284a39f495613919512f3a6d21bbcd0b198a27c24a7dbe56"}
+
+
+def _canary_answers(q) -> list[str]:
+    out = ["", "yes", "No.", "A", "B.", "(C)", "The answer is D.", q.truth, f"not {q.truth}"]
+    out += [f"I think it is {q.truth}.", f"<think>maybe {q.truth}</think> no", "Yes, it is."]
+    out += [q.truth.upper(), f"{q.truth}!", "none of the above"]
+    out += list(q.options[:2]) + [" or ".join(q.options[:2])]
+    return out
+
+
+def _digest(lines) -> str:
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(repr(line).encode() + b"\n")
+    return h.hexdigest()
+
+
+def test_scoring_output_is_pinned_under_its_version():
+    ds = cub_like()
+    lines = []
+    for case in cases_for(ds):
+        for q in build_questions(ds, case)[:3]:
+            for text in _canary_answers(q):
+                for mode in ("strict", "official"):
+                    s = score(q, text, mode)
+                    lines.append((q.truth, q.options, text, mode, s.correct, s.parsed, s.how))
+    _check_pin("SCORING", rule_versions.SCORING, SCORING_PINS, _digest(lines))
+
+
+def test_subset_output_is_pinned_under_its_version():
+    lines = []
+    for ds in (cub_like(), many_classes(60)):
+        for case in cases_for(ds):
+            qs = build_questions(ds, case)
+            for n in (1, 5, 12, 40):
+                lines.append((case.id, n, sorted(q.id for q in stratified(qs, n, 7))))
+    _check_pin("SUBSET", rule_versions.SUBSET, SUBSET_PINS, _digest(lines))
+
+
+def test_image_loading_is_pinned_under_its_version(tmp_path):
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(0, 256, size=(9, 7, 4), dtype=np.uint8)
+    rgb = Image.fromarray(rgba[..., :3].copy())
+    alpha = Image.fromarray(rgba[..., 3].copy())
+    la = Image.fromarray(rgba[..., 0].copy()).convert("LA")
+    la.putalpha(alpha)
+    images = {
+        "rgb.png": rgb,
+        "rgba.png": Image.fromarray(rgba),
+        "l.png": Image.fromarray(rgba[..., 0].copy()),
+        "la.png": la,
+        "p.png": rgb.quantize(7),
+        "i16.png": Image.fromarray(rgba[..., 0].astype(np.uint16) * 257),
+        "cmyk.tif": rgb.convert("CMYK"),
+        "f.tif": Image.fromarray(rgba[..., 1].astype(np.float32) / 7),
+    }
+    lines = []
+    for name, img in images.items():
+        img.save(tmp_path / name)
+        assert Image.open(tmp_path / name).mode == img.mode  # every mode, as saved
+        arr = np.asarray(load_rgb(tmp_path / name))
+        lines.append((name, arr.shape, arr.dtype.str, hashlib.sha256(arr.tobytes()).hexdigest()))
+    _check_pin("IMAGES", rule_versions.IMAGES, IMAGE_PINS, _digest(lines))
+
+
+def _check_pin(name: str, version: str, pins: dict[str, str], digest: str) -> None:
+    assert version in pins, (
+        f"rule_versions.{name} is {version!r} but no output is pinned for it; "
+        f"pin {digest!r} under {version!r}"
+    )
+    assert pins[version] == digest, (
+        f"the output of rule_versions.{name} (version {version}) changed: bump "
+        f"rule_versions.{name}, pin {digest!r} under the new version and regenerate the "
+        "committed baselines"
+    )
+
+
+#: The probe's default grid and the head it selects on a fixed problem, by PROBE version.
+PROBE_PINS = {"1": "4e32b5b7fdd57c30c9ea02e5e4687fb811cb1b54bda35cd2dd27fe50fab0416d"}
+
+
+def test_probe_grid_and_head_selection_are_pinned_under_its_version():
+    import torch
+
+    from pytest_fgbmk.machine.probe import ProbeSettings, train_probe
+
+    rng = np.random.default_rng(3)
+    centers = rng.normal(size=(6, 8)) * 0.8
+    ytr, yte = np.repeat(np.arange(6), 30), np.repeat(np.arange(6), 10)
+    views = {}
+    for name, scale in (("cls", 1.0), ("patch", 2.0)):
+        xtr = centers[ytr] + scale * rng.normal(size=(len(ytr), 8))
+        xte = centers[yte] + scale * rng.normal(size=(len(yte), 8))
+        views[name] = (
+            torch.tensor(xtr, dtype=torch.float32),
+            torch.tensor(xte, dtype=torch.float32),
+        )
+    res = train_probe(
+        {k: v[0] for k, v in views.items()}, ytr, {k: v[1] for k, v in views.items()}, yte
+    )
+    chosen = (ProbeSettings().key(), res.head.view, res.head.lr, res.head.weight_decay)
+    lines = [chosen, res.n_fit, res.n_val, res.predictions.tolist()]
+    _check_pin("PROBE", rule_versions.PROBE, PROBE_PINS, _digest(lines))
