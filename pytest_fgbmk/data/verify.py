@@ -247,7 +247,7 @@ def broken_images_error(problems: Sequence[ImageProblem], checked: int) -> DataE
     kinds: dict[str, int] = {}
     for p in problems:
         kinds[p.kind] = kinds.get(p.kind, 0) + 1
-    counts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
     return DataError(
         f"{len(problems)} of {checked} images the selected cases need cannot be used "
         f"({counts}); no case was scored",
