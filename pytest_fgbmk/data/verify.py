@@ -160,7 +160,8 @@ def decode_problem(path: str | Path, shown: Path | None = None) -> ImageProblem 
                 img.draft(img.mode, (max(1, width // 8), max(1, height // 8)))
             img.load()
     except Image.DecompressionBombError as exc:
-        return ImageProblem(shown, OVERSIZE, f"{exc} (the limit is 2 × PIL.Image.MAX_IMAGE_PIXELS)")
+        text = str(exc).rstrip(".")
+        return ImageProblem(shown, OVERSIZE, f"{text}; the limit is 2 × PIL.Image.MAX_IMAGE_PIXELS")
     except UnidentifiedImageError:
         return ImageProblem(shown, NOT_AN_IMAGE, "Pillow does not recognise its format")
     except FileNotFoundError:
@@ -247,6 +248,7 @@ def broken_images_error(problems: Sequence[ImageProblem], checked: int) -> DataE
     kinds: dict[str, int] = {}
     for p in problems:
         kinds[p.kind] = kinds.get(p.kind, 0) + 1
+    # the commonest kind first, ties by name
     counts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
     return DataError(
         f"{len(problems)} of {checked} images the selected cases need cannot be used "
