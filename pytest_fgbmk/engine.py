@@ -7,7 +7,10 @@ works on the current one, and commits each batch's answers to the cache as it fi
 
 Failures are contained: a CUDA out-of-memory halves the batch size (remembered for the
 rest of the run) and retries; any other error splits the batch down to single requests;
-a request that fails alone becomes an error :class:`Answer` (counted, never cached).
+a request that fails alone becomes an error :class:`Answer` (counted, never cached). An
+image that cannot be read is not the model's failure: it raises a
+:class:`~pytest_fgbmk.errors.DataFormatError` naming the file (answers of earlier batches
+stay cached).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_fgbmk.cache import CacheKey, NullCache, prompt_hash
-from pytest_fgbmk.errors import DataFormatError
+from pytest_fgbmk.errors import DataFormatError, FgbmkError
 from pytest_fgbmk.models.base import AnswerRequest, GenerationSettings, ModelAdapter
 from pytest_fgbmk.prefetch import prefetched
 from pytest_fgbmk.progress import Progress, ProgressOutput
@@ -214,18 +217,10 @@ class Engine:
             images = {
                 _image_key(j): im for j, im in zip(_distinct(batch), images_list, strict=True)
             }
-            readable = [j for j in batch if not isinstance(images[_image_key(j)], _Failure)]
             requests = [
-                AnswerRequest(images[_image_key(j)], j.question.prompt, j.question)
-                for j in readable
+                AnswerRequest(images[_image_key(j)], j.question.prompt, j.question) for j in batch
             ]
-            answered = iter(self._answer_in_chunks(requests, stats))
-            results = [
-                images[_image_key(j)]
-                if isinstance(images[_image_key(j)], _Failure)
-                else next(answered)
-                for j in batch
-            ]
+            results = self._answer_in_chunks(requests, stats)
             stats.batches += 1
             to_store = []
             for job, result in zip(batch, results, strict=True):
@@ -326,11 +321,21 @@ def _distinct(batch: Sequence[Job]) -> list[Job]:
 
 
 def _decode_one(job: Job) -> Any:
-    """The job's image (runs on a prefetch thread), or a :class:`_Failure` naming the file."""
+    """The job's image (runs on a prefetch thread).
+
+    An image that cannot be read is a data error naming the file (a
+    :class:`~pytest_fgbmk.errors.DataFormatError` reaches the caller of :meth:`Engine.run`),
+    never a wrong answer of the model. A run checks every image before answering
+    (:mod:`pytest_fgbmk.data.verify`), so only a file changed since reaches this.
+    """
     try:
         return job.dataset.open_image(job.sample)
-    except Exception as exc:  # noqa: BLE001 - reported per question, run continues
-        return _Failure(f"image not readable: {_describe(exc)}")
+    except FgbmkError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a custom reader's failure, named the same way
+        raise DataFormatError(
+            job.dataset.root / job.sample.path, f"cannot be read as an image: {_describe(exc)}"
+        ) from None
 
 
 def jobs_for(dataset: Dataset, questions: Sequence[Question]) -> list[Job]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -32,3 +33,26 @@ class ConfigError(FgbmkError):
 
 class ModelError(FgbmkError):
     """A model could not be found, loaded or run as asked."""
+
+
+class DataError(FgbmkError):
+    """Files a run needs are missing or broken: the run stops before it scores anything.
+
+    ``summary``: one line (what is wrong, how many); ``items``: one line per file, of
+    which the message lists the first :attr:`SHOWN` and counts the rest; ``hint``: what
+    to do. A data error is never scored as the model's mistake.
+    """
+
+    SHOWN = 10
+
+    def __init__(self, summary: str, items: Sequence[str], *, hint: str = "") -> None:
+        self.summary = summary
+        self.items = tuple(items)
+        self.hint = hint
+        lines = [summary + (":" if self.items else "")]
+        lines += [f"  {item}" for item in self.items[: self.SHOWN]]
+        if len(self.items) > self.SHOWN:
+            lines.append(f"  … and {len(self.items) - self.SHOWN} more")
+        if hint:
+            lines.append(hint)
+        super().__init__("\n".join(lines))

@@ -31,6 +31,18 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def pixel_limit() -> int | None:
+    """The largest image (width × height, pixels) opened; beyond it Pillow refuses the file.
+
+    Pillow's own decompression-bomb limit, read when asked: ``2 × Image.MAX_IMAGE_PIXELS``
+    (178,956,970 pixels by default; between 1× and 2× Pillow only warns). ``None`` when a
+    user switched the guard off (``Image.MAX_IMAGE_PIXELS = None``). :func:`load_rgb` and
+    the run's image check (:mod:`pytest_fgbmk.data.verify`) refuse exactly the same files.
+    """
+    limit = Image.MAX_IMAGE_PIXELS
+    return None if limit is None else 2 * int(limit)
+
+
 def load_rgb(path: Path) -> Image.Image:
     """Read an image file fully into memory as RGB; a broken file names itself."""
     try:

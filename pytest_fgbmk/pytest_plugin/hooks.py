@@ -233,7 +233,10 @@ def _execute(session: pytest.Session, run: Run) -> None:
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
-    """Before the first test: execute the whole run (every process that runs tests)."""
+    """Before the first test: execute the whole run (every process that runs tests).
+
+    After the last test, a run stopped by missing or broken images fails the session once
+    with the files listed (the controller's, from its workers, under ``-n N``)."""
     config = session.config
     run = config.stash.get(RUN_KEY, None)
     if (
@@ -243,7 +246,14 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
         and not config.option.collectonly
     ):
         _execute(session, run)
-    return (yield)
+    result = yield
+    if run is not None and not is_worker(config):
+        errors = config.stash[COLLECTOR_KEY].data_errors
+        if run.state.data_error:
+            errors.append(run.state.data_error)
+        if errors:
+            raise pytest.UsageError(f"FG-BMK data: {errors[0]}")
+    return result
 
 
 # -- fixtures --------------------------------------------------------------------------
@@ -270,6 +280,10 @@ def fgbmk_model(fgbmk_run: Run) -> Any:
 
 
 def _measurement(request: pytest.FixtureRequest, run: Run, case: Any) -> Measurement:
+    if run.state.data_error:  # one line here; the files are listed once, at the end
+        pytest.fail(
+            f"FG-BMK data error: {run.state.error} (files listed at the end)", pytrace=False
+        )
     try:
         result = run.result(case.id)
     except FgbmkError as exc:
@@ -359,6 +373,8 @@ class ResultCollector:
         #: each xdist worker's engine figures, by worker index (gw3 → 3)
         self.worker_stats: dict[int, EngineStats] = {}
         self.fingerprints: list[str] = []
+        #: data errors that stopped the run, as the xdist workers report them
+        self.data_errors: list[str] = []
         self.exchange_folders: set[Path] = set()
         self.baseline_files: set[Path] = set()
         self.collected_names: set[str] = set()
@@ -399,6 +415,8 @@ class ResultCollector:
                 self.fingerprints.append(data["fingerprint"])
             if data.get("exchange"):
                 self.exchange_folders.add(Path(data["exchange"]))
+            if data.get("data_error"):
+                self.data_errors.append(data["data_error"])
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         run = self.config.stash.get(RUN_KEY, None)
@@ -409,6 +427,7 @@ class ResultCollector:
                 "stats": run.ctx.stats.as_dict() if run.ctx.model_loaded else None,
                 "fingerprint": run.ctx.model().fingerprint if run.ctx.model_loaded else "",
                 "exchange": str(run.exchange.folder) if run.exchange else "",
+                "data_error": run.state.data_error,
             }
         if not is_worker(self.config):
             for folder in self.exchange_folders:  # every worker has read every part

@@ -1,19 +1,26 @@
 """The datasets a run measures: the bundled synthetic ones, or those found under a root.
 
-Metadata only (indexes, taxonomy, attributes, splits): no image is decoded here.
+Metadata only (indexes, taxonomy, attributes, splits): no image is decoded here. A run
+with nothing to measure is an error, never an all-skipped green run: a data root where no
+dataset is found, or a selected dataset that lists no image (or no test image, the split
+every case measures), fails at load with what was looked for. The images themselves are
+checked later, once the selected cases are known (:func:`image_refs`,
+:mod:`pytest_fgbmk.data.verify`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pytest_fgbmk.errors import ConfigError
+from pytest_fgbmk.data.verify import ImageRef
+from pytest_fgbmk.errors import ConfigError, DataFormatError
 from pytest_fgbmk.run.options import SYNTH_SIZES, RunOptions
 
 if TYPE_CHECKING:
-    from pytest_fgbmk.data.records import Dataset
+    from pytest_fgbmk.data.records import Dataset, Sample
     from pytest_fgbmk.progress import ProgressOutput
 
 
@@ -48,9 +55,45 @@ def load_data(options: RunOptions, *, progress: ProgressOutput | None = None) ->
 
     ``progress``: where rendering the bundled synthetic data (first use only) reports.
     """
-    if options.data is None:
-        return _load_synthetic(options, progress)
-    return _load_root(options)
+    state = _load_synthetic(options, progress) if options.data is None else _load_root(options)
+    for ds in state.datasets.values():
+        check_has_images(ds)
+    return state
+
+
+def check_has_images(ds: Dataset) -> None:
+    """Raise :class:`DataFormatError` naming the dataset's folder when it lists no image,
+    or no test image (the split every case measures: questions are asked on it, probes
+    and retrieval are scored on it)."""
+    if not ds.samples:
+        raise DataFormatError(
+            ds.root,
+            f"dataset {ds.name} ({ds.layout or 'its layout'}) lists no image",
+            hint="check that its index files and image folders are complete, or leave it "
+            "out with --fgbmk-datasets",
+        )
+    if not ds.split("test"):
+        counts = ", ".join(f"{len(ds.split(s))} {s}" for s in ds.splits)
+        raise DataFormatError(
+            ds.root,
+            f"dataset {ds.name} lists no test image ({counts}); every case measures the test split",
+            hint="check its split files, or leave it out with --fgbmk-datasets",
+        )
+
+
+def image_refs(pairs: Iterable[tuple[Dataset, Sample]]) -> list[ImageRef]:
+    """The image files of (dataset, sample) pairs, each once, for the run's image check.
+
+    Datasets whose pixels are not image files (CIFAR-100's pickles, read at index time)
+    have none.
+    """
+    out: dict[Path, ImageRef] = {}
+    for ds, sample in pairs:
+        if ds.image_reader is None:
+            path = ds.image_path(sample)
+            if path not in out:
+                out[path] = ImageRef(path, ds.root)
+    return list(out.values())
 
 
 def _load_synthetic(options: RunOptions, progress: ProgressOutput | None) -> DataState:
@@ -98,4 +141,12 @@ def _load_root(options: RunOptions) -> DataState:
             state.missing[name] = found.missing.get(name, f"not found under {root}")
     if wanted is None:
         state.missing.update({n: r for n, r in found.missing.items() if n not in state.datasets})
+    if not state.datasets:
+        looked = "\n".join(f"  {n}: {r}" for n, r in state.missing.items())
+        asked = f" of {', '.join(wanted)}" if wanted is not None else ""
+        raise ConfigError(
+            f"--fgbmk-data={root}: no dataset{asked} found, nothing to measure; give the "
+            "folder that holds the datasets (e.g. ROOT/CUB_200_2011), or leave the option "
+            f"out to use the bundled data. Looked for:\n{looked}"
+        )
     return state

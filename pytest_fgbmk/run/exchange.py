@@ -3,7 +3,9 @@
 Each worker measures its share of the cases (see :func:`pytest_fgbmk.run.plan.assign`)
 and publishes the results as one file in the run's exchange folder, then waits until
 every worker has published (a barrier) and reads them all, so that every worker holds
-every measurement and takes the same whole-run decision. While a worker is alive it
+every measurement and takes the same whole-run decision. A run may exchange in several
+stages, each its own barrier (``verify``: the image check's findings, before anything is
+measured; ``results``: the measurements). While a worker is alive it
 touches a heartbeat file every :data:`HEARTBEAT_S` seconds: a worker that published
 nothing and whose heartbeat is older than :data:`STALE_S` (or never appeared within
 :data:`STARTUP_S` of the wait) is named as dead, and the wait fails at once instead of
@@ -28,6 +30,8 @@ STALE_S = 30.0
 STARTUP_S = 900.0
 #: Seconds between two "waiting for …" lines.
 WAIT_REPORT_S = 30.0
+#: The stage of the measurements (the default; earlier stages name themselves).
+RESULTS = "results"
 
 
 def worker_name(index: int) -> str:
@@ -46,8 +50,9 @@ class Exchange:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _part(self, index: int) -> Path:
-        return self.folder / f"part-{worker_name(index)}.pkl"
+    def _part(self, index: int, stage: str = RESULTS) -> Path:
+        prefix = "part" if stage == RESULTS else f"{stage}-part"
+        return self.folder / f"{prefix}-{worker_name(index)}.pkl"
 
     def _alive(self, index: int) -> Path:
         return self.folder / f"alive-{worker_name(index)}"
@@ -71,22 +76,24 @@ class Exchange:
     def stop_heartbeat(self) -> None:
         self._stop.set()
 
-    def publish(self, payload: Mapping[str, Any]) -> None:
-        """Write this worker's results (atomically: the others never read half a file)."""
+    def publish(self, payload: Mapping[str, Any], *, stage: str = RESULTS) -> None:
+        """Write this worker's part of ``stage`` (atomically: the others never read half a
+        file)."""
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
         with os.fdopen(fd, "wb") as f:
             pickle.dump(dict(payload), f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, self._part(self.index))
+        os.replace(tmp, self._part(self.index, stage))
 
     def gather(
         self,
         timeout_s: float,
         *,
+        stage: str = RESULTS,
         report: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> list[dict[str, Any]]:
-        """Every worker's published results, in worker order (waits for them; the barrier).
+        """Every worker's part of ``stage``, in worker order (waits for them; the barrier).
 
         Raises :class:`FgbmkError` naming the workers that are dead (stale heartbeat) or,
         after ``timeout_s`` seconds, those that never published.
@@ -94,7 +101,7 @@ class Exchange:
         start = clock()
         last_report = start
         while True:
-            missing = [i for i in range(self.count) if not self._part(i).exists()]
+            missing = [i for i in range(self.count) if not self._part(i, stage).exists()]
             if not missing:
                 break
             now = clock()
@@ -119,7 +126,7 @@ class Exchange:
             sleep(0.2)
         out = []
         for i in range(self.count):
-            with self._part(i).open("rb") as f:
+            with self._part(i, stage).open("rb") as f:
                 out.append(pickle.load(f))
         return out
 

@@ -4,12 +4,16 @@ One :class:`Run` per process, made from :class:`~pytest_fgbmk.run.options.RunOpt
 :meth:`Run.execute` is called once, before any test body, with every selected case:
 
 1. plan: each case's task, skip reason (a capability the model lacks), shared work and cost;
-2. measure this process's share (all of it in a single process; under pytest-xdist the
+2. check every image the cases to measure read (:mod:`pytest_fgbmk.data.verify`, one rule
+   for every task; several workers each check their share and exchange what they found):
+   a missing or broken image stops the run with a :class:`~pytest_fgbmk.errors.DataError`
+   listing the files before any case is scored;
+3. measure this process's share (all of it in a single process; under pytest-xdist the
    cases are split into units of shared work over the workers, :mod:`~pytest_fgbmk.run.plan`),
    the human-oriented questions of every case in one engine run;
-3. exchange (several workers): publish this share, wait for the others' (a barrier that
+4. exchange (several workers): publish this share, wait for the others' (a barrier that
    names a dead worker), so that every worker holds every measurement;
-4. decide: one run-level decision of the baseline gate over every gated case
+5. decide: one run-level decision of the baseline gate over every gated case
    (:class:`~pytest_fgbmk.baselines.gate.BaselineGate`, discrete Holm), the same in every
    worker because it is computed from the same measurements.
 
@@ -28,9 +32,17 @@ from typing import TYPE_CHECKING, Any
 from pytest_fgbmk.baselines.gate import BaselineGate, Entry, Verdict, sanity_verdict
 from pytest_fgbmk.baselines.record import build_record
 from pytest_fgbmk.baselines.store import BaselineStore
-from pytest_fgbmk.errors import FgbmkError
+from pytest_fgbmk.data.verify import (
+    ImageProblem,
+    Verification,
+    broken_images_error,
+    open_record,
+    verify_images,
+)
+from pytest_fgbmk.errors import DataError, FgbmkError
 from pytest_fgbmk.run.context import RunContext
-from pytest_fgbmk.run.exchange import Exchange
+from pytest_fgbmk.run.data import image_refs
+from pytest_fgbmk.run.exchange import RESULTS, Exchange
 from pytest_fgbmk.run.options import RunOptions
 from pytest_fgbmk.run.plan import assign
 from pytest_fgbmk.tasks import TASKS, Param, Task, get_task
@@ -81,14 +93,25 @@ class GateSettings:
     shown_from: Path | None = None
 
 
+#: The exchange stage of the image check (before the measurements' stage).
+VERIFY = "verify"
+
+
 @dataclass
 class RunState:
-    """Where the run stands: executed or not, and the error that stopped it (if any)."""
+    """Where the run stands: executed or not, and the error that stopped it (if any).
+
+    ``data_error``: the full message of a :class:`DataError` that stopped the run (every
+    file listed), shown once per run; ``error`` then holds its one-line summary, which
+    each case's result raises. ``verification``: this process's image check.
+    """
 
     executed: bool = False
     error: str | None = None
+    data_error: str | None = None
     family_size: int = 0
     family_decided: int = 0
+    verification: Verification | None = None
 
 
 class Run:
@@ -110,6 +133,7 @@ class Run:
         self.results: dict[str, CaseResult] = {}
         self.verdicts: dict[str, Verdict] = {}
         self.exchange: Exchange | None = None
+        self._published: set[str] = set()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if options.shared:
             self.exchange = Exchange(
@@ -154,8 +178,9 @@ class Run:
         """Measure and decide every selected case (once; see the module docstring).
 
         Errors of one case (or one task's batch) are kept on its :class:`CaseResult`; an
-        error that stops the whole run (the exchange) is kept in ``state.error`` and also
-        raised as :class:`FgbmkError`.
+        error that stops the whole run (a broken image, the exchange) is kept in
+        ``state.error`` and also raised as :class:`FgbmkError` (:class:`DataError` for
+        missing or broken images, with ``state.data_error`` set).
         """
         if self.state.executed:
             return
@@ -163,16 +188,16 @@ class Run:
         self.selected = list(selected)
         if self.state.error is not None:  # the run could not start (see fail())
             if self.exchange is not None:
-                self.exchange.publish({"error": self.state.error})
+                self._publish_error(self.state.error)
                 self.exchange.stop_heartbeat()
             raise FgbmkError(self.state.error)
-        published = False
         try:
             mine = self._plan()
-            local = self._measure(mine)
+            done, todo = self._triage(mine)
+            self._verify(todo)
+            local = self._measure(todo, done)
             if self.exchange is not None:
-                self.exchange.publish({"results": local})
-                published = True
+                self._publish(RESULTS, {"results": local})
                 parts = self.exchange.gather(
                     self.options.barrier_timeout_s,
                     report=self.progress.write if self.progress else None,
@@ -184,11 +209,15 @@ class Run:
             else:
                 self.results.update(local)
             self._decide()
+        except DataError as exc:
+            self.state.data_error = str(exc)
+            self.state.error = exc.summary
+            self._publish_error(exc.summary)
+            raise
         except FgbmkError as exc:
             self.state.error = str(exc)
-            if self.exchange is not None and not published:
-                # the other workers stop waiting at once and report this error
-                self.exchange.publish({"error": str(exc)})
+            # the other workers stop waiting at once and report this error
+            self._publish_error(str(exc))
             raise
         finally:
             if self.exchange is not None:
@@ -215,7 +244,55 @@ class Run:
         me = self.options.worker_index or 0
         return [s for s in self.selected if owner[s.id] == me]
 
-    def _measure(self, mine: Sequence[Selected]) -> dict[str, CaseResult]:
+    def _publish(self, stage: str, payload: dict[str, Any]) -> None:
+        assert self.exchange is not None
+        self.exchange.publish(payload, stage=stage)
+        self._published.add(stage)
+
+    def _publish_error(self, message: str) -> None:
+        """Tell the other workers, at every stage they may still wait on, that this one
+        stopped the run."""
+        if self.exchange is None:
+            return
+        for stage in (VERIFY, RESULTS):
+            if stage not in self._published:
+                self._publish(stage, {"error": message})
+
+    def _verify(self, todo: Sequence[Selected]) -> None:
+        """Check every image the cases of ``todo`` read; raise :class:`DataError` listing
+        the broken ones (several workers: each checks its share, all raise the same)."""
+        refs = image_refs(pair for s in todo for pair in s.task.images(self.ctx, s.case))
+        record = open_record(self.options.cache)
+        try:
+            found = verify_images(refs, record=record, progress=self.progress)
+        finally:
+            if record is not None:
+                record.close()
+        self.state.verification = found
+        problems: list[ImageProblem] = list(found.problems)
+        checked = found.checked
+        if self.exchange is not None:
+            self._publish(VERIFY, {"problems": problems})
+            parts = self.exchange.gather(
+                self.options.barrier_timeout_s,
+                stage=VERIFY,
+                report=self.progress.write if self.progress else None,
+            )
+            for index, part in enumerate(parts):
+                if "error" in part:
+                    raise FgbmkError(f"worker gw{index} stopped the run: {part['error']}")
+            by_path = {p.path: p for part in parts for p in part["problems"]}
+            problems = [by_path[k] for k in sorted(by_path, key=str)]
+            # every image the whole run measures (the shares overlap): the same in each worker
+            _, measured = self._triage(self.selected)
+            everything = (pair for s in measured for pair in s.task.images(self.ctx, s.case))
+            checked = len(image_refs(everything))
+        if problems:
+            raise broken_images_error(problems, checked)
+
+    def _triage(self, mine: Sequence[Selected]) -> tuple[dict[str, CaseResult], list[Selected]]:
+        """Cases settled without measuring (skipped, or erred on the model's capabilities),
+        and the cases to measure."""
         out: dict[str, CaseResult] = {}
         todo: list[Selected] = []
         for s in mine:
@@ -228,6 +305,12 @@ class Run:
                 out[s.id] = CaseResult(s.id, s.task.name, skip=reason)
             else:
                 todo.append(s)
+        return out, todo
+
+    def _measure(
+        self, todo: Sequence[Selected], done: dict[str, CaseResult]
+    ) -> dict[str, CaseResult]:
+        out = dict(done)
         human = [s.case for s in todo if s.task.needs == "answers"]
         if human:
             try:  # every human-oriented question of this process in one engine run

@@ -14,11 +14,12 @@ baseline gate pairs. The suite test that runs a task's cases is named by ``suite
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from pytest_fgbmk.data.records import Dataset, Sample
     from pytest_fgbmk.measurement import Measurement
     from pytest_fgbmk.run.context import RunContext
 
@@ -96,6 +97,14 @@ class Task(ABC):
                 "(machine-oriented cases need the encode capability)"
             )
         return None
+
+    @abstractmethod
+    def images(self, ctx: RunContext, case: Any) -> Iterable[tuple[Dataset, Sample]]:
+        """Every image measuring ``case`` reads, as (dataset, sample) pairs (metadata only).
+
+        The run checks each of them before any case is scored
+        (:mod:`pytest_fgbmk.data.verify`): one rule for every task.
+        """
 
     @abstractmethod
     def measure(self, ctx: RunContext, cases: Sequence[Any]) -> dict[str, Measurement]:

@@ -9,7 +9,7 @@ per-question right/wrong for the gate's exact McNemar test).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_fgbmk import rule_versions
@@ -18,6 +18,7 @@ from pytest_fgbmk.questions.ids import content_digest
 from pytest_fgbmk.tasks.base import Param, Task
 
 if TYPE_CHECKING:
+    from pytest_fgbmk.data.records import Dataset, Sample
     from pytest_fgbmk.measurement import Measurement
     from pytest_fgbmk.questions.cases import Case
     from pytest_fgbmk.run.context import RunContext
@@ -67,6 +68,13 @@ class HumanTask(Task):
 
     def cost(self, ctx: RunContext, case: Case) -> float:
         return float(len(ctx.questions(case)))
+
+    def images(self, ctx: RunContext, case: Case) -> Iterable[tuple[Dataset, Sample]]:
+        """The image of each of the case's questions (as the engine pairs them)."""
+        from pytest_fgbmk.engine import jobs_for
+
+        ds = ctx.dataset(case.dataset)
+        return [(ds, job.sample) for job in jobs_for(ds, ctx.questions(case))]
 
     def measure(self, ctx: RunContext, cases: Sequence[Any]) -> dict[str, Measurement]:
         ctx.answer(cases)

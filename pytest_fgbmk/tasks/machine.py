@@ -13,7 +13,7 @@ Intervals: Wilson for correctness, percentile bootstrap of the mean for values.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from pytest_fgbmk.stats import bootstrap_percent_interval, wilson_interval
 from pytest_fgbmk.tasks.base import MachineCase, Param, Task
 
 if TYPE_CHECKING:
-    from pytest_fgbmk.data.records import Dataset
+    from pytest_fgbmk.data.records import Dataset, Sample
     from pytest_fgbmk.machine.probe import ProbeResult
     from pytest_fgbmk.run.context import RunContext
 
@@ -95,6 +95,18 @@ class MachineTask(Task):
 
     def resources(self, ctx: RunContext, case: MachineCase) -> frozenset[str]:
         return frozenset({f"features:{case.dataset}"})
+
+    def datasets_read(self, ctx: RunContext, case: MachineCase) -> list[str]:
+        """The datasets whose features the case reads (its own; several for the union)."""
+        return [case.dataset]
+
+    def images(self, ctx: RunContext, case: MachineCase) -> Iterable[tuple[Dataset, Sample]]:
+        """Every train and test image of the datasets the case reads (their features)."""
+        out = []
+        for name in self.datasets_read(ctx, case):
+            ds = ctx.dataset(name)
+            out += [(ds, s) for split in ("train", "test") for s in ds.split(split)]
+        return out
 
     def cost(self, ctx: RunContext, case: MachineCase) -> float:
         # A dataset's features are shared by about five cases, and encoding an image costs

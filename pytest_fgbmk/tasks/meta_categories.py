@@ -49,6 +49,9 @@ class MetaCategories(MachineTask):
         # the union probe needs every combined dataset's features
         return frozenset(f"features:{n}" for n in meta_names(ctx))
 
+    def datasets_read(self, ctx: RunContext, case: MachineCase) -> list[str]:
+        return meta_names(ctx)
+
     def cost(self, ctx: RunContext, case: MachineCase) -> float:
         return 0.5 * sum(len(ctx.dataset(n).samples) for n in meta_names(ctx))
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from plugin_helpers import make_dataset, make_questions
 
 from pytest_fgbmk.cache import AnswerCache
 from pytest_fgbmk.engine import Engine, jobs_for
+from pytest_fgbmk.errors import DataFormatError
 from pytest_fgbmk.models.base import GenerationSettings
 from pytest_fgbmk.progress import ProgressOutput
 from tests.fake_models import CountingModel
@@ -98,17 +100,17 @@ def test_out_of_memory_halves_the_batch_and_remembers_it(tmp_path):
     assert sorted(model.asked) == sorted(q.id for q in qs)
 
 
-def test_unreadable_image_becomes_an_error_without_asking_the_model(tmp_path):
+def test_unreadable_image_is_a_data_error_naming_the_file_not_a_wrong_answer(tmp_path):
     ds = make_dataset(tmp_path / "d", 3)
     qs = make_questions(ds, per_image=2)
     (tmp_path / "d" / ds.samples[1].path).unlink()
     model = CountingModel()
-    engine = Engine(model)
-    answers = engine.run(jobs_for(ds, qs))
+    engine = Engine(model, batch_size=2)
+    with pytest.raises(DataFormatError, match="image file is missing") as info:
+        engine.run(jobs_for(ds, qs))
+    assert info.value.path == tmp_path / "d" / ds.samples[1].path
     lost = {q.id for q in qs if q.image == ds.samples[1].path}
-    assert {qid for qid, a in answers.items() if not a.ok} == lost
-    assert all("image not readable" in answers[q].error for q in lost)
-    assert not lost & set(model.asked)
+    assert not lost & set(model.asked)  # never asked, never scored
 
 
 def test_wrong_answer_count_is_contained(tmp_path):

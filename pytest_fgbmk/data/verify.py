@@ -1,0 +1,360 @@
+"""The run's image check: every image a selected case needs is readable before any scoring.
+
+One rule for every task, human and machine: before a single answer is scored or feature
+extracted, the run checks each image its selected cases read (:func:`verify_images`). A
+broken image is a data error naming the file (:func:`broken_images_error`), never a wrong
+answer of the model. What is refused, and how it is found:
+
+============  ================================================================
+kind          found by
+============  ================================================================
+outside root  the real path (symlinks resolved) is not inside the dataset's root
+missing       no file there (also a symlink whose target is gone)
+unreadable    the OS refuses it (permissions), or it is not a regular file
+empty         0 bytes
+oversize      width × height beyond :func:`~pytest_fgbmk.data.images.pixel_limit`
+              (the decompression-bomb limit :func:`~pytest_fgbmk.data.images.load_rgb`
+              refuses too), read from the header without decoding
+not an image  Pillow does not recognise the format (random bytes, a text file)
+truncated     the data stops early
+corrupt       Pillow reads the header but the data is broken (bad checksum, broken
+              stream, or any other decoder error)
+============  ================================================================
+
+Each file is opened twice, as Pillow's documentation advises (``verify()`` leaves the
+image unusable): ``Image.open`` + ``verify()``, then ``Image.open`` + ``load()``, because
+neither finds everything alone (measured with Pillow 13, ``tests/data/test_data_verify.py``):
+a JPEG cut short passes ``verify()`` (which reads no scan data) and fails ``load()``; a PNG
+that lost its last bytes of image data and its ``IEND`` chunk passes ``load()`` and fails
+``verify()``; a flipped byte in PNG data fails both, one in JPEG scan data neither (JPEG
+has no checksum: such damage cannot be found short of looking at the pixels). JPEGs are
+loaded in draft mode (``Image.draft``: decoded at 1/8 scale): every entropy-coded byte is
+still read, so a cut or a broken stream is found, at a fraction of the full decode's cost
+(``benchmarks/bench_verify.py``).
+
+A warm rerun need not reopen anything: :class:`VerifiedRecord` remembers each file that
+passed, keyed by its real path, size and modification time (ns), in SQLite under the
+cache folder (safe for several processes at once); a file whose size or mtime changed is
+checked again. Problems are never recorded: a broken file is checked on every run.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from pytest_fgbmk.data.images import pixel_limit
+from pytest_fgbmk.errors import ConfigError, DataError
+from pytest_fgbmk.progress import Progress, ProgressOutput
+
+#: Bumped when the check changes what it refuses: records of the older check are ignored.
+VERIFY_VERSION = "verify-1"
+RECORD_FILE = "images-verified.sqlite3"
+#: Threads that check files: decoding releases the GIL (``benchmarks/bench_verify.py``).
+WORKERS = max(1, min(16, os.cpu_count() or 1))
+#: Files handed to the threads at once (also how often the record is written).
+BLOCK = 512
+
+OUTSIDE = "outside the dataset root"
+MISSING = "missing"
+UNREADABLE = "unreadable"
+EMPTY = "empty (0 bytes)"
+OVERSIZE = "oversize"
+NOT_AN_IMAGE = "not an image"
+TRUNCATED = "truncated"
+CORRUPT = "corrupt"
+
+#: A file's identity for the record: (real path, size in bytes, mtime in ns).
+FileKey = tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """One image a run reads: its path as the dataset lists it, and the dataset's root."""
+
+    path: Path
+    root: Path
+
+
+@dataclass(frozen=True)
+class ImageProblem:
+    """Why one image cannot be used: ``kind`` (one of the module's kinds) and ``detail``."""
+
+    path: Path
+    kind: str
+    detail: str = ""
+
+    def line(self) -> str:
+        """``PATH: KIND (detail)``, as the data error lists it."""
+        return f"{self.path}: {self.kind}" + (f" ({self.detail})" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What :func:`verify_images` found over ``checked`` distinct files.
+
+    ``decoded``: files opened and decoded now; ``recorded``: files skipped because the
+    record knew them unchanged; ``seconds``: wall time of the whole check.
+    """
+
+    problems: tuple[ImageProblem, ...]
+    checked: int
+    decoded: int
+    recorded: int
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+# -- one file ---------------------------------------------------------------------------
+
+
+def locate(path: Path, real_root: str) -> FileKey | ImageProblem:
+    """The file's key for the record, or the problem found without opening it.
+
+    ``real_root``: ``os.path.realpath`` of the dataset root (resolved once by the caller).
+    Checks, in order: the real path stays inside the root, the file exists, is a regular
+    file the OS lets us stat, and is not empty.
+    """
+    real = os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        return ImageProblem(path, OUTSIDE, f"resolves to {real}, outside {real_root}")
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        detail = "a symlink whose target is gone" if os.path.islink(path) else ""
+        return ImageProblem(path, MISSING, detail)
+    except OSError as exc:
+        return ImageProblem(path, UNREADABLE, exc.strerror or type(exc).__name__)
+    if not stat.S_ISREG(st.st_mode):
+        return ImageProblem(path, UNREADABLE, "not a regular file")
+    if st.st_size == 0:
+        return ImageProblem(path, EMPTY)
+    return (real, st.st_size, st.st_mtime_ns)
+
+
+def decode_problem(path: str | Path, shown: Path | None = None) -> ImageProblem | None:
+    """Open, ``verify()`` and fully load one image file; the problem found, or None.
+
+    ``shown``: the path the problem names (default ``path``). See the module docstring
+    for what each step finds.
+    """
+    shown = Path(path) if shown is None else shown
+    try:
+        # Image.open reads the header and refuses more than pixel_limit() pixels itself
+        with Image.open(path) as img:
+            width, height = img.size
+            img.verify()
+        with Image.open(path) as img:
+            if img.format == "JPEG":
+                img.draft(img.mode, (max(1, width // 8), max(1, height // 8)))
+            img.load()
+    except Image.DecompressionBombError as exc:
+        text = str(exc).rstrip(".")
+        return ImageProblem(shown, OVERSIZE, f"{text}; the limit is 2 × PIL.Image.MAX_IMAGE_PIXELS")
+    except UnidentifiedImageError:
+        return ImageProblem(shown, NOT_AN_IMAGE, "Pillow does not recognise its format")
+    except FileNotFoundError:
+        return ImageProblem(shown, MISSING, "removed while the run checked it")
+    except PermissionError as exc:
+        return ImageProblem(shown, UNREADABLE, exc.strerror or "permission denied")
+    except Exception as exc:  # noqa: BLE001 - any decoder failure on the file's data
+        text = str(exc) or type(exc).__name__
+        truncated = isinstance(exc, EOFError) or "truncated" in text.lower()
+        return ImageProblem(shown, TRUNCATED if truncated else CORRUPT, text)
+    return None
+
+
+def check_image(path: Path, root: Path) -> ImageProblem | None:
+    """Every check of the module on one file (no record): the problem, or None."""
+    where = locate(Path(path), os.path.realpath(root))
+    if isinstance(where, ImageProblem):
+        return where
+    return decode_problem(where[0], Path(path))
+
+
+# -- many files -------------------------------------------------------------------------
+
+
+def verify_images(
+    refs: Iterable[ImageRef],
+    *,
+    record: VerifiedRecord | None = None,
+    workers: int = WORKERS,
+    progress: ProgressOutput | None = None,
+    label: str = "fgbmk checking images:",
+) -> Verification:
+    """Check every distinct image of ``refs`` (see the module docstring); never raises for
+    a broken file: the problems come back sorted by path.
+
+    ``record``: files it knows unchanged are not reopened, files that pass are added.
+    ``workers``: threads that locate and decode files. ``progress``: where a progress line
+    goes while files are decoded (None: silent).
+    """
+    t0 = time.perf_counter()
+    unique = list({r.path: r for r in refs}.values())
+    real_roots = {root: os.path.realpath(root) for root in {r.root for r in unique}}
+    problems: list[ImageProblem] = []
+    located: list[tuple[ImageRef, FileKey]] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fgbmk-verify") as pool:
+        for block in _blocks(unique):
+            found = pool.map(lambda r: locate(r.path, real_roots[r.root]), block)
+            for ref, where in zip(block, found, strict=True):
+                if isinstance(where, ImageProblem):
+                    problems.append(where)
+                else:
+                    located.append((ref, where))
+        known = record.known([key for _, key in located]) if record is not None else set()
+        todo = [(ref, key) for ref, key in located if key not in known]
+        bar = Progress(progress if todo else None, label, len(todo), "images", rate_unit="img")
+        for block in _blocks(todo):
+            found = pool.map(lambda item: decode_problem(item[1][0], item[0].path), block)
+            passed = []
+            for (_, key), problem in zip(block, found, strict=True):
+                if problem is None:
+                    passed.append(key)
+                else:
+                    problems.append(problem)
+            if record is not None:
+                record.add(passed)
+            bar.update(len(block))
+        bar.close()
+    return Verification(
+        problems=tuple(sorted(problems, key=lambda p: str(p.path))),
+        checked=len(unique),
+        decoded=len(todo),
+        recorded=len(located) - len(todo),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _blocks(items: Sequence) -> Iterator[Sequence]:
+    for start in range(0, len(items), BLOCK):
+        yield items[start : start + BLOCK]
+
+
+def broken_images_error(problems: Sequence[ImageProblem], checked: int) -> DataError:
+    """The run's data error for ``problems`` among ``checked`` images (first ten listed)."""
+    kinds: dict[str, int] = {}
+    for p in problems:
+        kinds[p.kind] = kinds.get(p.kind, 0) + 1
+    # the commonest kind first, ties by name
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    return DataError(
+        f"{len(problems)} of {checked} images the selected cases need cannot be used "
+        f"({counts}); no case was scored",
+        [p.line() for p in problems],
+        hint=(
+            "restore or replace these files (or remove them from the dataset's index), "
+            "then rerun; a broken image is a data error, never scored as a wrong answer"
+        ),
+    )
+
+
+# -- the record of verified files -----------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS verified (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    rule TEXT NOT NULL
+) WITHOUT ROWID
+"""
+_BUSY_TIMEOUT_S = 60.0
+_CHUNK = 500
+
+
+def _rule() -> str:
+    """What a record row was checked against: the check's version and the pixel limit."""
+    return f"{VERIFY_VERSION}:{pixel_limit()}"
+
+
+class VerifiedRecord:
+    """Files that passed the check, in ``DIR/images-verified.sqlite3`` (WAL mode: several
+    processes read and write at once; each write is one short transaction)."""
+
+    def __init__(self, directory: Path | str) -> None:
+        self.path = Path(directory) / RECORD_FILE
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
+            conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
+            _retry(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone())
+            conn.execute("PRAGMA synchronous=NORMAL")
+            _retry(lambda: conn.execute(_SCHEMA))
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise ConfigError(
+                f"--fgbmk-cache: {self.path} is not a usable record of checked images ({exc}); "
+                "delete the file or pass --fgbmk-no-cache"
+            ) from None
+        self._conn = conn
+
+    def known(self, keys: Sequence[FileKey]) -> set[FileKey]:
+        """The keys recorded as passed, with the same size, mtime and check rule."""
+        wanted = {path: (path, size, mtime) for path, size, mtime in keys}
+        paths = list(wanted)
+        rule = _rule()
+        out: set[FileKey] = set()
+        for start in range(0, len(paths), _CHUNK):
+            chunk = paths[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = _retry(
+                lambda chunk=chunk, marks=marks: self._conn.execute(
+                    f"SELECT path, size, mtime_ns FROM verified WHERE rule=? AND path IN ({marks})",
+                    (rule, *chunk),
+                ).fetchall()
+            )
+            out.update(key for key in map(tuple, rows) if wanted.get(key[0]) == key)
+        return out
+
+    def add(self, keys: Sequence[FileKey]) -> None:
+        """Record ``keys`` as passed (one transaction)."""
+        if not keys:
+            return
+        rule = _rule()
+        rows = [(path, size, mtime, rule) for path, size, mtime in keys]
+
+        def write() -> None:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany("INSERT OR REPLACE INTO verified VALUES (?, ?, ?, ?)", rows)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+        _retry(write)
+
+    def count(self) -> int:
+        return self._conn.execute("SELECT COUNT(*) FROM verified").fetchone()[0]
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def open_record(directory: Path | str | None) -> VerifiedRecord | None:
+    """The record in the cache folder ``directory``; None without a cache (``--fgbmk-no-cache``)."""
+    return None if directory is None else VerifiedRecord(directory)
+
+
+def _retry(fn, attempts: int = 20):
+    """``fn()``, retried with backoff while another process holds the database's lock."""
+    for i in range(attempts):
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or i == attempts - 1:
+                raise
+            time.sleep(min(0.05 * 2**i, 2.0))
+    return None

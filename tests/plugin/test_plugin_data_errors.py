@@ -1,0 +1,91 @@
+"""What a user sees when images are missing or broken, or there is nothing to measure: one
+session-level error listing the files, a non-zero exit, no case scored; the same with -n 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.harness import junit
+from tests.run.test_run_verify import copy_synth, cub_split
+
+ORACLE = ("--fgbmk-model=oracle", "--fgbmk-limit", "20")
+
+
+@pytest.fixture
+def broken(run, synth_dir, tmp_path, monkeypatch) -> list[Path]:
+    """The runs read a copy of the small synthetic data with five test images broken:
+    two deleted, one cut short, one emptied, one symlinked outside the data root."""
+    parent = tmp_path / "broken-synth"
+    root = copy_synth(synth_dir, parent)
+    monkeypatch.setenv("FGBMK_SYNTH_DIR", str(parent))  # (after run's own setting)
+    test = cub_split(root, "test")
+    test[0].unlink()
+    test[1].unlink()
+    test[2].write_bytes(test[2].read_bytes()[:300])
+    test[3].write_bytes(b"")
+    outside = tmp_path / "elsewhere.jpg"
+    outside.write_bytes(test[4].read_bytes())
+    test[4].unlink()
+    test[4].symlink_to(outside)
+    return test[:5]
+
+
+def _check_reported_once(text: str, files: list[Path], checked: int) -> None:
+    assert "Traceback" not in text and "INTERNALERROR" not in text and "node down" not in text
+    assert (
+        f"ERROR: FG-BMK data: 5 of {checked} images the selected cases need cannot be used "
+        "(2 missing, 1 empty (0 bytes), 1 outside the dataset root, 1 truncated); "
+        "no case was scored:"
+    ) in text
+    for path, reason in zip(
+        sorted(files),
+        ["missing", "missing", "truncated", "empty (0 bytes)", "outside the dataset root"],
+        strict=True,
+    ):
+        assert text.count(f"  {path}: {reason}") == 1  # listed once for the whole run
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_broken_images_fail_the_session_once_naming_them_and_score_nothing(
+    run, pytester, broken, workers
+):
+    xml = pytester.path / "out.xml"
+    extra = ("-n", str(workers)) if workers else ()
+    result = run(*ORACLE, f"--junitxml={xml}", *extra, subprocess=bool(workers))
+    text = result.stdout.str() + result.stderr.str()
+    assert result.ret == 4
+    _check_reported_once(text, broken, checked=24)  # the oracle answers: test images only
+    cases = junit(xml)
+    assert len(cases) == 59
+    for props in cases.values():  # no case measured or decided, each names the error
+        assert props["_status"] == "error"
+        assert "value" not in props and "p" not in props
+        assert props["_message"].startswith(
+            'failed on setup with "Failed: FG-BMK data error: 5 of 24'
+        )
+        assert props["_message"].rstrip('"').endswith("(files listed at the end)")
+
+
+def test_an_empty_data_root_fails_instead_of_skipping_everything(run, pytester, tmp_path):
+    (tmp_path / "nothing").mkdir()
+    result = run("--fgbmk-model=oracle", f"--fgbmk-data={tmp_path / 'nothing'}")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(
+        [
+            f"ERROR: FG-BMK data: --fgbmk-data={tmp_path / 'nothing'}: no dataset found, nothing to measure*"
+        ]
+    )
+    assert "skipped" not in result.stdout.str()
+
+
+def test_a_selected_dataset_without_test_images_fails(run, synth_dir, tmp_path):
+    root = copy_synth(synth_dir, tmp_path / "copy")
+    split = root / "cub" / "train_test_split.txt"
+    split.write_text("".join(f"{line.split()[0]} 1\n" for line in split.read_text().splitlines()))
+    result = run("--fgbmk-model=oracle", f"--fgbmk-data={root}", "-n", "2", subprocess=True)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(
+        [f"ERROR: FG-BMK data: {root / 'cub'}: dataset cub lists no test image (24 train)*"]
+    )
