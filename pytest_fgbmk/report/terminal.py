@@ -160,7 +160,7 @@ def _points(text: str, *, sign: bool = False) -> str:
 
 #: Text columns clipped (with "…") when the table is wider than the summary, widest first,
 #: never below these widths.
-_ELASTIC = {"facet": 8, "dataset": 8, "task": 9, "metric": 6}
+_ELASTIC = {"facet": 8, "dataset": 11, "task": 11, "metric": 6}
 #: Numeric columns at least as wide as their usual figures ("-41.7"), even when empty.
 _MIN = {"Δ": 5, "mdd": 4}
 
@@ -176,7 +176,8 @@ def format_table(rows: Sequence[SummaryRow], width: int = WIDTH) -> list[str]:
         ("dataset", False, [r.dataset for r in ordered]),
         ("task", False, [r.task for r in ordered]),
         ("facet", False, [r.facet for r in ordered]),
-        ("type", False, [r.qtype for r in ordered]),
+        # the question type of a human-oriented case; a machine case's metric says it all
+        ("type", False, [r.qtype if r.qtype in QTYPE_ORDER else "" for r in ordered]),
         ("metric", False, [r.metric for r in ordered]),
         ("value", True, [f"{r.value:.1f}" for r in ordered]),
         ("baseline", True, [r.baseline or "-" for r in ordered]),
@@ -194,6 +195,9 @@ def format_table(rows: Sequence[SummaryRow], width: int = WIDTH) -> list[str]:
     # two spaces between columns, one between neighbouring numbers (right-aligned)
     gaps = [1 if a[1] and b[1] else 2 for a, b in itertools.pairwise(columns)]
     over = sum(widths.values()) + sum(gaps) - width
+    if over > 0:  # too wide: one space between every two columns, then clip the names
+        over -= sum(gaps) - len(gaps)
+        gaps = [1] * len(gaps)
     while over > 0:
         name = max((h for h in _ELASTIC if widths[h] > _ELASTIC[h]), key=widths.get, default=None)
         if name is None:

@@ -66,12 +66,12 @@ ROWS = [
 
 def test_the_summary_fits_100_columns_clipping_long_names_and_shows_baseline_delta_mdd():
     assert format_table(ROWS) == [
-        "dataset         task            facet          type  metric    value baseline     Δ  mdd   n  result",
-        "--------------  --------------  -------------  ----  --------  ----- -------- ----- ---- ---  ------",
-        "cub_200_2011    attribute       upper tail c…  mc    accuracy   70.0     70.0  +0.0  inf 500  passed",
-        "cub_200_2011    knowledge_bias  species        tf    accuracy   93.4     88.0  +5.4  2.1 500  passed",
+        "dataset          task             facet           type metric   value baseline     Δ  mdd   n result",
+        "---------------- ---------------- --------------- ---- -------- ----- -------- ----- ---- --- ------",
+        "cub_200_2011     attribute        upper tail col… mc   accuracy  70.0     70.0  +0.0  inf 500 passed",
+        "cub_200_2011     knowledge_bias   species         tf   accuracy  93.4     88.0  +5.4  2.1 500 passed",
         "",
-        "stanford_cars…  feature_robus…  make                 accuracy   61.2     62.5  -1.2  4.8 500  passed",
+        "stanford_cars_2… feature_robustn… make                 accuracy  61.2     62.5  -1.2  4.8 500 passed",
     ]  # fmt: skip
 
 
