@@ -25,8 +25,9 @@ from pytest_fgbmk.baselines.record import (
     parse_record,
     tool_changes,
 )
+from pytest_fgbmk.baselines.store import keyword_for, scoped_update_command
 from pytest_fgbmk.errors import DataFormatError
-from pytest_fgbmk.measurement import Measurement
+from pytest_fgbmk.measurement import Measurement, Outcome
 from pytest_fgbmk.stats import (
     CaseTest,
     PairedTest,
@@ -39,6 +40,8 @@ from pytest_fgbmk.stats import (
 from pytest_fgbmk.task_names import KNOWLEDGE_BIAS
 
 SHOW_FLIPPED = 5
+#: A case without a baseline says where the command is: the summary prints it once a run.
+MISSING_HINT = "write it with the command in the FG-BMK summary"
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,10 @@ class BaselineGate:
     def decided(self) -> bool:
         return self._decided
 
+    def case_command(self, path: Path) -> str:
+        """The update command limited to the one case whose baseline is ``path``."""
+        return scoped_update_command(self.update_command, [keyword_for(path)])
+
     # -- comparison ----------------------------------------------------------------
 
     def compare(self, entry: Entry) -> _Compared:
@@ -196,9 +203,9 @@ class BaselineGate:
         if c.problem == "missing":
             return Verdict(
                 False,
-                f"{entry.case_id}: no baseline at {rel}; measured {m.metric} {m.value:.1f}% on "
-                f"n={m.n}. Write the baselines with:\n  {self.update_command}",
-                (("baseline_file", str(rel)),),
+                f"{entry.case_id}: no baseline yet ({m.metric} {m.value:.1f}%, n={m.n}): "
+                + MISSING_HINT,
+                (("baseline_file", str(rel)), ("baseline_missing", "true")),
             )
         if c.problem and c.problem.startswith("re-baseline"):
             return Verdict(
@@ -218,8 +225,8 @@ class BaselineGate:
             return Verdict(
                 False,
                 f"{entry.case_id}: fingerprint differs from the baseline {rel}: {what}. "
-                "Rerun with the baseline's options, or if the change is intended rewrite it "
-                f"with:\n  {self.update_command}",
+                "Rerun with the baseline's options, or if the change is intended rewrite this "
+                f"case's baseline with:\n  {self.case_command(rel)}",
                 (("baseline_file", str(rel)), ("fingerprint_differs", what)),
             )
         assert c.stored is not None and c.test is not None
@@ -258,7 +265,8 @@ class BaselineGate:
         how = "run-level" if self._decided else f"Bonferroni over {self.family_size} cases"
         lines = [
             f"{entry.case_id}: {m.metric} dropped significantly ({how} threshold p <= {t:.2g}, "
-            f"margin {self.min_drop:g} pt, baseline {entry.path})",
+            f"margin {self.min_drop:g} pt): {-overall.delta:.1f} points, "
+            f"{stored.value:.1f} → {m.value:.1f} (p={test.p:.2g}, n={m.n})",
         ]
         header = ("", "baseline", "now", "delta", "95% interval (now)", "p", "n")
         row = (
@@ -284,26 +292,43 @@ class BaselineGate:
                 )
         flipped = self._flipped(stored, m)
         if flipped:
-            lines.append(f"right → wrong ({overall.worse} questions; first {len(flipped)}):")
-            lines += _table([("id", "prompt", "answer")] + flipped)
+            shown = "all shown" if len(flipped) == overall.worse else f"first {len(flipped)}"
+            lines.append(f"right → wrong: {overall.worse} questions ({shown}):")
+            for o in flipped:
+                lines += _example(o)
+        lines.append(f"baseline: {entry.path}")
+        lines.append("If the drop is intended, accept the new value as this case's baseline with:")
+        lines.append(f"  {self.case_command(entry.path)}")
         return "\n".join(lines)
 
-    def _flipped(self, stored: Stored, m: Measurement) -> list[tuple[str, str, str]]:
+    def _flipped(self, stored: Stored, m: Measurement) -> list[Outcome]:
+        """The first :data:`SHOW_FLIPPED` questions right in the baseline and wrong now."""
         if stored.record["outcomes"]["encoding"] != "bitset-base64":
             return []
         base = paired_baseline(stored, m).astype(bool)
         out = []
         for o, b in zip(m.outcomes, base, strict=True):
             if b and not o.correct:
-                out.append((o.question_id, _clip(o.prompt, 60), _clip(o.response, 40)))
+                out.append(o)
                 if len(out) == SHOW_FLIPPED:
                     break
         return out
 
 
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _example(o: Outcome) -> list[str]:
+    """One flipped question: its id, the whole prompt and the whole answer, each line of a
+    multi-line text indented under its label."""
+    lines = [f"  {o.question_id}" + (f" (category {o.category})" if o.category else "")]
+    lines += _labelled("prompt", o.prompt)
+    answer = f"error: {o.error}" if o.error else o.response or "(empty)"
+    lines += _labelled("answer", answer)
+    return lines
+
+
+def _labelled(label: str, text: str) -> list[str]:
+    first, *rest = text.splitlines() or [""]
+    pad = " " * (len(label) + 6)
+    return [f"    {label}: {first}"] + [pad + line if line.strip() else "" for line in rest]
 
 
 def _table(rows: Sequence[Sequence[str]]) -> list[str]:

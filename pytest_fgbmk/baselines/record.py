@@ -237,7 +237,7 @@ def differences(stored: Stored, m: Measurement, *, ids: bool = True) -> list[str
         before, after = asked.get(key), now.get(key)
         if before != after:
             label = {"dataset_hash": "dataset index"}.get(key, key)
-            out.append(f"{label}: {_show(before)} → {_show(after)}")
+            out.append(_changed(label, before, after))
     if stored.metric != m.metric:
         out.append(f"metric: {stored.metric} → {m.metric}")
     if not ids:
@@ -255,6 +255,17 @@ def differences(stored: Stored, m: Measurement, *, ids: bool = True) -> list[str
             parts.append(f"{new} new question ids")
         out.append(", ".join(parts) or "question ids differ")
     return out
+
+
+def _changed(label: str, before: Any, after: Any) -> str:
+    """``label: before → after``; for a machine case's protocol (``a;k=v;…`` under
+    ``scoring``) only the parts that differ, each whole: ``protocol: ep=10 → ep=20``."""
+    if label == "scoring" and ";" in f"{before}{after}":
+        old, new = str(before or "").split(";"), str(after or "").split(";")
+        gone = [p for p in old if p not in new]
+        added = [p for p in new if p not in old]
+        return f"protocol: {';'.join(gone) or 'none'} → {';'.join(added) or 'none'}"
+    return f"{label}: {_show(before)} → {_show(after)}"
 
 
 def _show(value: Any) -> str:

@@ -59,6 +59,46 @@ def update_command(invocation_args: Sequence[str]) -> str:
     return "pytest " + " ".join(shlex.quote(str(a)) for a in [*args, UPDATE_FLAG])
 
 
+#: A ``-k`` identifier (pytest's keyword-expression grammar).
+_K_IDENT = re.compile(r"[\w:+\-.\[\]\\/]+")
+
+
+def keyword_for(path: Path | str) -> str:
+    """The ``-k`` expression selecting exactly the test whose baseline is ``path``.
+
+    A baseline's file name is its test's name (``test_attribute[cub-wing_color-tf].json``);
+    ``-k`` matches a name's substring, and the closing bracket keeps
+    ``test_x[cub]`` from also selecting ``test_x[cub-genus]``. Characters the ``-k``
+    grammar does not accept split the name into parts that must all match.
+    """
+    stem = Path(path).name.removesuffix(SUFFIX)
+    return " and ".join(_K_IDENT.findall(stem)) or stem
+
+
+def scoped_update_command(command: str, keywords: Sequence[str]) -> str:
+    """``command`` (an :func:`update_command`) limited to the tests ``keywords`` select.
+
+    The invocation's own ``-k`` is replaced (a case it reported was selected by it).
+    """
+    args = shlex.split(command)
+    out: list[str] = []
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a == "-k":
+            skip = True
+            continue
+        if a.startswith("-k") and not a.startswith("--"):
+            continue
+        out.append(a)
+    expr = " or ".join(f"({k})" if " and " in k and len(keywords) > 1 else k for k in keywords)
+    at = out.index(UPDATE_FLAG) if UPDATE_FLAG in out else len(out)
+    out[at:at] = ["-k", expr]
+    return " ".join(shlex.quote(a) for a in out)
+
+
 @dataclass(frozen=True)
 class BaselineStore:
     """The baselines of one model alias under ``root`` (``root/alias/…``)."""

@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 
 from pytest_fgbmk.baselines.gate import Verdict
+from pytest_fgbmk.baselines.store import keyword_for, scoped_update_command
 from pytest_fgbmk.engine import EngineStats
 from pytest_fgbmk.errors import FgbmkError
 from pytest_fgbmk.measurement import Measurement
@@ -55,7 +56,14 @@ from pytest_fgbmk.report.junit import (
     properties_dict,
 )
 from pytest_fgbmk.report.step_summary import markdown_verdicts
-from pytest_fgbmk.report.terminal import SummaryRow, format_table, format_throughput
+from pytest_fgbmk.report.terminal import (
+    IMPROVED_NOTE,
+    SummaryRow,
+    format_improvements,
+    format_missing,
+    format_table,
+    format_throughput,
+)
 from pytest_fgbmk.run.options import NO_MODEL_REASON
 from pytest_fgbmk.run.run import Run, Selected
 from pytest_fgbmk.tasks import TASKS, Task, get_task
@@ -65,6 +73,8 @@ COLLECTOR_KEY = pytest.StashKey["ResultCollector"]()
 TASK_MARKER = "fgbmk_task"
 #: The file GitHub Actions gives a job for its summary (Markdown appended).
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+#: The summary section that shows each run error once (see ``_not_measured``).
+RUN_ERRORS = "FG-BMK run errors"
 FIXTURES = {t.fixture for t in TASKS.values()}
 
 
@@ -279,6 +289,25 @@ def fgbmk_model(fgbmk_run: Run) -> Any:
         pytest.fail(f"--fgbmk-model={fgbmk_run.options.model}: {exc}", pytrace=False)
 
 
+def _not_measured(request: pytest.FixtureRequest, run: Run, case_id: str, error: str) -> str:
+    """The failure of a case the run could not measure. An error that stopped several cases
+    (a broken cache, a model that did not load, a dataset's features) is a run error: it
+    becomes the JUnit property ``run_error``, the summary shows it once, and the case's
+    message refers to it in one line."""
+    stopped = len(run.selected) if run.state.error is not None else None
+    if stopped is None:
+        stopped = sum(1 for r in run.results.values() if r.error == error)
+    if stopped < 2:
+        return f"FG-BMK {case_id}: {error}"
+    request.node.user_properties.append(("run_error", error))
+    first = error.splitlines()[0] if error.strip() else error
+    short = first if len(first) <= 60 else first[:59] + "…"
+    return (
+        f"FG-BMK {case_id}: not measured: {short} (a run error that stopped {stopped} cases, "
+        f"shown in full once under '{RUN_ERRORS}')"
+    )
+
+
 def _measurement(request: pytest.FixtureRequest, run: Run, case: Any) -> Measurement:
     if run.state.data_error:  # one line here; the files are listed once, at the end
         pytest.fail(
@@ -287,7 +316,7 @@ def _measurement(request: pytest.FixtureRequest, run: Run, case: Any) -> Measure
     try:
         result = run.result(case.id)
     except FgbmkError as exc:
-        stopped = f"FG-BMK: {exc}"
+        stopped = _not_measured(request, run, case.id, str(exc))
     else:
         stopped = None
     if stopped is not None:  # (failed outside the except block: one message, no chain)
@@ -295,7 +324,7 @@ def _measurement(request: pytest.FixtureRequest, run: Run, case: Any) -> Measure
     if result.skip is not None:
         pytest.skip(result.skip)
     if result.error is not None or result.measurement is None:
-        pytest.fail(f"FG-BMK {case.id}: {result.error}", pytrace=False)
+        pytest.fail(_not_measured(request, run, case.id, str(result.error)), pytrace=False)
     m = result.measurement
     request.node.user_properties.extend(measurement_properties(m))
     request.node.user_properties.extend(machine_properties(m))
@@ -378,9 +407,13 @@ class ResultCollector:
         self.exchange_folders: set[Path] = set()
         self.baseline_files: set[Path] = set()
         self.collected_names: set[str] = set()
+        #: each run error's message and the tests it stopped
+        self.run_errors: dict[str, set[str]] = {}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = properties_dict(report.user_properties)
+        if "run_error" in props:
+            self.run_errors.setdefault(props["run_error"], set()).add(report.nodeid)
         if "baseline_file" in props:
             self.baseline_files.add(Path(props["baseline_file"]))
         if not is_measured(props):
@@ -469,11 +502,16 @@ class ResultCollector:
         if run is None or not run.options.model or is_worker(self.config):
             return
         ctx = run.ctx
+        if self.run_errors:
+            terminalreporter.section(RUN_ERRORS, red=True)
+            for message, tests in self.run_errors.items():
+                terminalreporter.write_line(f"{len(tests)} cases not measured: {message}")
         if not self.rows and not self.worker_stats and not ctx.model_loaded:
             return
         terminalreporter.section("FG-BMK summary")
         for line in format_table(list(self.rows.values())):
             terminalreporter.write_line(line)
+        self._verdict_notes(terminalreporter, run)
         fingerprints = list(self.fingerprints)
         per_process = dict(sorted(self.worker_stats.items())) or {0: ctx.stats}
         if not self.worker_stats and ctx.model_loaded:
@@ -501,6 +539,28 @@ class ResultCollector:
                 f"in this run maps to them; if their cases no longer exist, delete them: {shown}",
                 yellow=True,
             )
+
+    def _verdict_notes(self, terminalreporter: Any, run: Run) -> None:
+        """Below the table: the one instruction for missing baselines, and the cases that
+        improved significantly (with the command accepting them)."""
+        g = run.gate_settings
+        if g is None or g.update:
+            return
+        rows = list(self.rows.values())
+        folder = f"{run.shown(g.store.root / g.store.alias)}{os.sep}"
+        notes = format_missing(rows, folder, g.update_command)
+        better = [
+            Path(p["baseline_file"]).name
+            for p, _ in self.verdicts.values()
+            if p.get("gate_note", "").endswith(IMPROVED_NOTE) and "baseline_file" in p
+        ]
+        command = scoped_update_command(g.update_command, [keyword_for(b) for b in better])
+        improved = format_improvements(rows, command if better else "")
+        for block in (notes, improved):
+            if block:
+                terminalreporter.write_line("")
+            for line in block:
+                terminalreporter.write_line(line, yellow=block is notes)
 
     def _step_summary(self, terminalreporter: Any, run: Run) -> None:
         """Append the verdict table to ``$GITHUB_STEP_SUMMARY`` when CI provides one."""

@@ -3,6 +3,7 @@ engine's throughput. Pure formatting over property dicts (see :mod:`report.junit
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -65,9 +66,20 @@ LEVEL_ORDER = {
 }
 
 
+#: The terminal summary's width: the table and its notes fit in this many columns.
+WIDTH = 100
+#: A gate note that marks a significant improvement (see the gate's passing message).
+IMPROVED_NOTE = "consider updating the baseline"
+
+
 @dataclass(frozen=True)
 class SummaryRow:
-    """One measured case as the summary shows it."""
+    """One measured case as the summary shows it.
+
+    ``baseline``, ``delta`` (points) and ``mdd`` (the smallest drop the case can detect,
+    points; ``inf`` when it can never fail) are the gate's, shown as given; empty when the
+    case was not compared (no baseline yet, or updating). ``note``: the gate's note.
+    """
 
     dataset: str
     task: str
@@ -81,6 +93,14 @@ class SummaryRow:
     unparsed_rate: float
     errors: int
     outcome: str
+    baseline: str = ""
+    delta: str = ""
+    mdd: str = ""
+    note: str = ""
+    case: str = ""
+    missing: bool = False
+    #: the test's name, ``test_attribute[cub-wing_color-tf]`` (its baseline file's name)
+    test: str = ""
 
     @classmethod
     def from_properties(cls, props: Mapping[str, str], outcome: str) -> SummaryRow:
@@ -97,7 +117,19 @@ class SummaryRow:
             unparsed_rate=float(props.get("unparsed_rate", "0")),
             errors=int(props.get("errors", "0")),
             outcome=outcome,
+            baseline=_points(props.get("baseline", "")),
+            delta=_points(props.get("delta", ""), sign=True),
+            mdd=_points(props.get("mdd", "")),
+            note=props.get("gate_note", ""),
+            case=props.get("case", ""),
+            missing=props.get("baseline_missing") == "true",
+            test=_test_name(props),
         )
+
+    @property
+    def improved(self) -> bool:
+        """A significant improvement (the gate suggests updating the baseline)."""
+        return self.note.endswith(IMPROVED_NOTE)
 
     def sort_key(self) -> tuple:
         level = LEVEL_ORDER.get(self.facet, len(LEVEL_ORDER)) if self.task == GRANULARITY else 0
@@ -110,56 +142,123 @@ class SummaryRow:
         )
 
 
-def format_table(rows: Sequence[SummaryRow]) -> list[str]:
-    """The per-case table: dataset, task, facet, type, metric, value, interval, n …"""
+def _test_name(props: Mapping[str, str]) -> str:
+    name = props.get("baseline_file", "").replace("\\", "/").rsplit("/", 1)[-1]
+    return name.removesuffix(".json") or props.get("case", "")
+
+
+def _points(text: str, *, sign: bool = False) -> str:
+    """A property's number to one decimal (``+`` kept for a delta); other text as given."""
+    try:
+        x = float(text)
+    except ValueError:
+        return text
+    if x != x or x in (float("inf"), float("-inf")):
+        return text.lower()
+    return f"{x:+.1f}" if sign else f"{x:.1f}"
+
+
+#: Text columns clipped (with "…") when the table is wider than the summary, widest first,
+#: never below these widths.
+_ELASTIC = {"facet": 8, "dataset": 11, "task": 11, "metric": 6}
+#: Numeric columns at least as wide as their usual figures ("-41.7"), even when empty.
+_MIN = {"Δ": 5, "mdd": 4}
+
+
+def format_table(rows: Sequence[SummaryRow], width: int = WIDTH) -> list[str]:
+    """The per-case table, at most ``width`` columns: dataset, task, facet, type, metric,
+    value, baseline, Δ (points), ``mdd`` (when the gate stated one), n, unparsed and errors
+    (when any), result. Rows grouped by dataset (a blank line between datasets)."""
     if not rows:
         return []
-    header = (
-        "dataset",
-        "task",
-        "facet",
-        "type",
-        "metric",
-        "value",
-        "95% interval",
-        "n",
-        "unparsed",
-        "errors",
-        "result",
-    )
-    body = [
-        (
-            r.dataset,
-            r.task,
-            r.facet,
-            r.qtype,
-            r.metric,
-            f"{r.value:.1f}",
-            f"[{r.low:.1f}, {r.high:.1f}]",
-            str(r.n),
-            f"{r.unparsed_rate:.1f}%",
-            str(r.errors),
-            r.outcome,
-        )
-        for r in sorted(rows, key=SummaryRow.sort_key)
+    ordered = sorted(rows, key=SummaryRow.sort_key)
+    columns: list[tuple[str, bool, list[str]]] = [
+        ("dataset", False, [r.dataset for r in ordered]),
+        ("task", False, [r.task for r in ordered]),
+        ("facet", False, [r.facet for r in ordered]),
+        # the question type of a human-oriented case; a machine case's metric says it all
+        ("type", False, [r.qtype if r.qtype in QTYPE_ORDER else "" for r in ordered]),
+        ("metric", False, [r.metric for r in ordered]),
+        ("value", True, [f"{r.value:.1f}" for r in ordered]),
+        ("baseline", True, [r.baseline or "-" for r in ordered]),
+        ("Δ", True, [r.delta or "-" for r in ordered]),
     ]
-    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
-    numeric = {5, 7, 8, 9}
+    if any(r.mdd for r in ordered):
+        columns.append(("mdd", True, [r.mdd or "-" for r in ordered]))
+    columns.append(("n", True, [str(r.n) for r in ordered]))
+    if any(r.unparsed_rate for r in ordered):
+        columns.append(("unparsed", True, [f"{r.unparsed_rate:.1f}%" for r in ordered]))
+    if any(r.errors for r in ordered):
+        columns.append(("errors", True, [str(r.errors) for r in ordered]))
+    columns.append(("result", False, [r.outcome for r in ordered]))
+    widths = {h: max(len(h), _MIN.get(h, 0), *map(len, cells)) for h, _, cells in columns}
+    # two spaces between columns, one between neighbouring numbers (right-aligned)
+    gaps = [1 if a[1] and b[1] else 2 for a, b in itertools.pairwise(columns)]
+    over = sum(widths.values()) + sum(gaps) - width
+    if over > 0:  # too wide: one space between every two columns, then clip the names
+        over -= sum(gaps) - len(gaps)
+        gaps = [1] * len(gaps)
+    while over > 0:
+        name = max((h for h in _ELASTIC if widths[h] > _ELASTIC[h]), key=widths.get, default=None)
+        if name is None:
+            break
+        widths[name] -= 1
+        over -= 1
 
     def fmt(cells: Sequence[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in numeric else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
+        out = ""
+        for k, ((h, right, _), cell) in enumerate(zip(columns, cells, strict=True)):
+            w = widths[h]
+            cell = cell if len(cell) <= w else cell[: w - 1] + "…"
+            out += (" " * gaps[k - 1] if k else "") + (cell.rjust(w) if right else cell.ljust(w))
+        return out.rstrip()
 
-    lines = [fmt(header), fmt(["-" * w for w in widths])]
+    lines = [fmt([h for h, _, _ in columns]), fmt(["-" * widths[h] for h, _, _ in columns])]
     previous = None
-    for row in body:
-        if previous is not None and row[0] != previous:
+    for i, r in enumerate(ordered):
+        if previous is not None and r.dataset != previous:
             lines.append("")
-        lines.append(fmt(row))
-        previous = row[0]
+        lines.append(fmt([cells[i] for _, _, cells in columns]))
+        previous = r.dataset
     return lines
+
+
+def format_improvements(rows: Sequence[SummaryRow], command: str = "") -> list[str]:
+    """The cases that improved significantly: baseline → now, Δ and p (the gate's note),
+    and the command that accepts their new values as baselines (``command``: the update
+    command scoped to them)."""
+    better = sorted((r for r in rows if r.improved), key=SummaryRow.sort_key)
+    if not better:
+        return []
+    lines = [
+        f"fgbmk: {len(better)} case(s) improved significantly; consider updating their baselines:"
+    ]
+    labels = [_clip(r.test, 56) for r in better]
+    name = max(map(len, labels))
+    for label, r in zip(labels, better, strict=True):
+        what = r.note.removesuffix(IMPROVED_NOTE).rstrip(": ")
+        lines.append(f"  {label.ljust(name)}  {r.baseline:>5} → {r.value:5.1f}  {what}")
+    if command:
+        lines += ["accept them, after review, with:", f"  {command}"]
+    return lines
+
+
+def format_missing(rows: Sequence[SummaryRow], folder: str, command: str) -> list[str]:
+    """The one instruction of a run whose cases have no baseline yet: how many, where, and
+    the command that writes them (each case's failure says only that it has none)."""
+    missing = sum(r.missing for r in rows)
+    if not missing:
+        return []
+    of = "any case" if missing == len(rows) else f"{missing} of {len(rows)} cases"
+    return [
+        f"fgbmk: no baseline yet for {of} (in {folder}).",
+        "If the figures above are what this checkpoint should keep, write them with:",
+        f"  {command}",
+    ]
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def format_throughput(stats: EngineStats, fingerprints: Sequence[str] = ()) -> list[str]:
@@ -178,8 +277,10 @@ def format_throughput(stats: EngineStats, fingerprints: Sequence[str] = ()) -> l
     lines.append(
         f"engine: {stats.questions} questions, {stats.cached} from the cache, "
         f"{stats.computed} answered by the model in {stats.wall_s:.1f} s "
-        f"({stats.questions_per_s:.1f} questions/s); "
-        f"{100 * stats.outside_share:.1f}% of the time outside the model; "
+        f"({stats.questions_per_s:.1f} questions/s);"
+    )
+    lines.append(
+        f"  {100 * stats.outside_share:.1f}% of the time outside the model; "
         f"errors {stats.errors}, empty answers {stats.empty}; "
         f"batch size {stats.batch_size}"
         + (f" (halved {stats.oom_halvings}x after out-of-memory)" if stats.oom_halvings else "")

@@ -115,8 +115,9 @@ def test_a_significant_drop_fails_with_the_table_and_flipped_questions():
     assert float(props["p"]) == pytest.approx(2.0**-30, rel=1e-6)
     assert "dropped significantly" in v.message
     assert "baseline  now   delta" in v.message
-    assert "right → wrong (30 questions; first 5)" in v.message
-    assert "q0004  Is it 4?  no" in v.message and "q0005" not in v.message
+    assert "right → wrong: 30 questions (first 5):" in v.message
+    assert "  q0004 (category c)\n    prompt: Is it 4?\n    answer: no\n" in v.message
+    assert "q0005" not in v.message
 
 
 def test_noise_below_the_margin_or_significance_passes():
@@ -138,8 +139,11 @@ def test_an_improvement_passes_and_is_reported():
 def test_missing_and_mismatched_baselines():
     gate = BaselineGate(update_command="pytest suites --fgbmk-update-baselines")
     v = gate.verdict(Entry("toy-a-tf", measure([True] * 5), PATH, None))
-    assert not v.ok and "no baseline at" in v.message
-    assert v.message.endswith("pytest suites --fgbmk-update-baselines")
+    assert not v.ok and v.message == (
+        "toy-a-tf: no baseline yet (accuracy 100.0%, n=5): "
+        "write it with the command in the FG-BMK summary"
+    )
+    assert ("baseline_missing", "true") in v.properties
     base = dump_record(build_record(measure([True] * 5)))
     other = measure([True] * 5, asked=Asked("toy", "abc123", "original", "official", None, 0))
     v = gate.verdict(Entry("toy-a-tf", other, PATH, base))

@@ -39,8 +39,8 @@ def test_missing_baseline_fails_with_the_command_that_writes_it(run, pytester):
     result = run(*ARGS, *BASE, "--junitxml=first.xml")
     result.assert_outcomes(failed=ALL_CASES)
     text = result.stdout.str()
-    assert "no baseline at baselines/tests.fake_models-flip/test_attribute_recognition/" in text
-    assert "Write the baselines with:" in text
+    assert "synth_birds-wing_color-tf: no baseline yet (accuracy " in text
+    assert "fgbmk: no baseline yet for any case (in baselines/tests.fake_models-flip/)." in text
     assert "--fgbmk-model-arg flip=0.2" in text and "--fgbmk-update-baselines" in text
     assert not (pytester.path / "baselines").exists()
 

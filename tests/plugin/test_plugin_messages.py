@@ -1,0 +1,289 @@
+"""What the user reads: the summary table at 100 columns, improvements, a regression's
+message (the drop, the flipped questions in full, the command accepting the new baseline of
+that case alone), what a differing fingerprint names, a first run without baselines, and a
+broken answer cache reported once."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from pytest_fgbmk.baselines.gate import BaselineGate, Entry
+from pytest_fgbmk.baselines.record import ASKED_KEYS, build_record, dump_record
+from pytest_fgbmk.baselines.store import keyword_for, scoped_update_command
+from pytest_fgbmk.measurement import Asked, Measurement, Outcome
+from pytest_fgbmk.report.terminal import SummaryRow, format_improvements, format_table
+
+HUMAN = ("-m", "fgbmk_human", "--fgbmk-no-cache")
+FLIP = ("--fgbmk-model=tests.fake_models:flip", "--fgbmk-model-arg", "flip=0.2")
+WORSE = (*FLIP, "--fgbmk-model-arg", "facet=wing color", "--fgbmk-model-arg", "facet_flip=1")
+ALIAS = Path("baselines") / "tests.fake_models-flip"
+WING = "test_attribute[synth_birds-wing_color-{}]"
+
+
+def _row(dataset, task, facet, qtype, value, **props) -> SummaryRow:
+    base = {"metric": "accuracy", "value": f"{value:.2f}", "n": "500", "dataset": dataset}
+    return SummaryRow.from_properties(
+        {**base, "task": task, "facet": facet, "qtype": qtype, **props}, "passed"
+    )
+
+
+ROWS = [
+    _row(
+        "stanford_cars_2024_refresh",
+        "feature_robustness",
+        "make",
+        "",
+        61.25,
+        baseline="62.50",
+        delta="-1.25",
+        mdd="4.8",
+    ),  # fmt: skip
+    _row(
+        "cub_200_2011",
+        "attribute",
+        "upper tail color pattern",
+        "mc",
+        70.0,
+        baseline="70.00",
+        delta="+0.00",
+        mdd="inf",
+    ),  # fmt: skip
+    _row(
+        "cub_200_2011",
+        "knowledge_bias",
+        "species",
+        "tf",
+        93.4,
+        baseline="88.00",
+        delta="+5.40",
+        mdd="2.1",
+        gate_note="+5.4 pts, p=0.00012: consider updating the baseline",
+        baseline_file="baselines/m/test_knowledge_bias/test_knowledge_bias[cub_200_2011].json",
+    ),
+]
+
+
+def test_the_summary_fits_100_columns_clipping_long_names_and_shows_baseline_delta_mdd():
+    assert format_table(ROWS) == [
+        "dataset          task             facet           type metric   value baseline     Δ  mdd   n result",
+        "---------------- ---------------- --------------- ---- -------- ----- -------- ----- ---- --- ------",
+        "cub_200_2011     attribute        upper tail col… mc   accuracy  70.0     70.0  +0.0  inf 500 passed",
+        "cub_200_2011     knowledge_bias   species         tf   accuracy  93.4     88.0  +5.4  2.1 500 passed",
+        "",
+        "stanford_cars_2… feature_robustn… make                 accuracy  61.2     62.5  -1.2  4.8 500 passed",
+    ]  # fmt: skip
+
+
+def test_the_mdd_column_appears_only_when_the_gate_states_one():
+    plain = [_row("cub", "attribute", "wing color", "tf", 62.5, baseline="75.00", delta="-12.50")]
+    assert format_table(plain) == [
+        "dataset  task       facet       type  metric    value baseline     Δ   n  result",
+        "-------  ---------  ----------  ----  --------  ----- -------- ----- ---  ------",
+        "cub      attribute  wing color  tf    accuracy   62.5     75.0 -12.5 500  passed",
+    ]
+
+
+def test_significant_improvements_are_listed_with_delta_p_and_the_command_accepting_them():
+    command = scoped_update_command(
+        "pytest suites -k cub --fgbmk-update-baselines",
+        [
+            keyword_for(
+                Path("baselines/m/test_knowledge_bias/test_knowledge_bias[cub_200_2011].json")
+            )
+        ],
+    )
+    assert format_improvements(ROWS, command) == [
+        "fgbmk: 1 case(s) improved significantly; consider updating their baselines:",
+        "  test_knowledge_bias[cub_200_2011]   88.0 →  93.4  +5.4 pts, p=0.00012",
+        "accept them, after review, with:",
+        "  pytest suites -k 'test_knowledge_bias[cub_200_2011]' --fgbmk-update-baselines",
+    ]
+    assert format_improvements(ROWS[:2], command) == []
+
+
+ASKED = Asked("toy", "abc123", "original", "strict", None, 0)
+PATH = Path("baselines/m/test_attribute/test_attribute[toy-a-tf].json")
+
+
+def _measure(correct, prompts, asked=ASKED) -> Measurement:
+    outcomes = tuple(
+        Outcome(f"q{i}", c, "yes" if c else "No, it is a\nblue finch.", "tf", p, "finch")
+        for i, (c, p) in enumerate(zip(correct, prompts, strict=True))
+    )
+    n = len(correct)
+    value = 100.0 * sum(correct) / n
+    return Measurement(
+        "toy-a-tf", "toy", "attribute", "a", "tf", "accuracy", value, n, value - 5, value + 5,
+        0.0, 0, outcomes, asked, {},
+    )  # fmt: skip
+
+
+def test_a_regression_names_the_drop_and_shows_multi_line_prompts_whole_and_indented():
+    prompt = (
+        "Look at the bird in the image.\n\nIs it a red finch? " + "x" * 90 + "\nAnswer yes or no."
+    )
+    prompts = [prompt] + [f"Is it {i}?" for i in range(1, 20)]
+    base = _measure([True] * 20, prompts)
+    now = _measure([False] * 12 + [True] * 8, prompts)
+    gate = BaselineGate(update_command="pytest suites -k wing --fgbmk-update-baselines")
+    v = gate.verdict(Entry("toy-a-tf", now, PATH, dump_record(build_record(base))))
+    lines = v.message.splitlines()
+    assert lines[0] == (
+        "toy-a-tf: accuracy dropped significantly (Bonferroni over 1 cases threshold p <= 0.01, "
+        "margin 1 pt): 60.0 points, 100.0 → 40.0 (p=0.00024, n=20)"
+    )
+    assert lines[3:13] == [
+        "right → wrong: 12 questions (first 5):",
+        "  q0 (category finch)",
+        "    prompt: Look at the bird in the image.",
+        "",
+        "            Is it a red finch? " + "x" * 90,
+        "            Answer yes or no.",
+        "    answer: No, it is a",
+        "            blue finch.",
+        "  q1 (category finch)",
+        "    prompt: Is it 1?",
+    ]
+    assert lines[-3:] == [
+        f"baseline: {PATH}",
+        "If the drop is intended, accept the new value as this case's baseline with:",
+        "  pytest suites -k 'test_attribute[toy-a-tf]' --fgbmk-update-baselines",
+    ]
+
+
+def test_a_differing_fingerprint_names_each_setting_that_differs():
+    changed = {
+        "dataset": "other",
+        "dataset_hash": "def456",
+        "templates": "extended",
+        "scoring": "official",
+        "limit": 20,
+        "seed": 3,
+    }
+    assert set(changed) == set(ASKED_KEYS)  # a new fingerprint key needs a line here
+    shown = {"dataset_hash": "dataset index: abc123 → def456", "limit": "limit: none → 20"}
+    gate = BaselineGate(update_command="pytest suites --fgbmk-update-baselines")
+    base = dump_record(build_record(_measure([True] * 4, ["p"] * 4)))
+    for key, value in changed.items():
+        asked = Asked(**{**ASKED.as_dict(), key: value})
+        v = gate.verdict(Entry("toy-a-tf", _measure([True] * 4, ["p"] * 4, asked), PATH, base))
+        what = shown.get(key, f"{key}: {getattr(ASKED, key)} → {value}")
+        assert dict(v.properties)["fingerprint_differs"] == what, key
+        assert v.message.splitlines()[-1] == (
+            "  pytest suites -k 'test_attribute[toy-a-tf]' --fgbmk-update-baselines"
+        )
+    # a machine case's protocol: the part that differs, whole (not two clipped prefixes)
+    probe = "probe:lrs=0.001,0.01,0.1;ep=10;bs=256;wd=(0.0,);val=0.1;seed=0;steps=200"
+    old = Asked("toy", "abc123", "-", probe, None, 0)
+    new = Asked("toy", "abc123", "-", probe.replace("ep=10", "ep=20"), None, 0)
+    base = dump_record(build_record(_measure([True] * 4, ["p"] * 4, old)))
+    v = gate.verdict(Entry("toy-a-tf", _measure([True] * 4, ["p"] * 4, new), PATH, base))
+    assert dict(v.properties)["fingerprint_differs"] == "protocol: ep=10 → ep=20"
+
+
+def _baselines(pytester) -> dict[str, str]:
+    folder = pytester.path / ALIAS
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*.json"))}
+
+
+def test_the_command_in_a_regression_rewrites_exactly_that_cases_baseline(run, pytester):
+    run(*HUMAN, *FLIP, "--fgbmk-update-baselines").assert_outcomes(passed=48)
+    before = _baselines(pytester)
+    worse = run(*HUMAN, *WORSE, "-k", "wing_color or bill_shape")
+    worse.assert_outcomes(passed=2, failed=2)
+    out = worse.stdout.lines
+    first = next(i for i, line in enumerate(out) if line.startswith("synth_birds-wing_color-tf:"))
+    assert out[first].startswith(
+        "synth_birds-wing_color-tf: accuracy dropped significantly (run-level threshold p <= "
+    )
+    assert " points, 91.7 → " in out[first] or " points, 83.3 → " in out[first]
+    shown = out[first : out.index(f"baseline: {ALIAS / 'test_attribute_recognition'}"
+                                  f"/{WING.format('tf')}.json", first)]  # fmt: skip
+    assert "    answer: I cannot tell" in shown
+    prompts = [line for line in shown if line.startswith("    prompt: ")]
+    assert prompts and all("wing color" in p for p in prompts)
+    assert not any("…" in line for line in shown)  # nothing clipped
+    command = out[out.index("If the drop is intended, accept the new value as this case's "
+                            "baseline with:", first) + 1].strip()  # fmt: skip
+    args = shlex.split(command)
+    assert args[0] == "pytest" and args[-1] == "--fgbmk-update-baselines"
+    assert args[args.index("-k") + 1] == WING.format("tf") and args.count("-k") == 1
+
+    run_again = pytester.runpytest(*args[1:])  # the command as printed
+    run_again.assert_outcomes(passed=1)
+    after = _baselines(pytester)
+    changed = sorted(k for k in before if before[k] != after[k])
+    assert changed == [f"test_attribute_recognition/{WING.format('tf')}.json"]
+    again = run(*HUMAN, *WORSE, "-k", "wing_color")
+    again.assert_outcomes(passed=1, failed=1)  # the accepted case passes, the other still fails
+    again.stdout.fnmatch_lines([f"FAILED *{WING.format('mc')}*"])
+
+
+def test_a_better_model_is_listed_in_the_summary_with_the_command(run, pytester):
+    run(*HUMAN, *FLIP, "--fgbmk-update-baselines", "-k", "knowledge_bias")
+    better = run(*HUMAN, "--fgbmk-model=tests.fake_models:flip", "--fgbmk-baseline-alias",
+                 "tests.fake_models-flip", "--fgbmk-alpha=0.05", "-k", "knowledge_bias")  # fmt: skip
+    better.assert_outcomes(passed=2)
+    out = better.stdout.lines
+    at = out.index("fgbmk: 1 case(s) improved significantly; consider updating their baselines:")
+    assert out[at + 1].startswith("  test_knowledge_bias[synth_birds]  ")
+    assert " → 100.0  +" in out[at + 1] and " pts, p=" in out[at + 1]
+    assert out[at + 2] == "accept them, after review, with:"
+    assert out[at + 3].startswith("  pytest ") and "--fgbmk-alpha=0.05" in out[at + 3]
+    assert out[at + 3].endswith("-k 'test_knowledge_bias[synth_birds]' --fgbmk-update-baselines")
+
+
+def test_a_first_run_without_baselines_says_once_how_to_write_them(run, pytester):
+    result = run(*HUMAN, *FLIP, "-k", "synth_birds and (wing_color or species)")
+    result.assert_outcomes(failed=5)
+    text = result.stdout.str()
+    command = next(line for line in result.stdout.lines if line.startswith("  pytest "))
+    assert command.endswith("--fgbmk-update-baselines") and text.count(command) == 1
+    # each case's failure is one line (between pytest's own headers)
+    failures = text.split("= FAILURES =")[1].split("= FG-BMK summary =")[0].splitlines()[1:-1]
+    assert [line for line in failures if not line.startswith("_")] == [
+        f"synth_birds-{case}: no baseline yet (accuracy {value}%, n=12): write it with the "
+        "command in the FG-BMK summary"
+        for case, value in (
+            ("wing_color-tf", "91.7"),
+            ("wing_color-mc", "91.7"),
+            ("species-tf", "83.3"),
+            ("species-mc", "91.7"),
+            ("species-sa", "75.0"),
+        )
+    ]
+    at = result.stdout.lines.index(
+        "fgbmk: no baseline yet for any case (in baselines/tests.fake_models-flip/)."
+    )
+    assert result.stdout.lines[at + 1 : at + 3] == [
+        "If the figures above are what this checkpoint should keep, write them with:",
+        command,
+    ]
+
+
+def test_a_broken_answer_cache_is_one_run_error_not_one_per_test(run, pytester):
+    cache = pytester.path / "cache"
+    cache.mkdir()
+    (cache / "answers.sqlite3").write_bytes(b"not a database" * 100)
+    result = run("-m", "fgbmk_human", *FLIP, f"--fgbmk-cache={cache}", "-k", "synth_birds")
+    result.assert_outcomes(errors=24)
+    assert result.ret == 1
+    text = result.stdout.str()
+    full = (
+        f"--fgbmk-cache: {cache}/answers.sqlite3 is not a usable answer cache (file is not a "
+        "database); delete the file or pass --fgbmk-no-cache"
+    )
+    assert text.count(full) == 1
+    at = next(
+        i
+        for i, x in enumerate(result.stdout.lines)
+        if x.startswith("=") and " FG-BMK run errors " in x
+    )
+    assert result.stdout.lines[at + 1] == f"24 cases not measured: {full}"
+    result.stdout.fnmatch_lines(
+        [
+            "FG-BMK synth_birds-wing_color-tf: not measured: --fgbmk-cache: *… (a run error "
+            "that stopped 24 cases, shown in full once under 'FG-BMK run errors')"
+        ]
+    )
