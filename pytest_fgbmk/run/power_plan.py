@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 #: What a case without a baseline is assumed to score (points) and, for values, spread (0–1).
 DEFAULT_ACCURACY = 50.0
 DEFAULT_SPREAD = 0.5
+#: Cases named on the "cannot detect" line before the rest are counted.
+SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -231,9 +233,11 @@ def format_plan(plan: Plan, *, limit: int | None) -> list[str]:
             f"fgbmk plan: no --fgbmk-limit detects {plan.drop:g} points on any human-oriented case"
         )
     if plan.unreachable:
+        names = plan.unreachable
+        more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
         lines.append(
-            f"fgbmk plan: {len(plan.unreachable)} case(s) cannot detect {plan.drop:g} points "
-            f"even at their full size: {', '.join(plan.unreachable)}"
+            f"fgbmk plan: {len(names)} case(s) cannot detect {plan.drop:g} points "
+            f"even at their full size: {', '.join(names[:SHOWN])}{more}"
         )
     lines += [
         "  * machine-oriented: measures its whole test split (--fgbmk-limit does not apply)",
