@@ -12,7 +12,7 @@ never decided that way uses a Bonferroni share ``alpha / cases``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,13 @@ from pytest_fgbmk.baselines.record import (
 from pytest_fgbmk.baselines.store import keyword_for, scoped_update_command
 from pytest_fgbmk.errors import DataFormatError
 from pytest_fgbmk.measurement import Measurement, Outcome
+from pytest_fgbmk.power import (
+    Detectable,
+    accuracy_detectable,
+    flip_rate,
+    format_mdd,
+    values_detectable,
+)
 from pytest_fgbmk.stats import (
     CaseTest,
     PairedTest,
@@ -196,7 +203,36 @@ class BaselineGate:
     # -- verdict ---------------------------------------------------------------------
 
     def verdict(self, entry: Entry) -> Verdict:
-        """The case's verdict: message, and JUnit properties baseline, delta, p."""
+        """The case's verdict: message, and JUnit properties baseline, delta, p … and its
+        minimum detectable drop (``mdd``, points or ``inf``, with ``mdd_assumption``)."""
+        v = self._case_verdict(entry)
+        d = self.detectable(entry, self.compare(entry))
+        mdd = (("mdd", format_mdd(d.mdd)), ("mdd_assumption", d.assumption))
+        return replace(v, properties=(*v.properties, *mdd))
+
+    def detectable(self, entry: Entry, c: _Compared) -> Detectable:
+        """The case's minimum detectable drop at its n (:mod:`pytest_fgbmk.power`): against
+        its baseline (its value, and its observed symmetric flip rate or per-query spread),
+        or, with no comparable baseline, against the measured value with no background flips."""
+        m = entry.measurement
+        kw = {"alpha": self.alpha, "family_size": self.family_size, "min_drop": self.min_drop}
+        values = m.details.get("per_query") if m.details else None
+        if values is not None:
+            base = [v for _, v in values]
+            if c.stored is not None and c.test is not None:
+                base = paired_baseline(c.stored, m).tolist()
+            spread = float(np.std(base)) if base else 0.0
+            return values_detectable(
+                m.n, spread=spread, ceiling=100 * float(np.mean(base or [0])), **kw
+            )
+        accuracy, rate = m.value, 0.0
+        if c.stored is not None and c.test is not None:
+            overall = c.test.overall if isinstance(c.test, CaseTest) else c.test
+            accuracy, rate = c.stored.value, flip_rate(overall.worse, overall.better, overall.n)
+        grouped = m.task == KNOWLEDGE_BIAS
+        return accuracy_detectable(m.n, accuracy=accuracy, flip_rate=rate, grouped=grouped, **kw)
+
+    def _case_verdict(self, entry: Entry) -> Verdict:
         m = entry.measurement
         c = self.compare(entry)
         rel = entry.path

@@ -55,6 +55,7 @@ from pytest_fgbmk.report.junit import (
     measurement_properties,
     properties_dict,
 )
+from pytest_fgbmk.report.power_summary import power_lines
 from pytest_fgbmk.report.step_summary import markdown_verdicts
 from pytest_fgbmk.report.terminal import (
     IMPROVED_NOTE,
@@ -105,6 +106,10 @@ def pytest_configure(config: pytest.Config) -> None:
     collector = ResultCollector(config)
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "fgbmk-results")
+    if value(config, "fgbmk_plan") is not None:  # collection only: nothing measured
+        from pytest_fgbmk.pytest_plugin.plan import start_plan
+
+        start_plan(config, run, _selected)
     report_dir = value(config, "fgbmk_report")
     if report_dir and Path(report_dir).exists() and not Path(report_dir).is_dir():
         raise pytest.UsageError(
@@ -525,6 +530,8 @@ class ResultCollector:
                     line = prefix + line
                 terminalreporter.write_line(line)
         self._step_summary(terminalreporter, run)
+        for line in power_lines(props for props, _ in self.verdicts.values()):
+            terminalreporter.write_line(line)
         stale, unselected = self.unused_baselines(run)
         alias = run.gate_settings.store.alias if run.gate_settings else ""
         if unselected:

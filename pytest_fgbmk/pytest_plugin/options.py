@@ -109,6 +109,21 @@ OPTIONS: list[tuple[str, str, str, dict[str, Any]]] = [
         {},
     ),
     (
+        "--fgbmk-plan",
+        "fgbmk_plan",
+        "plan only (collection only; no model loaded, nothing answered): print each selected "
+        "case's minimum detectable drop and the --fgbmk-limit that detects a drop of D points "
+        "with 90% power",
+        {"metavar": "D"},
+    ),
+    (
+        "--fgbmk-plan-flips",
+        "fgbmk_plan_flips",
+        "with --fgbmk-plan: the share of answers (percent) an unchanged checkpoint flips "
+        "between runs (default 0)",
+        {"metavar": "PCT"},
+    ),
+    (
         "--fgbmk-synth",
         "fgbmk_synth",
         f"size of the bundled synthetic data: {' or '.join(SYNTH_SIZES)} (default default)",
