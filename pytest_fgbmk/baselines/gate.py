@@ -205,8 +205,9 @@ class BaselineGate:
     def verdict(self, entry: Entry) -> Verdict:
         """The case's verdict: message, and JUnit properties baseline, delta, p … and its
         minimum detectable drop (``mdd``, points or ``inf``, with ``mdd_assumption``)."""
-        v = self._case_verdict(entry)
-        d = self.detectable(entry, self.compare(entry))
+        c = self.compare(entry)  # parsed and tested once per verdict
+        v = self._case_verdict(entry, c)
+        d = self.detectable(entry, c)
         mdd = (("mdd", format_mdd(d.mdd)), ("mdd_assumption", d.assumption))
         return replace(v, properties=(*v.properties, *mdd))
 
@@ -232,9 +233,8 @@ class BaselineGate:
         grouped = m.task == KNOWLEDGE_BIAS
         return accuracy_detectable(m.n, accuracy=accuracy, flip_rate=rate, grouped=grouped, **kw)
 
-    def _case_verdict(self, entry: Entry) -> Verdict:
+    def _case_verdict(self, entry: Entry, c: _Compared) -> Verdict:
         m = entry.measurement
-        c = self.compare(entry)
         rel = entry.path
         if c.problem == "missing":
             return Verdict(

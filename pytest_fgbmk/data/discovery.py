@@ -61,12 +61,22 @@ class Discovery:
     root: Path
     found: dict[str, Path] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
+    #: name → (its own folder, what is missing there): the dataset's folder exists under
+    #: the root (``root/cub``) but its layout is incomplete (a split file deleted).
+    incomplete: dict[str, tuple[Path, str]] = field(default_factory=dict)
 
     def describe(self) -> str:
         """A few lines for the terminal: found datasets, then each absent one and why."""
         lines = [f"datasets under {self.root}:"]
         lines += [f"  {n}: {p}" for n, p in self.found.items()]
-        lines += [f"  {n}: not found ({why})" for n, why in self.missing.items()]
+        lines += [
+            f"  {n}: INCOMPLETE at {folder} ({why})" for n, (folder, why) in self.incomplete.items()
+        ]
+        lines += [
+            f"  {n}: not found ({why})"
+            for n, why in self.missing.items()
+            if n not in self.incomplete
+        ]
         return "\n".join(lines)
 
 
@@ -82,6 +92,7 @@ def discover(root: Path, names: tuple[str, ...] | None = None) -> Discovery:
         raise ConfigError(f"data root {root} is not a folder")
     found: dict[str, Path] = {}
     missing: dict[str, str] = {}
+    incomplete: dict[str, tuple[Path, str]] = {}
     for name in names or tuple(LOADERS):
         mod = _module(name)
         tried = []
@@ -93,6 +104,8 @@ def discover(root: Path, names: tuple[str, ...] | None = None) -> Discovery:
                 found[name] = folder
                 break
             tried.append(why)
+            if folder != root and name not in incomplete:
+                incomplete[name] = (folder, why)
         else:
             subs = ", ".join(f"{f}/" for f in mod.FOLDERS)
             detail = tried[0] if tried else f"none of {subs} under {root}"
@@ -100,7 +113,8 @@ def discover(root: Path, names: tuple[str, ...] | None = None) -> Discovery:
     if names is None:
         for mod_name, why in UNAVAILABLE.items():
             missing[mod_name] = why
-    return Discovery(root, found, missing)
+    incomplete = {n: v for n, v in incomplete.items() if n not in found}
+    return Discovery(root, found, missing, incomplete)
 
 
 def _module(name: str) -> ModuleType:

@@ -134,6 +134,16 @@ def _load_root(options: RunOptions) -> DataState:
                 f"known: {', '.join(sorted(LOADERS))}"
             )
         names = list(wanted)
+    broken = {n: v for n, v in found.incomplete.items() if wanted is None or n in wanted}
+    if broken:
+        listed = "\n".join(f"  {n}: {folder}: {why}" for n, (folder, why) in broken.items())
+        keep = ", ".join(sorted(found.found)) or "none"
+        raise ConfigError(
+            f"--fgbmk-data={root}: {len(broken)} dataset folder(s) are there but incomplete, "
+            f"so their cases cannot be measured (they would silently drop out of the run):\n"
+            f"{listed}\nrestore the missing files, or select the complete datasets with "
+            f"--fgbmk-datasets (complete here: {keep})"
+        )
     for name in names:
         if name in found.found:
             state.datasets[name] = LOADERS[name].load(found.found[name])

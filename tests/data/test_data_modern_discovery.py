@@ -59,3 +59,35 @@ def test_every_loader_follows_the_contract(tmp_path):
     for name, mod in discovery.LOADERS.items():
         assert name == mod.NAME and isinstance(mod.META, str) and mod.FOLDERS
         assert isinstance(mod.probe(tmp_path), str), name
+
+
+def test_a_dataset_folder_with_a_file_missing_is_incomplete_not_absent(tmp_path):
+    """Its folder is there but a required file is not: named as incomplete, never as
+    simply "not found" (a run must not drop it silently)."""
+    write_inat_json(tmp_path / "inat2021", images=False)
+    write_skincon(tmp_path / "skincon")
+    (tmp_path / "skincon" / "annotations_fitzpatrick17k.csv").unlink()
+    found = discovery.discover(tmp_path)
+    assert list(found.found) == ["inat2021"]
+    folder, why = found.incomplete["skincon"]
+    assert folder == tmp_path / "skincon" and "annotations_fitzpatrick17k.csv" in why
+    assert "vegfru" not in found.incomplete  # no folder of its own: absent, not incomplete
+    assert f"skincon: INCOMPLETE at {tmp_path / 'skincon'}" in found.describe()
+
+
+def test_a_run_over_a_root_with_an_incomplete_dataset_fails_naming_the_file(tmp_path):
+    from pytest_fgbmk.run.data import load_data
+    from pytest_fgbmk.run.options import RunOptions
+
+    write_inat_json(tmp_path / "inat2021", images=False)
+    write_skincon(tmp_path / "skincon")
+    (tmp_path / "skincon" / "annotations_fitzpatrick17k.csv").unlink()
+    with pytest.raises(ConfigError) as e:
+        load_data(RunOptions(model="oracle", data=tmp_path))
+    text = str(e.value)
+    assert "1 dataset folder(s) are there but incomplete" in text
+    assert f"skincon: {tmp_path / 'skincon'}" in text and "annotations_fitzpatrick17k.csv" in text
+    assert "--fgbmk-datasets (complete here: inat2021)" in text
+    # leaving it out is the way on
+    state = load_data(RunOptions(model="oracle", data=tmp_path, datasets=("inat2021",)))
+    assert list(state.datasets) == ["inat2021"]
