@@ -282,16 +282,24 @@ class BaselineGate:
         )
         if fails:
             return Verdict(False, self._failure(entry, c.stored, test, t), props)
-        message = self._passing(entry, overall)
+        message = self._passing(entry, overall, c.stored)
         if message.endswith("consider updating the baseline"):
             props = (*props, ("gate_note", message.split(": ", 1)[1]))
         return Verdict(True, message, props)
 
-    def _passing(self, entry: Entry, t: PairedTest) -> str:
+    def _passing(self, entry: Entry, t: PairedTest, stored: Stored) -> str:
+        """A passing case's line; a significant improvement (the same test the other way,
+        at ``alpha``, and at least the margin: the rule a drop must meet, mirrored) ends
+        with "consider updating the baseline"."""
         m = entry.measurement
         if t.delta > 0:
-            p_up = mcnemar_p(t.better, t.worse) if t.method == "mcnemar" else 1 - t.p
-            note = ": consider updating the baseline" if p_up <= self.alpha else ""
+            if t.method == "mcnemar":
+                p_up = mcnemar_p(t.better, t.worse)
+            else:  # the sign-flip test with baseline and now swapped: did the values go up?
+                now = np.array([v for _, v in m.details["per_query"]], dtype=float)
+                p_up = sign_flip_drop(now, paired_baseline(stored, m), min_drop=0.0).p
+            significant = p_up <= self.alpha and t.delta >= self.min_drop
+            note = ": consider updating the baseline" if significant else ""
             return f"{entry.case_id}: {t.delta:+.1f} pts, p={p_up:.2g}{note}"
         return f"{entry.case_id}: {m.metric} {m.value:.1f}% ({t.delta:+.1f} pts, p={t.p:.2g})"
 

@@ -186,6 +186,30 @@ def test_per_query_values_use_the_sign_flip_test():
     assert not v.ok and float(dict(v.properties)["p"]) == pytest.approx(2.0**-15, rel=1e-3)
 
 
+def _values_verdict(before: list[float], after: list[float]):
+    ids = [f"q{i}" for i in range(len(before))]
+    base = {"per_query": list(zip(ids, before, strict=True))}
+    now = {"per_query": list(zip(ids, after, strict=True))}
+    stored = dump_record(build_record(measure([True] * len(ids), ids=ids, details=base)))
+    m = measure([True] * len(ids), ids=ids, details=now)
+    return BaselineGate().verdict(Entry("x", m, PATH, stored))
+
+
+def test_an_improvement_is_significant_only_beyond_the_margin_and_tested_the_other_way():
+    """A rerun whose per-query values all rose by float noise (+0.00001) is no improvement
+    (it was called one: p = 1 - p_drop); +0.2 on half the queries is, with the exact
+    sign-flip p of the swapped test (2**-15)."""
+    noise = _values_verdict([0.5] * 30, [0.5 + 1e-5] * 30)
+    assert noise.ok and "gate_note" not in dict(noise.properties)
+    assert "consider updating" not in noise.message
+    up = _values_verdict([0.6] * 30, [0.6 + 0.2 * (i < 15) for i in range(30)])
+    assert up.ok and dict(up.properties)["gate_note"].endswith("consider updating the baseline")
+    assert f"p={2.0**-15:.2g}" in up.message
+    # accuracy: 60 of 10,000 questions better, none worse: p tiny, but 0.6 pt < 1 pt margin
+    small = BaselineGate().verdict(gate_entry([False] * 60 + [True] * 9940, [True] * 10000))
+    assert small.ok and "gate_note" not in dict(small.properties)
+
+
 def test_alias_and_update_command():
     assert default_alias("oracle") == "oracle"
     assert default_alias("hf:/models/llava-1.5-7b/") == "hf-llava-1.5-7b"
