@@ -236,7 +236,7 @@ def sign_flip_mdd(
 class Detectable:
     """A case's minimum detectable drop and what it assumes.
 
-    ``mdd``: points, ``inf`` when the case can never fail with 90 % power; ``test``:
+    ``mdd``: points, ``inf`` when no drop fails the case with 90 % power at the threshold; ``test``:
     ``mcnemar`` or ``sign-flip``; ``threshold``: the per-case p-value threshold used (the
     Bonferroni share, halved for the grouped knowledge-bias test); ``assumption``: one line
     for the JUnit output.

@@ -24,6 +24,7 @@ from pytest_fgbmk.baselines.record import (
     paired_baseline,
     parse_record,
     tool_changes,
+    values_now,
 )
 from pytest_fgbmk.baselines.store import keyword_for, scoped_update_command
 from pytest_fgbmk.errors import DataFormatError
@@ -164,8 +165,7 @@ class BaselineGate:
     def _test(self, stored: Stored, m: Measurement) -> PairedTest | CaseTest:
         base = paired_baseline(stored, m)
         if stored.record["outcomes"]["encoding"] == "values":
-            now = np.array([v for _, v in m.details["per_query"]], dtype=float)
-            return sign_flip_drop(base, now, min_drop=self.min_drop)
+            return sign_flip_drop(base, values_now(m), min_drop=self.min_drop)
         now_b = np.array(m.correct, dtype=bool)
         base_b = base.astype(bool)
         overall = mcnemar_drop(base_b, now_b, min_drop=self.min_drop)
@@ -296,8 +296,7 @@ class BaselineGate:
             if t.method == "mcnemar":
                 p_up = mcnemar_p(t.better, t.worse)
             else:  # the sign-flip test with baseline and now swapped: did the values go up?
-                now = np.array([v for _, v in m.details["per_query"]], dtype=float)
-                p_up = sign_flip_drop(now, paired_baseline(stored, m), min_drop=0.0).p
+                p_up = sign_flip_drop(values_now(m), paired_baseline(stored, m), min_drop=0.0).p
             significant = p_up <= self.alpha and t.delta >= self.min_drop
             note = ": consider updating the baseline" if significant else ""
             return f"{entry.case_id}: {t.delta:+.1f} pts, p={p_up:.2g}{note}"

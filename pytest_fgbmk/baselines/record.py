@@ -31,6 +31,9 @@ from pytest_fgbmk.measurement import Measurement
 FORMAT = 2
 #: Bytes of each id's BLAKE2b digest (the full width of a generated question id).
 ID_BYTES = 8
+#: Decimals a per-query value (an AP, 0–1) is stored with; a run's values are compared at
+#: the same precision (float noise below it is no change).
+VALUE_DECIMALS = 6
 #: Fingerprint keys compared with the baseline, in the order differences are reported.
 ASKED_KEYS = ("dataset", "dataset_hash", "templates", "scoring", "limit", "seed")
 
@@ -109,7 +112,7 @@ def build_record(m: Measurement, model_fingerprint: str | None = None) -> dict[s
         outcomes: dict[str, Any] = {
             "encoding": "values",
             "ids": encode_ids(sorted_ids),
-            "values": [round(values[i][1], 6) for i in order],
+            "values": [round(values[i][1], VALUE_DECIMALS) for i in order],
         }
     else:
         correct = m.correct
@@ -273,6 +276,12 @@ def _show(value: Any) -> str:
         return "none"
     text = str(value)
     return text[:12] + "…" if len(text) > 16 else text
+
+
+def values_now(m: Measurement) -> np.ndarray:
+    """A run's per-query values in its own order, at the precision a baseline stores them
+    (so a value recomputed with float noise below ``1e-6`` pairs as unchanged)."""
+    return np.round(np.array([v for _, v in m.details["per_query"]], dtype=float), VALUE_DECIMALS)
 
 
 def paired_baseline(stored: Stored, m: Measurement) -> np.ndarray:

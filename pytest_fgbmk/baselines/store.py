@@ -59,6 +59,27 @@ def update_command(invocation_args: Sequence[str]) -> str:
     return "pytest " + " ".join(shlex.quote(str(a)) for a in [*args, UPDATE_FLAG])
 
 
+def plan_command(invocation_args: Sequence[str], drop: float = 5.0) -> str:
+    """This invocation as a ``--fgbmk-plan`` run (no limit, no update, no xdist): the
+    command that prints the ``--fgbmk-limit`` detecting a ``drop``-point drop."""
+    skip_next = False
+    args = []
+    for a in invocation_args:
+        if skip_next:
+            skip_next = False
+            continue
+        if a in ("--fgbmk-limit", "-n", "--numprocesses"):
+            skip_next = True
+            continue
+        if a.startswith(("--fgbmk-limit=", "--fgbmk-plan", "-n", "--numprocesses=")) or a in (
+            UPDATE_FLAG,
+            "--snapshot-update",
+        ):
+            continue
+        args.append(a)
+    return "pytest " + " ".join(shlex.quote(str(a)) for a in [*args, f"--fgbmk-plan={drop:g}"])
+
+
 #: A ``-k`` identifier (pytest's keyword-expression grammar).
 _K_IDENT = re.compile(r"[\w:+\-.\[\]\\/]+")
 

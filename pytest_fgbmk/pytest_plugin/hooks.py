@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from pytest_fgbmk.baselines.gate import Verdict
-from pytest_fgbmk.baselines.store import keyword_for, scoped_update_command
+from pytest_fgbmk.baselines.store import keyword_for, plan_command, scoped_update_command
 from pytest_fgbmk.engine import EngineStats
 from pytest_fgbmk.errors import FgbmkError
 from pytest_fgbmk.measurement import Measurement
@@ -55,7 +55,7 @@ from pytest_fgbmk.report.junit import (
     measurement_properties,
     properties_dict,
 )
-from pytest_fgbmk.report.power_summary import power_lines
+from pytest_fgbmk.report.power_summary import blind_lines, is_blind, power_lines
 from pytest_fgbmk.report.step_summary import markdown_verdicts
 from pytest_fgbmk.report.terminal import (
     IMPROVED_NOTE,
@@ -414,6 +414,7 @@ class ResultCollector:
         self.collected_names: set[str] = set()
         #: each run error's message and the tests it stopped
         self.run_errors: dict[str, set[str]] = {}
+        self.blind = False
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = properties_dict(report.user_properties)
@@ -470,6 +471,12 @@ class ResultCollector:
         if not is_worker(self.config):
             for folder in self.exchange_folders:  # every worker has read every part
                 shutil.rmtree(folder, ignore_errors=True)
+            g = run.gate_settings
+            verdicts = [props for props, _ in self.verdicts.values()]
+            if g is not None and not g.update and is_blind(verdicts):
+                self.blind = True  # a green verdict from this run would say nothing
+                if session.exitstatus == pytest.ExitCode.OK:
+                    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         run = config.stash.get(RUN_KEY, None)
@@ -532,6 +539,10 @@ class ResultCollector:
         self._step_summary(terminalreporter, run)
         for line in power_lines(props for props, _ in self.verdicts.values()):
             terminalreporter.write_line(line)
+        if self.blind:
+            args = tuple(self.config.invocation_params.args)
+            for i, line in enumerate(blind_lines(plan_command(args))):
+                terminalreporter.write_line(line, red=i == 0, bold=i == 0)
         stale, unselected = self.unused_baselines(run)
         alias = run.gate_settings.store.alias if run.gate_settings else ""
         if unselected:

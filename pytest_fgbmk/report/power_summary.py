@@ -25,7 +25,9 @@ def _mdd(props: Mapping[str, str]) -> float | None:
 
 def power_lines(cases: Iterable[Mapping[str, str]]) -> list[str]:
     """Two lines at most: the cases whose ``mdd`` is ``inf`` (no drop fails them with 90 %
-    power at their n), and the run's largest finite ``mdd`` with its case and n.
+    power at their n and the Bonferroni share of alpha; the run-level rule may still fail
+    one on a large drop, but nothing guarantees it), and the run's largest finite ``mdd``
+    with its case and n.
 
     ``cases``: each gated case's JUnit properties; cases without an ``mdd`` are left out.
     Empty when no case has one.
@@ -38,8 +40,8 @@ def power_lines(cases: Iterable[Mapping[str, str]]) -> list[str]:
     finite = [r for r in rows if not math.isinf(r[2])]
     if never:
         lines.append(
-            f"fgbmk power: {len(never)} of {len(rows)} cases can never fail at their n "
-            "(mdd inf, 90% power):"
+            f"fgbmk power: {len(never)} of {len(rows)} cases cannot be relied on to detect any "
+            "drop at their n (mdd inf):"
         )
         more = f" and {len(never) - SHOWN} more" if len(never) > SHOWN else ""
         lines += _wrap(", ".join(never[:SHOWN]) + more, indent="  ")
@@ -61,3 +63,20 @@ def _wrap(text: str, *, indent: str) -> list[str]:
             current += piece
     out.append(current)
     return out
+
+
+def is_blind(cases: Iterable[Mapping[str, str]]) -> bool:
+    """True when the run has gated cases and none of them can be relied on to detect a
+    drop (every ``mdd`` is ``inf``): a green verdict from such a run says nothing."""
+    values = [v for p in cases if (v := _mdd(p)) is not None]
+    return bool(values) and all(math.isinf(v) for v in values)
+
+
+def blind_lines(plan_command: str) -> list[str]:
+    """What the summary says when :func:`is_blind` (the run then fails)."""
+    return [
+        "fgbmk: FAILED: no case of this run can be relied on to detect a drop (every mdd is inf):",
+        "  passing would say nothing about the checkpoint. Ask more questions per case (raise",
+        "  --fgbmk-limit); the limit that detects a 5-point drop is printed by:",
+        f"  {plan_command}",
+    ]

@@ -77,7 +77,7 @@ class SummaryRow:
     """One measured case as the summary shows it.
 
     ``baseline``, ``delta`` (points) and ``mdd`` (the smallest drop the case can detect,
-    points; ``inf`` when it can never fail) are the gate's, shown as given; empty when the
+    points; ``inf`` when no drop is detected with 90 % power) are the gate's, shown as given; empty when the
     case was not compared (no baseline yet, or updating). ``note``: the gate's note.
     """
 

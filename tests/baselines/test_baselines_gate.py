@@ -202,6 +202,9 @@ def test_an_improvement_is_significant_only_beyond_the_margin_and_tested_the_oth
     noise = _values_verdict([0.5] * 30, [0.5 + 1e-5] * 30)
     assert noise.ok and "gate_note" not in dict(noise.properties)
     assert "consider updating" not in noise.message
+    # recomputed with float noise below the stored precision (1e-6): no change at all
+    same = _values_verdict([0.37417094] * 30, [0.3741709] * 30)
+    assert (dict(same.properties)["delta"], dict(same.properties)["p"]) == ("+0.00", "1")
     up = _values_verdict([0.6] * 30, [0.6 + 0.2 * (i < 15) for i in range(30)])
     assert up.ok and dict(up.properties)["gate_note"].endswith("consider updating the baseline")
     assert f"p={2.0**-15:.2g}" in up.message

@@ -241,7 +241,9 @@ def test_a_first_run_without_baselines_says_once_how_to_write_them(run, pytester
     command = next(line for line in result.stdout.lines if line.startswith("  pytest "))
     assert command.endswith("--fgbmk-update-baselines") and text.count(command) == 1
     # each case's failure is one line (between pytest's own headers)
-    failures = text.split("= FAILURES =")[1].split("= FG-BMK summary =")[0].splitlines()[1:-1]
+    # the FAILURES section: up to the next section header (warnings, the FG-BMK summary …)
+    after = text.split("= FAILURES =")[1].splitlines()[1:]
+    failures = after[: next(i for i, line in enumerate(after) if line.startswith("="))]
     assert [line for line in failures if not line.startswith("_")] == [
         f"synth_birds-{case}: no baseline yet (accuracy {value}%, n=12): write it with the "
         "command in the FG-BMK summary"

@@ -39,7 +39,7 @@ def test_every_gated_case_states_its_mdd_and_the_summary_names_those_that_cannot
             assert p["mdd"] == "58.3"  # 14 of 24 questions, all right -> wrong
             assert "threshold/2" in p["mdd_assumption"]
         else:
-            assert p["mdd"] == "inf", name  # 0.5**12 > 0.01/48: can never fail
+            assert p["mdd"] == "inf", name  # 0.5**12 > 0.01/48: never at the Bonferroni share
             assert "0.0% symmetric background" in p["mdd_assumption"]
             assert "p <= 0.000208 (alpha 0.01 / 48 cases" in p["mdd_assumption"]
 
@@ -50,7 +50,8 @@ def test_every_gated_case_states_its_mdd_and_the_summary_names_those_that_cannot
     assert {n: p["mdd"] for n, p in gated.items()} == {n: p["mdd"] for n, p in cases.items()}
     section = _power_section(again.stdout.str())
     assert (
-        section[0] == "fgbmk power: 46 of 48 cases can never fail at their n (mdd inf, 90% power):"
+        section[0]
+        == "fgbmk power: 46 of 48 cases cannot be relied on to detect any drop at their n (mdd inf):"
     )
     named = " ".join(line.strip() for line in section[1:-1])
     assert named.startswith("synth_birds-bill_length-mc, synth_birds-bill_length-tf,")
@@ -79,7 +80,7 @@ def test_power_lines_from_properties():
         {"case": "d", "n": "7"},  # not gated (no mdd): left out
     ]
     assert power_lines(cases) == [
-        "fgbmk power: 1 of 3 cases can never fail at their n (mdd inf, 90% power):",
+        "fgbmk power: 1 of 3 cases cannot be relied on to detect any drop at their n (mdd inf):",
         "  a",
         "fgbmk power: worst minimum detectable drop 32.5 pts: c (n=40)",
     ]
@@ -156,3 +157,19 @@ def test_the_planner_uses_the_baselines_and_checks_its_options(run, pytester):
     nomodel = run(*HUMAN, "--fgbmk-plan=5")
     assert nomodel.ret == 4
     nomodel.stderr.fnmatch_lines(["ERROR: --fgbmk-plan=5 needs --fgbmk-model=SPEC*"])
+
+
+def test_a_run_no_case_of_which_can_detect_a_drop_fails_with_the_planner_command(run, pytester):
+    """Baselines at --fgbmk-limit 4, then a chance-level model: every case is mdd inf, so
+    the all-green verdict would say nothing; the run fails once, naming the way on."""
+    args = ("-m", "fgbmk_human", "--fgbmk-no-cache", "--fgbmk-limit=4")
+    run(*args, "--fgbmk-model=oracle", "--fgbmk-update-baselines").assert_outcomes(passed=48)
+    blind = run(*args, "--fgbmk-model=chance", "--fgbmk-baseline-alias=oracle")
+    assert blind.ret == 1
+    out = blind.stdout.str()
+    assert "fgbmk: FAILED: no case of this run can be relied on to detect a drop" in out
+    plan = next(line for line in blind.stdout.lines if "--fgbmk-plan=5" in line).strip()
+    assert "--fgbmk-limit" not in plan and "--fgbmk-model=chance" in plan
+    # a run that can detect something is not blind: the full small data (knowledge bias)
+    seeing = run("-m", "fgbmk_human", "--fgbmk-no-cache", "--fgbmk-model=oracle")
+    assert "no case of this run can be relied on" not in seeing.stdout.str()

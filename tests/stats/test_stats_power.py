@@ -43,7 +43,7 @@ def test_no_background_needs_ceil_log2_of_one_over_t_flips_or_the_margin():
     t = 0.01 / 48  # the Bonferroni share over 48 cases
     k = math.ceil(math.log2(1 / t))
     assert k == 13
-    assert mcnemar_mdd(12, threshold=t) == math.inf  # 0.5**12 > t: it can never fail
+    assert mcnemar_mdd(12, threshold=t) == math.inf  # 0.5**12 > t: never at this threshold
     assert mcnemar_mdd(13, threshold=t) == 100.0  # every answer must flip
     assert mcnemar_mdd(100, threshold=t) == 13.0
     assert mcnemar_mdd(360, threshold=0.01 / 67) == pytest.approx(100 * 13 / 360)
