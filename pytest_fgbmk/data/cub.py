@@ -294,6 +294,16 @@ def _read_annotations(
     """
     path = base / "attributes" / "image_attribute_labels.txt"
     if not path.is_file():
+        folder = base / "attributes"
+        if (folder.is_dir() and any(folder.iterdir())) or (base / "attributes.txt").is_file():
+            # the attribute part of the dataset is there but its labels are not: every
+            # attribute case would silently drop out of the run
+            raise DataFormatError(
+                path,
+                "missing: the per-image attribute labels (the attribute names are there)",
+                hint="restore it from CUB_200_2011.tgz, or remove attributes.txt and "
+                "attributes/ to run CUB without its attribute cases",
+            )
         return {}
     certainties = _read_certainties(base / "attributes" / "certainties.txt")
     expected = "<image_id> <attribute_id> <is_present> <certainty_id> <time>"

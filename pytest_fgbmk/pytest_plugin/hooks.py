@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -168,9 +169,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         lines.append(f"fgbmk data: {data.label}")
         found = ", ".join(f"{n} ({len(d.samples)} images)" for n, d in data.datasets.items())
         lines.append(f"fgbmk datasets found: {found or 'none'}")
-        if data.missing:
-            missing = "; ".join(f"{n}: {r}" for n, r in data.missing.items())
-            lines.append(f"fgbmk datasets missing: {missing}")
+        asked = set(run.options.datasets or ())
+        for n, r in data.missing.items():  # asked for by name: why each is absent
+            if n in asked:
+                lines.append(f"fgbmk dataset {n} missing: {r}")
+        others = [n for n in data.missing if n not in asked]
+        if others:
+            text = (
+                f"fgbmk datasets not under the data root: {', '.join(others)} "
+                f"(`fgbmk datasets {data.root}` shows what was looked for)"
+            )
+            lines += textwrap.wrap(text, 100, subsequent_indent="  ", break_on_hyphens=False)
     opts = run.options
     lines.append(
         f"fgbmk templates={opts.templates} scoring={opts.scoring} limit={opts.limit or 'none'} "
@@ -547,8 +556,8 @@ class ResultCollector:
         alias = run.gate_settings.store.alias if run.gate_settings else ""
         if unselected:
             terminalreporter.write_line(
-                f"fgbmk: {len(unselected)} baseline file(s) under {alias}/ unused in this run: "
-                "their datasets were not selected (--fgbmk-datasets)"
+                f"fgbmk: {len(unselected)} baseline file(s) under {alias}/ unused: their "
+                "datasets are not in this run"
             )
         if stale:
             shown = ", ".join(p.name for p in stale[:5]) + (" …" if len(stale) > 5 else "")

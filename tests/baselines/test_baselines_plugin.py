@@ -112,8 +112,10 @@ def test_unused_baselines_are_reported_not_failed(run, written):
     result = run(*ARGS, *BASE, "--fgbmk-datasets=synth_birds")
     result.assert_outcomes(passed=24)
     assert "unused" in result.stdout.str()
-    # the other dataset's files are not stale: they are named as not selected, not for deletion
-    result.stdout.fnmatch_lines(["*24 baseline file(s) under *unused in this run: *not selected*"])
+    # the other dataset's files are not stale: they are named as not in this run, not for deletion
+    result.stdout.fnmatch_lines(
+        ["*24 baseline file(s) under *unused: their datasets are not in this run*"]
+    )
     assert "delete them" not in result.stdout.str()
 
 

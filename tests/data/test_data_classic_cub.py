@@ -133,6 +133,17 @@ def test_labels_without_attribute_names_is_an_error(tmp_path: Path) -> None:
         cub.load(base)
 
 
+@pytest.mark.parametrize("names_beside", [False, True])
+def test_attribute_names_without_their_labels_is_an_error(tmp_path: Path, names_beside) -> None:
+    """The attribute part is there but its labels are not: an error naming the file, not a
+    CUB whose attribute cases silently drop out of the run."""
+    base = write_cub(tmp_path, attributes_in_parent=not names_beside)
+    (base / "attributes" / "image_attribute_labels.txt").unlink()
+    with pytest.raises(DataFormatError) as e:
+        cub.load(base)
+    assert "image_attribute_labels.txt" in str(e.value) and "missing" in str(e.value)
+
+
 def test_images_open_lazily_and_missing_image_names_file(tmp_path: Path) -> None:
     base = write_cub(tmp_path)
     missing = base / "images" / CUB_IMAGES[2][1]
