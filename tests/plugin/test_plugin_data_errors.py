@@ -89,3 +89,29 @@ def test_a_selected_dataset_without_test_images_fails(run, synth_dir, tmp_path):
     result.stderr.fnmatch_lines(
         [f"ERROR: FG-BMK data: {root / 'cub'}: dataset cub lists no test image (24 train)*"]
     )
+
+
+def test_a_data_root_with_an_incomplete_dataset_fails_once_and_the_header_fits(
+    run, synth_dir, tmp_path
+):
+    """A real data root: the header names the datasets not there in a wrapped line; a
+    dataset whose split file was deleted fails the run, unless it is left out."""
+    root = copy_synth(synth_dir, tmp_path / "data")
+    ok = run("--fgbmk-model=oracle", f"--fgbmk-data={root}", "-m", "fgbmk_human")
+    lines = ok.stdout.lines
+    at = next(i for i, x in enumerate(lines) if x.startswith("fgbmk datasets not under the data"))
+    end = next(i for i in range(at + 1, len(lines)) if not lines[i].startswith("  "))
+    assert "stanford_dogs" in lines[at] and "generic" in " ".join(lines[at:end])
+    assert all(len(line) <= 100 for line in lines[at : end - 1])  # (the last holds the root)
+    (root / "cub" / "train_test_split.txt").unlink()
+    broken = run("--fgbmk-model=oracle", f"--fgbmk-data={root}", "-m", "fgbmk_human")
+    text = broken.stdout.str() + broken.stderr.str()
+    assert broken.ret == 4 and "Traceback" not in text
+    assert "1 dataset folder(s) are there but incomplete" in text
+    assert text.count(f"cub: {root / 'cub'}: CUB-200-2011: ") == 1
+    left_out = run(
+        "--fgbmk-model=oracle", f"--fgbmk-data={root}", "--fgbmk-datasets=inat2021", "-m",
+        "fgbmk_human",
+    )  # fmt: skip
+    assert left_out.ret == 1  # no baselines yet: every case fails, none errors
+    assert "are there but incomplete" not in left_out.stdout.str() + left_out.stderr.str()
