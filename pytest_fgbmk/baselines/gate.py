@@ -50,6 +50,10 @@ from pytest_fgbmk.task_names import KNOWLEDGE_BIAS
 SHOW_FLIPPED = 5
 #: A case without a baseline says where the command is: the summary prints it once a run.
 MISSING_HINT = "write it with the command in the FG-BMK summary"
+#: The tail of a re-baseline case's one-line failure (the command is in the summary, once).
+REBASELINE_HINT = "rewrite it with the command in the FG-BMK summary"
+#: The tail of a fingerprint-differs case's one-line failure.
+FINGERPRINT_HINT = "rerun with the baseline's settings, or see the FG-BMK summary"
 
 
 @dataclass(frozen=True)
@@ -246,8 +250,7 @@ class BaselineGate:
         if c.problem and c.problem.startswith("re-baseline"):
             return Verdict(
                 False,
-                f"{entry.case_id}: {c.problem} ({rel}). Rewrite it, with the checkpoint it was "
-                f"measured on, by:\n  {self.update_command}",
+                f"{entry.case_id}: {c.problem} ({rel}); {REBASELINE_HINT}",
                 (("baseline_file", str(rel)), ("rebaseline", c.problem.split(": ", 1)[1])),
             )
         if c.problem and c.problem.startswith("corrupt"):
@@ -260,9 +263,8 @@ class BaselineGate:
             what = c.problem.removeprefix("fingerprint: ")
             return Verdict(
                 False,
-                f"{entry.case_id}: fingerprint differs from the baseline {rel}: {what}. "
-                "Rerun with the baseline's options, or if the change is intended rewrite this "
-                f"case's baseline with:\n  {self.case_command(rel)}",
+                f"{entry.case_id}: fingerprint differs from the baseline {rel}: {what}; "
+                + FINGERPRINT_HINT,
                 (("baseline_file", str(rel)), ("fingerprint_differs", what)),
             )
         assert c.stored is not None and c.test is not None

@@ -62,6 +62,7 @@ from pytest_fgbmk.report.terminal import (
     IMPROVED_NOTE,
     SummaryRow,
     format_improvements,
+    format_mismatched,
     format_missing,
     format_table,
     format_throughput,
@@ -576,6 +577,7 @@ class ResultCollector:
         rows = list(self.rows.values())
         folder = f"{run.shown(g.store.root / g.store.alias)}{os.sep}"
         notes = format_missing(rows, folder, g.update_command)
+        notes += format_mismatched(rows, g.update_command)
         better = [
             Path(p["baseline_file"]).name
             for p, _ in self.verdicts.values()

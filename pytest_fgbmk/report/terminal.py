@@ -99,6 +99,9 @@ class SummaryRow:
     note: str = ""
     case: str = ""
     missing: bool = False
+    #: why the case could not be compared with its baseline (fingerprint or rule change)
+    mismatch: str = ""
+    rebaseline: bool = False
     #: the test's name, ``test_attribute[cub-wing_color-tf]`` (its baseline file's name)
     test: str = ""
 
@@ -123,6 +126,8 @@ class SummaryRow:
             note=props.get("gate_note", ""),
             case=props.get("case", ""),
             missing=props.get("baseline_missing") == "true",
+            mismatch=props.get("rebaseline") or props.get("fingerprint_differs", ""),
+            rebaseline="rebaseline" in props,
             test=_test_name(props),
         )
 
@@ -256,6 +261,35 @@ def format_missing(rows: Sequence[SummaryRow], folder: str, command: str) -> lis
         "If the figures above are what this checkpoint should keep, write them with:",
         f"  {command}",
     ]
+
+
+def format_mismatched(rows: Sequence[SummaryRow], command: str) -> list[str]:
+    """The one instruction of a run whose cases could not be compared with their baselines:
+    the distinct reasons (with how many cases each), then what to do and the command."""
+    off = [r for r in rows if r.mismatch]
+    if not off:
+        return []
+    reasons: dict[str, int] = {}
+    for r in off:
+        reasons[r.mismatch] = reasons.get(r.mismatch, 0) + 1
+    rebaseline = any(r.rebaseline for r in off)
+    out = [f"fgbmk: {len(off)} case(s) cannot be compared with their baselines:"]
+    for why, count in list(reasons.items())[:5]:
+        out.append(_clip(f"  {count} × {why}", WIDTH))
+    if len(reasons) > 5:
+        out.append(f"  … and {len(reasons) - 5} other reason(s) (each case's failure says)")
+    if rebaseline:
+        out.append(
+            "This version measures those cases differently: rewrite their baselines with the "
+            "checkpoint they were measured on (see the README), by:"
+        )
+    else:
+        out.append(
+            "Rerun with the baselines' settings; or, if the change is intended, rewrite them "
+            "after review with:"
+        )
+    out.append(f"  {command}")
+    return out
 
 
 def _clip(text: str, width: int) -> str:

@@ -12,7 +12,12 @@ from pytest_fgbmk.baselines.gate import BaselineGate, Entry
 from pytest_fgbmk.baselines.record import ASKED_KEYS, build_record, dump_record
 from pytest_fgbmk.baselines.store import keyword_for, scoped_update_command
 from pytest_fgbmk.measurement import Asked, Measurement, Outcome
-from pytest_fgbmk.report.terminal import SummaryRow, format_improvements, format_table
+from pytest_fgbmk.report.terminal import (
+    SummaryRow,
+    format_improvements,
+    format_mismatched,
+    format_table,
+)
 
 HUMAN = ("-m", "fgbmk_human", "--fgbmk-no-cache")
 FLIP = ("--fgbmk-model=tests.fake_models:flip", "--fgbmk-model-arg", "flip=0.2")
@@ -170,9 +175,9 @@ def test_a_differing_fingerprint_names_each_setting_that_differs():
         v = gate.verdict(Entry("toy-a-tf", _measure([True] * 4, ["p"] * 4, asked), PATH, base))
         what = shown.get(key, f"{key}: {getattr(ASKED, key)} → {value}")
         assert dict(v.properties)["fingerprint_differs"] == what, key
-        assert v.message.splitlines()[-1] == (
-            "  pytest suites -k 'test_attribute[toy-a-tf]' --fgbmk-update-baselines"
-        )
+        # one line per case; the command is printed once, in the summary
+        assert "\n" not in v.message
+        assert v.message.endswith("rerun with the baseline's settings, or see the FG-BMK summary")
     # a machine case's protocol: the part that differs, whole (not two clipped prefixes)
     probe = "probe:lrs=0.001,0.01,0.1;ep=10;bs=256;wd=(0.0,);val=0.1;seed=0;steps=200"
     old = Asked("toy", "abc123", "-", probe, None, 0)
@@ -289,3 +294,23 @@ def test_a_broken_answer_cache_is_one_run_error_not_one_per_test(run, pytester):
             "that stopped 24 cases, shown in full once under 'FG-BMK run errors')"
         ]
     )
+
+
+def test_cases_that_cannot_be_compared_get_one_instruction_with_their_reasons_counted():
+    rows = [
+        _row("cub", "attribute", f"g{i}", "tf", 50.0, fingerprint_differs="limit: none → 8")
+        for i in range(47)
+    ] + [_row("cub", "granularity", "species", "sa", 50.0, fingerprint_differs="seed: 0 → 1")]
+    assert format_mismatched(rows, "pytest suites --fgbmk-limit 8 --fgbmk-update-baselines") == [
+        "fgbmk: 48 case(s) cannot be compared with their baselines:",
+        "  47 × limit: none → 8",
+        "  1 × seed: 0 → 1",
+        "Rerun with the baselines' settings; or, if the change is intended, rewrite them after "
+        "review with:",
+        "  pytest suites --fgbmk-limit 8 --fgbmk-update-baselines",
+    ]
+    tool = [_row("cub", "attribute", "g", "tf", 50.0, rebaseline="answer scoring changed (1 → 2)")]
+    lines = format_mismatched(tool, "pytest suites --fgbmk-update-baselines")
+    assert lines[1] == "  1 × answer scoring changed (1 → 2)"
+    assert lines[2].startswith("This version measures those cases differently")
+    assert format_mismatched(ROWS, "x") == []
