@@ -11,18 +11,22 @@ full case:
   ``1/k``;
 * **knowledge bias**: an image's positive and negative questions are kept or dropped
   together (``limit // 2`` images, at least one), so the per-image figure stays defined;
-* **every case**: image categories spread as evenly as the quotas allow (categories are
-  visited round-robin in an order drawn from the seed; each contributes its next question
-  to the stratum furthest below its quota).
+* **every case**: image categories as even as the answer-kind quotas allow (their counts
+  differ by at most one whenever some subset can do it).
 
-Quotas are the stratum shares of ``limit`` rounded by largest remainder (ties broken by the
-seed), capped by what each stratum holds, with the rest passed to strata that still have
-questions: when a stratum is short (an attribute with few negatives) the subset is as
-balanced as the case allows. The result keeps the input order and depends only on the
-questions' ids and the seed, never on their order.
+Each answer kind (stratum) gets a target: its share of ``limit``, water-filled so that a
+short stratum (an attribute with few negatives) passes the rest to the others; a stratum
+then takes the floor or the ceiling of its target. Which questions: a maximum flow from
+categories to strata (:func:`assign`), grown level by level so that every stratum reaches
+its floor before any category exceeds the level all categories can give; within a
+(category, stratum) cell the questions come in an order drawn from the seed. The result
+keeps the input order and depends only on the questions' ids and the seed, never on their
+order or the interpreter's hash seed. Its version, recorded in baselines, is
+:data:`pytest_fgbmk.rule_versions.SUBSET`.
 
-Why hand-written: no sampling library keeps several marginal quotas (answer kind, category)
-at once; the rule is small and its guarantees are tested property by property
+Why hand-written: no sampling library keeps two marginals (answer kind and category) at
+once, and the subset decides which questions a baseline pairs, so it must not change with
+a library's version; its guarantees are tested property by property
 (``tests/questions/test_questions_subsample.py``).
 """
 
@@ -35,8 +39,6 @@ from fractions import Fraction
 from pytest_fgbmk.hashing import stable_hash
 from pytest_fgbmk.questions.records import Question
 from pytest_fgbmk.task_names import KNOWLEDGE_BIAS
-
-#: (The rule's version, recorded in baselines: ``pytest_fgbmk.rule_versions.SUBSET``.)
 
 Unit = tuple[Question, ...]
 
