@@ -227,7 +227,15 @@ def assign(
     return flow
 
 
-def _augmenting_path(cats, strata, avail, flow, cap, need, users):
+def _augmenting_path(
+    cats: Sequence[str],
+    strata: Sequence[Hashable],
+    avail: dict[str, dict[Hashable, int]],
+    flow: dict[str, dict[Hashable, int]],
+    cap: dict[str, int],
+    need: dict[Hashable, int],
+    users: dict[Hashable, dict[str, None]],
+) -> tuple[str, list[tuple[str, Hashable, int]]] | None:
     """A path source → category → stratum (← category → stratum …) → sink, or None.
 
     Returns ``(first category, [(category, stratum, +1 or -1), …])`` in path order.
