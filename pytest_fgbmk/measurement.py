@@ -79,7 +79,8 @@ class Measurement:
     ``unparsed_rate`` is the percentage of answers nothing could be read from (errors
     included); ``errors`` counts questions the model failed to answer (scored wrong, reported);
     ``details`` holds task-specific figures (knowledge bias: the per-category
-    distribution and the ranked per-category accuracies).
+    distribution and the ranked per-category accuracies). ``judged`` counts answers the
+    rules left unparsed that ``--fgbmk-judge`` decided (``how="judge"``; 0 without a judge).
     """
 
     case_id: str
@@ -97,6 +98,7 @@ class Measurement:
     outcomes: tuple[Outcome, ...]
     asked: Asked
     details: Mapping[str, Any] = field(default_factory=dict)
+    judged: int = 0
 
     @property
     def question_ids(self) -> tuple[str, ...]:
@@ -161,13 +163,21 @@ def measure_questions(
     *,
     asked: Asked,
     scoring: str = "strict",
+    judged: Mapping[str, bool] | None = None,
 ) -> Measurement:
     """Score a case's questions against the engine's answers and summarise them.
 
     ``case`` is a :class:`pytest_fgbmk.questions.cases.Case`. An errored answer is
-    scored wrong with ``how="error"`` and counted in ``errors``.
+    scored wrong with ``how="error"`` and counted in ``errors``. ``judged``: the judge's
+    right/wrong by question id (:func:`pytest_fgbmk.judge.judge_answers`); it replaces a
+    verdict the rules left unparsed (``how="judge"``, counted in ``judged``) and nothing
+    else; never given in ``official`` mode.
     """
+    from pytest_fgbmk.judge import JUDGE_HOW, JUDGED_HOWS
     from pytest_fgbmk.scoring import Scored, score, summarize
+
+    judged = judged or {}
+    n_judged = 0
 
     scored = []
     outcomes = []
@@ -179,6 +189,9 @@ def measure_questions(
             s = Scored(correct=False, parsed=None, how="error")
         else:
             s = score(q, a.text, scoring)
+            if q.id in judged and s.how in JUDGED_HOWS:
+                s = Scored(correct=judged[q.id], parsed=None, how=JUDGE_HOW)
+                n_judged += 1
         scored.append(s)
         outcomes.append(
             Outcome(q.id, bool(s.correct), a.text, s.how, q.prompt, q.category, a.error)
@@ -221,4 +234,5 @@ def measure_questions(
         outcomes=tuple(outcomes),
         asked=asked,
         details=details,
+        judged=n_judged,
     )

@@ -386,3 +386,86 @@ class Constant(ModelAdapter):
 
 def constant(options) -> Constant:
     return Constant(options)
+
+
+# -- the judge (--fgbmk-judge) ----------------------------------------------------------------
+
+#: What :class:`Murky` answers where it does not answer the truth: no rule reads these (no
+#: yes/no word, no option letter or text); the marker word tells :class:`FakeJudge` its
+#: verdict.
+MURKY = {
+    "right": "Mmm zorblax rightish.",
+    "wrong": "Mmm zorblax wrongish.",
+    "unclear": "Mmm zorblax murky.",
+}
+
+
+def murky_answer(q) -> str:
+    """The truth (read by the rules: ``Yes.``/``No.``, the option's text, the name) for a
+    quarter of the questions (by :func:`share` of the id), else one of :data:`MURKY`."""
+    bucket = int(share(q.id + "/murky") * 4)
+    if bucket == 0:
+        return {"yes": "Yes.", "no": "No."}.get(q.truth, q.truth)
+    return MURKY[("right", "wrong", "unclear")[bucket - 1]]
+
+
+class Murky(ModelAdapter):
+    """Answers :func:`murky_answer` (spec ``murky``)."""
+
+    name = "murky"
+    can_answer = True
+
+    def __init__(self, options=None) -> None:
+        pass
+
+    @property
+    def fingerprint(self) -> str:
+        return "murky-1"
+
+    def answer(self, requests, settings):
+        return [murky_answer(r.question) for r in requests]
+
+
+def murky(options) -> Murky:
+    return Murky(options)
+
+
+class FakeJudge(ModelAdapter):
+    """A judge (spec ``judge``): reads the response out of the grading prompt and replies
+    ``Right.`` to a response with "rightish", ``**wrong**`` to one with "wrongish", and
+    ``I am not sure`` (not a verdict) otherwise. Records every grading prompt (``prompts``)
+    and appends each graded question id to ``log=FILE``; ``fp=TEXT`` sets its fingerprint."""
+
+    name = "fake-judge"
+    can_answer = True
+
+    def __init__(self, log: str | None = None, fp: str = "fake-judge-1") -> None:
+        self.log = log
+        self._fp = fp
+        self.prompts: list[str] = []
+        self.ids: list[str] = []
+
+    @property
+    def fingerprint(self) -> str:
+        return self._fp
+
+    def answer(self, requests, settings):
+        out = []
+        for r in requests:
+            self.prompts.append(r.prompt)
+            self.ids.append(r.question.id)
+            response = r.prompt.split("<<<\n", 1)[1].split("\n>>>", 1)[0]
+            if "rightish" in response:
+                out.append("Right.")
+            elif "wrongish" in response:
+                out.append("**wrong**")
+            else:
+                out.append("I am not sure")
+        if self.log:
+            with open(self.log, "a") as fh:
+                fh.write("".join(r.question.id + "\n" for r in requests))
+        return out
+
+
+def judge(options) -> FakeJudge:
+    return FakeJudge(options.extra.get("log"), options.extra.get("fp", "fake-judge-1"))

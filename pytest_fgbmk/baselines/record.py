@@ -27,6 +27,7 @@ import numpy as np
 from pytest_fgbmk import rule_versions
 from pytest_fgbmk.errors import DataFormatError
 from pytest_fgbmk.measurement import Measurement
+from pytest_fgbmk.scoring import MODES as SCORING_MODES
 
 FORMAT = 2
 #: Bytes of each id's BLAKE2b digest (the full width of a generated question id).
@@ -267,7 +268,9 @@ def _changed(label: str, before: Any, after: Any) -> str:
         old, new = str(before or "").split(";"), str(after or "").split(";")
         gone = [p for p in old if p not in new]
         added = [p for p in new if p not in old]
-        return f"protocol: {';'.join(gone) or 'none'} → {';'.join(added) or 'none'}"
+        # a human case's scoring mode with its judge (``strict;judge=…``), else a protocol
+        kind = "scoring" if old[0] in SCORING_MODES and new[0] in SCORING_MODES else "protocol"
+        return f"{kind}: {';'.join(gone) or 'none'} → {';'.join(added) or 'none'}"
     return f"{label}: {_show(before)} → {_show(after)}"
 
 

@@ -62,6 +62,7 @@ from pytest_fgbmk.report.terminal import (
     IMPROVED_NOTE,
     SummaryRow,
     format_improvements,
+    format_judged,
     format_mismatched,
     format_missing,
     format_table,
@@ -143,7 +144,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             check_spec(run.options.model)
         except FgbmkError as exc:
             raise pytest.UsageError(f"--fgbmk-model={run.options.model}: {exc}") from None
+        _check_judge(run)
         return
+    if not is_worker(config):
+        _check_judge(run)
     try:
         run.ctx.model()
     except FgbmkError as exc:
@@ -153,6 +157,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         # a worker that raised here would crash and be replaced, again and again: its tests
         # fail with the message instead, and the other workers stop waiting for it
         run.fail(message)
+
+
+def _check_judge(run: Run) -> None:
+    """``--fgbmk-judge`` names a model this installation knows (cheap: nothing loaded)."""
+    if run.options.judge:
+        try:
+            check_spec(run.options.judge)
+        except FgbmkError as exc:
+            raise pytest.UsageError(f"--fgbmk-judge={run.options.judge}: {exc}") from None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -183,7 +196,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             lines += textwrap.wrap(text, 100, subsequent_indent="  ", break_on_hyphens=False)
     opts = run.options
     lines.append(
-        f"fgbmk templates={opts.templates} scoring={opts.scoring} limit={opts.limit or 'none'} "
+        f"fgbmk templates={opts.templates} scoring={opts.scoring}"
+        + (f" judge={opts.judge}" if opts.judge else "")
+        + f" limit={opts.limit or 'none'} "
         f"cache={opts.cache or 'off'}"
     )
     return lines
@@ -532,6 +547,8 @@ class ResultCollector:
             return
         terminalreporter.section("FG-BMK summary")
         for line in format_table(list(self.rows.values())):
+            terminalreporter.write_line(line)
+        for line in format_judged(list(self.rows.values())):
             terminalreporter.write_line(line)
         self._verdict_notes(terminalreporter, run)
         fingerprints = list(self.fingerprints)

@@ -79,6 +79,19 @@ OPTIONS: list[tuple[str, str, str, dict[str, Any]]] = [
         {},
     ),
     (
+        "--fgbmk-judge",
+        "fgbmk_judge",
+        "model spec asked to grade the answers strict scoring leaves unparsed (off by default; "
+        "never with --fgbmk-scoring=official), e.g. openai:gpt-4o",
+        {"metavar": "SPEC"},
+    ),
+    (
+        "--fgbmk-judge-arg",
+        "fgbmk_judge_arg",
+        "judge model argument key=value (repeatable), as --fgbmk-model-arg for the model",
+        {"action": "append"},
+    ),
+    (
         "--fgbmk-report",
         "fgbmk_report",
         "folder to write results.json, samples.jsonl and report.html into",
@@ -218,6 +231,8 @@ def run_options(config: pytest.Config) -> RunOptions:
         else Path(config.rootpath) / ".fgbmk_cache",
         templates=value(config, "fgbmk_templates") or "original",
         scoring=value(config, "fgbmk_scoring") or "strict",
+        judge=value(config, "fgbmk_judge"),
+        judge_args=tuple(value(config, "fgbmk_judge_arg") or ()),
         synth=value(config, "fgbmk_synth") or "default",
         worker_index=index,
         worker_count=count,

@@ -24,7 +24,8 @@ DISTRIBUTION_KEYS = (
 
 
 def measurement_properties(m: Measurement) -> list[tuple[str, str]]:
-    """The properties of one measured case, metric first."""
+    """The properties of one measured case, metric first. With ``--fgbmk-judge``:
+    ``judged`` (answers the judge decided) and ``judged_rate`` (percent of ``n``)."""
     props = [
         ("metric", m.metric),
         ("value", f"{m.value:.2f}"),
@@ -39,6 +40,9 @@ def measurement_properties(m: Measurement) -> list[tuple[str, str]]:
         ("facet", m.facet),
         ("qtype", m.qtype),
     ]
+    if ";judge=" in m.asked.scoring:  # --fgbmk-judge on: how many answers it decided
+        props.append(("judged", str(m.judged)))
+        props.append(("judged_rate", f"{100.0 * m.judged / m.n if m.n else 0.0:.2f}"))
     for key in DISTRIBUTION_KEYS:
         if key in m.details:
             props.append((key, f"{float(m.details[key]):.2f}"))

@@ -104,6 +104,8 @@ class SummaryRow:
     rebaseline: bool = False
     #: the test's name, ``test_attribute[cub-wing_color-tf]`` (its baseline file's name)
     test: str = ""
+    #: percent of answers the judge decided (``--fgbmk-judge``); None when no judge ran
+    judged_rate: float | None = None
 
     @classmethod
     def from_properties(cls, props: Mapping[str, str], outcome: str) -> SummaryRow:
@@ -129,6 +131,7 @@ class SummaryRow:
             mismatch=props.get("rebaseline") or props.get("fingerprint_differs", ""),
             rebaseline="rebaseline" in props,
             test=_test_name(props),
+            judged_rate=float(props["judged_rate"]) if "judged_rate" in props else None,
         )
 
     @property
@@ -173,8 +176,9 @@ _MIN = {"Δ": 5, "mdd": 4}
 
 def format_table(rows: Sequence[SummaryRow], width: int = WIDTH) -> list[str]:
     """The per-case table, at most ``width`` columns: dataset, task, facet, type, metric,
-    value, baseline, Δ (points), ``mdd`` (when the gate stated one), n, unparsed and errors
-    (when any), result. Rows grouped by dataset (a blank line between datasets)."""
+    value, baseline, Δ (points), ``mdd`` (when the gate stated one), n, unparsed, judged
+    (with ``--fgbmk-judge``) and errors (when any), result. Rows grouped by dataset (a
+    blank line between datasets)."""
     if not rows:
         return []
     ordered = sorted(rows, key=SummaryRow.sort_key)
@@ -194,6 +198,9 @@ def format_table(rows: Sequence[SummaryRow], width: int = WIDTH) -> list[str]:
     columns.append(("n", True, [str(r.n) for r in ordered]))
     if any(r.unparsed_rate for r in ordered):
         columns.append(("unparsed", True, [f"{r.unparsed_rate:.1f}%" for r in ordered]))
+    if any(r.judged_rate is not None for r in ordered):
+        cells = ["-" if r.judged_rate is None else f"{r.judged_rate:.1f}%" for r in ordered]
+        columns.append(("judged", True, cells))
     if any(r.errors for r in ordered):
         columns.append(("errors", True, [str(r.errors) for r in ordered]))
     columns.append(("result", False, [r.outcome for r in ordered]))
@@ -294,6 +301,21 @@ def format_mismatched(rows: Sequence[SummaryRow], command: str) -> list[str]:
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_judged(rows: Sequence[SummaryRow]) -> list[str]:
+    """One line on what ``--fgbmk-judge`` decided over the run's cases (none without it):
+    answers it decided, those still unparsed, and how many answers in how many cases."""
+    judged = [r for r in rows if r.judged_rate is not None]
+    if not judged:
+        return []
+    decided = sum(round(r.judged_rate * r.n / 100) for r in judged if r.judged_rate)
+    left = sum(round(r.unparsed_rate * r.n / 100) for r in judged)
+    n = sum(r.n for r in judged)
+    return [
+        f"fgbmk judge: decided {decided} of {decided + left} answers the rules left unparsed "
+        f"({left} stay unparsed; {n} answers in {len(judged)} cases)"
+    ]
 
 
 def format_throughput(stats: EngineStats, fingerprints: Sequence[str] = ()) -> list[str]:

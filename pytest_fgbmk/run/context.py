@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import torch
 
     from pytest_fgbmk.data.records import Dataset
+    from pytest_fgbmk.judge import Judge
     from pytest_fgbmk.machine.features import ExtractionStats
     from pytest_fgbmk.machine.probe import ProbeResult, ProbeSettings
     from pytest_fgbmk.models.base import GenerationSettings, ModelAdapter
@@ -73,6 +74,7 @@ class RunContext:
         self._questions: dict[str, tuple[Question, ...]] = {}
         self._answers: dict[str, Answer] = {}
         self._model: ModelAdapter | None = None
+        self._judge: Judge | None = None
         self._model_args: dict[str, Any] | None = None
         self._prepared: set[str] = set()
         self._engine: Engine | None = None
@@ -203,6 +205,47 @@ class RunContext:
         """Every answer of this process, by question id."""
         return self._answers
 
+    # -- the judge -------------------------------------------------------------------
+
+    @property
+    def judge_loaded(self) -> bool:
+        return self._judge is not None
+
+    def judge(self) -> Judge | None:
+        """The ``--fgbmk-judge`` model (loaded once per process), or None when no judge
+        is on (always None in ``official`` scoring: :meth:`RunOptions.validate` refuses
+        the pair)."""
+        if not self.options.judge or self.options.scoring != "strict":
+            return None
+        if self._judge is None:
+            from pytest_fgbmk.judge import Judge
+            from pytest_fgbmk.models.args import parse_model_args
+            from pytest_fgbmk.models.registry import load_model
+
+            try:
+                args = parse_model_args(list(self.options.judge_args))
+            except ConfigError as exc:
+                raise ConfigError(
+                    str(exc).replace("--fgbmk-model-arg", "--fgbmk-judge-arg")
+                ) from None
+            self.engine()  # the answer cache the verdicts are kept in
+            self._judge = Judge(
+                load_model(self.options.judge, **args),
+                self._cache,
+                batch_size=self.options.batch_size or DEFAULT_BATCH_SIZE,
+            )
+        return self._judge
+
+    def judged(self, case: Case) -> dict[str, bool]:
+        """The judge's right/wrong on the case's answers the rules left unparsed, by
+        question id (empty without a judge); call after :meth:`answer`."""
+        judge = self.judge()
+        if judge is None:
+            return {}
+        from pytest_fgbmk.judge import judge_answers
+
+        return judge_answers(judge, self.questions(case), self._answers)
+
     # -- features and probes ---------------------------------------------------------
 
     def store_root(self) -> Path:
@@ -301,6 +344,8 @@ class RunContext:
     def close(self) -> None:
         if self._model is not None:
             self._model.close()
+        if self._judge is not None:
+            self._judge.model.close()
         if self._cache is not None:
             self._cache.close()
         if self._tmp is not None:

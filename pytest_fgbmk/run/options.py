@@ -34,6 +34,8 @@ class RunOptions:
     ``worker_index``/``worker_count``/``run_id`` describe a run shared by several processes
     (pytest-xdist workers): each process measures its share of the cases and reads the
     others' from ``exchange`` (a folder every process sees; default: under ``cache``).
+    ``judge``/``judge_args``: the model spec (and its ``key=value`` arguments) asked about
+    the answers ``strict`` scoring leaves unparsed (:mod:`pytest_fgbmk.judge`); None: off.
     """
 
     model: str | None = None
@@ -48,6 +50,8 @@ class RunOptions:
     cache: Path | None = Path(".fgbmk_cache")
     templates: str = "original"
     scoring: str = "strict"
+    judge: str | None = None
+    judge_args: tuple[str, ...] = ()
     synth: str = "default"
     seed: int = 0
     worker_index: int | None = None
@@ -66,6 +70,16 @@ class RunOptions:
             raise ConfigError(
                 f"--fgbmk-scoring={self.scoring!r} is not valid; use {' or '.join(SCORING)}"
             )
+        if self.judge is not None and not self.judge.strip():
+            raise ConfigError("--fgbmk-judge is empty; give a model spec (e.g. openai:gpt-4o)")
+        if self.judge and self.scoring == "official":
+            raise ConfigError(
+                "--fgbmk-judge cannot be combined with --fgbmk-scoring=official: official is "
+                "the release's rule exactly and is never judged; drop --fgbmk-judge, or use "
+                "--fgbmk-scoring=strict"
+            )
+        if self.judge_args and not self.judge:
+            raise ConfigError("--fgbmk-judge-arg is given without --fgbmk-judge; add the judge")
         if self.synth not in SYNTH_SIZES:
             raise ConfigError(
                 f"--fgbmk-synth={self.synth!r} is not valid; use {' or '.join(SYNTH_SIZES)}"

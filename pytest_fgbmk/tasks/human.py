@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_fgbmk import rule_versions
+from pytest_fgbmk.judge import judged_scoring
 from pytest_fgbmk.measurement import Asked, measure_questions
 from pytest_fgbmk.questions.ids import content_digest
 from pytest_fgbmk.tasks.base import Param, Task
@@ -77,8 +78,13 @@ class HumanTask(Task):
         return [(ds, job.sample) for job in jobs_for(ds, ctx.questions(case))]
 
     def measure(self, ctx: RunContext, cases: Sequence[Any]) -> dict[str, Measurement]:
+        """Answer the cases' questions, ask the judge (``--fgbmk-judge``) about the answers
+        the rules leave unparsed, score. The judge's identity is part of the recorded
+        scoring (``strict;judge=…``), so a judged run never pairs with an unjudged baseline."""
         ctx.answer(cases)
         answers = ctx.answers()
+        judge = ctx.judge()
+        scoring = judged_scoring(ctx.options.scoring, judge.identity if judge else None)
         out = {}
         for case in cases:
             ds = ctx.dataset(case.dataset)
@@ -86,13 +92,18 @@ class HumanTask(Task):
                 dataset=ds.name,
                 dataset_hash=ds.index_hash,
                 templates=ctx.options.templates,
-                scoring=ctx.options.scoring,
+                scoring=scoring,
                 limit=ctx.options.limit,
                 seed=ctx.options.seed,
                 rules=self.rules(ctx),
                 content=content_digest(ctx.questions(case)),
             )
             out[case.id] = measure_questions(
-                case, ctx.questions(case), answers, asked=asked, scoring=ctx.options.scoring
+                case,
+                ctx.questions(case),
+                answers,
+                asked=asked,
+                scoring=ctx.options.scoring,
+                judged=ctx.judged(case),
             )
         return out
