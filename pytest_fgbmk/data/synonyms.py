@@ -10,8 +10,8 @@ synonym is dropped (both of a clashing pair), and the loader reports the count w
 example in :attr:`Dataset.skipped`. A synonym repeated (after normalisation) is kept once.
 
 Cost: linear in the number of names times the square of their word counts (every
-contiguous run of words of every name is indexed), so iNat2021's 10,000 species take
-milliseconds, not the 10⁸ pairwise tests of a direct comparison.
+contiguous run of words of every name is indexed): 10,000 species with a common name each
+take about 0.25 s, where a direct pairwise comparison would make 10⁸ tests.
 """
 
 from __future__ import annotations
