@@ -16,8 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 #: Question generation: which questions a case asks, their wording, options, truth and
-#: the right option's position (2: truth positions uniform over the options).
-QUESTIONS = "2"
+#: the right option's position (2: truth positions uniform over the options; 3: the
+#: dataset's synonyms of each multiple-choice option, ``Question.option_synonyms``, and the
+#: loaders' synonyms checked for clashes, so what counts as right may differ).
+QUESTIONS = "3"
 #: The ``--fgbmk-limit`` subset (2: balanced answer kinds, truth positions and categories;
 #: knowledge-bias pairs kept together).
 SUBSET = "2"

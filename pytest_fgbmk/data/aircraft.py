@@ -11,7 +11,9 @@ Display names. The dataset's variant and family names often omit the maker
 variant names are shown with the maker's short name in front unless the name already
 starts with it or its abbreviation (``Cessna 172``, ``Gulfstream IV``, ``BAE 146-200``,
 ``ATR-42`` stay as they are): see :func:`display_name`. The manufacturer level keeps the
-dataset's name. The raw variant name is kept as a synonym for short answers.
+dataset's name. The raw variant and family names (``707-320``, ``A300``) are kept as
+synonyms of the shown ones, unless they clash with another name at their level
+(:mod:`pytest_fgbmk.data.synonyms`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.records import Category, Dataset, safe_relpath
+from pytest_fgbmk.data.synonyms import checked_synonyms
 from pytest_fgbmk.data.textio import read_lines, require_file, split_fields
 from pytest_fgbmk.errors import DataFormatError
 
@@ -143,15 +146,18 @@ def load(root: Path) -> Dataset:
         family = family_of[variant][0]
         maker = maker_of[family][0]
         shown = display_name(maker, variant)
+        shown_family = display_name(maker, family)
         index_of[variant] = len(categories)
         categories.append(
             Category(
                 len(categories),
                 shown,
-                (maker, display_name(maker, family), shown),
+                (maker, shown_family, shown),
                 synonyms=(variant,) if shown != variant else (),
+                taxonomy_synonyms=((), (family,)) if shown_family != family else (),
             )
         )
+    categories_checked, dropped = checked_synonyms(categories, LEVELS)
     samples = []
     for image_id, split, variant in rows:
         cat = categories[index_of[variant]]
@@ -163,10 +169,10 @@ def load(root: Path) -> Dataset:
         root=base,
         meta_category=META,
         levels=LEVELS,
-        categories=tuple(categories),
+        categories=categories_checked,
         samples=tuple(samples),
         layout="FGVC-Aircraft 2013b",
-        skipped=skipped,
+        skipped=skipped + dropped,
     )
 
 

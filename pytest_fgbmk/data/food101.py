@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.records import Category, Dataset, Sample, safe_relpath
+from pytest_fgbmk.data.synonyms import checked_synonyms
 from pytest_fgbmk.data.textio import read_lines, require_file
 from pytest_fgbmk.errors import DataFormatError
 
@@ -40,6 +41,7 @@ def load(root: Path) -> Dataset:
     base = resolve_root(root)
     meta = base / "meta"
     categories, index_of = _read_classes(meta)
+    categories, dropped = checked_synonyms(categories, LEVELS)
     samples: list[Sample] = []
     seen: dict[str, tuple[Path, int]] = {}
     for split in SPLITS:
@@ -74,6 +76,7 @@ def load(root: Path) -> Dataset:
         categories=categories,
         samples=tuple(samples),
         layout="Food-101",
+        skipped=dropped,
     )
 
 

@@ -10,6 +10,13 @@ taxonomy columns ``level:<name>`` (coarse → fine, left to right; the label is 
 level, ``category``) and attribute columns ``attr:<group>`` whose values are separated by
 ``|``. A label holding ``|`` makes the dataset multi-label. Without a ``split`` column the
 rows are split by :func:`hash_split`.
+
+Synonyms (other names that count as naming a class, e.g. its scientific name): an optional
+column ``synonyms`` holds the label's, and ``synonyms:<name>`` those of the taxonomy level
+``level:<name>``, each separated by ``|``. A class's synonyms need be given on one row only
+(an empty cell says nothing); two rows giving it different ones are refused, as is a
+synonym on a multi-label row. A synonym that clashes with another class's name at its level
+is dropped and counted in ``Dataset.skipped`` (:mod:`pytest_fgbmk.data.synonyms`).
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pytest_fgbmk.data.records import (
     Sample,
     safe_relpath,
 )
+from pytest_fgbmk.data.synonyms import checked_synonyms
 from pytest_fgbmk.data.textio import read_csv_rows
 from pytest_fgbmk.errors import DataFormatError
 from pytest_fgbmk.hashing import sha256_int
@@ -198,16 +206,38 @@ def load_manifest(
                 line=1,
                 hint="columns: path,label,split, level:<name>…, attr:<group>…",
             )
-    known = {"path", "label", "split"}
+    known = {"path", "label", "split", "synonyms"}
     for c in cols:
-        if c not in known and not c.startswith(("level:", "attr:")):
+        if c not in known and not c.startswith(("level:", "attr:", "synonyms:")):
             raise DataFormatError(
-                path, f"unknown column {c!r}", line=1, hint="use level:<name> or attr:<group>"
+                path,
+                f"unknown column {c!r}",
+                line=1,
+                hint="use level:<name>, attr:<group>, synonyms or synonyms:<level name>",
             )
     i_path, i_label = cols.index("path"), cols.index("label")
     i_split = cols.index("split") if "split" in cols else None
     level_cols = [(i, c[6:].strip()) for i, c in enumerate(cols) if c.startswith("level:")]
     attr_cols = [(i, c[5:].strip()) for i, c in enumerate(cols) if c.startswith("attr:")]
+    level_at = {n: j for j, (_, n) in enumerate(level_cols)}
+    # (column, taxonomy position: a level's index, or len(level_cols) for the label)
+    synonym_cols: list[tuple[int, int]] = []
+    for i, c in enumerate(cols):
+        if c == "synonyms":
+            synonym_cols.append((i, len(level_cols)))
+        elif c.startswith("synonyms:"):
+            lvl = c[9:].strip()
+            if lvl not in level_at:
+                raise DataFormatError(
+                    path,
+                    f"column {c!r} names no taxonomy level (levels: "
+                    f"{', '.join(level_at) or 'none'})",
+                    line=1,
+                    hint="synonyms:<name> needs a level:<name> column; the label's are 'synonyms'",
+                )
+            synonym_cols.append((i, level_at[lvl]))
+    #: (taxonomy position, name) → (synonyms, line that gave them)
+    synonyms_of: dict[tuple[int, str], tuple[tuple[str, ...], int]] = {}
 
     labels_order: list[str] = []
     taxonomy_of: dict[str, tuple[tuple[str, ...], int]] = {}
@@ -236,6 +266,27 @@ def load_manifest(
         ancestors = tuple(row[i].strip() for i, _ in level_cols)
         if any(not a for a in ancestors):
             raise DataFormatError(path, "an empty taxonomy level", line=lineno)
+        for i, at in synonym_cols:
+            given = tuple(dict.fromkeys(v.strip() for v in row[i].split("|") if v.strip()))
+            if not given:
+                continue
+            if at == len(level_cols) and len(labels) > 1:
+                raise DataFormatError(
+                    path,
+                    f"synonyms on a row with several labels ({'|'.join(labels)}): whose are they?",
+                    line=lineno,
+                    hint="give a class's synonyms on a row where it is the only label",
+                )
+            key = (at, labels[0] if at == len(level_cols) else ancestors[at])
+            old_syn = synonyms_of.setdefault(key, (given, lineno))
+            if old_syn[0] != given:
+                raise DataFormatError(
+                    path,
+                    f"{key[1]!r} has synonyms {'|'.join(given)} here but "
+                    f"{'|'.join(old_syn[0])} at line {old_syn[1]}",
+                    line=lineno,
+                    hint="give each name's synonyms once, or the same on every row",
+                )
         for lab in labels:
             taxonomy = (*ancestors, lab)
             old = taxonomy_of.setdefault(lab, (taxonomy, lineno))
@@ -266,7 +317,14 @@ def load_manifest(
     if not rows_out:
         raise DataFormatError(path, "lists no images")
 
-    categories = tuple(Category(i, lab, taxonomy_of[lab][0]) for i, lab in enumerate(labels_order))
+    levels = (*(n for _, n in level_cols), "category")
+    categories, dropped = checked_synonyms(
+        [
+            _manifest_category(i, lab, taxonomy_of[lab][0], synonyms_of)
+            for i, lab in enumerate(labels_order)
+        ],
+        levels,
+    )
     index_of = {c.name: c.index for c in categories}
     samples = []
     for _, rel, labels, split, ann in rows_out:
@@ -284,10 +342,24 @@ def load_manifest(
         name=name,
         root=root,
         meta_category=meta,
-        levels=(*(n for _, n in level_cols), "category"),
+        levels=levels,
         categories=categories,
         samples=tuple(samples),
         attribute_groups=groups,
         multilabel=multilabel,
         layout="manifest",
+        skipped=dropped,
     )
+
+
+def _manifest_category(
+    index: int,
+    label: str,
+    taxonomy: tuple[str, ...],
+    synonyms_of: dict[tuple[int, str], tuple[tuple[str, ...], int]],
+) -> Category:
+    """A manifest class with the synonyms its rows gave for it and for its ancestors."""
+    last = len(taxonomy) - 1
+    coarser = tuple(synonyms_of.get((j, taxonomy[j]), ((), 0))[0] for j in range(last))
+    own = synonyms_of.get((last, label), ((), 0))[0]
+    return Category(index, label, taxonomy, own, coarser if any(coarser) else ())

@@ -7,7 +7,10 @@ form has no json: ``root/train/<dir>/<file>`` and ``root/val/<dir>/<file>`` wher
 ``<dir>`` is ``09449_Plantae_Tracheophyta_Magnoliopsida_Rosales_Rosaceae_Rosa_majalis``.
 
 ``train`` becomes split ``train`` and ``val`` becomes split ``test`` (FG-BMK evaluates on
-val). The species is shown as its binomial (``Rosa majalis``); the common name is a synonym.
+val). The species is shown as its binomial (``Rosa majalis``); the json's ``common_name``
+(``Cinnamon Rose``) and its ``name`` where that differs from the binomial are synonyms,
+kept unless they clash with another species' names (:mod:`pytest_fgbmk.data.synonyms`).
+The folder form carries no common names. The coarser ranks have scientific names only.
 Loading parses json and builds tuples only: no image file is opened or stat'ed, so a
 missing image surfaces when it is opened, as a :class:`DataFormatError` naming the file.
 Sample ids are the json image ids (unique across both files) or, in the folder form, the
@@ -23,6 +26,7 @@ from typing import Any
 
 from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.records import Category, Dataset, Sample, safe_relpath
+from pytest_fgbmk.data.synonyms import checked_synonyms
 from pytest_fgbmk.errors import DataFormatError
 
 NAME = "inat2021"
@@ -86,10 +90,12 @@ def _load_json(root: Path) -> Dataset:
 
     ids = sorted(cats_by_id, key=_sort_key)
     index_of = {cid: i for i, cid in enumerate(ids)}
-    categories = tuple(_json_category(i, *cats_by_id[cid]) for i, cid in enumerate(ids))
+    categories, dropped = checked_synonyms(
+        [_json_category(i, *cats_by_id[cid]) for i, cid in enumerate(ids)], LEVELS
+    )
 
     samples: list[Sample] = []
-    skipped: list[str] = []
+    skipped: list[str] = list(dropped)
     seen_ids: dict[str, str] = {}
     for path, split, doc in per_split:
         samples.extend(
@@ -152,8 +158,9 @@ def _json_category(index: int, path: Path, c: dict[str, Any]) -> Category:
         )
     species = " ".join(str(species).split())
     taxonomy = tuple(str(c[k]) for k in _RANKS) + (species,)
-    common = c.get("common_name")
-    synonyms = (str(common),) if common and str(common) != species else ()
+    # the common name, and the json's own ``name`` where it is not the binomial shown
+    others = (" ".join(str(c.get(k) or "").split()) for k in ("common_name", "name"))
+    synonyms = tuple(dict.fromkeys(x for x in others if x and x != species))
     return Category(index, species, taxonomy, synonyms)
 
 

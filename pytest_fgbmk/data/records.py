@@ -27,14 +27,27 @@ class Category:
     """One class of a dataset: its index, display name and taxonomy path (coarse → fine).
 
     ``taxonomy`` has one name per level of :attr:`Dataset.levels`; the last entry is the
-    category's own (finest) name. ``synonyms`` are other accepted names (e.g. common and
-    scientific name), used by short-answer scoring.
+    category's own (finest) name. ``synonyms`` are other names the dataset gives the
+    category (its common name beside the scientific one, a raw name beside the shown one);
+    ``taxonomy_synonyms`` the same for the coarser entries ``taxonomy[:-1]``, one tuple per
+    entry (empty: none given). A short answer or an option naming any of them counts as
+    naming the category (see :func:`pytest_fgbmk.data.synonyms.checked_synonyms` for the
+    rule that keeps them unambiguous).
     """
 
     index: int
     name: str
     taxonomy: tuple[str, ...]
     synonyms: tuple[str, ...] = ()
+    taxonomy_synonyms: tuple[tuple[str, ...], ...] = ()
+
+    def synonyms_at(self, level: int) -> tuple[str, ...]:
+        """The other names of ``taxonomy[level]`` (``synonyms`` at the finest level)."""
+        if level == len(self.taxonomy) - 1:
+            return self.synonyms
+        if 0 <= level < len(self.taxonomy_synonyms):
+            return self.taxonomy_synonyms[level]
+        return ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +150,29 @@ class Dataset:
     @cached_property
     def _categories_by_name(self) -> dict[str, Category]:
         return {c.name: c for c in self.categories}
+
+    def synonyms_at(self, level: int) -> dict[str, tuple[str, ...]]:
+        """Name at taxonomy level ``level`` (an index into :attr:`levels`) → its other names.
+
+        Only names that have some are keys; the names of several categories sharing a
+        coarser entry are merged in category order.
+        """
+        by_level = self._synonyms_by_level
+        return by_level[level] if 0 <= level < len(by_level) else {}
+
+    @cached_property
+    def _synonyms_by_level(self) -> tuple[dict[str, tuple[str, ...]], ...]:
+        depth = max((len(c.taxonomy) for c in self.categories), default=0)
+        out: list[dict[str, tuple[str, ...]]] = [{} for _ in range(depth)]
+        for c in self.categories:
+            if not c.synonyms and not c.taxonomy_synonyms:
+                continue
+            for i, name in enumerate(c.taxonomy):
+                syn = c.synonyms_at(i)
+                if syn:
+                    old = out[i].get(name, ())
+                    out[i][name] = old + tuple(x for x in syn if x not in old)
+        return tuple(out)
 
     def attribute_group(self, name: str) -> AttributeGroup:
         for g in self.attribute_groups:

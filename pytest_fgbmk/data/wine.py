@@ -19,6 +19,7 @@ from typing import Any
 from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.generic import hash_split
 from pytest_fgbmk.data.records import Category, Dataset, safe_relpath
+from pytest_fgbmk.data.synonyms import checked_synonyms
 from pytest_fgbmk.errors import DataFormatError
 
 NAME = "wine"
@@ -73,6 +74,7 @@ def load(root: Path, *, seed: int = 0, test_fraction: float = TEST_FRACTION) -> 
         categories = tuple(_category(i, str(c["name"])) for i, (_, c) in enumerate(ids))
     except (KeyError, TypeError):
         raise DataFormatError(path, "every category needs an id and a name") from None
+    categories, dropped = checked_synonyms(categories, LEVELS)
     if len(ids) != len(cats):
         raise DataFormatError(path, "a category id is listed twice")
     index_of = {cid: i for i, (cid, _) in enumerate(ids)}
@@ -122,7 +124,9 @@ def load(root: Path, *, seed: int = 0, test_fraction: float = TEST_FRACTION) -> 
             path,
             f"{len(labels)} annotation(s) name image ids not under 'images' (e.g. {next(iter(labels))})",
         )
-    skipped = (f"{unlabeled} image(s) without an annotation were left out",) if unlabeled else ()
+    skipped = dropped + (
+        (f"{unlabeled} image(s) without an annotation were left out",) if unlabeled else ()
+    )
     return Dataset(
         name=NAME,
         root=root,

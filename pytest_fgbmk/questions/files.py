@@ -194,6 +194,22 @@ def write_jsonl(questions: Iterable[Question], path: str | Path) -> int:
 
 _FIELDS = {f.name: f for f in fields(Question)}
 _TUPLES = ("options", "accepted")
+_NESTED = ("option_synonyms",)
+
+
+def _option_synonyms(path: Path, lineno: int, kw: dict) -> tuple[tuple[str, ...], ...]:
+    """``option_synonyms`` of a JSONL line: empty, or one list of strings per option."""
+    value = kw["option_synonyms"]
+    ok = isinstance(value, list) and all(
+        isinstance(x, list) and all(isinstance(s, str) for s in x) for x in value
+    )
+    if not ok or (value and len(value) != len(kw.get("options", ()))):
+        raise DataFormatError(
+            path,
+            "field 'option_synonyms' must be empty or one list of strings per option",
+            line=lineno,
+        )
+    return tuple(tuple(x) for x in value)
 
 
 def read_jsonl(path: str | Path) -> tuple[Question, ...]:
@@ -225,7 +241,11 @@ def read_jsonl(path: str | Path) -> tuple[Question, ...]:
                         path, f"field {k!r} must be a list of strings", line=lineno
                     )
                 kw[k] = tuple(kw[k])
+        if "option_synonyms" in kw:
+            kw["option_synonyms"] = _option_synonyms(path, lineno, kw)
         for k, v in kw.items():
+            if k in _NESTED:
+                continue
             if k not in _TUPLES and not isinstance(v, bool if k == "lettered" else str):
                 raise DataFormatError(
                     path, f"field {k!r} has the wrong type ({type(v).__name__})", line=lineno

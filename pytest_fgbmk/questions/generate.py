@@ -326,19 +326,20 @@ def balanced_roles(
 def _question_factory() -> Callable[..., Question]:
     """``Question(*fields)`` that fills the slots directly.
 
-    The frozen dataclass ``__init__`` sets each of the 15 fields through
+    The frozen dataclass ``__init__`` sets each of the 16 fields through
     ``object.__setattr__``, which costs twice as much. Falls back to the class itself when
     its fields are not exactly the ones filled here.
     """
     names = tuple(f.name for f in fields(Question))
     expected = ("id", "dataset", "image", "prompt", "qtype", "task", "facet", "category")
     expected += ("truth", "template_id", "options", "lettered", "asked", "accepted", "sample_id")
+    expected += ("option_synonyms",)
     if names != expected or hasattr(Question, "__post_init__"):
         return Question
     (
         set_id, set_dataset, set_image, set_prompt, set_qtype, set_task, set_facet,
         set_category, set_truth, set_template_id, set_options, set_lettered, set_asked,
-        set_accepted, set_sample_id,
+        set_accepted, set_sample_id, set_option_synonyms,
     ) = (getattr(Question, n).__set__ for n in names)  # fmt: skip
     new = object.__new__
 
@@ -346,6 +347,7 @@ def _question_factory() -> Callable[..., Question]:
         id_: str, dataset: str, image: str, prompt: str, qtype: str, task: str, facet: str,
         category: str, truth: str, template_id: str, options: tuple[str, ...],
         lettered: bool, asked: str, accepted: tuple[str, ...], sample_id: str,
+        option_synonyms: tuple[tuple[str, ...], ...] = (),
     ) -> Question:  # fmt: skip
         q = new(Question)
         set_id(q, id_)
@@ -363,12 +365,13 @@ def _question_factory() -> Callable[..., Question]:
         set_asked(q, asked)
         set_accepted(q, accepted)
         set_sample_id(q, sample_id)
+        set_option_synonyms(q, option_synonyms)
         return q
 
     return make
 
 
-#: Builds a :class:`Question` from its 15 fields in order (the generators' hot path).
+#: Builds a :class:`Question` from its 16 fields in order (the generators' hot path).
 new_question = _question_factory()
 
 
@@ -401,8 +404,9 @@ class _Maker:
         return got
 
     def _closure(self) -> Callable[..., Question]:
-        """``make(sample, templates, truth, random_, name="", options=(), accepted=())``: one
-        question, ``templates`` from :meth:`for_noun`, ``random_`` the case's ``rng.random``.
+        """``make(sample, templates, truth, random_, name="", options=(), accepted=(),
+        option_synonyms=())``: one question, ``templates`` from :meth:`for_noun`, ``random_``
+        the case's ``rng.random``.
 
         A closure over the case's constants, the generators' hot path.
         """
@@ -418,6 +422,7 @@ class _Maker:
             name: str = "",
             options: tuple[str, ...] = (),
             accepted: tuple[str, ...] = (),
+            option_synonyms: tuple[tuple[str, ...], ...] = (),
             _new: Callable[..., Question] = new_question,
             _hash: Callable = blake2b,
         ) -> Question:
@@ -446,6 +451,7 @@ class _Maker:
                 name,
                 accepted,
                 sample.id,
+                option_synonyms,
             )
 
         return make
@@ -493,6 +499,15 @@ def _placed(truth: str, distractors: Sequence[str], at: int, rng: random.Random)
         opts[i], opts[j] = opts[j], opts[i]
     opts.insert(at, truth)
     return tuple(opts)
+
+
+def _option_synonyms(
+    options: tuple[str, ...], synonyms: dict[str, tuple[str, ...]]
+) -> tuple[tuple[str, ...], ...]:
+    """Each option's synonyms at the question's level, aligned with ``options``; ``()`` when
+    none has any (so the question reads and hashes as one without synonyms)."""
+    got = tuple(synonyms.get(o, ()) for o in options)
+    return got if any(got) else ()
 
 
 def granularity(
@@ -547,8 +562,11 @@ def granularity(
         k = MC_OPTIONS - 1
         drawn = [draw(p, k, rng) for _, p in items]
         places = truth_positions([len(d) + 1 for d in drawn], rng)
+        synonyms = dataset.synonyms_at(li)
         for (s, p), d, at in zip(items, drawn, places, strict=True):
-            append(make(s, templates(p), p[li], random_, "", _placed(p[li], d, at, rng)))
+            options = _placed(p[li], d, at, rng)
+            per_option = _option_synonyms(options, synonyms) if synonyms else ()
+            append(make(s, templates(p), p[li], random_, "", options, (), per_option))
     else:
         cats = dataset.categories
         for s, p in items:

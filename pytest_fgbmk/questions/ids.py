@@ -29,11 +29,15 @@ def question_id(
 
 def content_digest(questions: Iterable) -> str:
     """SHA-256 (hex) of what a case's questions say: each question's id, prompt, options,
-    truth and accepted names, in id order. Two runs with the same ids but other wording,
-    options or option order differ here (the id hashes the image, truth, asked name and
-    template, not the text a model reads)."""
+    truth, accepted names and options' synonyms, in id order. Two runs with the same ids but
+    other wording, options, option order or synonyms differ here (the id hashes the image,
+    truth, asked name and template, not the text a model reads nor what counts as right).
+    A question without option synonyms hashes as it did before they existed."""
     h = hashlib.sha256()
     for q in sorted(questions, key=lambda q: q.id):
-        parts = (q.id, q.prompt, *q.options, "\x1e", q.truth, *q.accepted)
+        parts: tuple[str, ...] = (q.id, q.prompt, *q.options, "\x1e", q.truth, *q.accepted)
+        if q.option_synonyms:
+            for syn in q.option_synonyms:
+                parts += ("\x1d", *syn)
         h.update((SEP.join(parts) + "\n").encode("utf-8", "surrogatepass"))
     return h.hexdigest()

@@ -21,7 +21,10 @@ class Question:
     level or attribute group the question tests. ``truth`` is ``"yes"``/``"no"`` for
     true/false, the correct option text for multiple-choice, and the category's name for
     short answer. ``asked`` is the name a true/false question asks about. ``accepted`` holds
-    other names that count as right for short answer (synonyms).
+    other names that count as right for short answer (the category's synonyms).
+    ``option_synonyms`` is empty or aligned with ``options``: the other names of each
+    option's entry at the question's level, so an answer naming an option by one of them
+    names that option (:func:`option_names`). Neither is part of the id.
     """
 
     id: str
@@ -39,6 +42,7 @@ class Question:
     asked: str = ""
     accepted: tuple[str, ...] = ()
     sample_id: str = ""
+    option_synonyms: tuple[tuple[str, ...], ...] = ()
 
     @property
     def valid_answers(self) -> tuple[str, ...]:
@@ -46,3 +50,14 @@ class Question:
         if self.qtype == "tf":
             return ("yes", "no")
         return self.options
+
+
+def option_names(q: Question, i: int) -> tuple[str, ...]:
+    """Every name of option ``i`` of ``q``: its text, then its synonyms (if any).
+
+    Raises :class:`IndexError` for an ``i`` outside ``q.options``.
+    """
+    text = q.options[i]
+    if i < len(q.option_synonyms) and q.option_synonyms[i]:
+        return (text, *q.option_synonyms[i])
+    return (text,)
