@@ -56,7 +56,9 @@ def load(path: Path) -> list[dict]:
         try:
             items.append(json.loads(line))
         except json.JSONDecodeError as e:
-            raise SystemExit(f"{path}:{lineno}: not JSON ({e.msg}); fix or remove the line")
+            raise SystemExit(
+                f"{path}:{lineno}: not JSON ({e.msg}); fix or remove the line"
+            ) from None
     return items
 
 
@@ -103,7 +105,7 @@ def main() -> int:
     if not args.corpus.is_file():
         print(f"answer corpus not found at {args.corpus}; pass --corpus PATH", file=sys.stderr)
         return 2
-    print("load average before: %.2f %.2f %.2f" % os.getloadavg())
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     items = load(args.corpus)
     skipped = sum(it["grade"] == "unjudgeable" for it in items)
     print(f"{len(items)} responses ({skipped} unjudgeable, left out of agreement)")
@@ -116,7 +118,7 @@ def main() -> int:
             for it, correct, how in bad:
                 said = "right" if correct else "wrong"
                 print(f"   {it['id']} scored {said} ({how}): {it['response'][:160]!r}")
-    print("load average after:  %.2f %.2f %.2f" % os.getloadavg())
+    print("load average after:  {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 0
 
 

@@ -77,7 +77,8 @@ class Measurement:
     """One case's result. ``value``, ``low`` and ``high`` are percentages (0–100).
 
     ``unparsed_rate`` is the percentage of answers nothing could be read from (errors
-    included); ``errors`` counts questions the model failed to answer (scored wrong, reported);
+    included); ``refusal_rate`` the percentage that declined to answer (``how="refusal"``,
+    scored wrong); ``errors`` counts questions the model failed to answer (scored wrong, reported);
     ``details`` holds task-specific figures (knowledge bias: the per-category
     distribution and the ranked per-category accuracies).
     """
@@ -97,6 +98,7 @@ class Measurement:
     outcomes: tuple[Outcome, ...]
     asked: Asked
     details: Mapping[str, Any] = field(default_factory=dict)
+    refusal_rate: float = 0.0
 
     @property
     def question_ids(self) -> tuple[str, ...]:
@@ -221,4 +223,5 @@ def measure_questions(
         outcomes=tuple(outcomes),
         asked=asked,
         details=details,
+        refusal_rate=float(summary.refusal_rate),
     )

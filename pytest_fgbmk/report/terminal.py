@@ -104,6 +104,8 @@ class SummaryRow:
     rebaseline: bool = False
     #: the test's name, ``test_attribute[cub-wing_color-tf]`` (its baseline file's name)
     test: str = ""
+    #: percentage of answers that declined to answer
+    refusal_rate: float = 0.0
 
     @classmethod
     def from_properties(cls, props: Mapping[str, str], outcome: str) -> SummaryRow:
@@ -118,6 +120,7 @@ class SummaryRow:
             high=float(props.get("interval_high", "nan")),
             n=int(props["n"]),
             unparsed_rate=float(props.get("unparsed_rate", "0")),
+            refusal_rate=float(props.get("refusal_rate", "0")),
             errors=int(props.get("errors", "0")),
             outcome=outcome,
             baseline=_points(props.get("baseline", "")),
@@ -194,6 +197,8 @@ def format_table(rows: Sequence[SummaryRow], width: int = WIDTH) -> list[str]:
     columns.append(("n", True, [str(r.n) for r in ordered]))
     if any(r.unparsed_rate for r in ordered):
         columns.append(("unparsed", True, [f"{r.unparsed_rate:.1f}%" for r in ordered]))
+    if any(r.refusal_rate for r in ordered):
+        columns.append(("refused", True, [f"{r.refusal_rate:.1f}%" for r in ordered]))
     if any(r.errors for r in ordered):
         columns.append(("errors", True, [str(r.errors) for r in ordered]))
     columns.append(("result", False, [r.outcome for r in ordered]))
