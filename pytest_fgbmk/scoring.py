@@ -87,7 +87,7 @@ _REFUSAL = re.compile(
     r"|unclear|(?:can t|cannot|can not|could not|couldn t|unable to|not able to|impossible to"
     r"|hard to|difficult to|no (?:way|means|method) (?:to|of)|not possible to|isn t possible to"
     r"|is not possible to)(?: \w+){0,3}? (?:(?:tell|determin|say|know|answer|identif|judg"
-    r"|confirm|verif|decid|assess|discern|distinguish|see|saw)\w*|be sure|be certain|make out)|(?:cannot|can t|can not|could not) be (?:determined|confirmed"
+    r"|confirm|verif|decid|assess|discern|distinguish)\w*|be sure|be certain|make out)|(?:cannot|can t|can not|could not) be (?:determined|confirmed"
     r"|identified|known|seen)|undeterminable|indeterminate|as an ai|i m sorry|i am sorry"
     r"|(?:not enough|insufficient|no) (?:visual )?(?:information|details?|context|evidence|clues?)"
     r"|(?:can t|cannot|unable to|not able to) (?:view|see|access|process|analy[sz]e)"
@@ -103,9 +103,22 @@ def _clauses(text: str) -> list[Clause]:
     return list(_clauses_cached(text)) if len(text) <= 300 else _clauses_uncached(text)
 
 
+def _sentences(text: str) -> list[str]:
+    """The sentences of a text; a question ("A Laysan albatross? No, …") is deliberation and
+    left out when the text also states something."""
+    out, questions, start = [], [], 0
+    for m in _SENTENCE_SPLIT.finditer(text):
+        (questions if "?" in m.group() or "？" in m.group() else out).append(text[start : m.start()])
+        start = m.end()
+    out.append(text[start:])
+    if not any(normalize(s) for s in out):
+        return questions + out
+    return out
+
+
 def _clauses_uncached(text: str) -> list[Clause]:
     out = []
-    for k, sentence in enumerate(_SENTENCE_SPLIT.split(text)):
+    for k, sentence in enumerate(_sentences(text)):
         if not sentence:
             continue
         for part in _CLAUSE_SPLIT.split(sentence):
@@ -239,8 +252,8 @@ def _affirmed(clause_stem: str, span: tuple[int, int]) -> bool:
 # -- answer markers ------------------------------------------------------------------------
 
 _MARKER = re.compile(
-    r"(?:\bfinal answer|\bcorrect answer|\bthe answer|\bmy answer|\banswer choice|\banswer"
-    r"|\bcorrect (?:option|choice)(?: letter)?|\boption letter|答案)"
+    r"(?:(?:\bfinal answer|\bcorrect answer|\bthe answer|\bmy answer|\banswer choice|\banswer"
+    r"|\bcorrect (?:option|choice)(?: letter)?|\boption letter)\b|答案)"
     r"(?:\s+(?:is|would be|should be|will be|to the question is|to this question is))?"
     r"\s*[:：=\-]?\s*",
     re.I,
@@ -376,7 +389,7 @@ _FOLLOWERS = frozenset(
 )  # fmt: skip
 _SOFT_YES = frozenset({"correct", "right", "exactly", "sure", "true", "indeed"})
 _IT_IS = re.compile(
-    r"\A(?:it|this|that|they|there|he|she)\s+(?:(?:sure|definitely|certainly|indeed|really)\s+)?"
+    r"\A(?:(?:indeed|yes|sure|certainly|definitely|absolutely|yeah)\s+)?(?:it|this|that|they|there|he|she)\s+(?:(?:sure|definitely|certainly|indeed|really)\s+)?"
     r"(?:is|s|are|re|was|does|do|did|has|have|can)(?:\s+(?:indeed|definitely|certainly))?"
     r"(?:\s+(not|n t))?\Z"
 )
@@ -387,12 +400,26 @@ _NOT_AT_ALL = re.compile(
     r"\A(?:(?:absolutely|certainly|definitely|of course|surely|probably)\s+not|not at all"
     r"|not really|not quite|not likely|nothing of the sort|no way|not correct|not true"
     r"|that s not (?:correct|true|right|it|the case)|that is not (?:correct|true|right|it"
-    r"|the case)|not the case)\Z"
+    r"|the case)|not the case|(?:very |highly |most )?unlikely)\Z"
 )
 _THAT_IS_RIGHT = re.compile(
-    r"\A(?:that s|that is|it s|it is|this is)\s+(?:correct|true|right|the case|it)\Z"
+    r"\A(?:(?:that s|that is|it s|it is|this is)\s+(?:correct|true|right|the case|it)"
+    r"|of course|sure thing|yes indeed|indeed|(?:very |highly |most )?likely|probably)\Z"
 )
-_VERBS = frozenset({"is", "are", "was", "were", "there", "have", "has", "say", "said", "or"})
+#: "I believe so", "I don't think so", "I think not".
+_PRO_FORM = re.compile(
+    r"\A(?:i\s+)?(?:(don t|do not|didn t|did not)\s+)?(?:believe|think|guess|suppose|reckon"
+    r"|expect|hope|would say|d say)\s+(so|not)\Z"
+)
+#: "It appears to be.", "It does not seem so.", "Seems like it."
+_IT_SEEMS = re.compile(
+    r"\A(?:(?:it|this|that|they|he|she)\s+)?(?:(?:does|do|did)\s*(n\s+t|not)\s+)?"
+    r"(?:appears?|seems?|looks?)\s+(?:to\s+be(?:\s+so)?|so|like\s+(?:it|one|it\s+is|so))\Z"
+)
+_VERBS = frozenset(
+    {"is", "are", "was", "were", "there", "have", "has", "say", "said", "or", "and", "yes",
+     "no", "yeah", "nope", "true", "false"}
+)  # fmt: skip
 _NEGATORS = frozenset(
     {"no", "not", "t", "without", "nor", "neither", "never", "none", "lacks", "lacking",
      "nothing", "nobody", "absent", "missing", "free", "rather", "instead", "unlike"}
@@ -405,6 +432,9 @@ _NEGATED_AFTER = re.compile(
 
 def _explicit(clause: str) -> str | None:
     """ "yes"/"no" when the clause itself answers yes or no, else None."""
+    m = _PRO_FORM.match(clause)
+    if m:
+        return "no" if m.group(1) or m.group(2) == "not" else "yes"
     c = _FILLER.sub("", clause)
     if not c:
         return None
@@ -423,13 +453,15 @@ def _explicit(clause: str) -> str | None:
             return "yes"
         if w in ("yes", "yeah", "yep", "yup") and nxt in _FOLLOWERS:
             return "yes"
-        return None
     if w in _NO_WORDS and (nxt is None or nxt in _FOLLOWERS):
         return "no"
     if _NOT_AT_ALL.match(c) or _IT_ISNT.match(c):
         return "no"
     if _THAT_IS_RIGHT.match(c):
         return "yes"
+    m = _IT_SEEMS.match(c)
+    if m:
+        return "no" if m.group(1) else "yes"
     last = c.rsplit(" ", 5)
     if len(last) <= 5 and last[-1] in ("yes", "no") and not _VERBS.intersection(last[:-1]):
         return last[-1]  # "at first glance no", "on closer inspection yes"
@@ -511,10 +543,12 @@ def _restated(sentence: str, asked_words: frozenset[str]) -> str | None:
 
 def _read_tf(clauses: list[Clause], asked: str, prompt: str = "") -> str | None:
     explicit = implicit = None
-    for clause, refuses, _ in clauses:
+    for i, (clause, refuses, k) in enumerate(clauses):
         if refuses:
             continue
         said = _explicit(clause)
+        if said == "no" and i + 1 < len(clauses) and clauses[i + 1][1:] == (True, k):
+            continue  # "No, I can't tell": the "no" introduces the refusal
         if said is not None:
             explicit = said
         elif asked and explicit is None:  # an explicit answer outranks statements
@@ -555,16 +589,18 @@ _DISAGREE = object()  # a letter whose attached text names another option
 
 _LETTER_STRONG = re.compile(
     r"(?:\b(?:final answer|correct answer|the answer|my answer|answer choice|answer"
-    r"|correct option|correct choice|best option|best choice|final choice|option letter)"
+    r"|correct option|correct choice|best option|best choice|final choice|option letter)\b"
     r"(?:\s+(?:is|would be|should be|will be|to the question is|to this question is))?"
-    r"|\bi\s+(?:would\s+)?(?:choose|pick|select|go with)|答案(?:是|为)?)"
+    r"|\bi(?:'d|’d|\s+would)?\s+(?:choose|pick|select|go\s+with|say)"
+    r"|\b(?:it|that)(?:\s+is|'s|’s)|答案(?:是|为)?|选(?:择)?)"
     r"\s*[:：=\-]?\s*(?:(?:therefore|thus|clearly|definitely|probably|likely|option|choice"
     r"|letter)\s+)*[\"'“(\[]?([A-Za-z])(?![A-Za-z0-9])([\)\]]?)",
     re.I,
 )
 _LETTER_LEAD = re.compile(r"\A[\s>\"'“]*([\(\[]?)([A-Za-z])(?![A-Za-z0-9])([\)\]]?)")
 _LETTER_WEAK = re.compile(
-    r"(?:\b(?i:option|choice|letter)\s+[\(\[]?([A-Z])(?![A-Za-z0-9])[\)\]]?|\(([A-Z])\))"
+    r"(?:\b(?i:option|choice|letter)\s+[\(\[]?([A-Z])(?![A-Za-z0-9])[\)\]]?|\(([A-Z])\)"
+    r"|(?<![\w'’])([A-Z])(?=\s+(?:is|seems|would be)\s+(?:the\s+)?(?:correct|right|best|answer)))"
 )
 _LETTER_LINE = re.compile(r"^[ \t>]*[\(\[]?([A-Z])[\)\].][ \t]", re.M)
 _LETTER_LIST = re.compile(
@@ -662,7 +698,7 @@ def _letters(text: str) -> _Letters:
         strong.append(_said(m, text, 1, opened, m.group(2)))
     chosen, weak = [], []
     for m in _LETTER_WEAK.finditer(text):
-        letter = m.group(1) or m.group(2)
+        letter = m.group(1) or m.group(2) or m.group(3)
         rest = normalize(re.split(r"[.;\n]", text[m.end() :], maxsplit=1)[0][:80])
         if _WEAK_RULED_OUT.search(rest):
             continue
@@ -847,7 +883,7 @@ def _listed(text: str, name: str) -> bool:
     """Whether the name is one item of a comma list of bare names ("X, Y, Z")."""
     if "," not in text and "、" not in text:
         return False
-    for sentence in _SENTENCE_SPLIT.split(text):
+    for sentence in _sentences(text):
         parts = [_stem(normalize(p)) for p in re.split(r"[,、]", sentence)]
         parts = [p for p in parts if p]
         if len(parts) < 2 or not any(_mentions(p, name) for p in parts):
@@ -855,6 +891,7 @@ def _listed(text: str, name: str) -> bool:
         limit = max(4, len(_name_stem(name).split()) + 1)
         if all(
             len(p.split()) <= limit
+            and not _DESCRIPTORS.issuperset(p.split())
             and p.split()[0] not in _NOT_A_NAME
             and not p.endswith("ly")
             and not _CLAUSE_WORDS.intersection(p.split())
@@ -864,6 +901,12 @@ def _listed(text: str, name: str) -> bool:
     return False
 
 
+#: Words that describe the individual, not name another category ("X, juvenile").
+_DESCRIPTORS = frozenset(
+    {"adult", "juvenile", "immature", "male", "female", "breeding", "nonbreeding", "winter",
+     "summer", "plumage", "chick", "young", "larva", "caterpillar", "flower", "leaf", "fruit",
+     "seed", "morph", "form", "dark", "light", "pale", "probably", "likely", "i", "think"}
+)  # fmt: skip
 _CLAUSE_WORDS = frozenset({"is", "are", "was", "were", "has", "have", "looks", "appears", "seems"})
 
 

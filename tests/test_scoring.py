@@ -756,3 +756,72 @@ def test_official_mode_agrees_with_release_rule_on_generated_responses(data):
 
 
 _SAMPLE_ROWS = _sample_rows() if SAMPLE.is_dir() else []
+
+
+@pytest.mark.parametrize(
+    ("response", "says"),
+    [
+        # pro-forms and likelihood words answer too
+        ("I believe so.", "yes"),
+        ("I don't think so.", "no"),
+        ("I think not.", "no"),
+        ("It seems so.", "yes"),
+        ("It doesn't appear to be.", "no"),
+        ("Highly unlikely.", "no"),
+        ("Most likely.", "yes"),
+        ("Of course!", "yes"),
+        ("Indeed it is.", "yes"),
+        # a question the model asks itself is deliberation, the statement after it answers
+        ("A Laysan albatross? No, the back is too dark.", "no"),
+        ("Is it a laysan albatross? Yes.", "yes"),
+        # "No, I can't tell" is a refusal, not a no
+        ("No, I can't tell from this photo.", "refusal"),
+        ("No, it is impossible to say.", "refusal"),
+        ("No, I don't see a Laysan albatross here.", "no"),
+        ("I can't see any Laysan albatross in the photo.", "no"),
+    ],
+)
+def test_true_false_more_kinds(response, says):
+    if says == "refusal":
+        assert score(_tf("no"), response) == Scored(False, None, "refusal")
+    else:
+        assert _tf_reads(response, _tf("yes"), _tf("no")) == (says, "yesno")
+
+
+@pytest.mark.parametrize(
+    ("response", "names"),
+    [
+        ("It's B.", "laysan albatross"),
+        ("It is (C).", "sooty albatross"),
+        ("Between A and B, I'd go with B.", "laysan albatross"),
+        ("I would pick D", "baird sparrow"),
+        ("B is correct.", "laysan albatross"),
+        ("Option A is incorrect, option B is correct.", "laysan albatross"),
+        ("Not C or D; it is B.", "laysan albatross"),
+        ("选B", "laysan albatross"),
+        ("答案是：C", "sooty albatross"),
+        ("It is a laysan albatross.", "laysan albatross"),
+        ("Is it A? No, it is the laysan albatross.", "laysan albatross"),
+    ],
+)
+def test_multiple_choice_more_letter_forms(response, names):
+    for truth in OPTIONS:
+        s = score(_q("mc", truth, **LETTERED), response)
+        assert s.parsed == names and s.correct == (names == truth), s
+
+
+@pytest.mark.parametrize(
+    ("response", "correct", "how"),
+    [
+        ("Black-footed albatross, juvenile", True, "text"),
+        ("Black-footed albatross, adult plumage.", True, "text"),
+        ("Black-footed albatross, a seabird of the North Pacific.", True, "text"),
+        ("Black-footed albatross, Laysan albatross", False, "hedge"),
+        ("Laysan albatross, short-tailed albatross, black-footed albatross.", False, "hedge"),
+        ("A Laysan albatross? No, a black-footed albatross.", True, "text"),
+        ("A black-footed albatross? No, a Laysan albatross.", False, "text"),
+    ],
+)
+def test_short_answer_lists_descriptors_and_questions(response, correct, how):
+    s = score(_q("sa", "black footed albatross"), response)
+    assert (s.correct, s.how) == (correct, how)
