@@ -108,7 +108,9 @@ def _sentences(text: str) -> list[str]:
     left out when the text also states something."""
     out, questions, start = [], [], 0
     for m in _SENTENCE_SPLIT.finditer(text):
-        (questions if "?" in m.group() or "？" in m.group() else out).append(text[start : m.start()])
+        (questions if "?" in m.group() or "？" in m.group() else out).append(
+            text[start : m.start()]
+        )
         start = m.end()
     out.append(text[start:])
     if not any(normalize(s) for s in out):
