@@ -826,3 +826,32 @@ def test_multiple_choice_more_letter_forms(response, names):
 def test_short_answer_lists_descriptors_and_questions(response, correct, how):
     s = score(_q("sa", "black footed albatross"), response)
     assert (s.correct, s.how) == (correct, how)
+
+
+def test_refusals_are_counted_per_case_beside_the_unparsed_rate():
+    from pytest_fgbmk.engine import Answer
+    from pytest_fgbmk.measurement import Asked, measure_questions
+    from pytest_fgbmk.questions.cases import Case
+    from pytest_fgbmk.report.junit import measurement_properties
+    from pytest_fgbmk.report.results import case_from_measurement, case_from_properties
+    from pytest_fgbmk.report.terminal import SummaryRow, format_table
+
+    qs = [replace(_tf("no"), id=f"q{i}", image=f"im{i}") for i in range(5)]
+    said = ["No.", "No idea.", "There is no way to tell.", "Hmm.", "It isn't a Laysan albatross."]
+    answers = {q.id: Answer(a) for q, a in zip(qs, said, strict=True)}
+    m = measure_questions(
+        Case("cub", "granularity", "species", "tf"),
+        qs,
+        answers,
+        asked=Asked("cub", "h", "o", "strict", None, 0),
+    )
+    assert [o.how for o in m.outcomes] == ["yesno", "refusal", "refusal", "unparsed", "yesno"]
+    assert (m.value, m.unparsed_rate, m.refusal_rate) == (40.0, 20.0, 40.0)
+    props = dict(measurement_properties(m))
+    assert (props["unparsed_rate"], props["refusal_rate"]) == ("20.00", "40.00")
+    assert case_from_properties(props).refusal_rate == case_from_measurement(m).refusal_rate == 40.0
+    assert "refusal_rate" not in case_from_properties(props).details
+    row = SummaryRow.from_properties(props, "passed")
+    header, *lines = [x for x in format_table([row]) if x.strip()]
+    assert header.split()[-4:] == ["n", "unparsed", "refused", "result"]
+    assert lines[-1].split()[-4:] == ["5", "20.0%", "40.0%", "passed"]

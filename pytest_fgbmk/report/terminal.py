@@ -176,8 +176,8 @@ _MIN = {"Δ": 5, "mdd": 4}
 
 def format_table(rows: Sequence[SummaryRow], width: int = WIDTH) -> list[str]:
     """The per-case table, at most ``width`` columns: dataset, task, facet, type, metric,
-    value, baseline, Δ (points), ``mdd`` (when the gate stated one), n, unparsed and errors
-    (when any), result. Rows grouped by dataset (a blank line between datasets)."""
+    value, baseline, Δ (points), ``mdd`` (when the gate stated one), n, unparsed, refused and
+    errors (when any), result. Rows grouped by dataset (a blank line between datasets)."""
     if not rows:
         return []
     ordered = sorted(rows, key=SummaryRow.sort_key)
