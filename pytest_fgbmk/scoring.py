@@ -189,7 +189,9 @@ def _name_pattern(name: str) -> re.Pattern[str] | None:
 
 _RULED_OUT_BEFORE = re.compile(
     r"(?:\bnot|\bn t|\bnor|\bneither|\bnever|rather than|instead of|\bunlike|\bthan"
-    r"|other than|\bexcept|\bexcluding|\bnot even|\bisn t|\baren t)"
+    r"|other than|\bexcept|\bexcluding|\bnot even|\bisn t|\baren t|compared (?:to|with)"
+    r"|comparing (?:it )?(?:to|with)|in contrast (?:to|with)|as opposed to|different from"
+    r"|differs? from|distinguish(?:es|ed)? (?:it )?from|rul(?:e|es|ing|ed) out)"
     r"(?: (?:a|an|the|be|just|simply|really|actually|option|choice|necessarily|\w+ly))*\s*$"
     r"|(?:不是|并非|不|没有|非)\s*$"
 )
@@ -210,8 +212,25 @@ def _compact(name: str) -> str:
 
 
 _CUES = frozenset(
-    {"not", "t", "nor", "neither", "never", "than", "instead", "unlike", "except", "excluding"}
+    {"not", "t", "nor", "neither", "never", "than", "instead", "unlike", "except", "excluding",
+     "compared", "comparing", "contrast", "opposed", "different", "differ", "differs",
+     "distinguish", "distinguishes", "distinguished", "rule", "rules", "ruling", "ruled"}
+)  # fmt: skip
+#: A later clause that corrects an earlier identification ("…, but it is actually a gull").
+_CORRECTION = re.compile(
+    r"\b(?:actually|in fact|on closer (?:inspection|look|examination)|on second thought"
+    r"|looking closer|correction)\b.*\b(?:a|an)\b(?! (?:\w+ )?one\b)"
 )
+
+
+def _corrected(clauses: Sequence[Clause], after: int, names: Sequence[str]) -> bool:
+    """Whether a clause after ``after`` corrects it without naming any of ``names``."""
+    for c, refuses, _ in clauses[after + 1 :]:
+        if not refuses and _CORRECTION.search(c):
+            stem = _stem(c)
+            if not any(_mentions(stem, n) for n in names):
+                return True
+    return False
 
 
 def _mentions(clause_stem: str, name: str) -> list[tuple[int, int]]:
@@ -554,7 +573,10 @@ def _read_tf(clauses: list[Clause], asked: str, prompt: str = "") -> str | None:
         if said is not None:
             explicit = said
         elif asked and explicit is None:  # an explicit answer outranks statements
-            implicit = _implicit(clause, asked) or implicit
+            said = _implicit(clause, asked)
+            if said is None and implicit == "yes" and _corrected(clauses, i - 1, [asked]):
+                implicit = None  # "resembles X, but it is actually a Y"
+            implicit = said or implicit
     if explicit or implicit or not prompt:
         return explicit or implicit
     q_words = _question_words(prompt)
@@ -613,6 +635,10 @@ _WEAK_RULED_OUT = re.compile(
     r"\b(?:is|are|was|seems) (?:not|incorrect|wrong|false|unlikely)|\bincorrect\b|ruled out"
     r"|\beliminat|\bwrong\b"
 )
+_STRONG_RULED_OUT = re.compile(
+    r"(?:is|are|was|seems) (?:not|incorrect|wrong|false|unlikely)\b|(?:can be )?(?:ruled out"
+    r"|eliminated)\b"
+)
 _WEAK_CHOSEN = re.compile(r"\b(?:is|seems|would be) (?:the )?(?:correct|right|best|answer)\b")
 _HEDGE_WORDS = re.compile(
     r"\b(?:or|either|maybe|perhaps|possibly|might|could|versus|vs)\b|/|\band or\b"
@@ -662,6 +688,7 @@ class _Said:
     opened: bool
     close: str
     listed: bool  # another letter follows: "A, B", "(A) (B)", "A or B"
+    ruled_out: bool  # "answer B is wrong"
     delimited: bool  # ")", ".", ":" or the end of the line follows
     line: str  # the rest of its line, stemmed
     worded: bool  # a lowercase word follows ("A laysan albatross": the article)
@@ -676,6 +703,7 @@ def _said(m: re.Match[str], text: str, letter_group: int, opened: bool, close: s
         opened,
         close,
         bool((letter.isupper() or close) and _LETTER_LIST.match(rest)),
+        _STRONG_RULED_OUT.match(normalize(rest[:40])) is not None,
         bool(close) or _DELIMITED.match(rest) is not None,
         _stem(normalize(rest.split("\n", 1)[0][:300])),
         re.match(r"\s+[a-z]", rest) is not None,
@@ -717,6 +745,8 @@ def _letters(text: str) -> _Letters:
 
 def _letter_here(said: _Said, q: Question, lead: bool) -> object | int | None:
     """Validate one letter statement: the option index, _HEDGE, _DISAGREE or None."""
+    if said.ruled_out:
+        return None
     if said.listed:
         return _HEDGE
     letter, delimited = said.letter, said.delimited
@@ -915,12 +945,14 @@ _CLAUSE_WORDS = frozenset({"is", "are", "was", "were", "has", "have", "looks", "
 def _sa_found(
     clauses: list[Clause], names: tuple[tuple[str, str], ...]
 ) -> tuple[str | None, str, int]:
-    for c, refuses, k in clauses:
+    for i, (c, refuses, k) in enumerate(clauses):
         if refuses:
             continue
         stem = _stem(c)
         for name, how in names:
             if any(_affirmed(stem, sp) for sp in _mentions(stem, name)):
+                if _corrected(clauses, i, [n for n, _ in names]):
+                    return None, "", -1  # "looks like X, but it is actually a Y"
                 return name, how, k
     return None, "", -1
 

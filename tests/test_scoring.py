@@ -855,3 +855,41 @@ def test_refusals_are_counted_per_case_beside_the_unparsed_rate():
     header, *lines = [x for x in format_table([row]) if x.strip()]
     assert header.split()[-4:] == ["n", "unparsed", "refused", "result"]
     assert lines[-1].split()[-4:] == ["5", "20.0%", "40.0%", "passed"]
+
+
+def test_a_later_correction_overrides_a_resemblance():
+    """ "Looks like X, but it is actually a Y": the identification is Y (no, wrong)."""
+    q_sa = _q("sa", "black footed albatross")
+    corrected = "It looks like a black-footed albatross, but it's actually a Laysan albatross."
+    assert score(q_sa, corrected).correct is False
+    assert score(q_sa, "Black-footed albatross; in fact a young one.").correct is True
+    assert score(q_sa, "Black-footed albatross. Actually, I'm quite sure.").correct is True
+    resembles = (
+        "The bird resembles a Laysan albatross, but it is actually a black-footed albatross."
+    )
+    assert score(_tf("yes"), resembles) == Scored(False, None, "unparsed")
+    assert score(_tf("yes"), "There is a Laysan albatross, but it is far away.").parsed == "yes"
+
+
+@pytest.mark.parametrize(
+    ("response", "names"),
+    [
+        (
+            "Comparing it with a laysan albatross, the darker head makes it a sooty albatross.",
+            "sooty albatross",
+        ),
+        (
+            "Compared to the black-footed albatross, this one has a white head: laysan albatross.",
+            "laysan albatross",
+        ),
+        (
+            "The pale bill rules out a sooty albatross; it is a laysan albatross.",
+            "laysan albatross",
+        ),
+        ("The answer is C. Answer B is wrong.", "sooty albatross"),
+        ("Answer B is incorrect; the answer is C.", "sooty albatross"),
+    ],
+)
+def test_comparisons_and_ruled_out_answers_do_not_count(response, names):
+    s = score(_q("mc", "sooty albatross", **LETTERED), response)
+    assert s.parsed == names, s
