@@ -7,32 +7,40 @@ letters map to options, and case, plural, hyphenation, spacing and punctuation d
 * The response is cleaned first: ``<think>…</think>`` blocks (an unclosed leading one
   leaves nothing), end-of-turn tokens such as ``</s>``, markdown emphasis (``*``, `````,
   leading ``#``) and a leading ``A:`` that means "Answer:".
-* It is cut into clauses at sentence ends, commas, semicolons, colons, dashes and
-  contrastive words ("but", "however"). A clause that refuses or declares ignorance ("No
-  idea.", "I can't tell", "it is not clear", "There is no way to tell", 不知道) answers
-  nothing, even when it contains "no" or a name.
+* It is cut into sentences and clauses (sentence ends, commas, semicolons, colons, dashes,
+  "but", "however", …). A question the model asks itself ("A Laysan albatross? No, …") is
+  deliberation and left out. A clause that refuses or declares ignorance ("No idea.", "I
+  can't tell", "it is not clear", "There is no way to tell", "No, I can't tell", 不知道)
+  answers nothing, even when it contains "no" or a name.
+* A name is matched as whole words in singular form, spaces and hyphens optional between
+  its letters ("German Shorthaired Pointer" = "German short-haired pointer", "Arctic terns"
+  = "arctic tern", "Baird's sparrow" = "baird sparrow"); a name in Chinese needs no spaces. A
+  name is not put forward when ruled out ("not a X", "rather than X", "unlike X", "compared
+  with X", "rules out X", "X is wrong", 不是X) or corrected later ("…, but it is actually a
+  Y").
 * true/false: a clause answers explicitly when it opens (after fillers such as "so", "the
   answer is") with yes/no words ("Yes", "No", "Nope", "True", "Absolutely", "Negative",
-  "Not at all", "It is not.", "It isn't.", 是, 否, 不是); "no" followed by a noun ("no doubt")
-  is not an answer. Otherwise a clause that names the asked object (``Question.asked``, or
-  the name in the prompt: "Is there a pair of skis in the image?") answers implicitly: no when
-  a negation ("no", "not", "n't", "without", …) precedes it or "is not"/"absent" follows it,
-  yes otherwise ("The image shows a pair of skis."). The last explicit answer decides, else
-  the last implicit one.
+  "Not at all", "It is not.", "It isn't.", "I believe so", "I don't think so", "Unlikely",
+  是, 否, 不是); "no" followed by a noun ("no doubt") is not an answer. Otherwise a clause that
+  names the asked object (``Question.asked``, or the name in the prompt: "Is there a pair of
+  skis in the image?") answers implicitly: no when a negation precedes it ("no", "not",
+  "n't", "without", "rather than", …) or "is not"/"absent" follows it, yes otherwise ("The
+  image shows a pair of skis."); else a sentence restating the whole question ("The red car
+  is (not) larger than the blue truck."). The last explicit answer decides, else the last
+  implicit one.
 * multiple-choice: a response that is one option's text; else, for lettered options, the
-  last answer statement ("Answer: b", "the answer is (D)", "I choose C"), else a leading
-  letter ("B", "(B)", "B)", "B.", "B\\n…"), else a single letter named as "option B" or
-  "(B)" and not ruled out ("(A) is wrong"); a list of letters ("A, B", "(A) (B) (C)",
-  one lettered line per option) is a hedge; a letter whose attached text names another
-  option is unparsed. Else option texts named as whole words (plural, spacing and hyphen
-  variants included), minus those ruled out ("not a laysan albatross", "rather than …",
-  "… is incorrect"): after an answer marker ("Answer Choice: house") that segment decides;
-  one option named is the answer; several in one clause, or joined by "or"/"maybe", are a
-  hedge; several in separate clauses are unparsed. Options "Yes"/"No" are read as
-  true/false.
-* short answer: the truth or an accepted synonym (``Question.accepted``) named and not
-  negated; right unless it is one of several candidates ("X or Y", "either X or Y", "X/Y").
-  Chinese names need no spaces around them.
+  last answer statement ("Answer: b", "the answer is (D)", "I'd go with C", "It's B", "B is
+  correct", 答案是B), else a leading letter ("B", "(B)", "B)", "B.", "B\\n…"), else a single
+  letter named as "option B" or "(B)" and not ruled out ("(A) is wrong"); a list of letters
+  ("A, B", "(A) (B) (C)", one lettered line per option) is a hedge; a letter whose attached
+  text names another option is unparsed. Else option texts named: after an answer marker
+  ("Answer Choice: house") that segment decides; one option named is the answer; several in
+  one sentence, or with "or"/"maybe", are a hedge; several in separate sentences are
+  unparsed; none: the truth named by an accepted synonym (``synonym``). Options "Yes"/"No"
+  are read as true/false.
+* short answer: the truth or an accepted synonym (``Question.accepted``) put forward; right
+  unless it is one of several candidates ("X or Y", "either X or Y", "X/Y", "X, Y, Z",
+  "maybe X, maybe Y"). After a "Final answer:" line, only that line counts.
 
 Each verdict's ``how``: ``yesno``, ``letter``, ``text``, ``synonym`` (decided), ``hedge``
 (several candidates offered: wrong), ``refusal`` (declined to answer: wrong), ``unparsed``
@@ -350,7 +358,7 @@ def score(question: Question, response: str, mode: str = "strict") -> Scored:
             key = ("tf", q.truth, (), False, q.asked, q.prompt, ())
         elif q.qtype == "mc":
             prompt = q.prompt if _yes_no(q.options) else ""
-            key = ("mc", q.truth, q.options, q.lettered, "", prompt, ())
+            key = ("mc", q.truth, q.options, q.lettered, "", prompt, q.accepted)
         else:
             key = (q.qtype, q.truth, (), False, "", "", q.accepted)
         return _strict_memo(key, response)
@@ -854,7 +862,29 @@ def _score_mc(q: Question, text: str) -> Scored:
             i = _option_stems(q.options).index(said)
             return Scored(q.options[i] == q.truth, q.options[i], "text")
     v = _verdict(q, _read_options(q, text, clauses), "text")
+    if q.accepted and (v is None or (v.parsed is not None and not v.correct)):
+        syn = _synonym_of_truth(q, clauses)
+        if syn is not None and v is not None:
+            return Scored(False, None, "hedge")  # another option and the truth's other name
+        v = v or syn
     return v if v is not None else _no_answer(clauses)
+
+
+def _synonym_of_truth(q: Question, clauses: list[Clause]) -> Scored | None:
+    """The truth option named by another of its names (``Question.accepted``), no option
+    text being named."""
+    for i, (c, refuses, _) in enumerate(clauses):
+        if refuses:
+            continue
+        stem = _stem(c)
+        for syn in q.accepted:
+            if any(_affirmed(stem, sp) for sp in _mentions(stem, syn)):
+                if _HEDGE_WORDS.search(c):
+                    return Scored(False, None, "hedge")
+                if _corrected(clauses, i, q.accepted):
+                    return None
+                return Scored(True, q.truth, "synonym")
+    return None
 
 
 # -- short answer --------------------------------------------------------------------------

@@ -893,3 +893,12 @@ def test_a_later_correction_overrides_a_resemblance():
 def test_comparisons_and_ruled_out_answers_do_not_count(response, names):
     s = score(_q("mc", "sooty albatross", **LETTERED), response)
     assert s.parsed == names, s
+
+
+def test_multiple_choice_truth_named_by_an_accepted_synonym():
+    q = _q("mc", "black footed albatross", options=OPTIONS, accepted=("Phoebastria nigripes",))
+    assert score(q, "Phoebastria nigripes") == Scored(True, "black footed albatross", "synonym")
+    assert score(q, "It is a Phoebastria nigripes.").how == "synonym"
+    assert score(q, "Phoebastria nigripes or a sooty albatross") == Scored(False, None, "hedge")
+    assert score(q, "It is not a Phoebastria nigripes.").how == "unparsed"
+    assert score(q, "A sooty albatross.").parsed == "sooty albatross"
