@@ -445,6 +445,9 @@ _IT_SEEMS = re.compile(
     r"\A(?:(?:it|this|that|they|he|she)\s+)?(?:(?:does|do|did)\s*(n\s+t|not)\s+)?"
     r"(?:appears?|seems?|looks?)\s+(?:to\s+be(?:\s+so)?|so|like\s+(?:it|one|it\s+is|so))\Z"
 )
+_WITHDRAWN = re.compile(
+    r"\A(?:or (?:maybe |perhaps )?(?:not|no|yes|the opposite)|or maybe|or perhaps)\Z"
+)
 _VERBS = frozenset(
     {"is", "are", "was", "were", "there", "have", "has", "say", "said", "or", "and", "yes",
      "no", "yeah", "nope", "true", "false"}
@@ -574,6 +577,9 @@ def _read_tf(clauses: list[Clause], asked: str, prompt: str = "") -> str | None:
     explicit = implicit = None
     for i, (clause, refuses, k) in enumerate(clauses):
         if refuses:
+            continue
+        if _WITHDRAWN.match(clause):
+            explicit = implicit = None  # "It is a Laysan albatross, or not."
             continue
         said = _explicit(clause)
         if said == "no" and i + 1 < len(clauses) and clauses[i + 1][1:] == (True, k):

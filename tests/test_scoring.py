@@ -779,6 +779,9 @@ _SAMPLE_ROWS = _sample_rows() if SAMPLE.is_dir() else []
         ("No, I can't tell from this photo.", "refusal"),
         ("No, it is impossible to say.", "refusal"),
         ("No, I don't see a Laysan albatross here.", "no"),
+        # an answer withdrawn in the same breath answers nothing
+        ("It is a Laysan albatross, or not.", None),
+        ("Yes, or maybe not.", None),
         ("I can't see any Laysan albatross in the photo.", "no"),
     ],
 )
@@ -786,7 +789,8 @@ def test_true_false_more_kinds(response, says):
     if says == "refusal":
         assert score(_tf("no"), response) == Scored(False, None, "refusal")
     else:
-        assert _tf_reads(response, _tf("yes"), _tf("no")) == (says, "yesno")
+        how = "unparsed" if says is None else "yesno"
+        assert _tf_reads(response, _tf("yes"), _tf("no")) == (says, how)
 
 
 @pytest.mark.parametrize(
