@@ -77,7 +77,8 @@ class Measurement:
     """One case's result. ``value``, ``low`` and ``high`` are percentages (0–100).
 
     ``unparsed_rate`` is the percentage of answers nothing could be read from (errors
-    included); ``errors`` counts questions the model failed to answer (scored wrong, reported);
+    included); ``refusal_rate`` the percentage that declined to answer (``how="refusal"``,
+    scored wrong); ``errors`` counts questions the model failed to answer (scored wrong, reported);
     ``details`` holds task-specific figures (knowledge bias: the per-category
     distribution and the ranked per-category accuracies). ``judged`` counts answers the
     rules left unparsed that ``--fgbmk-judge`` decided (``how="judge"``; 0 without a judge).
@@ -99,6 +100,7 @@ class Measurement:
     asked: Asked
     details: Mapping[str, Any] = field(default_factory=dict)
     judged: int = 0
+    refusal_rate: float = 0.0
 
     @property
     def question_ids(self) -> tuple[str, ...]:
@@ -235,4 +237,5 @@ def measure_questions(
         asked=asked,
         details=details,
         judged=n_judged,
+        refusal_rate=float(summary.refusal_rate),
     )

@@ -23,8 +23,9 @@ QUESTIONS = "3"
 #: The ``--fgbmk-limit`` subset (2: balanced answer kinds, truth positions and categories;
 #: knowledge-bias pairs kept together).
 SUBSET = "2"
-#: Reading a model's answer into right or wrong (``scoring.py``, both modes).
-SCORING = "1"
+#: Reading a model's answer into right or wrong (``scoring.py``, both modes; 2: refusals,
+#: hedges, final answers, implicit answers, plural/spacing variants).
+SCORING = "2"
 #: Decoding an image file into the RGB pixels a model sees (``data/images.py``).
 IMAGES = "1"
 #: The linear probe: its grid, validation split and head selection (``machine/probe.py``).

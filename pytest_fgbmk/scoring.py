@@ -1,16 +1,51 @@
 """Answer scoring: what a response says, whether it is right, and how that was decided.
 
-``strict`` (the default) reads answers the way a person would:
+``strict`` (the default) reads an answer the way a careful grader does (the grading rules of
+the shared answer corpus): refusals and hedges are wrong, the final stated answer counts,
+letters map to options, and case, plural, hyphenation, spacing and punctuation do not matter.
 
-* text is normalised (:func:`questions.text.normalize`: case, NFKC, punctuation and
-  ``_``/``-`` as spaces) after a leading ``<think>…</think>`` block is removed;
-* true/false: the first decisive "yes"/"no" word, whole words only ("not", "know",
-  "nothing" are not "no"); a response with both or neither is *unparsed*;
-* multiple-choice: a response that is exactly one option's text; else, when options were
-  lettered, a letter in its usual forms ("B", "(B)", "B.", "B) …", "**B**", "Answer: B",
-  "The answer is B", "option B"); else exactly one option's text as whole words (a
-  response naming two or more options is wrong);
-* short answer: the truth as whole words, or one of its accepted synonyms.
+* The response is cleaned first: ``<think>…</think>`` blocks (an unclosed leading one
+  leaves nothing), end-of-turn tokens such as ``</s>``, markdown emphasis (``*``, `````,
+  leading ``#``) and a leading ``A:`` that means "Answer:".
+* It is cut into sentences and clauses (sentence ends, commas, semicolons, colons, dashes,
+  "but", "however", …). A question the model asks itself ("A Laysan albatross? No, …") is
+  deliberation and left out. A clause that refuses or declares ignorance ("No idea.", "I
+  can't tell", "it is not clear", "There is no way to tell", "No, I can't tell", 不知道)
+  answers nothing, even when it contains "no" or a name.
+* A name is matched as whole words in singular form, spaces and hyphens optional between
+  its letters ("German Shorthaired Pointer" = "German short-haired pointer", "Arctic terns"
+  = "arctic tern", "Baird's sparrow" = "baird sparrow"); a name in Chinese needs no spaces. A
+  name is not put forward when ruled out ("not a X", "rather than X", "unlike X", "compared
+  with X", "rules out X", "X is wrong", 不是X) or corrected later ("…, but it is actually a
+  Y").
+* true/false: a clause answers explicitly when it opens (after fillers such as "so", "the
+  answer is") with yes/no words ("Yes", "No", "Nope", "True", "Absolutely", "Negative",
+  "Not at all", "It is not.", "It isn't.", "I believe so", "I don't think so", "Unlikely",
+  是, 否, 不是); "no" followed by a noun ("no doubt") is not an answer. Otherwise a clause that
+  names the asked object (``Question.asked``, or the name in the prompt: "Is there a pair of
+  skis in the image?") answers implicitly: no when a negation precedes it ("no", "not",
+  "n't", "without", "rather than", …) or "is not"/"absent" follows it, yes otherwise ("The
+  image shows a pair of skis."); else a sentence restating the whole question ("The red car
+  is (not) larger than the blue truck."). The last explicit answer decides, else the last
+  implicit one.
+* multiple-choice: a response that is one option's text; else, for lettered options, the
+  last answer statement ("Answer: b", "the answer is (D)", "I'd go with C", "It's B", "B is
+  correct", 答案是B), else a leading letter ("B", "(B)", "B)", "B.", "B\\n…"), else a single
+  letter named as "option B" or "(B)" and not ruled out ("(A) is wrong"); a list of letters
+  ("A, B", "(A) (B) (C)", one lettered line per option) is a hedge; a letter whose attached
+  text names another option is unparsed. Else option texts named: after an answer marker
+  ("Answer Choice: house") that segment decides; one option named is the answer; several in
+  one sentence, or with "or"/"maybe", are a hedge; several in separate sentences are
+  unparsed; none: the truth named by an accepted synonym (``synonym``). Options "Yes"/"No"
+  are read as true/false.
+* short answer: the truth or an accepted synonym (``Question.accepted``) put forward; right
+  unless it is one of several candidates ("X or Y", "either X or Y", "X/Y", "X, Y, Z",
+  "maybe X, maybe Y"). After a "Final answer:" line, only that line counts.
+
+Each verdict's ``how``: ``yesno``, ``letter``, ``text``, ``synonym`` (decided), ``hedge``
+(several candidates offered: wrong), ``refusal`` (declined to answer: wrong), ``unparsed``
+(nothing could be read: wrong; what an optional judge may be asked about), ``official``,
+``error`` (a scorer bug, counted and reported).
 
 ``official`` reproduces the release's ``answer_acc.py``: runs of ``_``, ``-`` and ``,``
 become one space, both sides are lower-cased and trimmed, and the answer is right when the
@@ -22,27 +57,262 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pytest_fgbmk.questions.records import Question
-from pytest_fgbmk.questions.text import contains_words, normalize
+from pytest_fgbmk.questions.text import normalize
 from pytest_fgbmk.stats import Z95, wilson_interval
 
 MODES = ("strict", "official")
-HOWS = ("letter", "text", "yesno", "synonym", "unparsed", "official", "error")
-_YES = frozenset({"yes", "yeah", "yep", "yup"})
-_NO = frozenset({"no", "nope"})
-_WHOLE_TF = {"true": "yes", "false": "no", "y": "yes", "n": "no"}
+HOWS = (
+    "letter", "text", "yesno", "synonym", "hedge", "refusal", "unparsed", "official", "error",
+)  # fmt: skip
+#: Outcomes nothing could be read from (an optional judge is asked about these only).
+UNPARSED_HOWS = ("unparsed",)
+#: Responses longer than this are read from their first and last parts only.
+_MAX_CHARS = 12_000
+
 _THINK = re.compile(r"\A\s*<think>.*?</think>", re.S | re.I)
-_OFFICIAL = re.compile(r"[_\-,]+")
-_MARKUP = re.compile(r"[*_`#>\s]+")
-_LETTER_LEAD = re.compile(
-    r"\A[\s*_`#>]*[\(\[]?([A-Z])(?:[\)\]](?:\s|[.:]|\Z)|[.:](?:\s|\Z)|\*|\s*\Z)"
+_THINK_ANY = re.compile(r"<think>.*?</think>", re.S | re.I)
+_TOKENS = re.compile(
+    r"</s>|<s>|<\|[a-z_]+\|>|<eos>|<end_of_turn>|<start_of_turn>|</?answer>|</?p>", re.I
 )
-_LETTER_SAID = re.compile(
-    r"(?:answer(?:\s+is)?|option|choice|(?:i\s+)?(?:choose|pick|select)|it\s+is|it's)"
-    r"\s*[:\-]?\s*[*_`]*[\(\[]?([A-Z])(?=[\)\].:,*]|\s*\Z|\s+(?:because|since|as)\b)",
+_EMPHASIS = re.compile(r"(?<![^\s(\[\"'])[*`]+|[*`]+(?![^\s.,:;!?)\]\"'])|^[ \t]*#+[ \t]*", re.M)
+_ANSWER_PREFIX = re.compile(r"\A\s*A\s*[:：]\s*(?=\S)")
+_OFFICIAL = re.compile(r"[_\-,]+")
+
+# -- clauses and refusals -----------------------------------------------------------------
+
+_SENTENCE_SPLIT = re.compile(r"[.!?;。！？；]+(?=\s|$|[^\x00-\x7f])|\n+")
+_CLAUSE_SPLIT = re.compile(
+    r"[:：，、]+(?=\s|$|[^\x00-\x7f])|,\s*|[ \t]+[-–—]+[ \t]+|[–—]+"
+    r"|\s+(?=(?:but|however|although|though|whereas|instead|yet)\b)",
     re.I,
 )
+_REFUSAL = re.compile(
+    r"\b(?:(?:do|does|did) not know|(?:don|doesn|didn) t know|dunno|no (?:idea|clue)"
+    r"|not (?:entirely |completely |quite |totally )?(?:sure|certain|clear)|unsure|uncertain"
+    r"|unclear|(?:can t|cannot|can not|could not|couldn t|unable to|not able to|impossible to"
+    r"|hard to|difficult to|no (?:way|means|method) (?:to|of)|not possible to|isn t possible to"
+    r"|is not possible to)(?: \w+){0,3}? (?:(?:tell|determin|say|know|answer|identif|judg"
+    r"|confirm|verif|decid|assess|discern|distinguish)\w*|be sure|be certain|make out)|(?:cannot|can t|can not|could not) be (?:determined|confirmed"
+    r"|identified|known|seen)|undeterminable|indeterminate|as an ai|i m sorry|i am sorry"
+    r"|(?:not enough|insufficient|no) (?:visual )?(?:information|details?|context|evidence|clues?)"
+    r"|(?:can t|cannot|unable to|not able to) (?:view|see|access|process|analy[sz]e)"
+    r" (?:the |this |any )?(?:image|picture|photo))\b|不知道|不确定|无法|不清楚|看不清|不能确定",
+)
+
+
+Clause = tuple[str, bool, int]
+
+
+def _clauses(text: str) -> list[Clause]:
+    """(normalised clause, refuses?, sentence number) for each non-empty clause, in order."""
+    return list(_clauses_cached(text)) if len(text) <= 300 else _clauses_uncached(text)
+
+
+def _sentences(text: str) -> list[str]:
+    """The sentences of a text; a question ("A Laysan albatross? No, …") is deliberation and
+    left out when the text also states something."""
+    out, questions, start = [], [], 0
+    for m in _SENTENCE_SPLIT.finditer(text):
+        (questions if "?" in m.group() or "？" in m.group() else out).append(
+            text[start : m.start()]
+        )
+        start = m.end()
+    out.append(text[start:])
+    if not any(normalize(s) for s in out):
+        return questions + out
+    return out
+
+
+def _clauses_uncached(text: str) -> list[Clause]:
+    out = []
+    for k, sentence in enumerate(_sentences(text)):
+        if not sentence:
+            continue
+        for part in _CLAUSE_SPLIT.split(sentence):
+            if part:
+                n = normalize(part)
+                if n:
+                    out.append((n, _REFUSAL.search(n) is not None, k))
+    return out
+
+
+@lru_cache(maxsize=1 << 14)
+def _clauses_cached(text: str) -> tuple[Clause, ...]:
+    return tuple(_clauses_uncached(text))
+
+
+# -- names: plural, spacing and hyphen variants ---------------------------------------------
+
+_IRREGULAR = {
+    "people": "person", "men": "man", "women": "woman", "children": "child", "mice": "mouse",
+    "geese": "goose", "feet": "foot", "teeth": "tooth", "oxen": "ox", "leaves": "leaf",
+    "wolves": "wolf", "knives": "knife", "calves": "calf", "halves": "half", "lice": "louse",
+    "shelves": "shelf", "loaves": "loaf", "wives": "wife", "cacti": "cactus", "fungi": "fungus",
+}  # fmt: skip
+_CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\u3040-\u30ff\uf900-\ufaff]")
+
+
+@lru_cache(maxsize=1 << 16)
+def _stem_word(w: str) -> str:
+    if w in _IRREGULAR:
+        return _IRREGULAR[w]
+    if len(w) <= 3 or not w.isascii() or not w.isalpha():
+        return w
+    if w.endswith("ies"):
+        return w[:-3] + "y"
+    if w.endswith(("sses", "shes", "ches", "xes", "zes")):
+        return w[:-2]
+    if w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        return w[:-1]
+    return w
+
+
+def _stem_uncached(normalized: str) -> str:
+    return " ".join(_stem_word(w) for w in normalized.split() if w != "s")
+
+
+_stem_cached = lru_cache(maxsize=1 << 16)(_stem_uncached)
+
+
+def _stem(normalized: str) -> str:
+    """Each word in singular form; a possessive's lone "s" dropped ("baird s" → "baird")."""
+    return _stem_cached(normalized) if len(normalized) <= 200 else _stem_uncached(normalized)
+
+
+@lru_cache(maxsize=1 << 14)
+def _name_pattern(name: str) -> re.Pattern[str] | None:
+    """Whole-word pattern of a name in stemmed text; spaces optional between letters."""
+    stem = _stem(normalize(name))
+    joined = stem.replace(" ", "")
+    if not joined:
+        return None
+    body = " ?".join(re.escape(c) for c in joined)
+    left = "" if _CJK.match(joined[0]) else r"(?<!\S)"
+    right = "" if _CJK.match(joined[-1]) else r"(?!\S)"
+    return re.compile(left + body + right)
+
+
+_RULED_OUT_BEFORE = re.compile(
+    r"(?:\bnot|\bn t|\bnor|\bneither|\bnever|rather than|instead of|\bunlike|\bthan"
+    r"|other than|\bexcept|\bexcluding|\bnot even|\bisn t|\baren t|compared (?:to|with)"
+    r"|comparing (?:it )?(?:to|with)|in contrast (?:to|with)|as opposed to|different from"
+    r"|differs? from|distinguish(?:es|ed)? (?:it )?from|rul(?:e|es|ing|ed) out)"
+    r"(?: (?:a|an|the|be|just|simply|really|actually|option|choice|necessarily|\w+ly))*\s*$"
+    r"|(?:不是|并非|不|没有|非)\s*$"
+)
+_RULED_OUT_AFTER = re.compile(
+    r"\A\s*(?:(?:is|are|was|would be|seems|option|choice)\s+)?(?:also\s+)?"
+    r"(?:not\b|n t\b|incorrect|wrong|ruled out|eliminated|excluded|unlikely|false)"
+)
+
+
+@lru_cache(maxsize=1 << 16)
+def _name_stem(name: str) -> str:
+    return _stem(normalize(name))
+
+
+@lru_cache(maxsize=1 << 16)
+def _compact(name: str) -> str:
+    return _name_stem(name).replace(" ", "")
+
+
+_CUES = frozenset(
+    {"not", "t", "nor", "neither", "never", "than", "instead", "unlike", "except", "excluding",
+     "compared", "comparing", "contrast", "opposed", "different", "differ", "differs",
+     "distinguish", "distinguishes", "distinguished", "rule", "rules", "ruling", "ruled"}
+)  # fmt: skip
+#: A later clause that corrects an earlier identification ("…, but it is actually a gull").
+_CORRECTION = re.compile(
+    r"\b(?:actually|in fact|on closer (?:inspection|look|examination)|on second thought"
+    r"|looking closer|correction)\b.*\b(?:a|an)\b(?! (?:\w+ )?one\b)"
+)
+
+
+def _corrected(clauses: Sequence[Clause], after: int, names: Sequence[str]) -> bool:
+    """Whether a clause after ``after`` corrects it without naming any of ``names``."""
+    for c, refuses, _ in clauses[after + 1 :]:
+        if not refuses and _CORRECTION.search(c):
+            stem = _stem(c)
+            if not any(_mentions(stem, n) for n in names):
+                return True
+    return False
+
+
+def _mentions(clause_stem: str, name: str) -> list[tuple[int, int]]:
+    """Spans of a name in a stemmed clause: as written first, else with other spacing."""
+    ns = _name_stem(name)
+    if not ns:
+        return []
+    if ns.isascii():
+        padded, needle = f" {clause_stem} ", f" {ns} "
+        i = padded.find(needle)
+        if i >= 0:
+            spans = []
+            while i >= 0:
+                spans.append((i, i + len(ns)))
+                i = padded.find(needle, i + len(ns))
+            return spans
+    compact = _compact(name)
+    if compact not in clause_stem.replace(" ", ""):
+        return []  # cheap test first: the name's letters in a row, spaces ignored
+    p = _name_pattern(name)
+    return [] if p is None else [m.span() for m in p.finditer(clause_stem)]
+
+
+@lru_cache(maxsize=1 << 16)
+def _mention_info(clause_stem: str, name: str) -> tuple[tuple[tuple[int, int], ...], bool]:
+    """A name's spans in a stemmed clause, and whether any of them is put forward."""
+    spans = tuple(_mentions(clause_stem, name))
+    return spans, any(_affirmed(clause_stem, sp) for sp in spans)
+
+
+def _affirmed(clause_stem: str, span: tuple[int, int]) -> bool:
+    """Whether a mention is put forward, not ruled out ("not X", "rather than X", "X is wrong")."""
+    before = clause_stem[max(0, span[0] - 60) : span[0]]
+    cued = not _CUES.isdisjoint(before.split()[-8:]) or not before.isascii()
+    if cued and _RULED_OUT_BEFORE.search(before):
+        return False
+    return not _RULED_OUT_AFTER.match(clause_stem[span[1] :])
+
+
+# -- answer markers ------------------------------------------------------------------------
+
+_MARKER = re.compile(
+    r"(?:(?:\bfinal answer|\bcorrect answer|\bthe answer|\bmy answer|\banswer choice|\banswer"
+    r"|\bcorrect (?:option|choice)(?: letter)?|\boption letter)\b|答案)"
+    r"(?:\s+(?:is|would be|should be|will be|to the question is|to this question is))?"
+    r"\s*[:：=\-]?\s*",
+    re.I,
+)
+
+
+def _final_segment(text: str) -> str | None:
+    """The line after the last answer marker that is followed by something, or None."""
+    if "nswer" not in text and "NSWER" not in text and "答案" not in text:
+        return None
+    last = None
+    for m in _MARKER.finditer(text):
+        rest = text[m.end() :].split("\n", 1)[0]
+        if rest.strip(" .:*\"'"):
+            last = rest
+    return last
+
+
+def clean(response: str) -> str:
+    """The response as read: reasoning blocks, end tokens and emphasis removed, trimmed,
+    and cut to its first and last parts when longer than ``_MAX_CHARS``."""
+    text = strip_reasoning(response)
+    if "<" in text:
+        text = _TOKENS.sub(" ", _THINK_ANY.sub(" ", text))
+    if "*" in text or "`" in text or "#" in text:
+        text = _EMPHASIS.sub("", text)
+    text = text.strip()
+    if len(text) > _MAX_CHARS:
+        text = text[: _MAX_CHARS // 3] + "\n" + text[-2 * _MAX_CHARS // 3 :]
+    return text
 
 
 @dataclass(frozen=True)
@@ -55,7 +325,7 @@ class Scored:
 
 
 def strip_reasoning(response: str) -> str:
-    """The response without a leading ``<think>…</think>`` block."""
+    """The response without a leading ``<think>…</think>`` block (an unclosed one: "")."""
     if "<think>" not in response[:200].lower():
         return response
     m = _THINK.match(response)
@@ -72,95 +342,655 @@ def official_correct(truth: str, response: str) -> bool:
 
 
 def score(question: Question, response: str, mode: str = "strict") -> Scored:
-    """Score one response; never raises on any string (a failure is ``how="error"``)."""
+    """Score one response; never raises on any string (a failure is ``how="error"``).
+
+    Raises :class:`ValueError` only for an unknown ``mode``.
+    """
     if mode not in MODES:
         raise ValueError(f"unknown scoring mode {mode!r}; choose one of {', '.join(MODES)}")
     try:
         if mode == "official":
             return Scored(official_correct(question.truth, response), None, "official")
-        text = normalize(strip_reasoning(response))
-        if question.qtype == "tf":
-            return _score_tf(question, text)
-        if question.qtype == "mc":
-            return _score_mc(question, response, text)
-        return _score_sa(question, text)
+        if len(response) > 300:
+            return _strict(question, response)
+        q = question
+        if q.qtype == "tf":
+            key = ("tf", q.truth, (), False, q.asked, q.prompt, ())
+        elif q.qtype == "mc":
+            prompt = q.prompt if _yes_no(q.options) else ""
+            key = ("mc", q.truth, q.options, q.lettered, "", prompt, q.accepted)
+        else:
+            key = (q.qtype, q.truth, (), False, "", "", q.accepted)
+        return _strict_memo(key, response)
     except Exception:  # a scorer bug must not kill a run; it is counted and reported
         return Scored(False, None, "error")
 
 
-def _score_tf(q: Question, text: str) -> Scored:
-    whole = _WHOLE_TF.get(text)
-    if whole is not None:
-        return Scored(whole == q.truth, whole, "yesno")
-    words = text.split()
-    first = None
-    for w in words:
-        if w in _YES or w in _NO:
-            first = "yes" if w in _YES else "no"
-            break
-    if first is None:
-        return Scored(False, None, "unparsed")
-    other = _NO if first == "yes" else _YES
-    if not other.isdisjoint(words):
-        return Scored(False, None, "unparsed")
-    return Scored(first == q.truth, first, "yesno")
+def _strict(q: Question, response: str) -> Scored:
+    text = clean(response)
+    if q.qtype == "tf":
+        return _score_tf(q, text)
+    if q.qtype == "mc":
+        return _score_mc(q, text)
+    return _score_sa(q, text)
 
 
-def _score_mc(q: Question, response: str, text: str) -> Scored:
-    norms = [normalize(o) for o in q.options]
-    if text in norms and norms.count(text) == 1:
-        opt = q.options[norms.index(text)]
-        return Scored(opt == q.truth, opt, "text")
-    if q.lettered and q.options:
-        letter = _find_letter(strip_reasoning(response), len(q.options))
-        if letter is not None:
-            opt = q.options[letter]
-            return Scored(opt == q.truth, opt, "letter")
-    hits = _options_named(text, norms)
-    if len(hits) == 1:
-        opt = q.options[hits[0]]
-        return Scored(opt == q.truth, opt, "text")
-    if hits:
-        return Scored(False, None, "text")
+@lru_cache(maxsize=1 << 15)
+def _strict_memo(key: tuple, response: str) -> Scored:
+    """:func:`_strict` of a short response, by the fields that decide it (answers repeat:
+    the same words for many images of one category)."""
+    qtype, truth, options, lettered, asked, prompt, accepted = key
+    q = Question("", "", "", prompt, qtype, "", "", "", truth, "", options, lettered, asked,
+                 accepted)  # fmt: skip
+    return _strict(q, response)
+
+
+def _no_answer(clauses: list[Clause]) -> Scored:
+    if any(refuses for _, refuses, _ in clauses):
+        return Scored(False, None, "refusal")
     return Scored(False, None, "unparsed")
 
 
-def _find_letter(response: str, n: int) -> int | None:
-    head = response.strip()
-    m = _LETTER_LEAD.match(head)
-    if m and ord(m.group(1)) - 65 < n:
-        return ord(m.group(1)) - 65
-    for m in _LETTER_SAID.finditer(head[:2000]):
-        if m.group(1).isupper() and ord(m.group(1)) - 65 < n:
-            return ord(m.group(1)) - 65
-    bare = _MARKUP.sub("", head).rstrip(".:)")
-    if len(bare) == 1 and "A" <= bare <= "Z" and ord(bare) - 65 < n:
-        return ord(bare) - 65
+# -- true/false ----------------------------------------------------------------------------
+
+_TF_WHOLE = {
+    "yes": "yes", "y": "yes", "true": "yes", "yeah": "yes", "yep": "yes", "yup": "yes",
+    "no": "no", "n": "no", "false": "no", "nope": "no", "nah": "no",
+}  # fmt: skip
+_FILLER = re.compile(
+    r"\A(?:(?:so|thus|therefore|hence|well|actually|oh|ok|okay|then|and|just|simply|finally"
+    r"|in conclusion|in short|in summary|overall|to conclude|to summarize|my final answer is"
+    r"|final answer|the final answer is|the correct answer is|the answer is|my answer is"
+    r"|the answer would be|answer|answer is|i would say|i d say|i say|i think|i believe"
+    r"|i guess|i m confident|i am confident|one word|in one word|the answer to the question is"
+    r"|short answer|答案是|答案)\s*)+"
+)
+_YES_WORDS = frozenset(
+    {"yes", "yeah", "yep", "yup", "true", "correct", "absolutely", "certainly", "definitely",
+     "indeed", "affirmative", "right", "exactly", "sure"}
+)  # fmt: skip
+_NO_WORDS = frozenset({"no", "nope", "nah", "false", "incorrect", "negative", "wrong"})
+_FOLLOWERS = frozenset(
+    {"it", "this", "that", "there", "the", "they", "i", "he", "she", "we", "its", "these",
+     "those", "sir", "indeed", "definitely", "certainly", "absolutely", "of", "because",
+     "as", "since", "not", "a", "an", "in", "from", "based", "looking", "according",
+     "answer", "is"}
+)  # fmt: skip
+_SOFT_YES = frozenset({"correct", "right", "exactly", "sure", "true", "indeed"})
+_IT_IS = re.compile(
+    r"\A(?:(?:indeed|yes|sure|certainly|definitely|absolutely|yeah)\s+)?(?:it|this|that|they|there|he|she)\s+(?:(?:sure|definitely|certainly|indeed|really)\s+)?"
+    r"(?:is|s|are|re|was|does|do|did|has|have|can)(?:\s+(?:indeed|definitely|certainly))?"
+    r"(?:\s+(not|n t))?\Z"
+)
+_IT_ISNT = re.compile(
+    r"\A(?:it|this|that|they|there|he|she)\s+(?:isn|aren|wasn|doesn|don|didn|hasn|can)\s+t\Z"
+)
+_NOT_AT_ALL = re.compile(
+    r"\A(?:(?:absolutely|certainly|definitely|of course|surely|probably)\s+not|not at all"
+    r"|not really|not quite|not likely|nothing of the sort|no way|not correct|not true"
+    r"|that s not (?:correct|true|right|it|the case)|that is not (?:correct|true|right|it"
+    r"|the case)|not the case|(?:very |highly |most )?unlikely)\Z"
+)
+_THAT_IS_RIGHT = re.compile(
+    r"\A(?:(?:that s|that is|it s|it is|this is)\s+(?:correct|true|right|the case|it)"
+    r"|of course|sure thing|yes indeed|indeed|(?:very |highly |most )?likely|probably)\Z"
+)
+#: "I believe so", "I don't think so", "I think not".
+_PRO_FORM = re.compile(
+    r"\A(?:i\s+)?(?:(don t|do not|didn t|did not)\s+)?(?:believe|think|guess|suppose|reckon"
+    r"|expect|hope|would say|d say)\s+(so|not)\Z"
+)
+#: "It appears to be.", "It does not seem so.", "Seems like it."
+_IT_SEEMS = re.compile(
+    r"\A(?:(?:it|this|that|they|he|she)\s+)?(?:(?:does|do|did)\s*(n\s+t|not)\s+)?"
+    r"(?:appears?|seems?|looks?)\s+(?:to\s+be(?:\s+so)?|so|like\s+(?:it|one|it\s+is|so))\Z"
+)
+_WITHDRAWN = re.compile(
+    r"\A(?:or (?:maybe |perhaps )?(?:not|no|yes|the opposite)|or maybe|or perhaps)\Z"
+)
+_VERBS = frozenset(
+    {"is", "are", "was", "were", "there", "have", "has", "say", "said", "or", "and", "yes",
+     "no", "yeah", "nope", "true", "false"}
+)  # fmt: skip
+_NEGATORS = frozenset(
+    {"no", "not", "t", "without", "nor", "neither", "never", "none", "lacks", "lacking",
+     "nothing", "nobody", "absent", "missing", "free", "rather", "instead", "unlike"}
+)  # fmt: skip
+_NEGATED_AFTER = re.compile(
+    r"\A\s*(?:(?:is|are|was|were|appears|seems)\s+)?(?:not\b|n t\b|absent|missing|nowhere"
+    r"|isn t|aren t)"
+)
+
+
+def _explicit(clause: str) -> str | None:
+    """ "yes"/"no" when the clause itself answers yes or no, else None."""
+    m = _PRO_FORM.match(clause)
+    if m:
+        return "no" if m.group(1) or m.group(2) == "not" else "yes"
+    c = _FILLER.sub("", clause)
+    if not c:
+        return None
+    if not c.isascii():
+        if c.startswith(("不是", "否", "不对", "没有", "不")):
+            return "no"
+        if c.startswith(("是", "对", "有", "正确")):
+            return "yes"
+    words = c.split(" ", 2)
+    w = words[0]
+    nxt = words[1] if len(words) > 1 else None
+    if w in _YES_WORDS:
+        if nxt == "not":
+            return "no"
+        if nxt is None or (w not in _SOFT_YES and nxt in _FOLLOWERS):
+            return "yes"
+        if w in ("yes", "yeah", "yep", "yup") and nxt in _FOLLOWERS:
+            return "yes"
+    if w in _NO_WORDS and (nxt is None or nxt in _FOLLOWERS):
+        return "no"
+    if _NOT_AT_ALL.match(c) or _IT_ISNT.match(c):
+        return "no"
+    if _THAT_IS_RIGHT.match(c):
+        return "yes"
+    m = _IT_SEEMS.match(c)
+    if m:
+        return "no" if m.group(1) else "yes"
+    last = c.rsplit(" ", 5)
+    if len(last) <= 5 and last[-1] in ("yes", "no") and not _VERBS.intersection(last[:-1]):
+        return last[-1]  # "at first glance no", "on closer inspection yes"
+    m = _IT_IS.match(c)
+    if m:
+        return "no" if m.group(1) else "yes"
     return None
 
 
-def _options_named(text: str, norms: list[str]) -> list[int]:
-    """Options whose normalised text occurs as whole words, longer names masking shorter."""
-    padded = f" {text} "
-    hits = []
-    for i in sorted(range(len(norms)), key=lambda i: -len(norms[i])):
-        needle = f" {norms[i]} "
-        if norms[i] and needle in padded:
-            hits.append(i)
-            padded = padded.replace(needle, " \x00 ")
-    return sorted(hits)
+_ASKED_IN_PROMPT = (
+    re.compile(
+        r"\b(?:is|are) there (?:a|an|any|some|the)?\s*(.+?)\s+(?:in|on|visible in|shown in)"
+        r" (?:the|this) (?:image|picture|photo|photograph|scene)",
+        re.I,
+    ),
+    re.compile(
+        r"\b(?:does|do) (?:the|this) (?:image|picture|photo|photograph|scene) (?:show|contain"
+        r"|have|include|depict|feature) (?:a|an|any|some|the)?\s*(.+?)\s*\?",
+        re.I,
+    ),
+)
+
+
+@lru_cache(maxsize=1 << 12)
+def _asked_from_prompt(prompt: str) -> str:
+    for rx in _ASKED_IN_PROMPT:
+        m = rx.search(prompt)
+        if m:
+            return m.group(1)
+    return ""
+
+
+def _asked(q: Question) -> str:
+    """The name a true/false question asks about: ``q.asked``, else the one in its prompt."""
+    return q.asked or _asked_from_prompt(q.prompt)
+
+
+def _implicit(clause: str, asked: str) -> str | None:
+    """A statement that the asked object is (yes) or is not (no) there, else None."""
+    stem = _stem(clause)
+    verdict = None
+    for start, end in _mentions(stem, asked):
+        before = stem[:start].split()[-6:]
+        negated = not _NEGATORS.isdisjoint(before) or _NEGATED_AFTER.match(stem[end:])
+        verdict = "no" if negated else "yes"
+    return verdict
+
+
+_QUESTION = re.compile(
+    r"(?:^|[\n.?!:]\s*)((?:is|are|was|were|does|do|did|can|could|would|will|has|have)\b[^?\n]*)\?",
+    re.I,
+)
+_STOP = frozenset(
+    {"is", "are", "was", "were", "does", "do", "did", "can", "could", "would", "will", "has",
+     "have", "the", "a", "an", "of", "in", "on", "at", "to", "this", "that", "these", "those",
+     "there", "it", "its", "image", "picture", "photo", "photograph", "shown", "be", "been",
+     "with", "for", "by", "and", "from", "as", "most"}
+)  # fmt: skip
+_DENIALS = frozenset({"no", "not", "t", "never", "neither", "nor", "none"})
+
+
+@lru_cache(maxsize=1 << 12)
+def _question_words(prompt: str) -> frozenset[str]:
+    """The content words of the last yes/no question in a prompt (empty when fewer than 2)."""
+    found = _QUESTION.findall(prompt)
+    if not found:
+        return frozenset()
+    words = frozenset(_stem(normalize(found[-1])).split()) - _STOP
+    return words if len(words) >= 2 else frozenset()
+
+
+def _restated(sentence: str, asked_words: frozenset[str]) -> str | None:
+    """A sentence that restates the whole question: yes, or no when it adds a denial."""
+    words = set(_stem(sentence).split())
+    if not asked_words <= words:
+        return None
+    return "no" if (words - asked_words) & _DENIALS else "yes"
+
+
+def _read_tf(clauses: list[Clause], asked: str, prompt: str = "") -> str | None:
+    explicit = implicit = None
+    for i, (clause, refuses, k) in enumerate(clauses):
+        if refuses:
+            continue
+        if _WITHDRAWN.match(clause):
+            explicit = implicit = None  # "It is a Laysan albatross, or not."
+            continue
+        said = _explicit(clause)
+        if said == "no" and i + 1 < len(clauses) and clauses[i + 1][1:] == (True, k):
+            continue  # "No, I can't tell": the "no" introduces the refusal
+        if said is not None:
+            explicit = said
+        elif asked and explicit is None:  # an explicit answer outranks statements
+            said = _implicit(clause, asked)
+            if said is None and implicit == "yes" and _corrected(clauses, i - 1, [asked]):
+                implicit = None  # "resembles X, but it is actually a Y"
+            implicit = said or implicit
+    if explicit or implicit or not prompt:
+        return explicit or implicit
+    q_words = _question_words(prompt)
+    if not q_words:
+        return None
+    restated = None
+    sentences: dict[int, list[str]] = {}
+    for clause, refuses, k in clauses:
+        if not refuses:
+            sentences.setdefault(k, []).append(clause)
+    for parts in sentences.values():
+        restated = _restated(" ".join(parts), q_words) or restated
+    return restated
+
+
+def _score_tf(q: Question, text: str) -> Scored:
+    whole = _TF_WHOLE.get(normalize(text))
+    if whole is not None:
+        return Scored(whole == q.truth, whole, "yesno")
+    if text[:1] == "A":
+        text = _ANSWER_PREFIX.sub("", text)
+    clauses = _clauses(text)
+    said = _read_tf(clauses, _asked(q), q.prompt)
+    if said is None:
+        return _no_answer(clauses)
+    return Scored(said == q.truth, said, "yesno")
+
+
+# -- multiple-choice -----------------------------------------------------------------------
+
+_HEDGE = object()  # several candidates offered
+_AMBIGUOUS = object()  # several named, none put forward as the answer
+_DISAGREE = object()  # a letter whose attached text names another option
+
+_LETTER_STRONG = re.compile(
+    r"(?:\b(?:final answer|correct answer|the answer|my answer|answer choice|answer"
+    r"|correct option|correct choice|best option|best choice|final choice|option letter)\b"
+    r"(?:\s+(?:is|would be|should be|will be|to the question is|to this question is))?"
+    r"|\bi(?:'d|’d|\s+would)?\s+(?:choose|pick|select|go\s+with|say)"
+    r"|\b(?:it|that)(?:\s+is|'s|’s)|答案(?:是|为)?|选(?:择)?)"
+    r"\s*[:：=\-]?\s*(?:(?:therefore|thus|clearly|definitely|probably|likely|option|choice"
+    r"|letter)\s+)*[\"'“(\[]?([A-Za-z])(?![A-Za-z0-9])([\)\]]?)",
+    re.I,
+)
+_LETTER_LEAD = re.compile(r"\A[\s>\"'“]*([\(\[]?)([A-Za-z])(?![A-Za-z0-9])([\)\]]?)")
+_LETTER_WEAK = re.compile(
+    r"(?:\b(?i:option|choice|letter)\s+[\(\[]?([A-Z])(?![A-Za-z0-9])[\)\]]?|\(([A-Z])\)"
+    r"|(?<![\w'’])([A-Z])(?=\s+(?:is|seems|would be)\s+(?:the\s+)?(?:correct|right|best|answer)))"
+)
+_LETTER_LINE = re.compile(r"^[ \t>]*[\(\[]?([A-Z])[\)\].][ \t]", re.M)
+_LETTER_LIST = re.compile(
+    r"\A[\)\]]?\s*(?:(?:[,/&]|\bor\b|\band\b)\s*[\(\[]?[A-Z]|[\(\[][A-Z][\)\]])(?![A-Za-z0-9])"
+)
+_DELIMITED = re.compile(r"\A(?:[.:)\]](?:\s|\Z)|\s*\Z|[ \t]*\n|[,;!])")
+_WEAK_RULED_OUT = re.compile(
+    r"\b(?:is|are|was|seems) (?:not|incorrect|wrong|false|unlikely)|\bincorrect\b|ruled out"
+    r"|\beliminat|\bwrong\b"
+)
+_STRONG_RULED_OUT = re.compile(
+    r"(?:is|are|was|seems) (?:not|incorrect|wrong|false|unlikely)\b|(?:can be )?(?:ruled out"
+    r"|eliminated)\b"
+)
+_WEAK_CHOSEN = re.compile(r"\b(?:is|seems|would be) (?:the )?(?:correct|right|best|answer)\b")
+_HEDGE_WORDS = re.compile(
+    r"\b(?:or|either|maybe|perhaps|possibly|might|could|versus|vs)\b|/|\band or\b"
+)
+
+
+def _option_stems(options: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(map(_name_stem, options))
+
+
+def _inside(spans: Sequence[tuple[int, int]], outer: Sequence[tuple[int, int]]) -> bool:
+    """Whether every span lies within a longer one of ``outer``."""
+    return all(any(a <= x and y <= b and b - a > y - x for a, b in outer) for x, y in spans)
+
+
+def _options_in(stem: str, options: tuple[str, ...]) -> set[int]:
+    """Options put forward in one stemmed clause; a name inside a longer named one
+    ("dress" in "wrap dress") does not count."""
+    found = []
+    for i, o in enumerate(options):
+        spans, affirmed = _mention_info(stem, o)
+        if spans:
+            found.append((i, spans, affirmed))
+    if len(found) > 1:
+        found = [f for f in found if not any(g is not f and _inside(f[1], g[1]) for g in found)]
+    return {i for i, _, affirmed in found if affirmed}
+
+
+def _yes_no(options: tuple[str, ...]) -> bool:
+    """Whether the options are "Yes" and "No" (read as a true/false answer)."""
+    return len(options) == 2 and sorted(_option_stems(options)) == ["no", "yes"]
+
+
+def _exact_option(whole: str, options: tuple[str, ...]) -> int | None:
+    """The one option whose stemmed text is the whole response, else None."""
+    stems = _option_stems(options)
+    s = _stem(whole)
+    return stems.index(s) if stems.count(s) == 1 else None
+
+
+@dataclass(frozen=True)
+class _Said:
+    """One letter as written: where, which, its brackets and what follows it on its line."""
+
+    pos: int
+    letter: str
+    opened: bool
+    close: str
+    listed: bool  # another letter follows: "A, B", "(A) (B)", "A or B"
+    ruled_out: bool  # "answer B is wrong"
+    delimited: bool  # ")", ".", ":" or the end of the line follows
+    line: str  # the rest of its line, stemmed
+    worded: bool  # a lowercase word follows ("A laysan albatross": the article)
+
+
+def _said(m: re.Match[str], text: str, letter_group: int, opened: bool, close: str) -> _Said:
+    letter = m.group(letter_group)
+    rest = text[m.end() :]
+    return _Said(
+        m.start(),
+        letter,
+        opened,
+        close,
+        bool((letter.isupper() or close) and _LETTER_LIST.match(rest)),
+        _STRONG_RULED_OUT.match(normalize(rest[:40])) is not None,
+        bool(close) or _DELIMITED.match(rest) is not None,
+        _stem(normalize(rest.split("\n", 1)[0][:300])),
+        re.match(r"\s+[a-z]", rest) is not None,
+    )
+
+
+@dataclass(frozen=True)
+class _Letters:
+    strong: tuple[_Said, ...]  # after an answer marker
+    chosen: tuple[tuple[int, str], ...]  # "(B) … is the correct answer"
+    weak: tuple[str, ...]  # "option B", "(B)", not ruled out
+    lead: _Said | None  # at the very start
+    lines: int  # distinct letters opening lines ("B) …\nC) …")
+
+
+@lru_cache(maxsize=1 << 14)
+def _letters(text: str) -> _Letters:
+    """Every letter statement of a response (independent of the question)."""
+    strong = []
+    for m in _LETTER_STRONG.finditer(text):
+        opened = text[m.start(1) - 1 : m.start(1)] in ("(", "[")
+        strong.append(_said(m, text, 1, opened, m.group(2)))
+    chosen, weak = [], []
+    for m in _LETTER_WEAK.finditer(text):
+        letter = m.group(1) or m.group(2) or m.group(3)
+        rest = normalize(re.split(r"[.;\n]", text[m.end() :], maxsplit=1)[0][:80])
+        if _WEAK_RULED_OUT.search(rest):
+            continue
+        if text[max(0, m.start() - 4) : m.start()].lower().endswith("not "):
+            continue
+        if _WEAK_CHOSEN.search(rest):
+            chosen.append((m.start(), letter))
+        weak.append(letter)
+    m = _LETTER_LEAD.match(text)
+    lead = _said(m, text, 2, bool(m.group(1)), m.group(3)) if m else None
+    lines = len(set(_LETTER_LINE.findall(text)))
+    return _Letters(tuple(strong), tuple(chosen), tuple(weak), lead, lines)
+
+
+def _letter_here(said: _Said, q: Question, lead: bool) -> object | int | None:
+    """Validate one letter statement: the option index, _HEDGE, _DISAGREE or None."""
+    if said.ruled_out:
+        return None
+    if said.listed:
+        return _HEDGE
+    letter, delimited = said.letter, said.delimited
+    if not delimited and (lead or letter.islower()):
+        return None
+    idx = ord(letter.upper()) - 65
+    if idx >= len(q.options):
+        return None
+    named = _options_in(said.line, q.options) if said.line else set()
+    if named and idx not in named:
+        if not delimited and letter in "AaIi":
+            return None  # the article "A", the pronoun "I"
+        return _DISAGREE
+    if not delimited and not named and letter in "AI" and said.worded:
+        return None
+    return idx
+
+
+def _read_letter(q: Question, text: str) -> object | int | None:
+    found = _letters(text)
+    n = len(q.options)
+    last = None
+    for said in found.strong:
+        r = _letter_here(said, q, False)
+        if r is not None:
+            last = (said.pos, r)
+    chosen = [(pos, ord(c) - 65) for pos, c in found.chosen if ord(c) - 65 < n]
+    if chosen and (last is None or chosen[-1][0] > last[0]):
+        last = chosen[-1]
+    if last is not None:
+        return last[1]
+    if found.lead is not None:
+        r = _letter_here(found.lead, q, True)
+        if r is not None:
+            return _HEDGE if found.lines > 1 else r
+    if found.lines > 1:
+        return _HEDGE
+    weak = {ord(c) - 65 for c in found.weak if ord(c) - 65 < n}
+    if len(weak) == 1:
+        return weak.pop()
+    return None
+
+
+def _read_options(q: Question, text: str, clauses: list[Clause]) -> object | int | None:
+    seg = _final_segment(text)
+    if seg is not None:
+        found: set[int] = set()
+        for c, refuses, _ in _clauses(seg):
+            if not refuses:
+                found |= _options_in(_stem(c), q.options)
+        if len(found) == 1:
+            return found.pop()
+        if found:
+            return _HEDGE
+    by_sentence: dict[int, set[int]] = {}
+    for c, refuses, k in clauses:
+        if not refuses:
+            hits = _options_in(_stem(c), q.options)
+            if hits:
+                by_sentence.setdefault(k, set()).update(hits)
+    distinct = set().union(*by_sentence.values()) if by_sentence else set()
+    if len(distinct) == 1:
+        return distinct.pop()
+    if not distinct:
+        return None
+    if any(len(h) > 1 for h in by_sentence.values()) or _HEDGE_WORDS.search(normalize(text)):
+        return _HEDGE
+    return _AMBIGUOUS
+
+
+def _verdict(q: Question, r: object | int | None, how: str) -> Scored | None:
+    if r is None:
+        return None
+    if r is _HEDGE:
+        return Scored(False, None, "hedge")
+    if r is _DISAGREE or r is _AMBIGUOUS:
+        return Scored(False, None, "unparsed")
+    opt = q.options[r]  # type: ignore[index]
+    return Scored(opt == q.truth, opt, how)
+
+
+def _score_mc(q: Question, text: str) -> Scored:
+    if not q.options:
+        return Scored(False, None, "unparsed")
+    whole = normalize(text)
+    i = _exact_option(whole, q.options)
+    if i is not None:
+        return Scored(q.options[i] == q.truth, q.options[i], "text")
+    if text[:1] == "A" and _ANSWER_PREFIX.match(text):
+        rest = _ANSWER_PREFIX.sub("", text)
+        if q.lettered and normalize(rest) == normalize(q.options[0]):
+            return Scored(q.options[0] == q.truth, q.options[0], "letter")
+        text = rest
+    if q.lettered:
+        bare = whole if len(whole) == 1 else ""
+        if bare and "a" <= bare <= "z" and ord(bare) - 97 < len(q.options):
+            return _verdict(q, ord(bare) - 97, "letter")  # type: ignore[return-value]
+        v = _verdict(q, _read_letter(q, text), "letter")
+        if v is not None:
+            return v
+    clauses = _clauses(text)
+    if _yes_no(q.options):
+        said = _read_tf(clauses, "", q.prompt)
+        if said is not None:
+            i = _option_stems(q.options).index(said)
+            return Scored(q.options[i] == q.truth, q.options[i], "text")
+    v = _verdict(q, _read_options(q, text, clauses), "text")
+    if q.accepted and (v is None or (v.parsed is not None and not v.correct)):
+        syn = _synonym_of_truth(q, clauses)
+        if syn is not None and v is not None:
+            return Scored(False, None, "hedge")  # another option and the truth's other name
+        v = v or syn
+    return v if v is not None else _no_answer(clauses)
+
+
+def _synonym_of_truth(q: Question, clauses: list[Clause]) -> Scored | None:
+    """The truth option named by another of its names (``Question.accepted``), no option
+    text being named."""
+    for i, (c, refuses, _) in enumerate(clauses):
+        if refuses:
+            continue
+        stem = _stem(c)
+        for syn in q.accepted:
+            if any(_affirmed(stem, sp) for sp in _mentions(stem, syn)):
+                if _HEDGE_WORDS.search(c):
+                    return Scored(False, None, "hedge")
+                if _corrected(clauses, i, q.accepted):
+                    return None
+                return Scored(True, q.truth, "synonym")
+    return None
+
+
+# -- short answer --------------------------------------------------------------------------
+
+_SLASH = re.compile(r"(?<=[^\W\d_])\s*/\s*(?=[^\W\d_])")
+_SA_HEDGE = re.compile(r"\b(?:or|either|versus|vs|and or)\b|/")
+_SA_ALTERNATIVES = re.compile(
+    r"\b(?:could also be|might also be|may also be|or possibly|alternatively|or perhaps)\b"
+    r"|\b(maybe|perhaps|possibly|might be|could be)\b.*\b\1\b"  # "maybe X, maybe Y"
+)
 
 
 def _score_sa(q: Question, text: str) -> Scored:
-    if not text:
+    whole = normalize(text)
+    if not whole:
         return Scored(False, None, "unparsed")
-    truth = normalize(q.truth)
-    if contains_words(text, truth):
+    if whole == normalize(q.truth):
         return Scored(True, q.truth, "text")
     for syn in q.accepted:
-        if contains_words(text, normalize(syn)):
+        if whole == normalize(syn):
             return Scored(True, syn, "synonym")
-    return Scored(False, text[:200], "text")
+    if "/" in text:
+        text = _SLASH.sub(" or ", text)
+    if text[:1] == "A":
+        text = _ANSWER_PREFIX.sub("", text)
+    names = ((q.truth, "text"), *((s, "synonym") for s in q.accepted))
+    seg = _final_segment(text)
+    clauses = _clauses(seg) if seg is not None else []
+    if not any(not refuses for _, refuses, _ in clauses):
+        clauses = _clauses(text)  # no final answer line: the whole response
+    name, how, k = _sa_found(clauses, names)
+    if name is not None:
+        if _listed(text, name):
+            return Scored(False, None, "hedge")
+        sentence = " ".join(c for c, _, j in clauses if j == k)
+        pattern = _name_pattern(name)
+        rest = pattern.sub(" ", _stem(sentence)) if pattern is not None else sentence
+        if _SA_HEDGE.search(rest) or _SA_ALTERNATIVES.search(whole):
+            return Scored(False, None, "hedge")
+        return Scored(True, name, how)
+    if any(refuses for _, refuses, _ in clauses):
+        said = " ".join(c for c, refuses, _ in clauses if not refuses).split()
+        if len(said) <= 2:
+            return Scored(False, None, "refusal")
+    return Scored(False, whole[:200], "text")
+
+
+_NOT_A_NAME = frozenset(
+    {"a", "an", "the", "which", "that", "who", "it", "this", "its", "is", "are", "was", "i",
+     "we", "not", "also", "with", "from", "in", "on", "at", "of", "by", "as", "for", "yes",
+     "no", "so", "well", "ok", "okay", "sure", "probably", "likely", "possibly", "perhaps",
+     "maybe", "known", "commonly", "found", "native", "seen", "based", "judging", "given",
+     "answer", "species", "final", "and", "but", "or", "i m", "there"}
+)  # fmt: skip
+
+
+def _listed(text: str, name: str) -> bool:
+    """Whether the name is one item of a comma list of bare names ("X, Y, Z")."""
+    if "," not in text and "、" not in text:
+        return False
+    for sentence in _sentences(text):
+        parts = [_stem(normalize(p)) for p in re.split(r"[,、]", sentence)]
+        parts = [p for p in parts if p]
+        if len(parts) < 2 or not any(_mentions(p, name) for p in parts):
+            continue
+        limit = max(4, len(_name_stem(name).split()) + 1)
+        if all(
+            len(p.split()) <= limit
+            and not _DESCRIPTORS.issuperset(p.split())
+            and p.split()[0] not in _NOT_A_NAME
+            and not p.endswith("ly")
+            and not _CLAUSE_WORDS.intersection(p.split())
+            for p in parts
+        ):
+            return True
+    return False
+
+
+#: Words that describe the individual, not name another category ("X, juvenile").
+_DESCRIPTORS = frozenset(
+    {"adult", "juvenile", "immature", "male", "female", "breeding", "nonbreeding", "winter",
+     "summer", "plumage", "chick", "young", "larva", "caterpillar", "flower", "leaf", "fruit",
+     "seed", "morph", "form", "dark", "light", "pale", "probably", "likely", "i", "think"}
+)  # fmt: skip
+_CLAUSE_WORDS = frozenset({"is", "are", "was", "were", "has", "have", "looks", "appears", "seems"})
+
+
+def _sa_found(
+    clauses: list[Clause], names: tuple[tuple[str, str], ...]
+) -> tuple[str | None, str, int]:
+    for i, (c, refuses, k) in enumerate(clauses):
+        if refuses:
+            continue
+        stem = _stem(c)
+        for name, how in names:
+            if any(_affirmed(stem, sp) for sp in _mentions(stem, name)):
+                if _corrected(clauses, i, [n for n, _ in names]):
+                    return None, "", -1  # "looks like X, but it is actually a Y"
+                return name, how, k
+    return None, "", -1
 
 
 # --- aggregation -------------------------------------------------------------------------
@@ -182,7 +1012,7 @@ class Summary:
     """Accuracy of a set of scored answers, in percent, with its 95% Wilson interval.
 
     ``unparsed_rate`` is the percentage of responses nothing could be read from (errors
-    included); ``per_category`` maps the image category to (correct, total);
+    included); ``refusal_rate`` the percentage that declined to answer; ``per_category`` maps the image category to (correct, total);
     ``all_correct_accuracy`` is the release's figure: the percentage of images whose
     questions were all answered right.
     """
@@ -194,6 +1024,7 @@ class Summary:
     unparsed_rate: float
     per_category: dict[str, tuple[int, int]]
     all_correct_accuracy: float
+    refusal_rate: float = 0.0
 
 
 def summarize(questions: Sequence[Question], scored: Sequence[Scored]) -> Summary:
@@ -204,12 +1035,13 @@ def summarize(questions: Sequence[Question], scored: Sequence[Scored]) -> Summar
         raise ValueError("no questions to summarise")
     n = len(questions)
     right = 0
-    unparsed = 0
+    unparsed = refused = 0
     per_cat: dict[str, list[int]] = {}
     per_image: dict[tuple[str, str], bool] = {}
     for q, s in zip(questions, scored, strict=True):
         right += s.correct
         unparsed += s.how in ("unparsed", "error")
+        refused += s.how == "refusal"
         c = per_cat.setdefault(q.category, [0, 0])
         c[0] += s.correct
         c[1] += 1
@@ -224,4 +1056,5 @@ def summarize(questions: Sequence[Question], scored: Sequence[Scored]) -> Summar
         unparsed_rate=100.0 * unparsed / n,
         per_category={k: (v[0], v[1]) for k, v in per_cat.items()},
         all_correct_accuracy=100.0 * sum(per_image.values()) / len(per_image),
+        refusal_rate=100.0 * refused / n,
     )

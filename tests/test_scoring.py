@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_fgbmk.questions.records import Question
-from pytest_fgbmk.scoring import score
+from pytest_fgbmk.scoring import Scored, score
 
 OPTIONS = ("black footed albatross", "laysan albatross", "sooty albatross", "baird sparrow")
 
@@ -71,19 +74,19 @@ TF_TABLE = [
     ("No - that is not right", "no"),
     ("No, I know this bird: it is a gull.", "no"),
     # the release's substring rule counts these as "no" (or "yes"); a person reads nothing
-    ("I do not know.", None),
-    ("I don't know", None),
+    ("I do not know.", "refusal"),
+    ("I don't know", "refusal"),
     ("Nothing can be said.", None),
     ("It is not a laysan albatross.", None),
-    ("Not sure.", None),
+    ("Not sure.", "refusal"),
     ("It's a bird.", None),
     ("", None),
     ("   ", None),
     ("Yes and no.", None),
-    ("No... actually yes.", None),
+    ("No... actually yes.", "yes"),
     ("Maybe", None),
     ("The image shows an albatross.", None),
-    ("Cannot determine", None),
+    ("Cannot determine", "refusal"),
     ("<think>yes</think>", None),
     ("<think>unfinished reasoning, yes", None),
     ("Noted.", None),
@@ -126,26 +129,26 @@ MC_TABLE = [
     ("black footed albatross", False, "black footed albatross", "text"),
     ("The bird is a sooty albatross.", False, "sooty albatross", "text"),
     ("Baird Sparrow", False, "baird sparrow", "text"),
-    ("baird's sparrow", False, None, "unparsed"),
+    ("baird's sparrow", False, "baird sparrow", "text"),
     ("B) laysan albatross", False, "laysan albatross", "text"),
     ("albatross", False, None, "unparsed"),
-    ("I am not sure.", False, None, "unparsed"),
+    ("I am not sure.", False, None, "refusal"),
     ("", False, None, "unparsed"),
     ("B", False, None, "unparsed"),
     ("(B)", False, None, "unparsed"),
     ("a gull", False, None, "unparsed"),
-    ("laysan albatross or sooty albatross", False, None, "text"),
+    ("laysan albatross or sooty albatross", False, None, "hedge"),
     (
         "black footed albatross, laysan albatross, sooty albatross, baird sparrow",
         False,
         None,
-        "text",
+        "hedge",
     ),
-    ("It is either a black-footed albatross or a laysan albatross.", False, None, "text"),
-    ("Not a sooty albatross; it is a laysan albatross.", False, None, "text"),
+    ("It is either a black-footed albatross or a laysan albatross.", False, None, "hedge"),
+    ("Not a sooty albatross; it is a laysan albatross.", False, "laysan albatross", "text"),
     # lettered options: the usual letter forms
     ("B", True, "laysan albatross", "letter"),
-    ("b", True, None, "unparsed"),
+    ("b", True, "laysan albatross", "letter"),
     ("B.", True, "laysan albatross", "letter"),
     ("(B)", True, "laysan albatross", "letter"),
     ("[B]", True, "laysan albatross", "letter"),
@@ -176,8 +179,8 @@ MC_TABLE = [
     ("A laysan albatross", True, "laysan albatross", "text"),
     ("The answer is a laysan albatross.", True, "laysan albatross", "text"),
     ("I think it is a sooty albatross", True, "sooty albatross", "text"),
-    ("A black footed albatross or a laysan albatross", True, None, "text"),
-    ("I cannot tell.", True, None, "unparsed"),
+    ("A black footed albatross or a laysan albatross", True, None, "hedge"),
+    ("I cannot tell.", True, None, "refusal"),
 ]
 
 # (response, correct, how) for truth "black footed albatross", synonym "Phoebastria nigripes"
@@ -212,14 +215,14 @@ SA_TABLE = [
     ("black albatross", False, "text"),
     ("footed albatross", False, "text"),
     ("a seabird", False, "text"),
-    ("black footed albatrosses", False, "text"),
-    ("blackfooted albatross", False, "text"),
+    ("black footed albatrosses", True, "text"),
+    ("blackfooted albatross", True, "text"),
     ("sooty albatross", False, "text"),
     ("Phoebastria immutabilis", False, "text"),
-    ("I don't know.", False, "text"),
+    ("I don't know.", False, "refusal"),
     ("bird", False, "text"),
     ("gull", False, "text"),
-    ("not sure", False, "text"),
+    ("not sure", False, "refusal"),
     ("Yes", False, "text"),
     ("No", False, "text"),
     ("black", False, "text"),
@@ -256,6 +259,9 @@ def test_tables_are_large_enough():
 def test_true_false_table(response, says):
     for truth in ("yes", "no"):
         s = score(_q("tf", truth), response)
+        if says == "refusal":
+            assert (s.correct, s.parsed, s.how) == (False, None, "refusal")
+            continue
         assert s.parsed == says
         assert s.how == ("unparsed" if says is None else "yesno")
         assert s.correct == (says == truth)
@@ -279,7 +285,7 @@ def test_short_answer_table(response, correct, how):
 def test_release_failure_cases_strict_vs_official():
     no_q = _q("tf", "no")
     assert score(no_q, "I do not know", "official").correct is True
-    assert score(no_q, "I do not know").how == "unparsed"
+    assert score(no_q, "I do not know").how == "refusal"
     every = "black footed albatross, laysan albatross, sooty albatross, baird sparrow"
     mc = _q("mc", "laysan albatross", options=OPTIONS)
     assert score(mc, every, "official").correct is True
@@ -335,3 +341,568 @@ def test_official_mode_agrees_with_release_rule_on_every_sample_line():
                 assert score(q, r, "official").correct == _release_rule(row["class"], r), (path, r)
                 checked += 1
     assert checked > 8 * 40 * 10
+
+
+# -- issue 14: each kind of fault, with neighbours written here (not from the answer corpus) --
+
+SPECIES_PROMPT = "Is the species of the bird in this photo a Laysan Albatross? Answer yes or no."
+
+
+def _tf(truth, *, asked="laysan albatross", prompt=SPECIES_PROMPT):
+    return Question(
+        "id", "cub", "images/a.jpg", prompt, "tf", "granularity", "species",
+        "laysan albatross", truth, "original-r1:tf:0", (), False, asked,
+    )  # fmt: skip
+
+
+def _tf_reads(response, q_yes, q_no):
+    a, b = score(q_yes, response), score(q_no, response)
+    assert a.parsed == b.parsed and a.how == b.how
+    assert a.correct == (a.parsed == "yes") and b.correct == (b.parsed == "no")
+    return a.parsed, a.how
+
+
+@pytest.mark.parametrize(
+    ("response", "says"),
+    [
+        # negation without the word "no"
+        ("It is not.", "no"),
+        ("It isn't.", "no"),
+        ("It's not.", "no"),
+        ("It isn't a Laysan albatross.", "no"),
+        ("The bird in the picture is not a Laysan Albatross.", "no"),
+        ("This bird does not appear to be a laysan albatross; the back is too pale.", "no"),
+        ("I wouldn't call it a Laysan albatross.", "no"),
+        ("Not at all.", "no"),
+        ("Certainly not.", "no"),
+        ("Negative.", "no"),
+        ("That's not correct.", "no"),
+        ("Definitely not!", "no"),
+        # affirmatives that contain "no"
+        ("Yes, no doubt about it.", "yes"),
+        ("Yes, there is no question about the species.", "yes"),
+        ("Absolutely, no other albatross has that bill.", "yes"),
+        ("Yes - no other seabird looks like this.", "yes"),
+        ("That's right.", "yes"),
+        ("It is.", "yes"),
+        # the concluding clause decides
+        ("No. Wait, actually, yes.", "yes"),
+        ("At first glance no, but on closer inspection yes.", "yes"),
+        ("Yes... no, on reflection it is not.", "no"),
+        ("I first thought yes; the final answer is no.", "no"),
+        ("Final answer: No", "no"),
+        # implicit: a statement about the asked name
+        ("The bird is a Laysan albatross.", "yes"),
+        ("This looks like a laysan albatross to me.", "yes"),
+        ("This bird is certainly not a Laysan albatross.", "no"),
+        ("The photo shows a bird that is not a laysan albatross, rather a gull.", "no"),
+        ("The bird is a gull.", None),
+        # Chinese
+        ("是", "yes"),
+        ("是的。", "yes"),
+        ("是的，这是一只黑背信天翁。", "yes"),
+        ("否", "no"),
+        ("不是", "no"),
+        ("不是，这是一只黑脚信天翁。", "no"),
+        # wrappers and emphasis
+        ("<think>The head is white, so maybe not.</think>**Yes.**", "yes"),
+        ("<think>\nyes? no?\n</think>\n\n**Final answer:** no", "no"),
+        ("__No__", "no"),
+        ("A: No, the back is too dark.", "no"),
+        ("Yes</s>", "yes"),
+    ],
+)
+def test_true_false_kinds(response, says):
+    assert _tf_reads(response, _tf("yes"), _tf("no")) == (
+        says,
+        "unparsed" if says is None else "yesno",
+    )
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        "No idea.",
+        "No clue, sorry.",
+        "No idea at all, to be honest.",
+        "There is no way to tell from this image.",
+        "There's no way of knowing from this photo.",
+        "I have no means to determine the species here.",
+        "I'm sorry, there is no way for me to determine the species.",
+        "Not enough detail to say.",
+        "There is no information in the picture to decide that.",
+        "I can't tell.",
+        "I cannot determine whether it is a Laysan albatross or not.",
+        "It is not clear whether the bird is a laysan albatross.",
+        "Hard to say.",
+        "Unclear.",
+        "I don't know.",
+        "Not sure, sorry.",
+        "As an AI, I cannot see the image.",
+        "不知道",
+        "无法确定。",
+    ],
+)
+def test_refusals_are_their_own_outcome_never_no(response):
+    for truth in ("yes", "no"):
+        assert score(_tf(truth), response) == Scored(False, None, "refusal")
+
+
+@pytest.mark.parametrize(
+    ("prompt", "response", "says"),
+    [
+        (
+            "Is there a bicycle in the image?",
+            "The picture shows two bicycles leaning on a wall.",
+            "yes",
+        ),
+        ("Is there a bicycle in the image?", "I can see a bicycle near the door.", "yes"),
+        ("Is there a bicycle in the image?", "The photo does not include any bicycle.", "no"),
+        ("Is there a bicycle in the image?", "There are no bicycles here; only cars.", "no"),
+        ("Is there a bicycle in the image?", "A bicycle is not visible in the scene.", "no"),
+        ("Is there a bicycle in the image?", "Only cars and buses, without a bicycle.", "no"),
+        ("Is there a bicycle in the image?", "The street is full of cars and buses.", None),
+        ("Are there any people in this picture?", "Three men are standing near the boat.", None),
+        ("Is there a person in the image?", "Several people are waiting at the stop.", "yes"),
+        ("Is there a person in the image?", "The kitchen is empty, with no people around.", "no"),
+        ("Does the image contain a sheep?", "A flock of sheep grazes on the hill.", "yes"),
+        (
+            "Is the red car larger than the blue truck?",
+            "The red car is larger than the blue truck.",
+            "yes",
+        ),
+        (
+            "Is the red car larger than the blue truck?",
+            "The red car is not larger than the blue truck.",
+            "no",
+        ),
+        ("Is the red car larger than the blue truck?", "The blue truck is parked.", None),
+    ],
+)
+def test_implicit_answers_read_with_the_asked_object(prompt, response, says):
+    q_yes, q_no = _tf("yes", asked="", prompt=prompt), _tf("no", asked="", prompt=prompt)
+    assert _tf_reads(response, q_yes, q_no) == (says, "unparsed" if says is None else "yesno")
+
+
+def test_asked_field_wins_over_the_prompt():
+    q = _tf("yes", asked="sooty albatross", prompt="Is there a bicycle in the image?")
+    assert score(q, "The bird is a sooty albatross.").parsed == "yes"
+    assert score(q, "A bicycle leans on the wall.").how == "unparsed"
+
+
+LETTERED = dict(options=OPTIONS, lettered=True)
+
+
+@pytest.mark.parametrize(
+    ("response", "names", "how"),
+    [
+        # the final answer beats the first letter mentioned
+        (
+            "(A) cannot be right because of the pale head; the answer is (B).",
+            "laysan albatross",
+            "letter",
+        ),
+        ("A looks plausible at first, but the final answer is B.", "laysan albatross", "letter"),
+        ("Option C is ruled out by the bill. Answer: B", "laysan albatross", "letter"),
+        (
+            "(D) is wrong: it is a sparrow. (B) Laysan albatross is the correct answer.",
+            "laysan albatross",
+            "letter",
+        ),
+        ("The answer is (A)... no, the correct answer is (C).", "sooty albatross", "letter"),
+        # a list of letters is not an answer
+        ("Answer: A, B", None, "hedge"),
+        ("(A) (B) (C) (D)", None, "hedge"),
+        ("B) Laysan Albatross\nC) Sooty Albatross", None, "hedge"),
+        ("A or B", None, "hedge"),
+        ("The answer is B or C.", None, "hedge"),
+        # lowercase letters
+        ("answer: b", "laysan albatross", "letter"),
+        ("the answer is (c)", "sooty albatross", "letter"),
+        ("d)", "baird sparrow", "letter"),
+        ("c.", "sooty albatross", "letter"),
+        ("The answer is a laysan albatross.", "laysan albatross", "text"),
+        # a leading "A:" meaning "Answer:"
+        ("A: Laysan albatross.", "laysan albatross", "text"),
+        ("A: B", "laysan albatross", "letter"),
+        ("A: The bird is a sooty albatross.", "sooty albatross", "text"),
+        ("A: black-footed albatross", "black footed albatross", "letter"),
+        ("A:", "black footed albatross", "letter"),
+        # a letter followed by a newline
+        ("B\nThe bill and the dark back match.", "laysan albatross", "letter"),
+        ("(C)\nBecause of the sooty plumage.", "sooty albatross", "letter"),
+        # markdown and final-answer lines
+        ("**Answer:** (D)", "baird sparrow", "letter"),
+        ("Let me compare the options.\n\n**Final answer: C**", "sooty albatross", "letter"),
+        # letter and option text disagree
+        ("B) sooty albatross", None, "unparsed"),
+        ("The answer is (A) Laysan albatross.", None, "unparsed"),
+        ("C. Black-footed Albatross", None, "unparsed"),
+    ],
+)
+def test_multiple_choice_letter_kinds(response, names, how):
+    for truth in OPTIONS:
+        s = score(_q("mc", truth, **LETTERED), response)
+        assert (s.parsed, s.how) == (names, how)
+        assert s.correct == (names == truth)
+
+
+@pytest.mark.parametrize("lettered", [False, True])
+@pytest.mark.parametrize(
+    ("response", "names", "how"),
+    [
+        # naming the truth while ruling out the others
+        ("It's a laysan albatross, not a black-footed albatross.", "laysan albatross", "text"),
+        ("Definitely a sooty albatross rather than a laysan albatross.", "sooty albatross", "text"),
+        ("Not a baird sparrow but a laysan albatross.", "laysan albatross", "text"),
+        (
+            "Black-footed albatross is incorrect; this is a laysan albatross.",
+            "laysan albatross",
+            "text",
+        ),
+        (
+            "Unlike a sooty albatross, this one has a white head: laysan albatross.",
+            "laysan albatross",
+            "text",
+        ),
+        # plurals, possessives, spacing of option text
+        ("Laysan albatrosses", "laysan albatross", "text"),
+        ("These are Baird's sparrows.", "baird sparrow", "text"),
+        ("Blackfooted albatross", "black footed albatross", "text"),
+        # several offered
+        ("Maybe a laysan albatross, maybe a sooty albatross.", None, "hedge"),
+        ("laysan albatross / sooty albatross", None, "hedge"),
+        ("It could be a laysan albatross. It could also be a sooty albatross.", None, "hedge"),
+        ("I can't tell a laysan albatross from a sooty albatross here.", None, "refusal"),
+    ],
+)
+def test_multiple_choice_text_kinds(response, names, how, lettered):
+    for truth in OPTIONS:
+        s = score(_q("mc", truth, options=OPTIONS, lettered=lettered), response)
+        assert (s.parsed, s.how) == (names, how)
+        assert s.correct == (names == truth)
+
+
+def test_yes_no_options_are_read_as_true_false():
+    q = _q("mc", "No", options=("Yes", "No"), lettered=True)
+    q = replace(q, prompt="Is the tail longer than the wing?\n(A) Yes\n(B) No")
+    assert score(q, "So the answer is no, it is shorter.") == Scored(True, "No", "text")
+    assert score(q, "Nope.") == Scored(True, "No", "text")
+    assert score(q, "The tail is not longer than the wing.") == Scored(True, "No", "text")
+    assert score(q, "The tail is longer than the wing.") == Scored(False, "Yes", "text")
+    assert score(q, "(A) Yes") == Scored(False, "Yes", "letter")
+
+
+SA_KINDS = [
+    # hedges listing several candidates are wrong
+    ("Black-footed albatross or Laysan albatross", "black footed albatross", (), False, "hedge"),
+    (
+        "Either a black-footed albatross or a Laysan albatross.",
+        "black footed albatross",
+        (),
+        False,
+        "hedge",
+    ),
+    ("black-footed albatross/laysan albatross", "black footed albatross", (), False, "hedge"),
+    (
+        "It might be a black-footed albatross; it could also be a sooty albatross.",
+        "black footed albatross",
+        (),
+        False,
+        "hedge",
+    ),
+    (
+        "Laysan albatross, black-footed albatross, or sooty albatross",
+        "black footed albatross",
+        (),
+        False,
+        "hedge",
+    ),
+    # a negated truth is wrong
+    (
+        "It's not a black-footed albatross; it's a Laysan albatross.",
+        "black footed albatross",
+        (),
+        False,
+        "text",
+    ),
+    ("Not a black footed albatross.", "black footed albatross", (), False, "text"),
+    (
+        "This is a Laysan albatross rather than a black-footed albatross.",
+        "black footed albatross",
+        (),
+        False,
+        "text",
+    ),
+    (
+        "Unlike the black-footed albatross, this bird has a white head.",
+        "black footed albatross",
+        (),
+        False,
+        "text",
+    ),
+    ("这不是黑脚信天翁", "黑脚信天翁", (), False, "text"),
+    # spacing, hyphenation, plural and possessive variants are right
+    ("German Shorthaired Pointer", "German short-haired pointer", (), True, "text"),
+    ("A german short haired pointer, sitting.", "German short-haired pointer", (), True, "text"),
+    ("Two Arctic terns.", "arctic tern", (), True, "text"),
+    ("Blackfooted albatrosses", "black footed albatross", (), True, "text"),
+    ("Anna's hummingbird", "anna hummingbird", (), True, "text"),
+    ("Phoebastria nigripes", "black footed albatross", ("Phoebastria nigripes",), True, "synonym"),
+    (
+        "That's a Phoebastria-nigripes.",
+        "black footed albatross",
+        ("Phoebastria nigripes",),
+        True,
+        "synonym",
+    ),
+    (
+        "Black-footed albatross (Phoebastria nigripes)",
+        "black footed albatross",
+        ("Phoebastria nigripes",),
+        True,
+        "text",
+    ),
+    # Chinese without spaces
+    ("这是黑脚信天翁。", "黑脚信天翁", (), True, "text"),
+    ("图中的鸟是黑脚信天翁", "黑脚信天翁", (), True, "text"),
+    ("这是一只海鸥", "黑脚信天翁", (), False, "text"),
+    # wrappers, emphasis, final answer lines: the final answer counts
+    (
+        "<think>Laysan? No, darker.</think>**Black-footed albatross**",
+        "black footed albatross",
+        (),
+        True,
+        "text",
+    ),
+    (
+        "The dark head rules out a Laysan albatross.\nFinal answer: Black-footed Albatross",
+        "black footed albatross",
+        (),
+        True,
+        "text",
+    ),
+    (
+        "I considered a black-footed albatross.\nFinal answer: Laysan albatross",
+        "black footed albatross",
+        (),
+        False,
+        "text",
+    ),
+    ("A: black-footed albatross", "black footed albatross", (), True, "text"),
+    # refusals
+    ("No idea.", "black footed albatross", (), False, "refusal"),
+    ("Sorry, I can't identify the species.", "black footed albatross", (), False, "refusal"),
+    ("I'm not sure, but it looks like a gull.", "black footed albatross", (), False, "text"),
+    (
+        "I'm not sure, but it looks like a black-footed albatross.",
+        "black footed albatross",
+        (),
+        True,
+        "text",
+    ),
+]
+
+
+@pytest.mark.parametrize(("response", "truth", "accepted", "correct", "how"), SA_KINDS)
+def test_short_answer_kinds(response, truth, accepted, correct, how):
+    s = score(_q("sa", truth, accepted=accepted), response)
+    assert (s.correct, s.how) == (correct, how)
+
+
+def _sample_rows():
+    from pytest_fgbmk.questions.files import read_release
+
+    pairs = []
+    for path in sorted(SAMPLE.rglob("*.jsonl")):
+        rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+        pairs += list(zip(read_release(path), rows, strict=True))
+    return pairs
+
+
+_SEPARATORS = [" ", "_", "-", ",", "__", " - ", ", ", "-_-", "  "]
+
+
+@st.composite
+def _release_like(draw, name: str):
+    """The class name as models and files mangle it: separators and case changed, inside text."""
+    words = name.split()
+    seps = draw(st.lists(st.sampled_from(_SEPARATORS), min_size=len(words), max_size=len(words)))
+    mangled = "".join(w + s for w, s in zip(words, seps, strict=True)).rstrip(" ")
+    mangled = "".join(
+        c.upper() if up else c for c, up in zip(mangled, draw(st.lists(st.booleans(),
+                                                min_size=len(mangled), max_size=len(mangled))),
+                                                strict=True)
+    )  # fmt: skip
+    around = st.text(st.characters(codec="utf-8"), max_size=20)
+    return draw(around) + mangled + draw(around)
+
+
+@pytest.mark.skipif(not SAMPLE.is_dir(), reason=f"release sample not present at {SAMPLE}")
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_official_mode_agrees_with_release_rule_on_generated_responses(data):
+    multi = [p for p in _SAMPLE_ROWS if len(p[1]["class"].split()) > 1]  # separators matter
+    q, row = data.draw(st.sampled_from(_SAMPLE_ROWS) | st.sampled_from(multi or _SAMPLE_ROWS))
+    cls = row["class"]
+    response = data.draw(
+        st.one_of(
+            st.text(max_size=80),
+            _release_like(cls),
+            _release_like(cls[: len(cls) // 2]),
+            st.sampled_from(list(q.options) or [cls]).flatmap(_release_like),
+        )
+    )
+    assert score(q, response, "official").correct == _release_rule(cls, response), response
+
+
+_SAMPLE_ROWS = _sample_rows() if SAMPLE.is_dir() else []
+
+
+@pytest.mark.parametrize(
+    ("response", "says"),
+    [
+        # pro-forms and likelihood words answer too
+        ("I believe so.", "yes"),
+        ("I don't think so.", "no"),
+        ("I think not.", "no"),
+        ("It seems so.", "yes"),
+        ("It doesn't appear to be.", "no"),
+        ("Highly unlikely.", "no"),
+        ("Most likely.", "yes"),
+        ("Of course!", "yes"),
+        ("Indeed it is.", "yes"),
+        # a question the model asks itself is deliberation, the statement after it answers
+        ("A Laysan albatross? No, the back is too dark.", "no"),
+        ("Is it a laysan albatross? Yes.", "yes"),
+        # "No, I can't tell" is a refusal, not a no
+        ("No, I can't tell from this photo.", "refusal"),
+        ("No, it is impossible to say.", "refusal"),
+        ("No, I don't see a Laysan albatross here.", "no"),
+        # an answer withdrawn in the same breath answers nothing
+        ("It is a Laysan albatross, or not.", None),
+        ("Yes, or maybe not.", None),
+        ("I can't see any Laysan albatross in the photo.", "no"),
+    ],
+)
+def test_true_false_more_kinds(response, says):
+    if says == "refusal":
+        assert score(_tf("no"), response) == Scored(False, None, "refusal")
+    else:
+        how = "unparsed" if says is None else "yesno"
+        assert _tf_reads(response, _tf("yes"), _tf("no")) == (says, how)
+
+
+@pytest.mark.parametrize(
+    ("response", "names"),
+    [
+        ("It's B.", "laysan albatross"),
+        ("It is (C).", "sooty albatross"),
+        ("Between A and B, I'd go with B.", "laysan albatross"),
+        ("I would pick D", "baird sparrow"),
+        ("B is correct.", "laysan albatross"),
+        ("Option A is incorrect, option B is correct.", "laysan albatross"),
+        ("Not C or D; it is B.", "laysan albatross"),
+        ("选B", "laysan albatross"),
+        ("答案是：C", "sooty albatross"),
+        ("It is a laysan albatross.", "laysan albatross"),
+        ("Is it A? No, it is the laysan albatross.", "laysan albatross"),
+    ],
+)
+def test_multiple_choice_more_letter_forms(response, names):
+    for truth in OPTIONS:
+        s = score(_q("mc", truth, **LETTERED), response)
+        assert s.parsed == names and s.correct == (names == truth), s
+
+
+@pytest.mark.parametrize(
+    ("response", "correct", "how"),
+    [
+        ("Black-footed albatross, juvenile", True, "text"),
+        ("Black-footed albatross, adult plumage.", True, "text"),
+        ("Black-footed albatross, a seabird of the North Pacific.", True, "text"),
+        ("Black-footed albatross, Laysan albatross", False, "hedge"),
+        ("Laysan albatross, short-tailed albatross, black-footed albatross.", False, "hedge"),
+        ("A Laysan albatross? No, a black-footed albatross.", True, "text"),
+        ("A black-footed albatross? No, a Laysan albatross.", False, "text"),
+    ],
+)
+def test_short_answer_lists_descriptors_and_questions(response, correct, how):
+    s = score(_q("sa", "black footed albatross"), response)
+    assert (s.correct, s.how) == (correct, how)
+
+
+def test_refusals_are_counted_per_case_beside_the_unparsed_rate():
+    from pytest_fgbmk.engine import Answer
+    from pytest_fgbmk.measurement import Asked, measure_questions
+    from pytest_fgbmk.questions.cases import Case
+    from pytest_fgbmk.report.junit import measurement_properties
+    from pytest_fgbmk.report.results import case_from_measurement, case_from_properties
+    from pytest_fgbmk.report.terminal import SummaryRow, format_table
+
+    qs = [replace(_tf("no"), id=f"q{i}", image=f"im{i}") for i in range(5)]
+    said = ["No.", "No idea.", "There is no way to tell.", "Hmm.", "It isn't a Laysan albatross."]
+    answers = {q.id: Answer(a) for q, a in zip(qs, said, strict=True)}
+    m = measure_questions(
+        Case("cub", "granularity", "species", "tf"),
+        qs,
+        answers,
+        asked=Asked("cub", "h", "o", "strict", None, 0),
+    )
+    assert [o.how for o in m.outcomes] == ["yesno", "refusal", "refusal", "unparsed", "yesno"]
+    assert (m.value, m.unparsed_rate, m.refusal_rate) == (40.0, 20.0, 40.0)
+    props = dict(measurement_properties(m))
+    assert (props["unparsed_rate"], props["refusal_rate"]) == ("20.00", "40.00")
+    assert case_from_properties(props).refusal_rate == case_from_measurement(m).refusal_rate == 40.0
+    assert "refusal_rate" not in case_from_properties(props).details
+    row = SummaryRow.from_properties(props, "passed")
+    header, *lines = [x for x in format_table([row]) if x.strip()]
+    assert header.split()[-4:] == ["n", "unparsed", "refused", "result"]
+    assert lines[-1].split()[-4:] == ["5", "20.0%", "40.0%", "passed"]
+
+
+def test_a_later_correction_overrides_a_resemblance():
+    """ "Looks like X, but it is actually a Y": the identification is Y (no, wrong)."""
+    q_sa = _q("sa", "black footed albatross")
+    corrected = "It looks like a black-footed albatross, but it's actually a Laysan albatross."
+    assert score(q_sa, corrected).correct is False
+    assert score(q_sa, "Black-footed albatross; in fact a young one.").correct is True
+    assert score(q_sa, "Black-footed albatross. Actually, I'm quite sure.").correct is True
+    resembles = (
+        "The bird resembles a Laysan albatross, but it is actually a black-footed albatross."
+    )
+    assert score(_tf("yes"), resembles) == Scored(False, None, "unparsed")
+    assert score(_tf("yes"), "There is a Laysan albatross, but it is far away.").parsed == "yes"
+
+
+@pytest.mark.parametrize(
+    ("response", "names"),
+    [
+        (
+            "Comparing it with a laysan albatross, the darker head makes it a sooty albatross.",
+            "sooty albatross",
+        ),
+        (
+            "Compared to the black-footed albatross, this one has a white head: laysan albatross.",
+            "laysan albatross",
+        ),
+        (
+            "The pale bill rules out a sooty albatross; it is a laysan albatross.",
+            "laysan albatross",
+        ),
+        ("The answer is C. Answer B is wrong.", "sooty albatross"),
+        ("Answer B is incorrect; the answer is C.", "sooty albatross"),
+    ],
+)
+def test_comparisons_and_ruled_out_answers_do_not_count(response, names):
+    s = score(_q("mc", "sooty albatross", **LETTERED), response)
+    assert s.parsed == names, s
+
+
+def test_multiple_choice_truth_named_by_an_accepted_synonym():
+    q = _q("mc", "black footed albatross", options=OPTIONS, accepted=("Phoebastria nigripes",))
+    assert score(q, "Phoebastria nigripes") == Scored(True, "black footed albatross", "synonym")
+    assert score(q, "It is a Phoebastria nigripes.").how == "synonym"
+    assert score(q, "Phoebastria nigripes or a sooty albatross") == Scored(False, None, "hedge")
+    assert score(q, "It is not a Phoebastria nigripes.").how == "unparsed"
+    assert score(q, "A sooty albatross.").parsed == "sooty albatross"

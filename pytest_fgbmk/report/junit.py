@@ -33,6 +33,7 @@ def measurement_properties(m: Measurement) -> list[tuple[str, str]]:
         ("interval_low", f"{m.low:.2f}"),
         ("interval_high", f"{m.high:.2f}"),
         ("unparsed_rate", f"{m.unparsed_rate:.2f}"),
+        ("refusal_rate", f"{m.refusal_rate:.2f}"),
         ("errors", str(m.errors)),
         ("case", m.case_id),
         ("dataset", m.dataset),

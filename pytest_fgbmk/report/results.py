@@ -85,6 +85,7 @@ class CaseResult:
     p_value: float | None = None
     gate: Mapping[str, str] = field(default_factory=dict)
     details: Mapping[str, Any] = field(default_factory=dict)
+    refusal_rate: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -114,6 +115,7 @@ class CaseResult:
                 low=_float_or_nan(d.get("low")),
                 high=_float_or_nan(d.get("high")),
                 unparsed_rate=float(d.get("unparsed_rate", 0.0)),
+                refusal_rate=float(d.get("refusal_rate", 0.0)),
                 errors=int(d.get("errors", 0)),
                 outcome=str(d.get("outcome", "")),
                 nodeid=str(d.get("nodeid", "")),
@@ -265,6 +267,7 @@ def case_from_measurement(
         low=float(m.low),
         high=float(m.high),
         unparsed_rate=float(m.unparsed_rate),
+        refusal_rate=float(m.refusal_rate),
         errors=int(m.errors),
         outcome=outcome,
         nodeid=nodeid,
@@ -324,6 +327,7 @@ def case_from_properties(
         "interval_low",
         "interval_high",
         "unparsed_rate",
+        "refusal_rate",
         "errors",
         "case",
         "dataset",
@@ -352,6 +356,7 @@ def case_from_properties(
         low=_float_or_nan(props.get("interval_low")),
         high=_float_or_nan(props.get("interval_high")),
         unparsed_rate=float(props.get("unparsed_rate", 0.0)),
+        refusal_rate=float(props.get("refusal_rate", 0.0)),
         errors=int(props.get("errors", 0)),
         outcome=outcome,
         nodeid=nodeid,

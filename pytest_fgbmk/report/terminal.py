@@ -106,6 +106,8 @@ class SummaryRow:
     test: str = ""
     #: percent of answers the judge decided (``--fgbmk-judge``); None when no judge ran
     judged_rate: float | None = None
+    #: percentage of answers that declined to answer
+    refusal_rate: float = 0.0
 
     @classmethod
     def from_properties(cls, props: Mapping[str, str], outcome: str) -> SummaryRow:
@@ -120,6 +122,7 @@ class SummaryRow:
             high=float(props.get("interval_high", "nan")),
             n=int(props["n"]),
             unparsed_rate=float(props.get("unparsed_rate", "0")),
+            refusal_rate=float(props.get("refusal_rate", "0")),
             errors=int(props.get("errors", "0")),
             outcome=outcome,
             baseline=_points(props.get("baseline", "")),
@@ -177,8 +180,8 @@ _MIN = {"Δ": 5, "mdd": 4}
 def format_table(rows: Sequence[SummaryRow], width: int = WIDTH) -> list[str]:
     """The per-case table, at most ``width`` columns: dataset, task, facet, type, metric,
     value, baseline, Δ (points), ``mdd`` (when the gate stated one), n, unparsed, judged
-    (with ``--fgbmk-judge``) and errors (when any), result. Rows grouped by dataset (a
-    blank line between datasets)."""
+    (with ``--fgbmk-judge``), refused and errors (when any), result. Rows grouped by dataset
+    (a blank line between datasets)."""
     if not rows:
         return []
     ordered = sorted(rows, key=SummaryRow.sort_key)
@@ -201,6 +204,8 @@ def format_table(rows: Sequence[SummaryRow], width: int = WIDTH) -> list[str]:
     if any(r.judged_rate is not None for r in ordered):
         cells = ["-" if r.judged_rate is None else f"{r.judged_rate:.1f}%" for r in ordered]
         columns.append(("judged", True, cells))
+    if any(r.refusal_rate for r in ordered):
+        columns.append(("refused", True, [f"{r.refusal_rate:.1f}%" for r in ordered]))
     if any(r.errors for r in ordered):
         columns.append(("errors", True, [str(r.errors) for r in ordered]))
     columns.append(("result", False, [r.outcome for r in ordered]))
