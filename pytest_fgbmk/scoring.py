@@ -56,10 +56,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from pytest_fgbmk.questions.records import Question
+from pytest_fgbmk.questions.records import Question, option_names
 from pytest_fgbmk.questions.text import normalize
 from pytest_fgbmk.stats import Z95, wilson_interval
 
@@ -351,6 +351,8 @@ def score(question: Question, response: str, mode: str = "strict") -> Scored:
     try:
         if mode == "official":
             return Scored(official_correct(question.truth, response), None, "official")
+        if question.option_synonyms and question.truth in question.options:
+            question = with_truth_synonyms(question)
         if len(response) > 300:
             return _strict(question, response)
         q = question
@@ -364,6 +366,16 @@ def score(question: Question, response: str, mode: str = "strict") -> Scored:
         return _strict_memo(key, response)
     except Exception:  # a scorer bug must not kill a run; it is counted and reported
         return Scored(False, None, "error")
+
+
+def with_truth_synonyms(q: Question) -> Question:
+    """A multiple-choice question whose truth option's other names (from the dataset:
+    :func:`~pytest_fgbmk.questions.records.option_names`) count as accepted names of the
+    truth, like a short answer's synonyms. Another option named by one of its synonyms is
+    not read as that option: the answer stays unparsed (or goes to the judge)."""
+    names = option_names(q, q.options.index(q.truth))[1:]
+    extra = tuple(n for n in names if n not in q.accepted)
+    return replace(q, accepted=(*q.accepted, *extra)) if extra else q
 
 
 def _strict(q: Question, response: str) -> Scored:

@@ -906,3 +906,22 @@ def test_multiple_choice_truth_named_by_an_accepted_synonym():
     assert score(q, "Phoebastria nigripes or a sooty albatross") == Scored(False, None, "hedge")
     assert score(q, "It is not a Phoebastria nigripes.").how == "unparsed"
     assert score(q, "A sooty albatross.").parsed == "sooty albatross"
+
+
+def test_multiple_choice_reads_the_truth_by_its_other_name_from_the_data():
+    """Option synonyms from a loader (iNat's common names): the truth named by its common
+    name is right; another option's common name is not read as right."""
+    from pytest_fgbmk.questions.records import Question
+    from pytest_fgbmk.scoring import score
+
+    q = Question(
+        "q1", "inat", "img.jpg", "Which species is this?", "mc", "granularity", "species",
+        "Phoebastria nigripes", "Phoebastria nigripes", "t",
+        ("Phoebastria immutabilis", "Phoebastria nigripes"), False, "", (), "1",
+        (("Laysan albatross",), ("black-footed albatross",)),
+    )  # fmt: skip
+    right = score(q, "It is a black-footed albatross.")
+    assert right.correct and right.how == "synonym"
+    assert score(q, "Phoebastria nigripes").correct
+    other = score(q, "It is a Laysan albatross.")
+    assert not other.correct
