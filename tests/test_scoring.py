@@ -859,6 +859,14 @@ def test_refusals_are_counted_per_case_beside_the_unparsed_rate():
     header, *lines = [x for x in format_table([row]) if x.strip()]
     assert header.split()[-4:] == ["n", "unparsed", "refused", "result"]
     assert lines[-1].split()[-4:] == ["5", "20.0%", "40.0%", "passed"]
+    # and the HTML report's table of every case
+    from pytest_fgbmk.report.html import Page, section_cases
+    from pytest_fgbmk.report.results import RunInfo, RunResults
+
+    page = Page(Path("."), [], [])
+    section_cases(page, RunResults(RunInfo({}), (case_from_measurement(m),), None))
+    html = "".join(page.chunks)
+    assert '<th class="num">refused %</th>' in html and ">40.0<" in html
 
 
 def test_a_later_correction_overrides_a_resemblance():

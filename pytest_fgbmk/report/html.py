@@ -493,8 +493,8 @@ def section_cases(page: Page, results: RunResults) -> None:
         '<section id="cases"><h2>Every case</h2><table><tr><th>case</th><th>task</th>'
         '<th>facet</th><th>type</th><th>metric</th><th class="num">value</th>'
         '<th class="num">95% interval</th><th class="num">n</th>'
-        '<th class="num">unparsed %</th><th class="num">baseline</th>'
-        '<th class="num">Δ</th><th>result</th></tr>'
+        '<th class="num">unparsed %</th><th class="num">refused %</th>'
+        '<th class="num">baseline</th><th class="num">Δ</th><th>result</th></tr>'
     )
     for c in results.cases:
         delta = ""
@@ -506,7 +506,8 @@ def section_cases(page: Page, results: RunResults) -> None:
             f"<td>{esc(c.qtype)}</td><td>{esc(c.metric)}</td>"
             f'<td class="num">{_num(c.value)}</td>'
             f'<td class="num">[{_num(c.low)}, {_num(c.high)}]</td><td class="num">{c.n}</td>'
-            f'<td class="num">{_num(c.unparsed_rate)}</td><td class="num">{_num(c.baseline)}</td>'
+            f'<td class="num">{_num(c.unparsed_rate)}</td><td class="num">{_num(c.refusal_rate)}</td>'
+            f'<td class="num">{_num(c.baseline)}</td>'
             f'<td class="num">{delta}</td><td class="{esc(c.outcome)}">{esc(c.outcome)}</td></tr>'
         )
     page.add("</table></section>")
