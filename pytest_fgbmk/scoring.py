@@ -618,6 +618,13 @@ def _read_tf(clauses: list[Clause], asked: str, prompt: str = "") -> str | None:
     return restated
 
 
+#: Several candidates offered ("could also be", "maybe X, maybe Y"): a hedge, never an answer.
+_ALTERNATIVES = re.compile(
+    r"\b(?:could also be|might also be|may also be|or possibly|alternatively|or perhaps)\b"
+    r"|\b(maybe|perhaps|possibly|might be|could be)\b.*\b\1\b"  # "maybe X, maybe Y"
+)
+
+
 def _score_tf(q: Question, text: str) -> Scored:
     whole = _TF_WHOLE.get(normalize(text))
     if whole is not None:
@@ -628,6 +635,10 @@ def _score_tf(q: Question, text: str) -> Scored:
     said = _read_tf(clauses, _asked(q), q.prompt)
     if said is None:
         return _no_answer(clauses)
+    if _ALTERNATIVES.search(normalize(text)) and not any(
+        _explicit(c) for c, refuses, _ in clauses if not refuses
+    ):  # "It could be X, but it could also be Y": candidates offered, no yes or no
+        return Scored(False, None, "hedge")
     return Scored(said == q.truth, said, "yesno")
 
 
@@ -816,6 +827,15 @@ def _read_letter(q: Question, text: str) -> object | int | None:
     return None
 
 
+#: A clause that concedes rather than answers: the options it names are context, unless
+#: no other clause names any.
+_CONCESSION = re.compile(
+    r"\A\W*(?:although|though|even though|even if|while|whilst|whereas|despite|unlike"
+    r"|apart from|besides)\b",
+    re.I,
+)
+
+
 def _read_options(q: Question, text: str, clauses: list[Clause]) -> object | int | None:
     seg = _final_segment(text)
     if seg is not None:
@@ -828,11 +848,15 @@ def _read_options(q: Question, text: str, clauses: list[Clause]) -> object | int
         if found:
             return _HEDGE
     by_sentence: dict[int, set[int]] = {}
+    conceded: dict[int, set[int]] = {}  # "Although X and Y are noodle dishes, …": context
     for c, refuses, k in clauses:
         if not refuses:
             hits = _options_in(_stem(c), q.options)
             if hits:
-                by_sentence.setdefault(k, set()).update(hits)
+                side = conceded if _CONCESSION.match(c) else by_sentence
+                side.setdefault(k, set()).update(hits)
+    if not by_sentence:
+        by_sentence = conceded
     distinct = set().union(*by_sentence.values()) if by_sentence else set()
     if len(distinct) == 1:
         return distinct.pop()
@@ -909,10 +933,6 @@ def _synonym_of_truth(q: Question, clauses: list[Clause]) -> Scored | None:
 
 _SLASH = re.compile(r"(?<=[^\W\d_])\s*/\s*(?=[^\W\d_])")
 _SA_HEDGE = re.compile(r"\b(?:or|either|versus|vs|and or)\b|/")
-_SA_ALTERNATIVES = re.compile(
-    r"\b(?:could also be|might also be|may also be|or possibly|alternatively|or perhaps)\b"
-    r"|\b(maybe|perhaps|possibly|might be|could be)\b.*\b\1\b"  # "maybe X, maybe Y"
-)
 
 
 def _score_sa(q: Question, text: str) -> Scored:
@@ -940,7 +960,7 @@ def _score_sa(q: Question, text: str) -> Scored:
         sentence = " ".join(c for c, _, j in clauses if j == k)
         pattern = _name_pattern(name)
         rest = pattern.sub(" ", _stem(sentence)) if pattern is not None else sentence
-        if _SA_HEDGE.search(rest) or _SA_ALTERNATIVES.search(whole):
+        if _SA_HEDGE.search(rest) or _ALTERNATIVES.search(whole):
             return Scored(False, None, "hedge")
         return Scored(True, name, how)
     if any(refuses for _, refuses, _ in clauses):

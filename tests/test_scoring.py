@@ -933,3 +933,43 @@ def test_multiple_choice_reads_the_truth_by_its_other_name_from_the_data():
     assert score(q, "Phoebastria nigripes").correct
     other = score(q, "It is a Laysan albatross.")
     assert not other.correct
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        "It could be a laysan albatross, but it could also be a sooty albatross.",
+        "Maybe a laysan albatross, maybe a black footed albatross.",
+        "It might be a laysan albatross or possibly a sooty albatross.",
+        "Perhaps a laysan albatross; alternatively a young sooty albatross.",
+    ],
+)
+def test_true_false_candidates_offered_without_a_yes_or_no_are_a_hedge(response):
+    """Naming the asked species among alternatives does not say yes (held-out check)."""
+    assert score(_tf("yes"), response) == Scored(False, None, "hedge")
+    assert score(_tf("no"), response) == Scored(False, None, "hedge")
+
+
+def test_an_explicit_answer_with_an_alternative_mentioned_still_counts():
+    assert score(_tf("yes"), "Yes. It could also be mistaken for a sooty albatross.").correct
+    assert score(_tf("no"), "No, it could also be a sooty albatross.").correct
+
+
+@pytest.mark.parametrize(
+    ("response", "parsed"),
+    [
+        ("Although sooty and laysan albatrosses are similar, the dark bill points to a "
+         "black footed albatross.", "black footed albatross"),
+        ("While a laysan albatross is similar, this is a black footed albatross.",
+         "black footed albatross"),
+        ("Unlike the sooty albatross, this bird is a laysan albatross.", "laysan albatross"),
+    ],
+)  # fmt: skip
+def test_options_named_in_a_conceding_clause_are_context_not_candidates(response, parsed):
+    q = _q(
+        "mc", "black footed albatross",
+        options=("laysan albatross", "black footed albatross", "sooty albatross"),
+    )  # fmt: skip
+    got = score(q, response)
+    assert got.parsed == parsed and got.how == "text"
+    assert score(q, "Although it could be a sooty albatross or a laysan albatross.").how == "hedge"
