@@ -161,6 +161,8 @@ def _stem_word(w: str) -> str:
         return _IRREGULAR[w]
     if len(w) <= 3 or not w.isascii() or not w.isalpha():
         return w
+    if w.endswith("sis") and len(w) > 4:  # keratosis / keratoses, diagnosis / diagnoses
+        return w[:-2] + "e"
     if w.endswith("ies"):
         return w[:-3] + "y"
     if w.endswith(("sses", "shes", "ches", "xes", "zes")):
@@ -429,6 +431,11 @@ _FOLLOWERS = frozenset(
      "answer", "is"}
 )  # fmt: skip
 _SOFT_YES = frozenset({"correct", "right", "exactly", "sure", "true", "indeed"})
+#: Yes and no leading an answer in other languages models answer in (German, Dutch, French,
+#: Spanish, Italian, Portuguese); "non" only before French words (not "non native").
+_OTHER_YES = frozenset({"ja", "jawohl", "oui", "si", "sì", "sí", "sim"})
+_OTHER_NO = frozenset({"nein", "nee", "não", "nao"})
+_FRENCH_NEXT = frozenset({"ce", "c", "il", "elle", "pas", "ça", "ca", "je", "cela", "ceci"})
 _IT_IS = re.compile(
     r"\A(?:(?:indeed|yes|sure|certainly|definitely|absolutely|yeah)\s+)?(?:it|this|that|they|there|he|she)\s+(?:(?:sure|definitely|certainly|indeed|really)\s+)?"
     r"(?:is|s|are|re|was|does|do|did|has|have|can)(?:\s+(?:indeed|definitely|certainly))?"
@@ -490,6 +497,10 @@ def _explicit(clause: str) -> str | None:
     words = c.split(" ", 2)
     w = words[0]
     nxt = words[1] if len(words) > 1 else None
+    if w in _OTHER_NO or (w == "non" and (nxt is None or nxt in _FRENCH_NEXT)):
+        return "no"  # "Nein, das ist kein …", "Non, ce n'est pas …", "Não."
+    if w in _OTHER_YES:
+        return "yes"
     if w in _YES_WORDS:
         if nxt == "not":
             return "no"
@@ -618,9 +629,11 @@ def _read_tf(clauses: list[Clause], asked: str, prompt: str = "") -> str | None:
     return restated
 
 
-#: Several candidates offered ("could also be", "maybe X, maybe Y"): a hedge, never an answer.
+#: Several candidates offered ("could also be", "maybe X, maybe Y", "could be X or Y"): a
+#: hedge, never an answer.
 _ALTERNATIVES = re.compile(
     r"\b(?:could also be|might also be|may also be|or possibly|alternatively|or perhaps)\b"
+    r"|\b(?:could|might|may) be\b(?:(?!\b(?:not|but)\b)[^.;])*\bor\b"
     r"|\b(maybe|perhaps|possibly|might be|could be)\b.*\b\1\b"  # "maybe X, maybe Y"
 )
 

@@ -973,3 +973,40 @@ def test_options_named_in_a_conceding_clause_are_context_not_candidates(response
     got = score(q, response)
     assert got.parsed == parsed and got.how == "text"
     assert score(q, "Although it could be a sooty albatross or a laysan albatross.").how == "hedge"
+
+
+@pytest.mark.parametrize(
+    ("response", "said"),
+    [
+        ("Nein, das ist kein Laysan-Albatros.", "no"),
+        ("Nein.", "no"),
+        ("Non, ce n'est pas un albatros de Laysan.", "no"),
+        ("Não, não é.", "no"),
+        ("Ja, das ist ein Laysan-Albatros.", "yes"),
+        ("Oui, c'est bien lui.", "yes"),
+        ("Sí.", "yes"),
+        ("Non-breeding plumage of a laysan albatross.", "yes"),  # English "non-", implicit
+    ],
+)
+def test_true_false_yes_and_no_in_other_languages(response, said):
+    """A leading yes/no in German, French, Spanish or Portuguese answers the question; the
+    asked name mentioned after "Nein" is not a yes (second held-out check)."""
+    assert score(_tf("yes"), response).parsed == said
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        "This could be a laysan albatross or a sooty albatross; both have dark backs.",
+        "It might be a laysan albatross or a young black footed albatross.",
+    ],
+)
+def test_true_false_could_be_x_or_y_is_a_hedge(response):
+    assert score(_tf("yes"), response) == Scored(False, None, "hedge")
+
+
+def test_plurals_of_sis_words_match():
+    q = _q("sa", "seborrheic keratosis")
+    for response in ("Seborrheic keratoses", "seborrheic-keratosis", "A seborrheic keratosis."):
+        assert score(q, response).correct, response
+    assert not score(_q("sa", "seborrheic keratosis"), "Actinic keratoses").correct
