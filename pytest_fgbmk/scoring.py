@@ -303,6 +303,19 @@ def _final_segment(text: str) -> str | None:
     return last
 
 
+#: A relative clause comparing the answer with another name ("…, which is often confused
+#: with chanterelles", "…, which resembles a great blue heron but …", "(not to be confused
+#: with X)"): the name in it is context, never the answer; it is dropped before reading.
+_COMPARED = re.compile(
+    r",?\s*(?:which|that)\s+(?:is|are|was|were|can be|may be|could be)?\s*"
+    r"(?:often|commonly|frequently|sometimes|easily|usually|also)?\s*"
+    r"(?:(?:confused|mistaken)\s+(?:with|for)|resembles?|looks?\s+(?:like|similar\s+to)"
+    r"|similar\s+to|related\s+to|distinguished\s+from)\b[^.;!?\n]*"
+    r"|\(\s*not\s+to\s+be\s+confused\s+with[^)]*\)",
+    re.I,
+)
+
+
 def clean(response: str) -> str:
     """The response as read: reasoning blocks, end tokens and emphasis removed, trimmed,
     and cut to its first and last parts when longer than ``_MAX_CHARS``."""
@@ -311,6 +324,8 @@ def clean(response: str) -> str:
         text = _TOKENS.sub(" ", _THINK_ANY.sub(" ", text))
     if "*" in text or "`" in text or "#" in text:
         text = _EMPHASIS.sub("", text)
+    if "which" in text or "that" in text or "confused" in text:
+        text = _COMPARED.sub("", text)
     text = text.strip()
     if len(text) > _MAX_CHARS:
         text = text[: _MAX_CHARS // 3] + "\n" + text[-2 * _MAX_CHARS // 3 :]

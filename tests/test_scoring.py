@@ -1010,3 +1010,28 @@ def test_plurals_of_sis_words_match():
     for response in ("Seborrheic keratoses", "seborrheic-keratosis", "A seborrheic keratosis."):
         assert score(q, response).correct, response
     assert not score(_q("sa", "seborrheic keratosis"), "Actinic keratoses").correct
+
+
+@pytest.mark.parametrize(
+    ("qtype", "truth", "response", "correct"),
+    [
+        ("sa", "laysan albatross",
+         "A sooty albatross, which is often confused with the laysan albatross.", False),
+        ("sa", "laysan albatross",
+         "Black footed albatross, which resembles a laysan albatross but is darker.", False),
+        ("sa", "laysan albatross",
+         "A laysan albatross, which can be mistaken for a black footed albatross.", True),
+        ("sa", "laysan albatross",
+         "Laysan albatross (not to be confused with the sooty albatross).", True),
+    ],
+)  # fmt: skip
+def test_a_name_in_a_comparing_relative_clause_is_context(qtype, truth, response, correct):
+    """ "X, which is often confused with Y": Y is context, never the answer (third held-out
+    check: the truth named only in such a clause was scored right)."""
+    assert score(_q(qtype, truth), response).correct is correct
+
+
+def test_true_false_the_asked_name_only_in_a_comparison_is_not_a_yes():
+    response = "It is a sooty albatross, which is often confused with a laysan albatross."
+    assert score(_tf("no"), response).parsed != "yes"
+    assert score(_tf("yes"), response).correct is False
