@@ -244,11 +244,12 @@ def test_an_openai_endpoint_judges_and_a_second_run_asks_nothing(grader, tmp_pat
     judged = judge_answers(Judge(model, cache), qs, answers)
     assert judged == {"q1": True, "q2": False, "q3": True}
     assert sum(grader.successes.values()) == 3 and len(grader.payloads) == 3
-    payload = grader.payloads[0]
-    assert payload["model"] == "grader-1" and payload["temperature"] == 0.0
-    assert payload["max_tokens"] == 16
-    text = payload["messages"][-1]["content"][1]["text"]
-    assert text == grading_prompt(qs[1], MURKY["right"])
+    for payload in grader.payloads:  # (sent concurrently: in no fixed order)
+        assert payload["model"] == "grader-1" and payload["temperature"] == 0.0
+        assert payload["max_tokens"] == 16
+    texts = sorted(p["messages"][-1]["content"][1]["text"] for p in grader.payloads)
+    asked = [(qs[1], MURKY["right"]), (qs[2], MURKY["wrong"]), (qs[3], MURKY["right"])]
+    assert texts == sorted(grading_prompt(q, r) for q, r in asked)
     again = judge_answers(
         Judge(load_model("openai:grader-1", base_url=grader.base_url), cache), qs, answers
     )
