@@ -8,6 +8,7 @@ caller prints it and exits 2).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from pytest_fgbmk.errors import ConfigError
@@ -95,12 +96,14 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_flips(args: argparse.Namespace) -> int:
-    from pytest_fgbmk.report.flips import by_case, case_flips, flips_table
+    from pytest_fgbmk.report.flips import by_case, case_flips, differences, flips_table
     from pytest_fgbmk.report.results import read_results, read_samples, samples_path
 
     loaded = []
+    runs = []
     for path in (args.a, args.b):
         results = read_results(path)
+        runs.append(results.run)
         where = samples_path(path, results)
         if where is None:
             raise ConfigError(
@@ -108,6 +111,14 @@ def _cmd_flips(args: argparse.Namespace) -> int:
             )
         loaded.append(by_case(read_samples(where)))
     rows = case_flips(*loaded)
+    differ = differences(*runs)
+    if differ:
+        print(
+            f"fgbmk flips: the two runs differ in {', '.join(differ)}: their flips include "
+            "that change, not only run-to-run noise (compare two runs of one checkpoint with "
+            "the same settings to measure noise)",
+            file=sys.stderr,
+        )
     for line in flips_table(rows):
         print(line)
     if any(r.only_a or r.only_b for r in rows):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from pytest_fgbmk.report.results import SampleRecord
+from pytest_fgbmk.report.results import RunInfo, SampleRecord
 
 
 def flipped(
@@ -124,3 +124,33 @@ def flips_table(rows: Sequence[CaseFlips], width: int = 100) -> list[str]:
         cells = [case.ljust(case_w)] + [c.rjust(w) for c, w in zip(row[1:], widths, strict=True)]
         lines.append("  ".join(cells).rstrip())
     return lines
+
+
+#: What two runs must share for their flips to be run-to-run noise, as results.json names it.
+_SAME = (
+    ("model spec", lambda r: r.model.get("spec")),
+    ("model fingerprint", lambda r: r.model.get("fingerprint")),
+    ("model arguments", lambda r: dict(r.model.get("args") or {})),
+    ("generation settings", lambda r: dict(r.generation)),
+    ("templates", lambda r: r.templates),
+    ("scoring", lambda r: r.scoring),
+    ("seed", lambda r: r.seed),
+)
+
+
+def differences(a: RunInfo, b: RunInfo) -> list[str]:
+    """What differs between two runs that should be the same checkpoint and settings.
+
+    Returns the names (``"model fingerprint"``, ``"scoring"``, …) of the recorded settings
+    whose values differ; empty when the flips between the runs can only be run-to-run noise
+    (batching, hardware, nondeterministic kernels). ``--fgbmk-limit`` is not listed: its
+    effect shows as unpaired questions.
+    """
+    out = [name for name, get in _SAME if get(a) != get(b)]
+    both = a.datasets.keys() & b.datasets.keys()
+    changed = sorted(
+        n for n in both if a.datasets[n].get("index_hash") != b.datasets[n].get("index_hash")
+    )
+    if changed:
+        out.append("the files of " + ", ".join(changed))
+    return out

@@ -33,7 +33,13 @@ def test_flips_between_two_runs_are_counted_per_case(run, pytester, capsys):
     assert sum(expected.values()) > 10
     capsys.readouterr()  # the two runs' own output
     assert main(["flips", str(pytester.path / "a"), str(pytester.path / "b" / "results.json")]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    out = capsys.readouterr()
+    # flip=0.1 and flip=0.3 are two models: said on stderr, the table stays on stdout
+    assert out.err.startswith(
+        "fgbmk flips: the two runs differ in model fingerprint, model arguments:"
+    )
+    assert "not only run-to-run noise" in out.err
+    lines = out.out.splitlines()
     assert lines[0].split() == [
         "case", "paired", "right→wrong", "wrong→right", "flip", "%", "Δ", "pts", "unpaired"
     ]  # fmt: skip
@@ -60,3 +66,34 @@ def test_a_run_without_samples_is_a_clear_error(tmp_path, capsys):
     assert main(["flips", str(tmp_path / "nope.json"), str(tmp_path / "b.json")]) == 2
     err = capsys.readouterr().err
     assert "nope.json" in err and "Traceback" not in err
+
+
+def test_two_runs_of_one_model_and_settings_warn_of_nothing(run, pytester, capsys):
+    run(*ARGS, "--fgbmk-model-arg", "flip=0.2", "--fgbmk-report=a")
+    run(*ARGS, "--fgbmk-model-arg", "flip=0.2", "--fgbmk-report=b")
+    capsys.readouterr()
+    assert main(["flips", str(pytester.path / "a"), str(pytester.path / "b")]) == 0
+    out = capsys.readouterr()
+    assert out.err == ""
+    assert out.out.splitlines()[-1].split()[:5] == ["all", "cases", out.out.split()[-6], "0", "0"]
+
+
+def test_differences_name_each_setting_and_changed_dataset_files():
+    from pytest_fgbmk.report.flips import differences
+    from pytest_fgbmk.report.results import RunInfo
+
+    a = RunInfo(
+        model={"spec": "hf:/m", "fingerprint": "f1", "args": {"dtype": "bf16"}},
+        templates="original",
+        scoring="strict",
+        datasets={"cub": {"index_hash": "h1"}, "dogs": {"index_hash": "d"}},
+    )
+    assert differences(a, a) == []
+    b = RunInfo(
+        model={"spec": "hf:/m", "fingerprint": "f2", "args": {"dtype": "bf16"}},
+        templates="original",
+        scoring="official",
+        seed=1,
+        datasets={"cub": {"index_hash": "h2"}},  # dogs not selected in b: unpaired, not a change
+    )
+    assert differences(a, b) == ["model fingerprint", "scoring", "seed", "the files of cub"]
