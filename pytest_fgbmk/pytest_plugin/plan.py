@@ -39,7 +39,20 @@ class PlanHook:
         self.plan: Plan | None = None
         self.error: str | None = None
 
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_collection_finish(self, session: pytest.Session):
+        # the plan is the output: collect-only prints each file's count, not the whole tree
+        option = session.config.option
+        verbose = option.verbose
+        if not verbose:
+            option.verbose = -2
+        try:
+            return (yield)
+        finally:
+            option.verbose = verbose
+            self._plan(session)
+
+    def _plan(self, session: pytest.Session) -> None:
         selected = [s for s in (self.select(i, self.run) for i in session.items) if s is not None]
         g = self.run.gate_settings
         assert g is not None

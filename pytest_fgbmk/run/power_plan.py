@@ -35,7 +35,7 @@ from pytest_fgbmk.power import (
     mcnemar_mdd,
     sign_flip_mdd,
 )
-from pytest_fgbmk.task_names import KNOWLEDGE_BIAS, LINEAR_PROBE, RETRIEVAL
+from pytest_fgbmk.task_names import ALIGNMENT_EFFECT, KNOWLEDGE_BIAS, LINEAR_PROBE, RETRIEVAL
 
 if TYPE_CHECKING:
     from pytest_fgbmk.run.context import RunContext
@@ -238,6 +238,12 @@ def format_plan(plan: Plan, *, limit: int | None) -> list[str]:
         lines.append(
             f"fgbmk plan: {len(names)} case(s) cannot detect {plan.drop:g} points "
             f"even at their full size: {', '.join(names[:SHOWN])}{more}"
+        )
+    if any(c.case_id.startswith(ALIGNMENT_EFFECT) for c in plan.cases):
+        lines.append(
+            f"  {ALIGNMENT_EFFECT}: measured only for a model with an 'aligned' feature view "
+            "(an LVLM's projector), skipped for others; counted in the cases above (the plan "
+            "loads no model), which only makes its thresholds stricter"
         )
     lines += [
         "  * machine-oriented: measures its whole test split (--fgbmk-limit does not apply)",
