@@ -12,6 +12,10 @@ denominators, as the README asks). Targets: >= 97 % agreement per type, FP <= 1 
 answers graded wrong. Load average is printed before and after (the machine is shared).
 
     python benchmarks/bench_scoring_agreement.py [--corpus PATH] [--show-disagreements]
+
+Any graded set in the corpus's format can be passed as ``--corpus`` (a held-out set of
+invented responses, say): ``id`` may be left out, ``grade`` may be "right"/"wrong", and a
+true/false item may name what it asks about in ``asked``.
 """
 
 from __future__ import annotations
@@ -33,12 +37,17 @@ UNPARSED = ("unparsed", "error")
 
 
 def question(item: dict) -> Question:
-    """The item as the product's question (README: qtype, truth, options, lettered, accepted)."""
+    """The item as the product's question (README: qtype, truth, options, lettered, accepted;
+    ``asked``, the name a true/false question asks about, where a graded set records it)."""
     return Question(
         item["id"], "corpus", "", item.get("prompt") or "", item["qtype"], "granularity", "",
         item["truth"], item["truth"], "corpus", tuple(item.get("options") or ()),
-        bool(item.get("lettered")), "", tuple(item.get("accepted") or ()),
+        bool(item.get("lettered")), item.get("asked") or "", tuple(item.get("accepted") or ()),
     )  # fmt: skip
+
+
+#: Grades as other graded sets write them ("right"/"wrong") read as the corpus's booleans.
+_GRADES = {"right": True, "wrong": False, True: True, False: False, "unjudgeable": "unjudgeable"}
 
 
 def release_rule(truth: str, response: str) -> bool:
@@ -54,11 +63,19 @@ def load(path: Path) -> list[dict]:
         if not line.strip():
             continue
         try:
-            items.append(json.loads(line))
+            item = json.loads(line)
         except json.JSONDecodeError as e:
             raise SystemExit(
                 f"{path}:{lineno}: not JSON ({e.msg}); fix or remove the line"
             ) from None
+        if item.get("grade") not in _GRADES:
+            raise SystemExit(
+                f"{path}:{lineno}: grade {item.get('grade')!r} is not true, false, "
+                "'right', 'wrong' or 'unjudgeable'; fix the line"
+            )
+        item["grade"] = _GRADES[item["grade"]]
+        item.setdefault("id", f"line-{lineno}")
+        items.append(item)
     return items
 
 

@@ -24,8 +24,11 @@ QUESTIONS = "3"
 #: knowledge-bias pairs kept together).
 SUBSET = "2"
 #: Reading a model's answer into right or wrong (``scoring.py``, both modes; 2: refusals,
-#: hedges, final answers, implicit answers, plural/spacing variants).
-SCORING = "2"
+#: hedges, final answers, implicit answers, plural/spacing variants; 3: another species
+#: named in a true/false answer is a no, yes/no and refusals in more languages, ordinal and
+#: lowercase option letters, options named by most of their words, options weighed or
+#: described are not chosen, diacritics ignored).
+SCORING = "3"
 #: Decoding an image file into the RGB pixels a model sees (``data/images.py``).
 IMAGES = "1"
 #: The linear probe: its grid, validation split and head selection (``machine/probe.py``).

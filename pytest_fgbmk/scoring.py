@@ -79,6 +79,14 @@ _TOKENS = re.compile(
 )
 _EMPHASIS = re.compile(r"(?<![^\s(\[\"'])[*`]+|[*`]+(?![^\s.,:;!?)\]\"'])|^[ \t]*#+[ \t]*", re.M)
 _ANSWER_PREFIX = re.compile(r"\A\s*A\s*[:：]\s*(?=\S)")
+#: A chat role leaking from the template at the start ("ASSISTANT: B", "Assistant: Yes").
+_ROLE = re.compile(
+    r"\A\s*(?:<\|?assistant\|?>|\[/?INST\]|(?:assistant|gpt|model|bot|ai|response|output)"
+    r"\s*[:：])\s*",
+    re.I,
+)
+#: LaTeX answer wrappers: "$\boxed{D}$", "\(\text{B}\)", "\mathrm{C}".
+_LATEX = re.compile(r"\\(?:boxed|text|textbf|mathrm|mathbf|fbox)\s*\{([^{}]*)\}|\$+|\\[()\[\]]")
 _OFFICIAL = re.compile(r"[_\-,]+")
 
 # -- clauses and refusals -----------------------------------------------------------------
@@ -99,7 +107,10 @@ _REFUSAL = re.compile(
     r"|identified|known|seen)|undeterminable|indeterminate|as an ai|i m sorry|i am sorry"
     r"|(?:not enough|insufficient|no) (?:visual )?(?:information|details?|context|evidence|clues?)"
     r"|(?:can t|cannot|unable to|not able to) (?:view|see|access|process|analy[sz]e)"
-    r" (?:the |this |any )?(?:image|picture|photo))\b|不知道|不确定|无法|不清楚|看不清|不能确定",
+    r" (?:the |this |any )?(?:image|picture|photo))\b|不知道|不确定|无法|不清楚|看不清|不能确定"
+    r"|判断できません|わかりません|分かりません|判別できません|不明です|모르겠|알 수 없|판단할 수 없"
+    r"|\bno lo se\b|\bno estoy seguro|\bje ne sais pas\b|\bje ne suis pas sur|\bweiss nicht\b"
+    r"|\bweiß nicht\b|\bnicht sicher\b|\bnon lo so\b|\bnao sei\b|\bне знаю\b|\bне уверен",
 )
 
 
@@ -203,6 +214,9 @@ _RULED_OUT_BEFORE = re.compile(
     r"|comparing (?:it )?(?:to|with)|in contrast (?:to|with)|as opposed to|different from"
     r"|differs? from|distinguish(?:es|ed)? (?:it )?from|rul(?:e|es|ing|ed) out)"
     r"(?: (?:a|an|the|be|just|simply|really|actually|option|choice|necessarily|\w+ly))*\s*$"
+    r"|(?:\bnot|\bn t|\bneither|\bnever|\brule out|\bruled out|\bexcluding|\bexcept)"
+    r"(?: (?:a|an|the|be|just|simply|really|actually|option|choice|necessarily|\w+ly))*"
+    r"(?: [\w]+){1,6} (?:or|nor|and) (?:a|an|the )?\s*$"  # "not a luna moth or a cabbage white"
     r"|(?:不是|并非|不|没有|非)\s*$"
 )
 _RULED_OUT_AFTER = re.compile(
@@ -310,16 +324,26 @@ _COMPARED = re.compile(
     r",?\s*(?:which|that)\s+(?:is|are|was|were|can be|may be|could be)?\s*"
     r"(?:often|commonly|frequently|sometimes|easily|usually|also)?\s*"
     r"(?:(?:confused|mistaken)\s+(?:with|for)|resembles?|looks?\s+(?:like|similar\s+to)"
-    r"|similar\s+to|related\s+to|distinguished\s+from)\b[^.;!?\n]*"
+    r"|similar\s+to|related\s+to|distinguished\s+from|distinguishable\s+from"
+    r"|differs?\s+from|different\s+from|distinct\s+from|unlike|in\s+contrast\s+to"
+    r"|contrasts?\s+with|compared\s+(?:to|with))\b[^.;!?\n]*"
     r"|\(\s*not\s+to\s+be\s+confused\s+with[^)]*\)",
     re.I,
 )
+
+
+def _unwrapped(m: re.Match[str]) -> str:
+    return m.group(1) or ""
 
 
 def clean(response: str) -> str:
     """The response as read: reasoning blocks, end tokens and emphasis removed, trimmed,
     and cut to its first and last parts when longer than ``_MAX_CHARS``."""
     text = strip_reasoning(response)
+    if "\\" in text or "$" in text:
+        text = _LATEX.sub(_unwrapped, _LATEX.sub(_unwrapped, text))  # \boxed{\text{B}}
+    if ":" in text or "：" in text or "[" in text or "<" in text:
+        text = _ROLE.sub("", text)
     if "<" in text:
         text = _TOKENS.sub(" ", _THINK_ANY.sub(" ", text))
     if "*" in text or "`" in text or "#" in text:
@@ -446,10 +470,27 @@ _FOLLOWERS = frozenset(
      "answer", "is"}
 )  # fmt: skip
 _SOFT_YES = frozenset({"correct", "right", "exactly", "sure", "true", "indeed"})
+#: Words after "yes" that make it something other than an answer ("yes or no", "yes and no").
+_NOT_AFTER_YES = frozenset({"or", "and", "no", "nor", "yes", "if", "but"})
+#: "I'd answer in the affirmative", "The answer is negative."
+_IN_THE = re.compile(
+    r"\A(?:(?:i|we)\s+(?:would|d|will|must|can|have\s+to|shall)\s+)?(?:answer|respond|reply"
+    r"|say)(?:\s+is)?\s+(?:in\s+the\s+)?(affirmative|negative)\Z"
+    r"|\A(?:the\s+)?(?:answer|response|reply)\s+(?:is|would\s+be)\s+(?:in\s+the\s+)?"
+    r"(affirmative|negative)\Z|\A(?:in\s+the\s+)(affirmative|negative)\Z"
+)
 #: Yes and no leading an answer in other languages models answer in (German, Dutch, French,
 #: Spanish, Italian, Portuguese); "non" only before French words (not "non native").
-_OTHER_YES = frozenset({"ja", "jawohl", "oui", "si", "sì", "sí", "sim"})
-_OTHER_NO = frozenset({"nein", "nee", "não", "nao"})
+_OTHER_YES = frozenset(
+    {"ja", "jawohl", "oui", "si", "sim", "tak", "evet", "да", "ναι", "igen", "kyllä", "kylla"}
+)
+_OTHER_NO = frozenset(
+    {"nein", "nee", "nao", "nej", "nei", "nie", "hayır", "hayir", "нет", "όχι", "οχι", "nem",
+     "ei", "tidak", "bukan", "không", "khong"}
+)  # fmt: skip
+#: Yes and no in scripts written without spaces (Chinese, Japanese, Korean), at the start.
+_CJK_NO = ("不是", "否", "不对", "没有", "不", "いいえ", "いえ", "違います", "아니", "아뇨")
+_CJK_YES = ("是", "对", "有", "正确", "はい", "そうです", "네", "예", "맞")
 _FRENCH_NEXT = frozenset({"ce", "c", "il", "elle", "pas", "ça", "ca", "je", "cela", "ceci"})
 _IT_IS = re.compile(
     r"\A(?:(?:indeed|yes|sure|certainly|definitely|absolutely|yeah)\s+)?(?:it|this|that|they|there|he|she)\s+(?:(?:sure|definitely|certainly|indeed|really)\s+)?"
@@ -488,7 +529,9 @@ _VERBS = frozenset(
 )  # fmt: skip
 _NEGATORS = frozenset(
     {"no", "not", "t", "without", "nor", "neither", "never", "none", "lacks", "lacking",
-     "nothing", "nobody", "absent", "missing", "free", "rather", "instead", "unlike"}
+     "nothing", "nobody", "absent", "missing", "free", "rather", "instead", "unlike",
+     "differs", "differ", "different", "distinct", "than", "compared", "versus", "vs",
+     "except", "contrast"}
 )  # fmt: skip
 _NEGATED_AFTER = re.compile(
     r"\A\s*(?:(?:is|are|was|were|appears|seems)\s+)?(?:not\b|n t\b|absent|missing|nowhere"
@@ -505,9 +548,9 @@ def _explicit(clause: str) -> str | None:
     if not c:
         return None
     if not c.isascii():
-        if c.startswith(("不是", "否", "不对", "没有", "不")):
+        if c.startswith(_CJK_NO):
             return "no"
-        if c.startswith(("是", "对", "有", "正确")):
+        if c.startswith(_CJK_YES):
             return "yes"
     words = c.split(" ", 2)
     w = words[0]
@@ -521,10 +564,13 @@ def _explicit(clause: str) -> str | None:
             return "no"
         if nxt is None or (w not in _SOFT_YES and nxt in _FOLLOWERS):
             return "yes"
-        if w in ("yes", "yeah", "yep", "yup") and nxt in _FOLLOWERS:
-            return "yes"
+        if w in ("yes", "yeah", "yep", "yup") and nxt not in _NOT_AFTER_YES:
+            return "yes"  # "Yes (confidence: 0.93)", "Yes with high confidence"
     if w in _NO_WORDS and (nxt is None or nxt in _FOLLOWERS):
         return "no"
+    m = _IN_THE.search(c)
+    if m:
+        return "yes" if "affirmative" in m.groups() else "no"
     if _NOT_AT_ALL.match(c) or _IT_ISNT.match(c):
         return "no"
     if _THAT_IS_RIGHT.match(c):
@@ -570,14 +616,97 @@ def _asked(q: Question) -> str:
 
 
 def _implicit(clause: str, asked: str) -> str | None:
-    """A statement that the asked object is (yes) or is not (no) there, else None."""
+    """A statement that the asked object is (yes) or is not (no) there, else None.
+
+    Denying the end of the asked name denies the name ("Not a Submariner" for "Rolex
+    Submariner", "not an albatross" for "Laysan albatross"); affirming part of it says
+    nothing (a coarser name is not an answer)."""
     stem = _stem(clause)
     verdict = None
     for start, end in _mentions(stem, asked):
         before = stem[:start].split()[-6:]
         negated = not _NEGATORS.isdisjoint(before) or _NEGATED_AFTER.match(stem[end:])
         verdict = "no" if negated else "yes"
+    if verdict is None:
+        words = _name_stem(asked).split()
+        for k in range(1, len(words)):
+            tail = " ".join(words[k:])
+            if tail.isdigit():
+                continue
+            for start, end in _mentions(stem, tail):
+                before = stem[:start].split()[-3:]
+                if not _NEGATORS.isdisjoint(before) or _NEGATED_AFTER.match(stem[end:]):
+                    return "no"
     return verdict
+
+
+#: "It is a damselfly", "The image shows a vizsla", "This is a Ferrari …": the subject
+#: identified as something; group 1 is what follows, up to the end of the clause.
+_IDENTIFIED = re.compile(
+    r"\A(?:(?:so|well|actually|i think|i believe|clearly)\s+)?"
+    r"(?:(?:it|this|that|he|she|the\s+(\w+)(?:\s+(?:in|on|of)\s+(?:the|this)\s+"
+    r"(?:image|picture|photo|photograph))?)\s+(?:is|s|appears\s+to\s+be|seems\s+to\s+be"
+    r"|looks\s+to\s+be|is\s+clearly|is\s+actually|is\s+in\s+fact|is\s+probably|is\s+likely"
+    r"|must\s+be)|(?:(?:the\s+)?(?:image|picture|photo|photograph)|it|this)\s+(?:shows|depicts|features"
+    r"|contains)|(?:this|it)\s+is\s+(?:a\s+)?(?:photo|picture|image)\s+of|i\s+see)"
+    r"\s+(a\s+|an\s+|the\s+|some\s+)?(.+)\Z"
+)
+#: Where the name of what was identified ends ("a vizsla with a …", "a mushroom growing …").
+_NAME_ENDS = frozenset(
+    {"with", "in", "on", "at", "from", "that", "which", "who", "and", "near", "under", "over",
+     "against", "by", "sitting", "standing", "flying", "perched", "growing", "lying",
+     "swimming", "walking", "parked", "of", "because", "as", "not", "rather", "but"}
+)  # fmt: skip
+#: Names too coarse to deny a fine-grained category: "It is a bird" answers nothing.
+_COARSE = frozenset(
+    {"bird", "dog", "cat", "car", "vehicle", "automobile", "plane", "airplane", "aeroplane",
+     "aircraft", "jet", "airliner", "flower", "plant", "tree", "insect", "bug", "animal",
+     "creature", "food", "dish", "meal", "mushroom", "fungus", "wine", "bottle", "watch",
+     "clothing", "garment", "dress", "shirt", "fish", "butterfly", "moth", "beetle",
+     "spider", "snake", "reptile", "mammal", "species", "breed", "model", "photo", "image",
+     "picture", "close", "up", "closeup", "view", "kind", "type", "sort", "variety", "one",
+     "specimen", "skin", "condition", "lesion", "rash", "fruit", "vegetable", "product",
+     "object", "thing", "something", "person", "man", "woman", "group", "pair", "small",
+     "large", "big", "little", "beautiful", "young", "adult", "juvenile", "male", "female",
+     "wild", "red", "blue", "green", "yellow", "white", "black", "brown", "grey", "gray",
+     "orange", "purple", "pink", "dark", "light", "colorful", "colourful", "bright", "very",
+     "same", "different", "similar", "probably", "likely", "actually", "clearly", "seabird",
+     "songbird", "waterbird", "shorebird", "waterfowl", "raptor", "predator", "pet", "puppy",
+     "hound", "sedan", "suv", "truck", "jetliner", "wildflower", "weed", "shrub",
+     "cultivar", "hybrid", "mix", "mixed", "organism", "invertebrate", "vertebrate"}
+)  # fmt: skip
+
+
+_PHOTO_OF = re.compile(
+    r"\A(?:(?:close up|closeup|clear|blurry)\s+)?(?:photo|picture|image|photograph|shot)\s+of"
+    r"\s+(?:a|an|the|some)?\s*"
+)
+
+
+def _identified_other(clause: str, asked: str, prompt_words: frozenset[str]) -> bool:
+    """Whether the clause identifies the subject as a specific thing that is not the asked
+    one ("It is a damselfly." for "Is it a dragonfly?"): an implicit no. A coarse name, a
+    word of the question or part of the asked name does not count."""
+    m = _IDENTIFIED.match(clause)
+    if m is None:
+        return False
+    subject = m.group(1)
+    if subject is not None and (_stem(subject) not in prompt_words | _COARSE or not m.group(2)):
+        return False  # "the background is blurry", "the bottle is placed …": no identification
+    words = []
+    for w in _PHOTO_OF.sub("", m.group(3)).split():
+        if w in _NAME_ENDS:
+            break
+        words.append(w)
+    if not words or len(words) > 6:
+        return False
+    name = _stem(" ".join(words))
+    asked_words = set(_name_stem(asked).split())
+    named = set(name.split())
+    if named <= asked_words or asked_words <= named or _mentions(name, asked):
+        return False  # part of the asked name (coarser), or the asked name itself
+    specific = named - asked_words - _COARSE - prompt_words
+    return bool(specific) and not all(w.isdigit() for w in specific)
 
 
 _QUESTION = re.compile(
@@ -611,11 +740,23 @@ def _restated(sentence: str, asked_words: frozenset[str]) -> str | None:
     return "no" if (words - asked_words) & _DENIALS else "yes"
 
 
+#: A clause that turns against what came before ("However, this is not a …").
+_TURN = re.compile(r"\A(?:however|but|actually|in fact|that said|although|though)\b")
+
+
+@lru_cache(maxsize=1 << 12)
+def _prompt_words(prompt: str) -> frozenset[str]:
+    return frozenset(_stem(normalize(prompt)).split())
+
+
 def _read_tf(clauses: list[Clause], asked: str, prompt: str = "") -> str | None:
     explicit = implicit = None
+    first = turn = -1
     for i, (clause, refuses, k) in enumerate(clauses):
         if refuses:
             continue
+        if _TURN.match(clause):
+            turn = k
         if _WITHDRAWN.match(clause):
             explicit = implicit = None  # "It is a Laysan albatross, or not."
             continue
@@ -624,13 +765,32 @@ def _read_tf(clauses: list[Clause], asked: str, prompt: str = "") -> str | None:
             continue  # "No, I can't tell": the "no" introduces the refusal
         if said is not None:
             explicit = said
+            first = k
         elif asked and explicit is None:  # an explicit answer outranks statements
             said = _implicit(clause, asked)
             if said is None and implicit == "yes" and _corrected(clauses, i - 1, [asked]):
                 implicit = None  # "resembles X, but it is actually a Y"
             implicit = said or implicit
-    if explicit or implicit or not prompt:
+        elif asked and k > first and k == turn:
+            # "Yes, the label is visible. However, this is not a Cabernet Sauvignon": a
+            # later sentence that turns against the asked name is the concluding answer
+            turned = _implicit(_TURN.sub("", clause).strip(), asked)
+            if turned is not None and turned != explicit:
+                explicit = turned
+    if explicit or implicit:
         return explicit or implicit
+    if asked and not _asked_from_prompt(prompt):
+        # an identity question ("Is the bird a Laysan albatross?"), not one of presence
+        # ("Is there a dining table in the image?", where naming other things denies nothing)
+        words = _prompt_words(prompt)
+        for clause, refuses, _ in clauses:
+            if not refuses and _identified_other(clause, asked, words):
+                return "no"
+        whole = " ".join(c for c, refuses, _ in clauses if not refuses)
+        if whole and len(clauses) == 1 and _bare_other(whole, asked, words):
+            return "no"
+    if not prompt:
+        return None
     q_words = _question_words(prompt)
     if not q_words:
         return None
@@ -644,17 +804,44 @@ def _read_tf(clauses: list[Clause], asked: str, prompt: str = "") -> str | None:
     return restated
 
 
+#: Words a bare name never holds: a reply with any of them is a sentence or a sound.
+_NOT_IN_NAMES = _STOP | _VERBS | _NEGATORS | frozenset(
+    {"i", "it", "s", "you", "we", "they", "he", "she", "my", "your", "hmm", "hm", "um", "uh",
+     "er", "ah", "oh", "huh", "ok", "okay", "well", "sure", "maybe", "perhaps", "idk", "yes",
+     "no", "thanks", "sorry", "hello", "hi", "unknown", "none", "nothing", "n", "a", "y"}
+)  # fmt: skip
+
+
+def _bare_other(whole: str, asked: str, prompt_words: frozenset[str]) -> bool:
+    """A reply that is only another specific name ("Merlot" for "Is it Tempranillo?")."""
+    words = whole.split()
+    if not 1 <= len(words) <= 5 or not _NOT_IN_NAMES.isdisjoint(words) or not whole.isascii():
+        return False
+    return _identified_other(f"it is {whole}", asked, prompt_words)
+
+
 #: Several candidates offered ("could also be", "maybe X, maybe Y", "could be X or Y"): a
 #: hedge, never an answer.
 _ALTERNATIVES = re.compile(
     r"\b(?:could also be|might also be|may also be|or possibly|alternatively|or perhaps)\b"
     r"|\b(?:could|might|may) be\b(?:(?!\b(?:not|but)\b)[^.;])*\bor\b"
     r"|\b(maybe|perhaps|possibly|might be|could be)\b.*\b\1\b"  # "maybe X, maybe Y"
+    r"|\beither\b(?:(?!\b(?:not|but)\b)[^.;])*\bor\b"  # "Either X or Y"
+    r"|\b(?:may|might|could|can) or (?:(?:may|might|could|can) )?not\b"  # "may or may not"
+    r"|\byes and no\b"
 )
 
 
+_ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+
+
 def _score_tf(q: Question, text: str) -> Scored:
-    whole = _TF_WHOLE.get(normalize(text))
+    said = normalize(text)
+    whole = _TF_WHOLE.get(said)
+    if whole is None and " " in said and len(set(said.split())) == 1:
+        whole = _TF_WHOLE.get(said.split()[0])  # "yes yes yes …": one answer, repeated
+    if whole is None and "(" in text:
+        whole = _TF_WHOLE.get(normalize(_ASIDE.sub(" ", text)))  # "No (confidence: 0.8)"
     if whole is not None:
         return Scored(whole == q.truth, whole, "yesno")
     if text[:1] == "A":
@@ -662,6 +849,8 @@ def _score_tf(q: Question, text: str) -> Scored:
     clauses = _clauses(text)
     said = _read_tf(clauses, _asked(q), q.prompt)
     if said is None:
+        if _ALTERNATIVES.search(normalize(text)) and not any(r for _, r, _ in clauses):
+            return Scored(False, None, "hedge")  # "Either X or Y."
         return _no_answer(clauses)
     if _ALTERNATIVES.search(normalize(text)) and not any(
         _explicit(c) for c, refuses, _ in clauses if not refuses
@@ -688,12 +877,13 @@ _LETTER_STRONG = re.compile(
 )
 _LETTER_LEAD = re.compile(r"\A[\s>\"'“]*([\(\[]?)([A-Za-z])(?![A-Za-z0-9])([\)\]]?)")
 _LETTER_WEAK = re.compile(
-    r"(?:\b(?i:option|choice|letter)\s+[\(\[]?([A-Z])(?![A-Za-z0-9])[\)\]]?|\(([A-Z])\)"
+    r"(?:\b(?i:option|choice|letter)\s+[\(\[]?([A-Za-z])(?![A-Za-z0-9'’])[\)\]]?|\(([A-Z])\)"
     r"|(?<![\w'’])([A-Z])(?=\s+(?:is|seems|would be)\s+(?:the\s+)?(?:correct|right|best|answer)))"
 )
 _LETTER_LINE = re.compile(r"^[ \t>]*[\(\[]?([A-Z])[\)\].][ \t]", re.M)
 _LETTER_LIST = re.compile(
     r"\A[\)\]]?\s*(?:(?:[,/&]|\bor\b|\band\b)\s*[\(\[]?[A-Z]|[\(\[][A-Z][\)\]])(?![A-Za-z0-9])"
+    r"|\A[\)\].:]?[ \t]*\n\s*[\(\[]?[A-Z][\)\].]?[ \t]*(?:\n|\Z)"  # "A\nB\nC": one per line
 )
 _DELIMITED = re.compile(r"\A(?:[.:)\]](?:\s|\Z)|\s*\Z|[ \t]*\n|[,;!])")
 _WEAK_RULED_OUT = re.compile(
@@ -759,6 +949,15 @@ class _Said:
     worded: bool  # a lowercase word follows ("A laysan albatross": the article)
 
 
+#: Where a letter's own words end: "C, although a Merlot blend is possible" names Merlot
+#: as a caveat, not as what "C" says.
+_CONCEDING = re.compile(
+    r"\b(?:although|though|but|however|while|whereas|unless|even if|even though|except"
+    r"|albeit|admittedly)\b",
+    re.I,
+)
+
+
 def _said(m: re.Match[str], text: str, letter_group: int, opened: bool, close: str) -> _Said:
     letter = m.group(letter_group)
     rest = text[m.end() :]
@@ -770,7 +969,7 @@ def _said(m: re.Match[str], text: str, letter_group: int, opened: bool, close: s
         bool((letter.isupper() or close) and _LETTER_LIST.match(rest)),
         _STRONG_RULED_OUT.match(normalize(rest[:40])) is not None,
         bool(close) or _DELIMITED.match(rest) is not None,
-        _stem(normalize(rest.split("\n", 1)[0][:300])),
+        _stem(normalize(_CONCEDING.split(rest.split("\n", 1)[0][:300], maxsplit=1)[0])),
         re.match(r"\s+[a-z]", rest) is not None,
     )
 
@@ -793,7 +992,7 @@ def _letters(text: str) -> _Letters:
         strong.append(_said(m, text, 1, opened, m.group(2)))
     chosen, weak = [], []
     for m in _LETTER_WEAK.finditer(text):
-        letter = m.group(1) or m.group(2) or m.group(3)
+        letter = (m.group(1) or m.group(2) or m.group(3)).upper()
         rest = normalize(re.split(r"[.;\n]", text[m.end() :], maxsplit=1)[0][:80])
         if _WEAK_RULED_OUT.search(rest):
             continue
@@ -830,6 +1029,13 @@ def _letter_here(said: _Said, q: Question, lead: bool) -> object | int | None:
     return idx
 
 
+#: Another letter offered after the answer, opening its own sentence: "… A? Or B."
+_OR_LETTER = re.compile(
+    r"[.?!;\n]\s*(?i:or|or maybe|or perhaps|or possibly|maybe|perhaps)\s+(?i:option\s+)?"
+    r"[\(\[]?([A-Z])(?![A-Za-z0-9'’])(?!\s+[a-z])"
+)
+
+
 def _read_letter(q: Question, text: str) -> object | int | None:
     found = _letters(text)
     n = len(q.options)
@@ -842,6 +1048,9 @@ def _read_letter(q: Question, text: str) -> object | int | None:
     if chosen and (last is None or chosen[-1][0] > last[0]):
         last = chosen[-1]
     if last is not None:
+        alt = _OR_LETTER.search(text, last[0])
+        if alt is not None and ord(alt.group(1)) - 65 < n and ord(alt.group(1)) - 65 != last[1]:
+            return _HEDGE  # "The answer is A: Melanoma? Or B."
         return last[1]
     if found.lead is not None:
         r = _letter_here(found.lead, q, True)
@@ -864,6 +1073,14 @@ _CONCESSION = re.compile(
 )
 
 
+#: A statement about what a category would, typically or usually has: it describes the
+#: option, it does not put it forward ("A peacoat would have double-breasted buttons").
+_HYPOTHETICAL = re.compile(
+    r"\b(?:would|would have|typically|usually|generally|normally|tends? to|tend to|commonly"
+    r"|characteristically)\b(?! be (?:the|my) (?:answer|choice))"
+)
+
+
 def _read_options(q: Question, text: str, clauses: list[Clause]) -> object | int | None:
     seg = _final_segment(text)
     if seg is not None:
@@ -881,7 +1098,8 @@ def _read_options(q: Question, text: str, clauses: list[Clause]) -> object | int
         if not refuses:
             hits = _options_in(_stem(c), q.options)
             if hits:
-                side = conceded if _CONCESSION.match(c) else by_sentence
+                context = _CONCESSION.match(c) or _HYPOTHETICAL.search(c)
+                side = conceded if context else by_sentence
                 side.setdefault(k, set()).update(hits)
     if not by_sentence:
         by_sentence = conceded
@@ -904,6 +1122,53 @@ def _verdict(q: Question, r: object | int | None, how: str) -> Scored | None:
         return Scored(False, None, "unparsed")
     opt = q.options[r]  # type: ignore[index]
     return Scored(opt == q.truth, opt, how)
+
+
+#: Reasoning that opens a response ("Let's compare the options. …") and, cut off or not,
+#: never reaches a conclusion: the options it names are being weighed, not chosen.
+_DELIBERATING = re.compile(
+    r"\A\W*(?:let s|let us|let me|to (?:determine|identify|answer|decide|choose)|first\b"
+    r"|step 1|we need to|i need to|i will|i ll|looking at the options|analy[sz]ing the"
+    r"|we (?:should|must|can) (?:compare|look|consider))"
+)
+_CONCLUDED = re.compile(
+    r"\b(?:answer|therefore|thus|hence|so|final|conclusion|conclude|most likely|likely|best"
+    r"|correct|choose|pick|select|go with|it is|it s|this is|that is|must be|appears to be"
+    r"|seems to be|looks like|matches|consistent with|identif\w*|would be|should be|makes? it"
+    r"|points? to|indicates?|suggests?|shows?|means|i think|i believe|must)\b"
+)
+
+
+_VERSION = re.compile(r"[ivx]{1,4}|[a-z]|\d+\w*")
+
+
+def _partial_option(q: Question, clauses: list[Clause]) -> int | None:
+    """The one option named by most of its words ("the Royal Oak" for "Audemars Piguet
+    Royal Oak", "a 2007 Mustang convertible" for "Ford Mustang Convertible 2007"): at
+    least two of its words and half of them, in one clause, in words no other option has
+    all of, and not ruled out. A single word is never enough ("butterfly" is coarser)."""
+    words = [set(_name_stem(o).split()) for o in q.options]
+    found = set()
+    for c, refuses, _ in clauses:
+        if refuses:
+            continue
+        said = _stem(c).split()
+        present = set(said)
+        for i, ws in enumerate(words):
+            hit = ws & present
+            if len(hit) < 2 or 2 * len(hit) < len(ws) or len(hit) == len(ws):
+                continue
+            if any(hit <= other for j, other in enumerate(words) if j != i):
+                continue
+            at = [k for k, w in enumerate(said) if w in hit]
+            first, last = at[0], at[-1]
+            if not _NEGATORS.isdisjoint(said[max(0, first - 3) : first]):
+                continue
+            after = said[last + 1] if last + 1 < len(said) else ""
+            if after not in ws and (_VERSION.fullmatch(after) or any(ch.isdigit() for ch in after)):
+                continue  # "Canon EOS 5D Mark III" names another model than "… Mark IV"
+            found.add(i)
+    return found.pop() if len(found) == 1 else None
 
 
 def _score_mc(q: Question, text: str) -> Scored:
@@ -931,13 +1196,50 @@ def _score_mc(q: Question, text: str) -> Scored:
         if said is not None:
             i = _option_stems(q.options).index(said)
             return Scored(q.options[i] == q.truth, q.options[i], "text")
+    said = normalize(text)
+    if _DELIBERATING.match(said) and not _CONCLUDED.search(said):
+        return _no_answer(clauses)  # weighing the options, never choosing
     v = _verdict(q, _read_options(q, text, clauses), "text")
     if q.accepted and (v is None or (v.parsed is not None and not v.correct)):
         syn = _synonym_of_truth(q, clauses)
         if syn is not None and v is not None:
             return Scored(False, None, "hedge")  # another option and the truth's other name
         v = v or syn
+    if v is None:
+        i = _read_ordinal(q, text)
+        if i is None:
+            i = _partial_option(q, clauses)
+        if i is not None:
+            return Scored(q.options[i] == q.truth, q.options[i], "letter" if q.lettered else "text")
     return v if v is not None else _no_answer(clauses)
+
+
+_ORDINALS = {
+    "first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "sixth": 5, "1st": 0,
+    "2nd": 1, "3rd": 2, "4th": 3, "5th": 4, "6th": 5, "one": 0, "two": 1, "three": 2,
+    "four": 3, "five": 4, "six": 5, "1": 0, "2": 1, "3": 2, "4": 3, "5": 4, "6": 5,
+}  # fmt: skip
+#: "The second option", "the last one", "option number 3", "choice two".
+_ORDINAL = re.compile(
+    r"\b(?:the\s+)?(first|second|third|fourth|fifth|sixth|1st|2nd|3rd|4th|5th|6th"
+    r"|last|final)\s+(?:option|choice|one|answer|item|entry)\b"
+    r"|\b(?:option|choice|answer|number)\s+(?:number\s+)?"
+    r"(one|two|three|four|five|six|[1-6])\b"
+)
+
+
+def _read_ordinal(q: Question, text: str) -> int | None:
+    """The one option named by its place ("the second option"), else None."""
+    found = set()
+    said = normalize(text)
+    for m in _ORDINAL.finditer(said):
+        if not _NEGATORS.isdisjoint(said[max(0, m.start() - 20) : m.start()].split()[-3:]):
+            continue  # "not the first option"
+        word = m.group(1) or m.group(2)
+        i = len(q.options) - 1 if word in ("last", "final") else _ORDINALS[word]
+        if i < len(q.options):
+            found.add(i)
+    return found.pop() if len(found) == 1 else None
 
 
 def _synonym_of_truth(q: Question, clauses: list[Clause]) -> Scored | None:

@@ -17,9 +17,19 @@ from functools import lru_cache
 _NON_WORD = re.compile(r"[\W_]+")
 
 
+#: Latin, Greek and Cyrillic diacritics (U+0300–U+036F) once decomposed: "Phở" reads as
+#: "pho", "crème brûlée" as "creme brulee". Marks of other scripts (the Japanese voicing
+#: marks U+3099/U+309A) are kept, and Hangul recomposes.
+_DIACRITICS = re.compile("[\u0300-\u036f]")
+
+
 def _normalize(text: str) -> str:
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
+        if not text.isascii():
+            decomposed = unicodedata.normalize("NFD", text)
+            if _DIACRITICS.search(decomposed):
+                text = unicodedata.normalize("NFC", _DIACRITICS.sub("", decomposed))
     return _NON_WORD.sub(" ", text.casefold()).strip()
 
 
@@ -29,7 +39,8 @@ def _normalize_cached(text: str) -> str:
 
 
 def normalize(text: str) -> str:
-    """Case-folded, NFKC, punctuation and ``_``/``-`` as single spaces, trimmed."""
+    """Case-folded, NFKC, Latin diacritics dropped, punctuation and ``_``/``-`` as single
+    spaces, trimmed."""
     if len(text) <= 200:
         return _normalize_cached(text)
     return _normalize(text)

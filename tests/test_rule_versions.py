@@ -119,6 +119,7 @@ def test_the_same_rules_and_text_compare():
 SCORING_PINS = {
     "1": "56f8ff5ecb8f0db8d8c8d8c55a879410f64facda8e00f023ba7f1bcc8095dc06",
     "2": "e34d09d9459ad799ce91b9ed8723305de9cc90fa2e8d50d7a6665dd72f178361",
+    "3": "d45dda0b23e14f4a7b80a7035c178a276711d9cf5935ca7ed9464a29ea6128d4",
 }
 #: sha256 of the subsets of every case of two replicas at several limits, by SUBSET version.
 SUBSET_PINS = {"2": "b1371ba0a80701bd6a58fc3aed7236c68e660c5bacacb01b9ed2a068df6f5294"}

@@ -82,7 +82,7 @@ TF_TABLE = [
     ("It's a bird.", None),
     ("", None),
     ("   ", None),
-    ("Yes and no.", None),
+    ("Yes and no.", "hedge"),
     ("No... actually yes.", "yes"),
     ("Maybe", None),
     ("The image shows an albatross.", None),
@@ -259,8 +259,8 @@ def test_tables_are_large_enough():
 def test_true_false_table(response, says):
     for truth in ("yes", "no"):
         s = score(_q("tf", truth), response)
-        if says == "refusal":
-            assert (s.correct, s.parsed, s.how) == (False, None, "refusal")
+        if says in ("refusal", "hedge"):
+            assert (s.correct, s.parsed, s.how) == (False, None, says)
             continue
         assert s.parsed == says
         assert s.how == ("unparsed" if says is None else "yesno")
@@ -396,7 +396,13 @@ def _tf_reads(response, q_yes, q_no):
         ("This looks like a laysan albatross to me.", "yes"),
         ("This bird is certainly not a Laysan albatross.", "no"),
         ("The photo shows a bird that is not a laysan albatross, rather a gull.", "no"),
-        ("The bird is a gull.", None),
+        ("The bird is a gull.", "no"),  # identified as something else: an implicit no
+        ("The bird is a seabird.", None),  # a coarser name answers nothing
+        ("This is a photo of a sooty albatross.", "no"),
+        ("Hmm.", None),
+        ("Sooty albatross", "no"),  # a bare other name
+        ("Laysan albatross", "yes"),
+        ("It is a bird.", None),
         # Chinese
         ("是", "yes"),
         ("是的。", "yes"),
