@@ -166,10 +166,18 @@ _IRREGULAR = {
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\u3040-\u30ff\uf900-\ufaff]")
 
 
+_NUMBERS = {
+    "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
+    "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
+}  # fmt: skip
+
+
 @lru_cache(maxsize=1 << 16)
 def _stem_word(w: str) -> str:
     if w in _IRREGULAR:
         return _IRREGULAR[w]
+    if w in _NUMBERS:
+        return _NUMBERS[w]  # "seven spotted" = "7 spotted"
     if len(w) <= 3 or not w.isascii() or not w.isalpha():
         return w
     if w.endswith("sis") and len(w) > 4:  # keratosis / keratoses, diagnosis / diagnoses
@@ -240,10 +248,12 @@ _CUES = frozenset(
      "compared", "comparing", "contrast", "opposed", "different", "differ", "differs",
      "distinguish", "distinguishes", "distinguished", "rule", "rules", "ruling", "ruled"}
 )  # fmt: skip
-#: A later clause that corrects an earlier identification ("…, but it is actually a gull").
+#: A later clause that corrects an earlier identification ("…, but it is actually a gull",
+#: "It resembles X, but the bill indicates a Y").
 _CORRECTION = re.compile(
     r"\b(?:actually|in fact|on closer (?:inspection|look|examination)|on second thought"
-    r"|looking closer|correction)\b.*\b(?:a|an)\b(?! (?:\w+ )?one\b)"
+    r"|looking closer|correction|indicates?|suggests?|points? to|makes? it|identifies it as"
+    r"|shows? (?:it|that it) is)\b.*\b(?:a|an)\b(?! (?:\w+ )?one\b)"
 )
 
 
@@ -615,6 +625,12 @@ def _asked(q: Question) -> str:
     return q.asked or _asked_from_prompt(q.prompt)
 
 
+_NO_DOUBT = re.compile(
+    r"\b(?:there is |there s |there can be )?(?:no |without (?:a )?|beyond (?:any |a )?)"
+    r"(?:doubt|question|mistake|mistaking)(?: about it)?(?: that)?\b"
+)
+
+
 def _implicit(clause: str, asked: str) -> str | None:
     """A statement that the asked object is (yes) or is not (no) there, else None.
 
@@ -622,6 +638,8 @@ def _implicit(clause: str, asked: str) -> str | None:
     Submariner", "not an albatross" for "Laysan albatross"); affirming part of it says
     nothing (a coarser name is not an answer)."""
     stem = _stem(clause)
+    if "doubt" in stem or "question" in stem or "mistak" in stem:
+        stem = _NO_DOUBT.sub(" ", stem)  # "There is no doubt that this is a …"
     verdict = None
     for start, end in _mentions(stem, asked):
         before = stem[:start].split()[-6:]
@@ -647,7 +665,7 @@ _IDENTIFIED = re.compile(
     r"(?:(?:it|this|that|he|she|the\s+(\w+)(?:\s+(?:in|on|of)\s+(?:the|this)\s+"
     r"(?:image|picture|photo|photograph))?)\s+(?:is|s|appears\s+to\s+be|seems\s+to\s+be"
     r"|looks\s+to\s+be|is\s+clearly|is\s+actually|is\s+in\s+fact|is\s+probably|is\s+likely"
-    r"|must\s+be)|(?:(?:the\s+)?(?:image|picture|photo|photograph)|it|this)\s+(?:shows|depicts|features"
+    r"|must\s+be)|(?:\w+\s+){0,4}(?:makes|make|identifies|marks)\s+it(?:\s+as)?|(?:(?:the\s+)?(?:image|picture|photo|photograph)|it|this)\s+(?:shows|depicts|features"
     r"|contains)|(?:this|it)\s+is\s+(?:a\s+)?(?:photo|picture|image)\s+of|i\s+see)"
     r"\s+(a\s+|an\s+|the\s+|some\s+)?(.+)\Z"
 )
@@ -751,12 +769,12 @@ def _prompt_words(prompt: str) -> frozenset[str]:
 
 def _read_tf(clauses: list[Clause], asked: str, prompt: str = "") -> str | None:
     explicit = implicit = None
-    first = turn = -1
+    first = turn = soft = -1
     for i, (clause, refuses, k) in enumerate(clauses):
         if refuses:
             continue
         if _TURN.match(clause):
-            turn = k
+            turn = i
         if _WITHDRAWN.match(clause):
             explicit = implicit = None  # "It is a Laysan albatross, or not."
             continue
@@ -765,13 +783,16 @@ def _read_tf(clauses: list[Clause], asked: str, prompt: str = "") -> str | None:
             continue  # "No, I can't tell": the "no" introduces the refusal
         if said is not None:
             explicit = said
-            first = k
+            first = i
+            soft = k if clause in _SOFT_YES else -1
+        elif asked and soft == k and _implicit(clause, asked) == "no":
+            explicit = "no"  # "Correct, it is not a Laysan albatross": the negative affirmed
         elif asked and explicit is None:  # an explicit answer outranks statements
             said = _implicit(clause, asked)
             if said is None and implicit == "yes" and _corrected(clauses, i - 1, [asked]):
                 implicit = None  # "resembles X, but it is actually a Y"
             implicit = said or implicit
-        elif asked and k > first and k == turn:
+        elif asked and i > first and turn > first:
             # "Yes, the label is visible. However, this is not a Cabernet Sauvignon": a
             # later sentence that turns against the asked name is the concluding answer
             turned = _implicit(_TURN.sub("", clause).strip(), asked)
@@ -835,7 +856,25 @@ _ALTERNATIVES = re.compile(
 _ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 
 
+#: A response cut off mid-sentence ("…, this appears to be"): its unfinished last sentence
+#: answers nothing and is left out.
+_CUT_OFF = re.compile(
+    r"(?:\b(?:be|a|an|the|is|are|was|of|to|and|or|with|that|which|as|like|it|its|this|has"
+    r"|have|its|their|typically|probably|likely))\s*\Z",
+    re.I,
+)
+
+
+def _uncut(text: str) -> str:
+    """The text without an unfinished last sentence (see ``_CUT_OFF``)."""
+    if not _CUT_OFF.search(text):
+        return text
+    end = max(text.rfind(c) for c in ".!?\n。")
+    return text[: end + 1] if end >= 0 else ""
+
+
 def _score_tf(q: Question, text: str) -> Scored:
+    text = _uncut(text)
     said = normalize(text)
     whole = _TF_WHOLE.get(said)
     if whole is None and " " in said and len(set(said.split())) == 1:
@@ -848,6 +887,8 @@ def _score_tf(q: Question, text: str) -> Scored:
         text = _ANSWER_PREFIX.sub("", text)
     clauses = _clauses(text)
     said = _read_tf(clauses, _asked(q), q.prompt)
+    if said is None and "(" in text:
+        said = _read_tf(_clauses(_ASIDE.sub(" ", text)), _asked(q), q.prompt)  # "No (p=0.7)"
     if said is None:
         if _ALTERNATIVES.search(normalize(text)) and not any(r for _, r, _ in clauses):
             return Scored(False, None, "hedge")  # "Either X or Y."
@@ -870,7 +911,11 @@ _LETTER_STRONG = re.compile(
     r"|correct option|correct choice|best option|best choice|final choice|option letter)\b"
     r"(?:\s+(?:is|would be|should be|will be|to the question is|to this question is))?"
     r"|\bi(?:'d|’d|\s+would)?\s+(?:choose|pick|select|go\s+with|say)"
-    r"|\b(?:it|that)(?:\s+is|'s|’s)|答案(?:是|为)?|选(?:择)?)"
+    r"|\b(?:it|that)(?:\s+is|'s|’s)|答案(?:是|为)?|选(?:择)?|正解は|정답은|정답:"
+    r"|\b(?:la\s+)?respuesta(?:\s+correcta)?\s+es(?:\s+la)?|\b(?:la\s+)?r[ée]ponse"
+    r"(?:\s+correcte)?\s+est(?:\s+la)?|\b(?:die\s+)?(?:richtige\s+)?antwort\s+ist"
+    r"|\b(?:a\s+)?resposta(?:\s+correta)?\s+[ée](?:\s+a)?|\b(?:la\s+)?risposta"
+    r"(?:\s+corretta)?\s+[èe](?:\s+la)?)"
     r"\s*[:：=\-]?\s*(?:(?:therefore|thus|clearly|definitely|probably|likely|option|choice"
     r"|letter)\s+)*[\"'“(\[]?([A-Za-z])(?![A-Za-z0-9])([\)\]]?)",
     re.I,
@@ -919,6 +964,12 @@ def _options_in(stem: str, options: tuple[str, ...]) -> set[int]:
             found.append((i, spans, affirmed))
     if len(found) > 1:
         found = [f for f in found if not any(g is not f and _inside(f[1], g[1]) for g in found)]
+        # "X false" where "false" is itself an option: a list of two, nothing ruled out
+        starts = {a for _, spans, _ in found for a, _ in spans}
+        found = [
+            (i, spans, affirmed or any(b + 1 in starts for _, b in spans))
+            for i, spans, affirmed in found
+        ]
     return {i for i, _, affirmed in found if affirmed}
 
 
@@ -928,10 +979,15 @@ def _yes_no(options: tuple[str, ...]) -> bool:
 
 
 def _exact_option(whole: str, options: tuple[str, ...]) -> int | None:
-    """The one option whose stemmed text is the whole response, else None."""
+    """The one option whose stemmed text is the whole response (its words in any order:
+    "2012 Audi R8 Coupe" for "Audi R8 Coupe 2012"), else None."""
     stems = _option_stems(options)
     s = _stem(whole)
-    return stems.index(s) if stems.count(s) == 1 else None
+    if stems.count(s) == 1:
+        return stems.index(s)
+    bags = [sorted(o.split()) for o in stems]
+    bag = sorted(s.split())
+    return bags.index(bag) if len(bag) > 1 and bags.count(bag) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -1077,7 +1133,7 @@ _CONCESSION = re.compile(
 #: option, it does not put it forward ("A peacoat would have double-breasted buttons").
 _HYPOTHETICAL = re.compile(
     r"\b(?:would|would have|typically|usually|generally|normally|tends? to|tend to|commonly"
-    r"|characteristically)\b(?! be (?:the|my) (?:answer|choice))"
+    r"|characteristically|could have been|might have been|if)\b(?! be (?:the|my) (?:answer|choice))"
 )
 
 
@@ -1142,7 +1198,7 @@ _CONCLUDED = re.compile(
 _VERSION = re.compile(r"[ivx]{1,4}|[a-z]|\d+\w*")
 
 
-def _partial_option(q: Question, clauses: list[Clause]) -> int | None:
+def _partial_option(q: Question, clauses: list[Clause], raw: str = "") -> int | None:
     """The one option named by most of its words ("the Royal Oak" for "Audemars Piguet
     Royal Oak", "a 2007 Mustang convertible" for "Ford Mustang Convertible 2007"): at
     least two of its words and half of them, in one clause, in words no other option has
@@ -1168,7 +1224,45 @@ def _partial_option(q: Question, clauses: list[Clause]) -> int | None:
             if after not in ws and (_VERSION.fullmatch(after) or any(ch.isdigit() for ch in after)):
                 continue  # "Canon EOS 5D Mark III" names another model than "… Mark IV"
             found.add(i)
+    if not found and raw:
+        found = _one_word_option(q, clauses, raw, words)
     return found.pop() if len(found) == 1 else None
+
+
+def _one_word_option(
+    q: Question, clauses: list[Clause], raw: str, words: list[set[str]]
+) -> set[int]:
+    """Options named by one capitalised word that only they hold ("That's a Nautilus."
+    for "Patek Philippe Nautilus"); never a coarse word ("Butterfly"), a number, or an
+    option's first word (a make or brand: "a Fujifilm camera" is coarser than the model)."""
+    found = set()
+    firsts = [_name_stem(o).split()[0] for o in q.options]
+    for c, refuses, _ in clauses:
+        if refuses:
+            continue
+        said = _stem(c).split()
+        for i, ws in enumerate(words):
+            for w in ws & set(said):
+                if len(w) < 4 or w in _COARSE or any(ch.isdigit() for ch in w):
+                    continue
+                if w == firsts[i]:
+                    continue  # a make or brand ("a Fujifilm camera") is coarser than the model
+                if any(w in other for j, other in enumerate(words) if j != i):
+                    continue
+                if not re.search(rf"(?<![\w])[A-Z]{re.escape(w[1:])}", raw, re.I):
+                    continue
+                if not re.search(rf"(?<![\w]){re.escape(w[0].upper() + w[1:])}", raw):
+                    continue  # written lowercase: a common word, not a model's name
+                k = said.index(w)
+                end = k
+                while end + 1 < len(said) and said[end + 1] in ws:
+                    end += 1
+                after = said[end + 1] if end + 1 < len(said) else ""
+                if _VERSION.fullmatch(after) or any(ch.isdigit() for ch in after):
+                    continue  # "Nikon Z7 III": another model than "Nikon Z7 II"
+                if _NEGATORS.isdisjoint(said[max(0, k - 3) : k]):
+                    found.add(i)
+    return found
 
 
 def _score_mc(q: Question, text: str) -> Scored:
@@ -1208,7 +1302,7 @@ def _score_mc(q: Question, text: str) -> Scored:
     if v is None:
         i = _read_ordinal(q, text)
         if i is None:
-            i = _partial_option(q, clauses)
+            i = _partial_option(q, clauses, text)
         if i is not None:
             return Scored(q.options[i] == q.truth, q.options[i], "letter" if q.lettered else "text")
     return v if v is not None else _no_answer(clauses)
@@ -1265,6 +1359,19 @@ _SLASH = re.compile(r"(?<=[^\W\d_])\s*/\s*(?=[^\W\d_])")
 _SA_HEDGE = re.compile(r"\b(?:or|either|versus|vs|and or)\b|/")
 
 
+def _same_thing(rest: str, found: str, names: tuple[tuple[str, str], ...]) -> bool:
+    """Whether what is left beside the found name is only the rest of another of the
+    truth's names ("Pinot Gris/Grigio": "grigio" completes "Pinot Grigio"), so the "or"
+    joins two names of one answer, not two answers."""
+    left = set(_SA_HEDGE.sub(" ", rest).split()) - {"a", "an", "the", "also", "called", "aka"}
+    said = set(_name_stem(found).split())
+    for other, _ in names:
+        words = set(_name_stem(other).split())
+        if other != found and left and left <= words - said and words <= left | said:
+            return True
+    return False
+
+
 def _score_sa(q: Question, text: str) -> Scored:
     whole = normalize(text)
     if not whole:
@@ -1274,6 +1381,11 @@ def _score_sa(q: Question, text: str) -> Scored:
     for syn in q.accepted:
         if whole == normalize(syn):
             return Scored(True, syn, "synonym")
+    bag = sorted(_stem(whole).split())
+    if len(bag) > 1:
+        for name, how in ((q.truth, "text"), *((a, "synonym") for a in q.accepted)):
+            if bag == sorted(_name_stem(name).split()):
+                return Scored(True, name, how)  # "2012 Audi R8 Coupe" for "Audi R8 Coupe 2012"
     if "/" in text:
         text = _SLASH.sub(" or ", text)
     if text[:1] == "A":
@@ -1290,7 +1402,9 @@ def _score_sa(q: Question, text: str) -> Scored:
         sentence = " ".join(c for c, _, j in clauses if j == k)
         pattern = _name_pattern(name)
         rest = pattern.sub(" ", _stem(sentence)) if pattern is not None else sentence
-        if _SA_HEDGE.search(rest) or _ALTERNATIVES.search(whole):
+        if (_SA_HEDGE.search(rest) or _ALTERNATIVES.search(whole)) and not _same_thing(
+            rest, name, names
+        ):
             return Scored(False, None, "hedge")
         return Scored(True, name, how)
     if any(refuses for _, refuses, _ in clauses):

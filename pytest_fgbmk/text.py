@@ -23,6 +23,11 @@ _NON_WORD = re.compile(r"[\W_]+")
 _DIACRITICS = re.compile("[\u0300-\u036f]")
 
 
+_CJK = "\u2e80-\u9fff\u3040-\u30ff\uac00-\ud7af\uf900-\ufaff"
+#: Where a CJK character meets a Latin letter or digit (no space between them in CJK text).
+_CJK_LATIN = re.compile(f"(?<=[{_CJK}])(?=[A-Za-z0-9])|(?<=[A-Za-z0-9])(?=[{_CJK}])")
+
+
 def _normalize(text: str) -> str:
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
@@ -30,6 +35,8 @@ def _normalize(text: str) -> str:
             decomposed = unicodedata.normalize("NFD", text)
             if _DIACRITICS.search(decomposed):
                 text = unicodedata.normalize("NFC", _DIACRITICS.sub("", decomposed))
+        if _CJK_LATIN.search(text):
+            text = _CJK_LATIN.sub(" ", text)  # "这是balloon flower" → "这是 balloon flower"
     return _NON_WORD.sub(" ", text.casefold()).strip()
 
 

@@ -228,7 +228,7 @@ SA_TABLE = [
     ("black", False, "text"),
     ("black footed", False, "text"),
     ("footed", False, "text"),
-    ("albatross black footed", False, "text"),
+    ("albatross black footed", True, "text"),  # its words, reordered (index style)
     ("the black-footed duck", False, "text"),
     ("Phoebastria", False, "text"),
     ("nigripes", False, "text"),

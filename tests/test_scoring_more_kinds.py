@@ -163,11 +163,15 @@ CAMERAS = ("Canon EOS R5", "Canon EOS R6", "Nikon Z7 II", "Sony Alpha 7 IV")
     [
         (WATCHES, "It's the Speedmaster Professional, going by the tachymeter.", WATCHES[0]),
         (WATCHES, "A Patek Philippe, clearly.", WATCHES[2]),
-        (WATCHES, "a Calatrava", None),  # one word is never enough
+        (WATCHES, "a Calatrava", WATCHES[2]),  # one capitalised word only one option has
+        (WATCHES, "a calatrava", None),  # lowercase: could be a common word
+        (("monarch butterfly", "painted lady", "red admiral"), "Butterfly.", None),  # coarse
         (WATCHES, "Not the Submariner Date; the case is too thin.", None),
         (CAMERAS, "Canon EOS R7", None),  # shared by two options, and another model
         (CAMERAS, "Nikon Z7 III", None),  # another model number than the option's
         (CAMERAS, "the Sony Alpha 7", CAMERAS[3]),
+        (CAMERAS, "A Sony camera with a tilting screen.", None),  # the make alone is coarser
+        (WATCHES, "It is a Cartier.", None),
     ],
 )
 def test_an_option_named_by_most_of_its_words(options, response, parsed):
@@ -181,3 +185,62 @@ def test_diacritics_do_not_matter():
     assert score(_sa("creme brulee"), "Crème brûlée.").correct
     assert score(_sa("pho"), "Phở bò").correct
     assert not score(_sa("pho"), "Ramen, not phở.").correct
+
+
+@pytest.mark.parametrize(
+    ("response", "says"),
+    [
+        ("Yes, the photo is clear, but it is not a Laysan albatross; it is a gull.", "no"),
+        ("Judging by the bill, this appears to be", "unparsed"),  # cut off
+        ("There is no doubt that this is a Laysan albatross.", "yes"),
+        ("Without a doubt it is a Laysan albatross.", "yes"),
+        ("The long bill makes it a black-footed albatross rather than a Laysan.", "no"),
+        ("Right, it is not a Laysan albatross.", "no"),
+        ("Correct: this isn't a Laysan albatross but a sooty one.", "no"),
+        ("Answer: No (p=0.64)", "no"),
+    ],
+)
+def test_true_false_turns_doubts_and_cut_off_answers(response, says):
+    assert _reads(_tf("yes"), _tf("no"), response) == says
+
+
+@pytest.mark.parametrize(
+    ("response", "lettered", "parsed"),
+    [
+        ("La respuesta es C.", True, "sooty albatross"),
+        ("Die Antwort ist A.", True, "black footed albatross"),
+        ("La réponse correcte est D.", True, "baird sparrow"),
+        ("这是laysan albatross。", False, "laysan albatross"),
+        (
+            "Laysan albatross. If the head were darker it could have been a sooty albatross.",
+            False,
+            "laysan albatross",
+        ),
+        ("albatross laysan", False, "laysan albatross"),  # its words in another order
+    ],
+)
+def test_multiple_choice_other_languages_and_hypotheticals(response, lettered, parsed):
+    assert score(_mc(lettered=lettered), response).parsed == parsed
+
+
+@pytest.mark.parametrize(
+    ("truth", "accepted", "response", "correct", "how"),
+    [
+        ("laysan albatross", (), "It looks like a Laysan albatross, but the dark mantle "
+         "indicates a black-footed albatross.", False, "text"),
+        ("Audi R8 Coupe 2012", (), "2012 Audi R8 Coupe", True, "text"),
+        ("seven-spotted ladybird", (), "7-spotted ladybird", True, "text"),
+        ("Pinot Grigio", ("Pinot Gris",), "Pinot Gris/Grigio", True, "synonym"),
+        ("Pinot Grigio", ("Pinot Gris",), "Pinot Grigio or Sauvignon Blanc", False, "hedge"),
+        ("Pinot Grigio", (), "Pinot Grigio or Pinot Noir", False, "hedge"),
+    ],
+)  # fmt: skip
+def test_short_answer_corrections_reordering_numbers_and_joined_names(
+    truth, accepted, response, correct, how
+):
+    q = Question(
+        "id", "x", "a.jpg", "p", "sa", "granularity", "species", truth, truth, "t", (), False,
+        "", accepted,
+    )  # fmt: skip
+    s = score(q, response)
+    assert (s.correct, s.how) == (correct, how)
