@@ -298,6 +298,11 @@ _CUB_FOLDER = re.compile(r"\d+\.\S")
 _DOG_FOLDER = re.compile(r"n\d+-\S")
 
 
+def _plain(text: str) -> str:
+    """Lower-cased, underscores as spaces, spaces collapsed ("Wing_Color" → "wing color")."""
+    return " ".join(text.replace("_", " ").lower().split())
+
+
 def _own_class(q: Question) -> str | None:
     """The class a question states itself: the truth of a finest-level choice or short
     answer, the asked name of a finest-level (or knowledge-bias) true/false 'yes'."""
@@ -375,7 +380,9 @@ def _read_release_file(
     dataset = dataset or p_dataset or path.parent.name or "release"
     ds_key = dataset.lower()
     file_qtype = _qtype_from_name(path.stem)
-    file_level = path.stem.split("_question")[0] if "_question" in path.stem else None
+    # the release names its hierarchical files "<level>_question_<type>.jsonl"
+    named = task == GRANULARITY and "_question" in path.stem
+    file_level = path.stem.split("_question")[0] if named else None
     out: list[tuple[Question, bool]] = []
     ids: set[str] = set()
     rows = list(_read_json_lines(path))
@@ -406,7 +413,7 @@ def _read_release_file(
             qtype = _guess_qtype(text, truth)
         options = _options(path, lineno, text, m, lettered) if qtype == "mc" else ()
         _check_truth(path, lineno, qtype, truth, options)
-        kept = category.strip().lower() not in _LEVEL_NAMES and category != facet
+        kept = _plain(category) not in _LEVEL_NAMES and _plain(category) != _plain(facet or "")
         facet = facet or ("category" if task == KNOWLEDGE_BIAS else category or "category")
         qid = question_id(ds_key, image, task, facet, qtype, truth, asked, tid)
         if tid == "release" or qid in ids:

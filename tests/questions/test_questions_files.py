@@ -356,3 +356,16 @@ def test_generator_wording_and_class_names_match_the_release_sample():
             if (q.dataset, q.facet, q.qtype) == ("cub", "class", "tf"):
                 assert q.asked in BUILTIN_SIBLINGS["class"]
     assert set(checked) == {("cub", "genus"), ("cub", "species"), ("inat2021", "order")}
+
+
+def test_release_attribute_file_takes_the_group_from_the_prompt(tmp_path):
+    """An attribute file's name is no level, and a group name in ``category`` is no class."""
+    folder = tmp_path / "attribute_recognition" / "cub"
+    folder.mkdir(parents=True)
+    f = folder / "attribute_question_true_false.jsonl"
+    row = {**ROW, "category": "wing_color",
+           "text": "Is the wing color of the bird brown? Answer with yes or no."}  # fmt: skip
+    f.write_text(json.dumps(row) + "\n")
+    (q,) = read_release(f)
+    assert (q.task, q.dataset, q.facet, q.asked) == ("attribute", "cub", "wing color", "brown")
+    assert q.category == "black footed albatross"  # from the image's folder
