@@ -20,7 +20,7 @@ import csv
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
@@ -281,7 +281,11 @@ def _folder_class(dataset: str, image: str) -> str | None:
     """The class a dataset's image folder names, where the release's folders name it (CUB
     ``001.Black_footed_Albatross``, Stanford Dogs ``n02085620-Chihuahua``, iNat2021
     ``09506_…_Ulmus_rubra``), as our loader names it; None elsewhere."""
-    folder = PurePosixPath(image).parent.name
+    return _named_by_folder(dataset, PurePosixPath(image).parent.name)
+
+
+@lru_cache(maxsize=65536)
+def _named_by_folder(dataset: str, folder: str) -> str | None:
     if dataset in ("cub", "cub200") and _CUB_FOLDER.match(folder):
         return cub.species_name(folder)
     if dataset in ("stanforddog", "stanforddogs", "stanford_dogs", "dogs") and _DOG_FOLDER.match(
@@ -314,6 +318,10 @@ def _own_class(q: Question) -> str | None:
     return q.asked if q.truth == "yes" and q.asked else None
 
 
+#: Sets a :class:`Question`'s slot past the frozen ``__setattr__`` (as ``generate.py`` does).
+_set_category = Question.category.__set__  # type: ignore[attr-defined]
+
+
 def _with_classes(questions: Sequence[Question], stored: Sequence[bool]) -> list[Question]:
     """Each question's ``category`` set to its image's class: kept where the file stored it,
     else named by the image's folder, stated by the question itself, or stated by another
@@ -331,7 +339,7 @@ def _with_classes(questions: Sequence[Question], stored: Sequence[bool]) -> list
                 or _own_class(q)
                 or known.get((q.dataset, q.image), "")
             )
-            q = replace(q, category=got)
+            _set_category(q, got)  # q is new, built by this import and seen nowhere else
         out.append(q)
     return out
 
