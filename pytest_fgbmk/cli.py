@@ -1,6 +1,6 @@
 """The ``fgbmk`` console command.
 
-    fgbmk questions import RELEASE.jsonl… --out OURS.jsonl [--dataset NAME] [--task TASK]
+    fgbmk questions import FILE… --out OURS.jsonl [--dataset NAME] [--task TASK] [--image-root DIR]
     fgbmk questions export --data ROOT --dataset NAME --task TASK --format release|fgbmk|vlmevalkit --out FILE
 
 Subcommands are argparse subparsers; later commands (``report``, ``compare``, ``datasets``)
@@ -23,7 +23,9 @@ EXPORT_FORMATS = ("release", "fgbmk", "vlmevalkit")
 def _cmd_questions_import(args: argparse.Namespace) -> int:
     from pytest_fgbmk.questions.files import read_question_files, write_jsonl
 
-    questions = read_question_files(args.files, dataset=args.dataset, task=args.task)
+    questions = read_question_files(
+        args.files, dataset=args.dataset, task=args.task, image_root=args.image_root
+    )
     n = write_jsonl(questions, args.out)
     print(f"fgbmk: wrote {n} questions from {len(args.files)} file(s) to {args.out}")
     return 0
@@ -92,15 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
     qsub = questions.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     imp = qsub.add_parser(
-        "import", help="convert release JSONL files (or our fgbmk/release exports) into our JSONL"
+        "import", help="convert release JSONL files (or any of our exports) into our JSONL"
     )
-    imp.add_argument("files", nargs="+", type=Path, metavar="RELEASE.jsonl")
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
     imp.add_argument("--out", required=True, type=Path, help="our JSONL file to write")
     imp.add_argument("--dataset", help="dataset name (default: read from each file's path)")
     imp.add_argument(
         "--task",
         choices=TASKS,
         help="task of release-format files (default: read from each file's path, else granularity)",
+    )
+    imp.add_argument(
+        "--image-root",
+        type=Path,
+        help="VLMEvalKit TSVs: the export's --data, made relative again in image paths",
     )
     imp.set_defaults(func=_cmd_questions_import)
 

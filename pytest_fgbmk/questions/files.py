@@ -10,13 +10,15 @@
   image folder, the question itself or another line about the same image.
 * Our JSONL: every :class:`Question` field, one object per line, tagged with a format name.
 * VLMEvalKit TSV: ``index, image_path, question, A…, answer, category``; multiple-choice
-  answers are letters, true/false answers ``Yes``/``No``, short answers the name. Written
-  for VLMEvalKit only: it does not record a question's task, level or template.
+  answers are letters, true/false answers ``Yes``/``No``, short answers the name. Read back
+  by rebuilding each prompt as our templates write it; it does not record the dataset or
+  task (given on import).
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -369,18 +371,140 @@ def read_release_files(
     multiple-choice truth that is not an option, a file that is not UTF-8 or is a Git LFS
     pointer.
     """
+    return _release_questions([(Path(p), None) for p in paths], dataset, task)
+
+
+def _release_questions(
+    sources: Sequence[tuple[Path, list[tuple[int, dict]] | None]],
+    dataset: str | None,
+    task: str | None,
+) -> tuple[Question, ...]:
     questions: list[Question] = []
     stored: list[bool] = []
-    for p in paths:
-        for q, kept in _read_release_file(Path(p), dataset, task):
+    for path, rows in sources:
+        for q, kept in _read_release_file(path, dataset, task, rows):
             questions.append(q)
             stored.append(kept)
     return tuple(_with_classes(questions, stored))
 
 
+def read_vlmevalkit(
+    path: str | Path,
+    *,
+    dataset: str | None = None,
+    task: str | None = None,
+    image_root: str | Path | None = None,
+) -> tuple[Question, ...]:
+    """Questions from our VLMEvalKit TSV export (``index, image_path, question, A…, answer,
+    category``).
+
+    Each row's prompt is rebuilt as our templates write it (the TSV holds a multiple-choice
+    question without its option list), its truth from the answer (a letter, ``Yes``/``No``,
+    or the name) and the class from ``category``; then it is read as a release line (see
+    :func:`read_release_files`: ``dataset``, default the file's folder name, and ``task``,
+    default granularity, are not in the TSV). Image paths under ``image_root`` (the
+    ``--data`` of the export) are made relative to it.
+
+    Raises :class:`DataFormatError` naming the file and line for a wrong header, a row of
+    the wrong width, an answer letter without an option, or anything a release line may not
+    hold.
+    """
+    path = Path(path)
+    return _release_questions([(path, _tsv_rows(path, image_root))], dataset, task)
+
+
+def _tsv_rows(path: Path, image_root: str | Path | None) -> list[tuple[int, dict]]:
+    """A VLMEvalKit TSV's rows as release lines (line number, five fields)."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DataFormatError(path, f"cannot read the file: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataFormatError(
+            path,
+            f"not UTF-8 (byte 0x{data[e.start]:02x})",
+            line=data[: e.start].count(b"\n") + 1,
+            hint="save the file as UTF-8, e.g. iconv -f latin1 -t utf-8",
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t")
+    header = next(reader, [])
+    letters = header[3:-2]
+    ok = header[:3] == ["index", "image_path", "question"] and header[-2:] == ["answer", "category"]
+    if not ok or letters != [chr(65 + i) for i in range(len(letters))]:
+        raise DataFormatError(
+            path,
+            "not a VLMEvalKit TSV header (index, image_path, question, A, B, …, answer, category)",
+            line=1,
+        )
+    root = PurePosixPath(Path(image_root).as_posix()) if image_root is not None else None
+    out: list[tuple[int, dict]] = []
+    #: (row, its prompt by whether the options are lettered) for each MC row
+    pending: list[tuple[dict, dict[bool, str]]] = []
+    for row in reader:
+        lineno = reader.line_num
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise DataFormatError(
+                path, f"{len(row)} columns where the header has {len(header)}", line=lineno
+            )
+        index, image, question, *opts, answer, category = row
+        options = [o for o in opts if o]
+        if root is not None and PurePosixPath(image).is_relative_to(root):
+            image = PurePosixPath(image).relative_to(root).as_posix()
+        if options:
+            at = ord(answer) - 65 if len(answer) == 1 else -1
+            if not 0 <= at < len(options):
+                raise DataFormatError(
+                    path,
+                    f"answer {answer!r} is not the letter of an option (A–{chr(64 + len(options))})",
+                    line=lineno,
+                )
+            truth, prompt = options[at], question
+        elif answer in ("Yes", "No") and question.endswith("Answer with yes or no."):
+            truth, prompt = answer.lower(), question
+        else:
+            truth, prompt = answer, question
+        fields_ = {"image": image, "text": prompt, "class": truth, "category": category}
+        out.append((lineno, {"question_id": index, **fields_}))
+        if options:
+            pending.append((out[-1][1], _full_mc_prompts(question, options)))
+    # An MC stem both sets share ("What is the {level} of the {noun} in this image?") takes
+    # the set the file's other MC rows show (an export uses one); else the release's.
+    shown = {next(iter(p)) for _, p in pending if len(p) == 1}
+    lettered = shown.pop() if len(shown) == 1 else False
+    for row, prompts in pending:
+        row["text"] = prompts.get(lettered) or next(iter(prompts.values()), row["text"])
+    return out
+
+
+def _full_mc_prompts(stem: str, options: Sequence[str]) -> dict[bool, str]:
+    """The multiple-choice prompts our templates could have written around a TSV's question,
+    by whether the options are lettered: the release's quoted list, our lettered lines."""
+    out = {}
+    for lettered, suffix in ((False, _ORIGINAL_MC_TAIL), (True, _EXTENDED_MC_TAIL)):
+        prompt = stem + suffix.replace("{options}", format_options(options, lettered))
+        if _match_template(prompt, "mc", "", "") is not None:
+            out[lettered] = prompt
+    return out
+
+
+#: What follows a multiple-choice question's stem in each template set (see templates.py).
+_ORIGINAL_MC_TAIL = ORIGINAL.mc[0][ORIGINAL.mc[0].index(" Choose one answer") :]
+_EXTENDED_MC_TAIL = EXTENDED.mc[0][EXTENDED.mc[0].index("\n{options}") :]
+
+
 def _read_release_file(
-    path: Path, dataset: str | None, task: str | None
+    path: Path,
+    dataset: str | None,
+    task: str | None,
+    rows: list[tuple[int, dict]] | None = None,
 ) -> list[tuple[Question, bool]]:
+    """(question, whether ``category`` came from the file) per line; ``rows`` given: lines
+    converted from a VLMEvalKit TSV, whose ``category`` is always the class (or empty)."""
+    from_tsv = rows is not None
     p_task, p_dataset, p_level = _path_context(path)
     task = task or p_task or GRANULARITY
     if task not in TASKS:
@@ -393,7 +517,8 @@ def _read_release_file(
     file_level = path.stem.split("_question")[0] if named else None
     out: list[tuple[Question, bool]] = []
     ids: set[str] = set()
-    rows = list(_read_json_lines(path))
+    if rows is None:
+        rows = list(_read_json_lines(path))
     levels = (p_level or file_level,) if p_level or file_level else ()
     levels = levels or _file_levels(rows, file_qtype, ds_key, task)
     for lineno, row in rows:
@@ -422,6 +547,7 @@ def _read_release_file(
         options = _options(path, lineno, text, m, lettered) if qtype == "mc" else ()
         _check_truth(path, lineno, qtype, truth, options)
         kept = _plain(category) not in _LEVEL_NAMES and _plain(category) != _plain(facet or "")
+        kept = bool(category) if from_tsv else kept
         facet = facet or ("category" if task == KNOWLEDGE_BIAS else category or "category")
         qid = question_id(ds_key, image, task, facet, qtype, truth, asked, tid)
         if tid == "release" or qid in ids:
@@ -566,21 +692,37 @@ def read_questions(path: str | Path) -> tuple[Question, ...]:
 
 
 def read_question_files(
-    paths: Sequence[str | Path], *, dataset: str | None = None, task: str | None = None
+    paths: Sequence[str | Path],
+    *,
+    dataset: str | None = None,
+    task: str | None = None,
+    image_root: str | Path | None = None,
 ) -> tuple[Question, ...]:
-    """Questions from files in our JSONL format and release JSONL files (our ``fgbmk`` and
-    ``release`` exports included), each told apart by its first line; release files are read
-    together (:func:`read_release_files`), so one file's lines can name another's classes.
-    ``dataset`` and ``task`` apply to the release files."""
+    """Questions from files in our JSONL format, release JSONL files and VLMEvalKit TSVs
+    (all three of our exports included), each told apart by its first line; release files
+    and TSVs are read together (:func:`read_release_files`, :func:`read_vlmevalkit`), so one
+    file's lines can name another's classes. ``dataset`` and ``task`` apply to the release
+    files and TSVs, ``image_root`` to the TSVs."""
     ours: list[Question] = []
-    release: list[Path] = []
+    release: list[tuple[Path, list[tuple[int, dict]] | None]] = []
     for p in map(Path, paths):
+        if _is_tsv(p):
+            release.append((p, _tsv_rows(p, image_root)))
+            continue
         first = next(iter(_read_json_lines(p)), None)
         if first is not None and "format" in first[1]:
             ours.extend(read_jsonl(p))
         elif first is not None:
-            release.append(p)
-    return (*ours, *read_release_files(release, dataset=dataset, task=task))
+            release.append((p, None))
+    return (*ours, *_release_questions(release, dataset, task))
+
+
+def _is_tsv(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(_TSV_HEAD)) == _TSV_HEAD
+    except OSError:
+        return False
 
 
 _TSV_HEAD = b"index\timage_path\tquestion\t"
@@ -610,9 +752,8 @@ def _read_json_lines(path: Path):
                 if raw.startswith(_TSV_HEAD):
                     raise DataFormatError(
                         path,
-                        "this is a VLMEvalKit TSV (fgbmk questions export --format vlmevalkit); "
-                        "it does not record the questions' dataset, task, level or template",
-                        hint="import the --format fgbmk or --format release export instead",
+                        "this is a VLMEvalKit TSV, not JSONL",
+                        hint="read it with read_vlmevalkit or 'fgbmk questions import'",
                     )
             try:
                 line = raw.decode("utf-8")

@@ -161,11 +161,33 @@ def test_release_export_of_several_tasks_is_refused(tmp_path, fake_loader, capsy
     assert "--format release holds one task per file" in err and "give --task" in err
 
 
-def test_import_names_a_vlmevalkit_tsv(tmp_path, fake_loader, capsys):
-    tsv = tmp_path / "q.tsv"
-    argv = ["questions", "export", "--data", str(tmp_path), "--dataset", "cub", "--format",
-            "vlmevalkit", "--out", str(tsv), "--limit", "2"]  # fmt: skip
+@pytest.mark.parametrize("templates", ["original", "extended"])
+@pytest.mark.parametrize("task", ["granularity", "attribute", "knowledge_bias"])
+def test_vlmevalkit_export_imports_back(tmp_path, fake_loader, templates, task):
+    """The TSV holds an MC question without its options and the answer as a letter: the
+    prompt is rebuilt as the template wrote it, and everything but our sample id and
+    synonyms comes back (the class from its category column)."""
+    ours, tsv, back = tmp_path / "ours.jsonl", tmp_path / "q.tsv", tmp_path / "back.jsonl"
+    base = ["questions", "export", "--data", str(tmp_path), "--dataset", "cub", "--task", task,
+            "--templates", templates]  # fmt: skip
+    assert cli.main([*base, "--format", "fgbmk", "--out", str(ours)]) == 0
+    assert cli.main([*base, "--format", "vlmevalkit", "--out", str(tsv)]) == 0
+    root = str(cub_like().root)  # the export joins image paths to the dataset's root
+    argv = ["questions", "import", str(tsv), "--out", str(back), "--dataset", "cub", "--task",
+            task, "--image-root", root]  # fmt: skip
     assert cli.main(argv) == 0
+    expected = read_jsonl(ours)
+    assert [_strip(q) for q in read_jsonl(back)] == [_strip(q) for q in expected]
+    assert any(q.qtype == "mc" for q in expected) == (task != "knowledge_bias")
+
+
+def test_vlmevalkit_rows_are_checked(tmp_path, capsys):
+    tsv = tmp_path / "q.tsv"
+    head = "index\timage_path\tquestion\tA\tB\tanswer\tcategory\n"
+    tsv.write_text(head + "0\ta.jpg\tWhich?\tx\ty\tC\tcat\n")
     assert cli.main(["questions", "import", str(tsv), "--out", str(tmp_path / "o.jsonl")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"fgbmk: error: {tsv}: this is a VLMEvalKit TSV") and "\n" not in err
+    assert err == f"fgbmk: error: {tsv}:2: answer 'C' is not the letter of an option (A–B)"
+    tsv.write_text(head + "0\ta.jpg\tWhich?\tx\n")
+    assert cli.main(["questions", "import", str(tsv), "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert "q.tsv:2: 4 columns where the header has 7" in capsys.readouterr().err
