@@ -470,13 +470,17 @@ def _tsv_rows(path: Path, image_root: str | Path | None) -> list[tuple[int, dict
         fields_ = {"image": image, "text": prompt, "class": truth, "category": category}
         out.append((lineno, {"question_id": index, **fields_}))
         if options:
+            out[-1][1]["options"] = options
             pending.append((out[-1][1], _full_mc_prompts(question, options)))
     # An MC stem both sets share ("What is the {level} of the {noun} in this image?") takes
     # the set the file's other MC rows show (an export uses one); else the release's.
     shown = {next(iter(p)) for _, p in pending if len(p) == 1}
     lettered = shown.pop() if len(shown) == 1 else False
     for row, prompts in pending:
-        row["text"] = prompts.get(lettered) or next(iter(prompts.values()), row["text"])
+        quoted = format_options(row["options"], False)
+        plain = row["text"] + _ORIGINAL_MC_TAIL.replace("{options}", quoted)  # no template's
+        row["text"] = prompts.get(lettered) or next(iter(prompts.values()), plain)
+        del row["options"]
     return out
 
 

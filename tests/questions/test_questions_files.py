@@ -19,6 +19,7 @@ from pytest_fgbmk.questions.files import (
     read_questions,
     read_release,
     read_release_files,
+    read_vlmevalkit,
     write_jsonl,
     write_release,
     write_vlmevalkit,
@@ -369,3 +370,22 @@ def test_release_attribute_file_takes_the_group_from_the_prompt(tmp_path):
     (q,) = read_release(f)
     assert (q.task, q.dataset, q.facet, q.asked) == ("attribute", "cub", "wing color", "brown")
     assert q.category == "black footed albatross"  # from the image's folder
+
+
+def test_vlmevalkit_row_of_no_template_keeps_its_options(tmp_path):
+    f = tmp_path / "q.tsv"
+    f.write_text(
+        "index\timage_path\tquestion\tA\tB\tC\tD\tanswer\tcategory\n"
+        "3\t/d/images/x/a.jpg\tWhich bird?\tsparrow\tvireo\t\t\tB\tvireo\n"
+        "4\t/d/images/x/b.jpg\tIs it a vireo? Answer with yes or no.\t\t\t\t\tNo\tsparrow\n"
+    )
+    mc, tf = read_vlmevalkit(f, dataset="birds", image_root="/d")
+    assert (mc.qtype, mc.options, mc.truth, mc.template_id) == (
+        "mc",
+        ("sparrow", "vireo"),
+        "vireo",
+        "release",
+    )
+    assert mc.prompt.startswith('Which bird? Choose one answer from the following list: "sparrow"')
+    assert (mc.image, mc.category, mc.sample_id) == ("images/x/a.jpg", "vireo", "3")
+    assert (tf.qtype, tf.truth, tf.category) == ("tf", "no", "sparrow")
