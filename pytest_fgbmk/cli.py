@@ -1,6 +1,6 @@
 """The ``fgbmk`` console command.
 
-    fgbmk questions import RELEASE.jsonl… --out OURS.jsonl
+    fgbmk questions import FILE… --out OURS.jsonl [--dataset NAME] [--task TASK] [--image-root DIR]
     fgbmk questions export --data ROOT --dataset NAME --task TASK --format release|fgbmk|vlmevalkit --out FILE
 
 Subcommands are argparse subparsers; later commands (``report``, ``compare``, ``datasets``)
@@ -21,11 +21,11 @@ EXPORT_FORMATS = ("release", "fgbmk", "vlmevalkit")
 
 
 def _cmd_questions_import(args: argparse.Namespace) -> int:
-    from pytest_fgbmk.questions.files import read_release, write_jsonl
+    from pytest_fgbmk.questions.files import read_question_files, write_jsonl
 
-    questions = []
-    for path in args.files:
-        questions.extend(read_release(path, dataset=args.dataset))
+    questions = read_question_files(
+        args.files, dataset=args.dataset, task=args.task, image_root=args.image_root
+    )
     n = write_jsonl(questions, args.out)
     print(f"fgbmk: wrote {n} questions from {len(args.files)} file(s) to {args.out}")
     return 0
@@ -61,6 +61,12 @@ def _cmd_questions_export(args: argparse.Namespace) -> int:
             )
         )
     if args.format == "release":
+        tasks_in = sorted({q.task for q in questions})
+        if len(tasks_in) > 1:
+            raise ConfigError(
+                f"--format release holds one task per file (its lines have no task field) but "
+                f"these questions are of {', '.join(tasks_in)}; give --task, one export per task"
+            )
         n = write_release(questions, args.out)
     elif args.format == "fgbmk":
         n = write_jsonl(questions, args.out)
@@ -87,10 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     questions = sub.add_parser("questions", help="import and export question files")
     qsub = questions.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-    imp = qsub.add_parser("import", help="convert release JSONL files into our JSONL")
-    imp.add_argument("files", nargs="+", type=Path, metavar="RELEASE.jsonl")
+    imp = qsub.add_parser(
+        "import", help="convert release JSONL files (or any of our exports) into our JSONL"
+    )
+    imp.add_argument("files", nargs="+", type=Path, metavar="FILE")
     imp.add_argument("--out", required=True, type=Path, help="our JSONL file to write")
     imp.add_argument("--dataset", help="dataset name (default: read from each file's path)")
+    imp.add_argument(
+        "--task",
+        choices=TASKS,
+        help="task of release-format files (default: read from each file's path, else granularity)",
+    )
+    imp.add_argument(
+        "--image-root",
+        type=Path,
+        help="VLMEvalKit TSVs: the export's --data, made relative again in image paths",
+    )
     imp.set_defaults(func=_cmd_questions_import)
 
     exp = qsub.add_parser("export", help="generate a dataset's questions and write them to a file")

@@ -18,8 +18,11 @@ from collections.abc import Mapping
 #: Question generation: which questions a case asks, their wording, options, truth and
 #: the right option's position (2: truth positions uniform over the options; 3: the
 #: dataset's synonyms of each multiple-choice option, ``Question.option_synonyms``, and the
-#: loaders' synonyms checked for clashes, so what counts as right may differ).
-QUESTIONS = "3"
+#: loaders' synonyms checked for clashes, so what counts as right may differ; 4: the
+#: release's "which of the following …" word per dataset and level — CUB "classes", iNat2021
+#: and every dataset but CUB the level itself where 3 wrote "genera" — and CUB's class-level
+#: built-in names as the release's: no "actinopterygii", MC options without "chondrichthyes").
+QUESTIONS = "4"
 #: The ``--fgbmk-limit`` subset (2: balanced answer kinds, truth positions and categories;
 #: knowledge-bias pairs kept together).
 SUBSET = "2"

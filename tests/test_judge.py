@@ -264,3 +264,29 @@ def test_the_null_cache_asks_every_time():
     judge_answers(Judge(fake, NullCache()), qs, answers)
     judge_answers(Judge(fake, NullCache()), qs, answers)
     assert fake.ids == ["q1", "q1"]
+
+
+def test_official_scoring_refuses_the_extended_templates():
+    """The extended MC templates ask for a letter; the release's rule scores the right letter
+    wrong, so the combination would report a model's letters as 0."""
+    from pytest_fgbmk.questions.records import Question
+    from pytest_fgbmk.questions.templates import EXTENDED, format_options
+    from pytest_fgbmk.scoring import score
+
+    options = ("laysan albatross", "sooty albatross", "black footed albatross", "song sparrow")
+    prompt = EXTENDED.mc[0].format(
+        level="species", noun="aves", options=format_options(options, True)
+    )
+    q = Question("q1", "cub", "a.jpg", prompt, "mc", "granularity", "species", "c",
+                 "black footed albatross", EXTENDED.template_id("mc", 0), options, True)  # fmt: skip
+    letter = "C"
+    assert q.lettered and "option's letter" in q.prompt
+    assert score(q, letter, "strict").correct and not score(q, letter, "official").correct
+    with pytest.raises(ConfigError) as e:
+        RunOptions(templates="extended", scoring="official").validate()
+    assert str(e.value).startswith(
+        "--fgbmk-templates=extended cannot be combined with --fgbmk-scoring=official"
+    )
+    assert "\n" not in str(e.value)
+    RunOptions(templates="extended").validate()
+    RunOptions(scoring="official").validate()

@@ -115,14 +115,22 @@ def test_the_same_rules_and_text_compare():
 
 # -- each rule's output, pinned under its version ---------------------------------------------
 
-#: sha256 of the verdicts of both scoring modes on the canary answers, by SCORING version.
+#: sha256 of the verdicts of both scoring modes on the canary answers, by SCORING version
+#: and the QUESTIONS version of the questions they score (generated from the replicas).
 SCORING_PINS = {
     "1": "56f8ff5ecb8f0db8d8c8d8c55a879410f64facda8e00f023ba7f1bcc8095dc06",
-    "2": "e34d09d9459ad799ce91b9ed8723305de9cc90fa2e8d50d7a6665dd72f178361",
-    "3": "d45dda0b23e14f4a7b80a7035c178a276711d9cf5935ca7ed9464a29ea6128d4",
+    "2 (questions 3)": "e34d09d9459ad799ce91b9ed8723305de9cc90fa2e8d50d7a6665dd72f178361",
+    "3 (questions 3)": "d45dda0b23e14f4a7b80a7035c178a276711d9cf5935ca7ed9464a29ea6128d4",
+    "3 (questions 4)": "6f1be0ec3b6f3629384d577ae7a1b9c23d0b51363839e2ff50ccd9c980cf3407",
 }
-#: sha256 of the subsets of every case of two replicas at several limits, by SUBSET version.
-SUBSET_PINS = {"2": "b1371ba0a80701bd6a58fc3aed7236c68e660c5bacacb01b9ed2a068df6f5294"}
+#: sha256 of the subsets of every case of two replicas at several limits, by SUBSET version
+#: and the QUESTIONS version of the questions subset.
+SUBSET_PINS = {
+    "2 (questions 3)": "b1371ba0a80701bd6a58fc3aed7236c68e660c5bacacb01b9ed2a068df6f5294",
+    "2 (questions 4)": "927a57441231375fd49b2345ebf0815277900877c18bf07c453b3f8cab4f2f97",
+}
+#: A pin of a rule applied to generated questions: its version with the questions' version.
+ON_QUESTIONS = f" (questions {rule_versions.QUESTIONS})"
 #: sha256 of the RGB pixels of images in every mode Pillow reads losslessly, by IMAGES version.
 IMAGE_PINS = {"1": "5b3bce4b212c98f1284a39f495613919512f3a6d21bbcd0b198a27c24a7dbe56"}
 
@@ -151,7 +159,7 @@ def test_scoring_output_is_pinned_under_its_version():
                 for mode in ("strict", "official"):
                     s = score(q, text, mode)
                     lines.append((q.truth, q.options, text, mode, s.correct, s.parsed, s.how))
-    _check_pin("SCORING", rule_versions.SCORING, SCORING_PINS, _digest(lines))
+    _check_pin("SCORING", rule_versions.SCORING + ON_QUESTIONS, SCORING_PINS, _digest(lines))
 
 
 def test_subset_output_is_pinned_under_its_version():
@@ -161,7 +169,7 @@ def test_subset_output_is_pinned_under_its_version():
             qs = build_questions(ds, case)
             for n in (1, 5, 12, 40):
                 lines.append((case.id, n, sorted(q.id for q in stratified(qs, n, 7))))
-    _check_pin("SUBSET", rule_versions.SUBSET, SUBSET_PINS, _digest(lines))
+    _check_pin("SUBSET", rule_versions.SUBSET + ON_QUESTIONS, SUBSET_PINS, _digest(lines))
 
 
 def test_image_loading_is_pinned_under_its_version(tmp_path):

@@ -2,7 +2,10 @@
 
 Every loader module is tried at ``root/<folder>`` for each of its ``FOLDERS`` and at
 ``root`` itself; :func:`discover` reports where each dataset was found and, for each
-absent one, what file was looked for and where.
+absent one, what file was looked for and where. Datasets in the release's split layout are
+also found one folder down, each under its folder's name (the release's
+``machine-oriented/cub``, ``machine-oriented/skincon``: give ``machine-oriented/`` or the
+folder above it).
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ def _import_loaders() -> tuple[dict[str, ModuleType], dict[str, str]]:
 
 #: Dataset name → loader module (only the modules that import).
 LOADERS, UNAVAILABLE = _import_loaders()
+#: The loader of the release's split layout (``classes.txt`` + ``train.csv``/``test.csv``).
+RELEASE = "fgbmk_release"
 
 
 @dataclass(frozen=True)
@@ -64,11 +69,28 @@ class Discovery:
     #: name → (its own folder, what is missing there): the dataset's folder exists under
     #: the root (``root/cub``) but its layout is incomplete (a split file deleted).
     incomplete: dict[str, tuple[Path, str]] = field(default_factory=dict)
+    #: name → the loader that reads it, for a dataset found in another loader's layout (a
+    #: release split folder one level down: ``"cub" → "fgbmk_release"``).
+    layouts: dict[str, str] = field(default_factory=dict)
+
+    def load(self, name: str) -> Dataset:
+        """Load found dataset ``name`` with the loader of the layout it was found in.
+
+        Raises :class:`KeyError` for a name not in :attr:`found`.
+        """
+        folder = self.found[name]
+        layout = self.layouts.get(name)
+        if layout is not None:
+            return LOADERS[layout].load(folder, name=name)
+        return LOADERS[name].load(folder)
 
     def describe(self) -> str:
         """A few lines for the terminal: found datasets, then each absent one and why."""
         lines = [f"datasets under {self.root}:"]
-        lines += [f"  {n}: {p}" for n, p in self.found.items()]
+        lines += [
+            f"  {n}: {p}" + (" (release split layout)" if n in self.layouts else "")
+            for n, p in self.found.items()
+        ]
         lines += [
             f"  {n}: INCOMPLETE at {folder} ({why})" for n, (folder, why) in self.incomplete.items()
         ]
@@ -85,15 +107,41 @@ def candidate_folders(root: Path, module: ModuleType) -> list[Path]:
     return [root / f for f in module.FOLDERS] + [root]
 
 
+def release_folders(root: Path) -> dict[str, Path]:
+    """Datasets in the release's split layout one folder below ``root`` or below its
+    ``machine-oriented/`` (``release/``, ``fgbmk_release/``) folder: lower-cased folder
+    name → folder, the first found for a name."""
+    release = LOADERS.get(RELEASE)
+    if release is None:
+        return {}
+    out: dict[str, Path] = {}
+    for base in candidate_folders(Path(root), release):
+        if not base.is_dir():
+            continue
+        try:
+            subs = sorted(p for p in base.iterdir() if p.is_dir())
+        except OSError:
+            continue
+        for sub in subs:
+            if release.probe(sub) is None:
+                out.setdefault(sub.name.lower(), sub)
+    return out
+
+
 def discover(root: Path, names: tuple[str, ...] | None = None) -> Discovery:
-    """Probe every loader (or just ``names``) under ``root``."""
+    """Probe every loader (or just ``names``) under ``root``, then the release's split
+    layout one folder down (:func:`release_folders`), each under its folder's name unless a
+    loader of that name found its own layout."""
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"data root {root} is not a folder")
     found: dict[str, Path] = {}
     missing: dict[str, str] = {}
     incomplete: dict[str, tuple[Path, str]] = {}
+    below = release_folders(root)
     for name in names or tuple(LOADERS):
+        if name not in LOADERS and name in below:
+            continue
         mod = _module(name)
         tried = []
         for folder in candidate_folders(root, mod):
@@ -113,8 +161,18 @@ def discover(root: Path, names: tuple[str, ...] | None = None) -> Discovery:
     if names is None:
         for mod_name, why in UNAVAILABLE.items():
             missing[mod_name] = why
+    layouts: dict[str, str] = {}
+    for name, folder in below.items():
+        if name in found or (names is not None and name not in names):
+            continue
+        found[name], layouts[name] = folder, RELEASE
+        missing.pop(name, None)
+        incomplete.pop(name, None)
+    if layouts:  # the release's folder holds datasets, it is not one with files missing
+        missing.pop(RELEASE, None)
+        incomplete.pop(RELEASE, None)
     incomplete = {n: v for n, v in incomplete.items() if n not in found}
-    return Discovery(root, found, missing, incomplete)
+    return Discovery(root, found, missing, incomplete, layouts)
 
 
 def _module(name: str) -> ModuleType:
@@ -126,10 +184,16 @@ def _module(name: str) -> ModuleType:
 
 
 def load_dataset(name: str, root: Path) -> Dataset:
-    """Load dataset ``name`` from ``root`` (its own folder, or a data root holding it)."""
-    mod = _module(name)
+    """Load dataset ``name`` from ``root`` (its own folder, or a data root holding it, in
+    its own layout or the release's split layout one folder down)."""
     root = Path(root)
+    below = release_folders(root)
+    if name not in LOADERS and name in below:
+        return LOADERS[RELEASE].load(below[name], name=name)
+    mod = _module(name)
     for folder in [root] + [root / f for f in mod.FOLDERS]:
         if folder.is_dir() and mod.probe(folder) is None:
             return mod.load(folder)
+    if name in below:
+        return LOADERS[RELEASE].load(below[name], name=name)
     return mod.load(root)

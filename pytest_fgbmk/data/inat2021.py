@@ -292,3 +292,10 @@ def _load_folders(root: Path) -> Dataset:
         samples=tuple(samples),
         layout="inat2021-folders",
     )
+
+
+def folder_taxonomy(name: str) -> tuple[str, ...] | None:
+    """The taxonomy (kingdom … species) an iNat2021 class folder's name spells, or None:
+    ``09506_Plantae_…_Ulmus_rubra`` → ``("Plantae", …, "Ulmus", "Ulmus rubra")``."""
+    parsed = _parse_dir_name(name)
+    return parsed[1] if parsed else None

@@ -23,12 +23,13 @@ from pytest_fgbmk.errors import ConfigError
 from pytest_fgbmk.hashing import SEP as _SEP
 from pytest_fgbmk.questions.records import Question
 from pytest_fgbmk.questions.templates import (
+    BUILTIN_OPTIONS,
     BUILTIN_SIBLINGS,
-    LEVEL_PLURALS,
     TemplateSet,
     attribute_noun,
     format_options,
     noun_for,
+    which_word,
 )
 from pytest_fgbmk.questions.text import clashes, normalize
 from pytest_fgbmk.task_names import ATTRIBUTE, GRANULARITY, KNOWLEDGE_BIAS
@@ -88,6 +89,8 @@ class LevelPools:
     #: (depth, ancestor prefix) → (name, padded normalised name) at this level, sorted.
     by_prefix: dict[tuple[int, tuple[str, ...]], list[tuple[str, str]]]
     builtin: tuple[str, ...]
+    #: the built-in names multiple-choice distractors come from (:data:`templates.BUILTIN_OPTIONS`)
+    builtin_options: tuple[str, ...]
     _small: dict[tuple[int, tuple[str, ...], str], list[tuple[str, str]]] = field(
         default_factory=dict
     )
@@ -106,9 +109,11 @@ class LevelPools:
             for depth in range(level + 1):
                 groups.setdefault((depth, p[:depth]), set()).add(p[level])
         levels = dataset_levels(dataset)
-        builtin = BUILTIN_SIBLINGS.get(levels[level], ()) if level < len(levels) else ()
+        name = levels[level] if level < len(levels) else ""
+        builtin = BUILTIN_SIBLINGS.get(name, ())
+        options = BUILTIN_OPTIONS.get(name, builtin)
         by_prefix = {k: [(n, _padded(n)) for n in sorted(v)] for k, v in groups.items()}
-        return cls(level, by_prefix, builtin)
+        return cls(level, by_prefix, builtin, options)
 
     @property
     def names(self) -> list[str]:
@@ -164,8 +169,13 @@ class LevelPools:
             got = self._plans[path] = (pt, stages)
         return got
 
-    def draw(self, path: tuple[str, ...], k: int, rng: random.Random) -> list[str]:
+    def draw(
+        self, path: tuple[str, ...], k: int, rng: random.Random, *, options: bool = False
+    ) -> list[str]:
         """Up to ``k`` distinct names for a truth path, siblings first, never clashing with it.
+
+        ``options``: the names are multiple-choice distractors, so the built-in fallback is
+        :attr:`builtin_options` (true/false negatives use :attr:`builtin`).
 
         Each ancestor's pool is used in full when it holds no more than still needed, else
         the rest are sampled uniformly from it (large pools by rejection, never scanned).
@@ -199,9 +209,8 @@ class LevelPools:
                 chosen.append(n)
         if len(chosen) < k:
             truth = path[self.level]
-            extra = [
-                b for b in self.builtin if _padded(b) not in taken and not _clash(_padded(b), pt)
-            ]
+            builtin = self.builtin_options if options else self.builtin
+            extra = [b for b in builtin if _padded(b) not in taken and not _clash(_padded(b), pt)]
             picked_b = (
                 extra if len(extra) <= k - len(chosen) else _sample(extra, k - len(chosen), rng)
             )
@@ -385,7 +394,7 @@ class _Maker:
         self.ids = [tset.template_id(qtype, i) for i in range(len(self.templates))]
         self.lettered = tset.lettered and qtype == "mc"
         word = level_word(facet)
-        levels = LEVEL_PLURALS.get(word, word) if tset.name == "original" else word
+        levels = which_word(dataset.name, word) if tset.name == "original" else word
         #: templates with the case's constant fields filled in, per noun
         self._by_noun: dict[str, list[str]] = {}
         self._fixed = {"level": word, "levels": levels}
@@ -560,7 +569,7 @@ def granularity(
                 append(make(s, templates(p), "no", random_, draw(p, 1, rng)[0]))
     elif qtype == "mc":
         k = MC_OPTIONS - 1
-        drawn = [draw(p, k, rng) for _, p in items]
+        drawn = [draw(p, k, rng, options=True) for _, p in items]
         places = truth_positions([len(d) + 1 for d in drawn], rng)
         synonyms = dataset.synonyms_at(li)
         for (s, p), d, at in zip(items, drawn, places, strict=True):

@@ -3,8 +3,8 @@
 A template is a ``str.format`` pattern over these fields:
 
 * ``{level}``: the level or attribute being asked about ("species", "wing color");
-* ``{levels}``: the word used after "which of the following" (the release writes "genera"
-  for genus and the level itself elsewhere);
+* ``{levels}``: the word used after "which of the following" (:func:`which_word`: the
+  release's CUB files write "genera" and "classes", its others the level itself);
 * ``{noun}``: what the image shows, per dataset and level (CUB: "aves", "object" at class);
 * ``{name}``: the name a true/false question asks about;
 * ``{options}``: the options of a multiple-choice question, already formatted.
@@ -123,8 +123,35 @@ EXTENDED = TemplateSet(
 
 TEMPLATE_SETS: dict[str, TemplateSet] = {t.name: t for t in (ORIGINAL, EXTENDED)}
 
-#: "which of the following …" words the release uses where they differ from the level.
-LEVEL_PLURALS = {"genus": "genera"}
+#: The word the release writes after "which of the following" (multiple-choice template 1)
+#: where it is not the level itself, per (dataset, level): a recorded fact of its files, not
+#: a pluralising rule (its iNat2021 files keep the singular, "which of the following genus").
+#:
+#: * ``cub``/``genus``: "genera" (fgbmk-official-sample ``cub/genus/genus_question_choice.jsonl``);
+#: * ``cub``/``class``: "classes" (the release's ``cub/class`` choice file, 1,511 questions).
+#:
+#: Checked to keep the level in the sample: ``cub``/``species``, ``inat2021``/``order``.
+WHICH_OF_THE_FOLLOWING: dict[tuple[str, str], str] = {
+    ("cub", "genus"): "genera",
+    ("cub", "class"): "classes",
+    ("cub200", "genus"): "genera",
+    ("cub200", "class"): "classes",
+}
+
+
+def which_word(dataset: str, level: str) -> str:
+    """The word after "which of the following" for a dataset's level (a level as the prompt
+    writes it, e.g. ``"genus"``): :data:`WHICH_OF_THE_FOLLOWING`, else the level itself."""
+    return WHICH_OF_THE_FOLLOWING.get((dataset.lower(), level), level)
+
+
+def level_of_which_word(dataset: str, word: str) -> str:
+    """The inverse of :func:`which_word` ("genera" → "genus" for CUB; unknown words unchanged)."""
+    for (ds, level), w in WHICH_OF_THE_FOLLOWING.items():
+        if ds == dataset.lower() and w == word:
+            return level
+    return word
+
 
 #: What the image shows, per dataset and level; "*" is the dataset's default. A value
 #: ``"{level:NAME}"`` means: the sample's own name at level NAME, lower-cased (iNat writes
@@ -154,20 +181,21 @@ NOUNS: dict[str, dict[str, str]] = {
 ATTRIBUTE_NOUNS = {"cub": "bird", "cub200": "bird", "deepfashion": "clothing", "skincon": "skin"}
 
 #: Real sibling names for levels a dataset may hold only one name of (CUB's class "aves",
-#: iNat's kingdom when only plants): true/false negatives and MC distractors come from here.
+#: iNat's kingdom when only plants): true/false negatives come from here, and MC
+#: distractors unless :data:`BUILTIN_OPTIONS` lists the level. ``class`` holds the names the
+#: release's CUB class-level true/false file asks about (aves, amphibia, arachnida,
+#: chondrichthyes, insecta, mammalia, reptilia in fgbmk-official-sample).
 BUILTIN_SIBLINGS: dict[str, tuple[str, ...]] = {
     "kingdom": ("animalia", "plantae", "fungi", "protozoa", "chromista"),
     "phylum": ("chordata", "arthropoda", "mollusca", "tracheophyta", "bryophyta", "basidiomycota"),
-    "class": (
-        "aves",
-        "mammalia",
-        "reptilia",
-        "amphibia",
-        "insecta",
-        "arachnida",
-        "chondrichthyes",
-        "actinopterygii",
-    ),
+    "class": ("aves", "mammalia", "reptilia", "amphibia", "insecta", "arachnida", "chondrichthyes"),
+}
+
+#: MC distractor names per level where the release's choice files draw from a narrower list
+#: than its true/false files: its CUB class-level options are aves, reptilia, amphibia,
+#: insecta, arachnida and mammalia only.
+BUILTIN_OPTIONS: dict[str, tuple[str, ...]] = {
+    "class": ("aves", "mammalia", "reptilia", "amphibia", "insecta", "arachnida"),
 }
 
 

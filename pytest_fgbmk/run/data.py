@@ -127,7 +127,7 @@ def _load_root(options: RunOptions) -> DataState:
     if wanted is None:
         names = sorted(found.found)
     else:
-        unknown = [n for n in wanted if n not in LOADERS]
+        unknown = [n for n in wanted if n not in LOADERS and n not in found.found]
         if unknown:
             raise ConfigError(
                 f"--fgbmk-datasets: unknown dataset {', '.join(map(repr, unknown))}; "
@@ -146,7 +146,7 @@ def _load_root(options: RunOptions) -> DataState:
         )
     for name in names:
         if name in found.found:
-            state.datasets[name] = LOADERS[name].load(found.found[name])
+            state.datasets[name] = found.load(name)
         else:
             state.missing[name] = found.missing.get(name, f"not found under {root}")
     if wanted is None:

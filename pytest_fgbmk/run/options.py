@@ -78,6 +78,12 @@ class RunOptions:
                 "the release's rule exactly and is never judged; drop --fgbmk-judge, or use "
                 "--fgbmk-scoring=strict"
             )
+        if self.templates == "extended" and self.scoring == "official":
+            raise ConfigError(
+                "--fgbmk-templates=extended cannot be combined with --fgbmk-scoring=official: "
+                "the extended multiple-choice templates ask for the option's letter, which the "
+                "release's rule scores 0; use --fgbmk-scoring=strict, or the original templates"
+            )
         if self.judge_args and not self.judge:
             raise ConfigError("--fgbmk-judge-arg is given without --fgbmk-judge; add the judge")
         if self.synth not in SYNTH_SIZES:

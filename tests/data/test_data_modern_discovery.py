@@ -91,3 +91,62 @@ def test_a_run_over_a_root_with_an_incomplete_dataset_fails_naming_the_file(tmp_
     # leaving it out is the way on
     state = load_data(RunOptions(model="oracle", data=tmp_path, datasets=("inat2021",)))
     assert list(state.datasets) == ["inat2021"]
+
+
+def _release_layout(folder, classes, n=2):
+    folder.mkdir(parents=True)
+    (folder / "classes.txt").write_text("".join(f"{c}\n" for c in classes))
+    for split in ("train", "test"):
+        rows = [f"images/{i}/{split}_{j}.jpg,{i}" for i in range(len(classes)) for j in range(n)]
+        (folder / f"{split}.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.mark.parametrize("given", ["machine-oriented", "."])
+def test_release_split_folders_one_level_down(tmp_path, given):
+    """The release's machine-oriented/ tree: each dataset folder below it in the split
+    layout is found under its name (found 0 before), read by the release loader."""
+    tree = tmp_path / "machine-oriented"
+    _release_layout(tree / "cub", ("black footed albatross", "laysan albatross"))
+    _release_layout(tree / "MTARSI", ("b-52", "c-130", "e-3"))
+    root = tmp_path / given
+    found = discovery.discover(root)
+    assert found.found == {"cub": tree / "cub", "mtarsi": tree / "MTARSI"}
+    assert found.layouts == {"cub": "fgbmk_release", "mtarsi": "fgbmk_release"}
+    assert "cub" not in found.incomplete and "fgbmk_release" not in found.missing
+    assert f"cub: {tree / 'cub'} (release split layout)" in found.describe()
+    ds = found.load("mtarsi")
+    assert (ds.name, len(ds.categories), len(ds.split("test"))) == ("mtarsi", 3, 6)
+    assert discovery.load_dataset("mtarsi", root).categories == ds.categories
+    assert discovery.load_dataset("cub", root).name == "cub"
+    assert discovery.discover(root, ("mtarsi",)).found == {"mtarsi": tree / "MTARSI"}
+
+    from pytest_fgbmk.run.data import load_data
+    from pytest_fgbmk.run.options import RunOptions
+
+    state = load_data(RunOptions(model="oracle", data=root))
+    assert sorted(state.datasets) == ["cub", "mtarsi"]
+    state = load_data(RunOptions(model="oracle", data=root, datasets=("mtarsi",)))
+    assert list(state.datasets) == ["mtarsi"]
+
+
+def test_fgbmk_datasets_on_the_release_machine_oriented_folder(capsys):
+    from pathlib import Path
+
+    from pytest_fgbmk import cli
+
+    here = Path(__file__).resolve()
+    sample = next(
+        (p / "shared" / "fgbmk-official-sample" for p in here.parents
+         if (p / "shared" / "fgbmk-official-sample").is_dir()),
+        None,
+    )  # fmt: skip
+    if sample is None:
+        pytest.skip("the FG-BMK release sample is not in shared/ beside the checkout")
+    tree = sample / "machine-oriented"
+    assert cli.main(["datasets", str(tree)]) == 0
+    out = capsys.readouterr().out
+    assert f"  cub: {tree / 'cub'} (release split layout)" in out
+    assert f"  skincon: {tree / 'skincon'} (release split layout)" in out
+    assert "\n2 found," in out
+    assert discovery.discover(tree).load("cub").categories[0].name == "black footed albatross"

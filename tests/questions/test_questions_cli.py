@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from questions_replicas import cub_like
 
 from pytest_fgbmk import cli
-from pytest_fgbmk.questions.files import read_jsonl
+from pytest_fgbmk.questions.files import read_jsonl, write_release
 
 # The FG-BMK release sample lies in shared/ beside the checkout (FGBMK_OFFICIAL_SAMPLE overrides).
 SAMPLE = (
@@ -118,3 +119,75 @@ def test_export_usage_errors(tmp_path, fake_loader, capsys):
         )
     with pytest.raises(SystemExit):
         cli.main(["questions"])
+
+
+def _strip(q):
+    """What the release format cannot carry: our sample id and the synonyms that count."""
+    return replace(q, sample_id="", accepted=(), option_synonyms=())
+
+
+@pytest.mark.parametrize("templates", ["original", "extended"])
+@pytest.mark.parametrize("task", ["granularity", "attribute", "knowledge_bias"])
+def test_every_export_imports_back(tmp_path, fake_loader, templates, task):
+    """export → import gives the same questions: every field through our format, every
+    field the release format holds through it (ids, levels, templates, options, classes),
+    and re-exporting the import writes the same release file."""
+    ours, release = tmp_path / "ours.jsonl", tmp_path / "release.jsonl"
+    base = ["questions", "export", "--data", str(tmp_path), "--dataset", "cub", "--task", task,
+            "--templates", templates]  # fmt: skip
+    assert cli.main([*base, "--format", "fgbmk", "--out", str(ours)]) == 0
+    assert cli.main([*base, "--format", "release", "--out", str(release)]) == 0
+    expected = read_jsonl(ours)
+    assert len(expected) > 50 and any(q.template_id.endswith(":mc:1") for q in expected) == (
+        task != "knowledge_bias"
+    )
+    back = tmp_path / "back.jsonl"
+    assert cli.main(["questions", "import", str(ours), "--out", str(back)]) == 0
+    assert read_jsonl(back) == expected
+    argv = ["questions", "import", str(release), "--out", str(back), "--dataset", "cub"]
+    assert cli.main([*argv, "--task", task]) == 0
+    imported = read_jsonl(back)
+    assert [_strip(q) for q in imported] == [_strip(q) for q in expected]
+    again = tmp_path / "again.jsonl"
+    write_release(imported, again)
+    assert again.read_text() == release.read_text()
+
+
+def test_release_export_of_several_tasks_is_refused(tmp_path, fake_loader, capsys):
+    argv = ["questions", "export", "--data", str(tmp_path), "--dataset", "cub", "--format",
+            "release", "--out", str(tmp_path / "r.jsonl")]  # fmt: skip
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--format release holds one task per file" in err and "give --task" in err
+
+
+@pytest.mark.parametrize("templates", ["original", "extended"])
+@pytest.mark.parametrize("task", ["granularity", "attribute", "knowledge_bias"])
+def test_vlmevalkit_export_imports_back(tmp_path, fake_loader, templates, task):
+    """The TSV holds an MC question without its options and the answer as a letter: the
+    prompt is rebuilt as the template wrote it, and everything but our sample id and
+    synonyms comes back (the class from its category column)."""
+    ours, tsv, back = tmp_path / "ours.jsonl", tmp_path / "q.tsv", tmp_path / "back.jsonl"
+    base = ["questions", "export", "--data", str(tmp_path), "--dataset", "cub", "--task", task,
+            "--templates", templates]  # fmt: skip
+    assert cli.main([*base, "--format", "fgbmk", "--out", str(ours)]) == 0
+    assert cli.main([*base, "--format", "vlmevalkit", "--out", str(tsv)]) == 0
+    root = str(cub_like().root)  # the export joins image paths to the dataset's root
+    argv = ["questions", "import", str(tsv), "--out", str(back), "--dataset", "cub", "--task",
+            task, "--image-root", root]  # fmt: skip
+    assert cli.main(argv) == 0
+    expected = read_jsonl(ours)
+    assert [_strip(q) for q in read_jsonl(back)] == [_strip(q) for q in expected]
+    assert any(q.qtype == "mc" for q in expected) == (task != "knowledge_bias")
+
+
+def test_vlmevalkit_rows_are_checked(tmp_path, capsys):
+    tsv = tmp_path / "q.tsv"
+    head = "index\timage_path\tquestion\tA\tB\tanswer\tcategory\n"
+    tsv.write_text(head + "0\ta.jpg\tWhich?\tx\ty\tC\tcat\n")
+    assert cli.main(["questions", "import", str(tsv), "--out", str(tmp_path / "o.jsonl")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"fgbmk: error: {tsv}:2: answer 'C' is not the letter of an option (A–B)"
+    tsv.write_text(head + "0\ta.jpg\tWhich?\tx\n")
+    assert cli.main(["questions", "import", str(tsv), "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert "q.tsv:2: 4 columns where the header has 7" in capsys.readouterr().err

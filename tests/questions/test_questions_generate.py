@@ -10,7 +10,7 @@ from dataclasses import FrozenInstanceError, fields, replace
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from questions_replicas import BIRDS, cub_like, flat
+from questions_replicas import BIRDS, cub_like, flat, many_classes
 
 from pytest_fgbmk import rule_versions
 from pytest_fgbmk.data.records import Category, Dataset, Sample
@@ -114,15 +114,9 @@ def test_mc_four_unique_options_siblings_first():
 def test_builtin_siblings_for_single_name_level():
     qs = build_questions(CUB, Case("cub", "granularity", "class", "tf"))
     negs = {q.asked for q in qs if q.truth == "no"}
-    assert negs and negs <= {
-        "mammalia",
-        "reptilia",
-        "amphibia",
-        "insecta",
-        "arachnida",
-        "chondrichthyes",
-        "actinopterygii",
-    }
+    # the names the release's CUB class-level true/false file asks about (no actinopterygii)
+    release_tf = {"mammalia", "reptilia", "amphibia", "insecta", "arachnida", "chondrichthyes"}
+    assert negs == release_tf
     assert {q.asked for q in qs if q.truth == "yes"} == {"aves"}
     assert all(
         "of the object" in q.prompt or "this object" in q.prompt or "object class" in q.prompt
@@ -130,6 +124,9 @@ def test_builtin_siblings_for_single_name_level():
     )
     mc = build_questions(CUB, Case("cub", "granularity", "class", "mc"))
     assert all(len(q.options) == 4 and "aves" in q.options for q in mc)
+    # the release's class-level options: aves, reptilia, amphibia, insecta, arachnida, mammalia
+    options = {o for q in mc for o in q.options}
+    assert options == {"aves", "reptilia", "amphibia", "insecta", "arachnida", "mammalia"}
 
 
 def test_level_without_names_or_builtin_list_is_left_out_and_raises():
@@ -151,7 +148,18 @@ def test_nouns_and_release_wording():
     assert qs["cub-species-sa"][0].prompt in {
         t.format(level="species", noun="aves") for t in ORIGINAL.sa
     }
+    # the release's word after "which of the following", per dataset and level (a table)
     assert any("which of the following genera is it?" in q.prompt for q in qs["cub-genus-mc"])
+    assert any("which of the following classes is it?" in q.prompt for q in qs["cub-class-mc"])
+    assert any("which of the following species is it?" in q.prompt for q in qs["cub-species-mc"])
+    inat = replace(many_classes(80), name="inat2021")
+    got = {c.id: build_questions(inat, c) for c in cases_for(inat, ("granularity",))}
+    for level in ("order", "genus"):  # iNat2021's files keep the level: no "genera"
+        said = [
+            f"which of the following {level} is it?" in q.prompt
+            for q in got[f"inat2021-{level}-mc"]
+        ]
+        assert any(said)
     assert all(" bird" in q.prompt for q in qs["cub-wing_color-tf"])
     inat = Dataset(
         "inat2021", CUB.root, "natural", ("kingdom", "phylum", "species"),
@@ -370,7 +378,11 @@ def test_generated_questions_are_pinned():
         "3": (
             "0dc2cbb49bddf3d7af59796d42070d841e82a76ce1363508ce9d71a5a6e9e569",
             "837efce6d8100da9e727fb211f3bcf68898cca7d9041365269cc8163279a1a10",
-        )
+        ),
+        "4": (
+            "450145695a7ba789df1b074d5ac1a72d8dd0b4efa9390e6bf4023e480c61ba3d",
+            "5d3889f78485f2998c2731bf4f261c48a6b50755f0b0fe6bce26ab90ac96683c",
+        ),
     }
     clashing = flat(("dress", "wrap dress", "sundress", "Wrap-Dress", "jeans", "mini skirt"))
     many = flat(tuple(f"name {i}" for i in range(70)) + ("name", "Name 3 x"), per_class=2)
