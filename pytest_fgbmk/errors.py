@@ -35,6 +35,13 @@ class ModelError(FgbmkError):
     """A model could not be found, loaded or run as asked."""
 
 
+class ModelUnusable(ModelError):
+    """A model that can answer nothing as configured (no quota, a rejected key, an unknown
+    model or endpoint, a request the endpoint refuses as invalid): no retry and no smaller
+    batch can succeed, so the engine does not contain it: the run stops with this one
+    message."""
+
+
 class DataError(FgbmkError):
     """Files a run needs are missing or broken: the run stops before it scores anything.
 
