@@ -42,6 +42,8 @@ class _Family:
     description: str
     takes_target: bool
     example: str = ""
+    #: Whether the family runs on a torch device (the ``device`` option is checked first).
+    device: bool = True
 
 
 BUILTINS: dict[str, _Family] = {
@@ -50,12 +52,14 @@ BUILTINS: dict[str, _Family] = {
         "load_chance",
         "uniform over the valid answers, reproducible per question (pipeline calibration)",
         False,
+        device=False,
     ),
     "oracle": _Family(
         "pytest_fgbmk.models.references",
         "load_oracle",
         "answers the truth, 100% by construction (pipeline calibration)",
         False,
+        device=False,
     ),
     "efficientnet-lite0": _Family(
         "pytest_fgbmk.models.efficientnet",
@@ -99,6 +103,7 @@ PREFIXES: dict[str, _Family] = {
         "an OpenAI-compatible chat-completions endpoint (key from OPENAI_API_KEY)",
         True,
         "openai:gpt-4o",
+        device=False,
     ),
 }
 
@@ -121,6 +126,8 @@ def load_model_with_options(spec: str, options: ModelOptions) -> ModelAdapter:
     spec = spec.strip()
     if spec in BUILTINS:
         family = BUILTINS[spec]
+        if family.device:
+            options.check_device()
         return _checked(spec, _family_factory(spec, family)(options))
     for prefix, family in PREFIXES.items():
         if spec.startswith(prefix):
@@ -129,6 +136,8 @@ def load_model_with_options(spec: str, options: ModelOptions) -> ModelAdapter:
                 raise ConfigError(
                     f"model spec {spec!r} needs a target after {prefix!r}, e.g. {family.example}"
                 )
+            if family.device:  # before any weights are read
+                options.check_device()
             return _checked(spec, _family_factory(spec, family)(target, options))
     entry_points = _entry_points()
     if spec in entry_points:
