@@ -31,6 +31,10 @@ class ConfigError(FgbmkError):
     """An option, spec or argument given by the user is not valid."""
 
 
+class UnknownModelArg(ConfigError):
+    """A model arg the chosen model family does not read (the message names those it does)."""
+
+
 class ModelError(FgbmkError):
     """A model could not be found, loaded or run as asked."""
 

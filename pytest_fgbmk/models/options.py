@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_fgbmk.errors import ConfigError
+from pytest_fgbmk.errors import ConfigError, UnknownModelArg
 
 DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
 DTYPES = ("auto", "bf16", "fp16", "fp32")
@@ -81,7 +81,7 @@ class ModelOptions:
 
     def check_extra(self, family: str, accepted: Iterable[str]) -> None:
         """Refuse a model arg in ``extra`` that ``family`` does not read, naming the ones it
-        does and the closest match. Raises :class:`ConfigError`."""
+        does and the closest match. Raises :class:`~pytest_fgbmk.errors.UnknownModelArg`."""
         accepted = tuple(accepted)
         unknown = sorted(set(self.extra) - set(accepted))
         if not unknown:
@@ -90,7 +90,7 @@ class ModelOptions:
         close = difflib.get_close_matches(name, [*accepted, *self.common_keys()], n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         own = ", ".join(sorted(accepted)) or "none"
-        raise ConfigError(
+        raise UnknownModelArg(
             f"model arg {name}={self.extra[name]!r} is not known to {family}{hint}; "
             f"{family} accepts {own}, and the common {', '.join(self.common_keys())}"
         )

@@ -142,7 +142,8 @@ def test_a_cuda_index_past_the_last_gpu_lists_the_gpus(files, one_gpu) -> None:
             "probe",
             {"dtyp": "fp32"},
             "model arg dtyp='fp32' is not known to timm: (did you mean dtype?); timm: accepts "
-            f"blocks, random, seed, weights, and the common {COMMON}",
+            f"blocks, random, seed, weights, and the common {COMMON}; probe: also accepts "
+            "cache_dir, probe_l2, probe_max_iter, probe_min_certainty",
         ),
         (
             "tiny-llava",
