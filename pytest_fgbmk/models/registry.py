@@ -147,15 +147,21 @@ def load_model_with_options(spec: str, options: ModelOptions) -> ModelAdapter:
     raise ConfigError(_unknown_spec_line(spec, entry_points))
 
 
-def check_spec(spec: str) -> None:
-    """Raise :class:`ConfigError` when ``spec`` names no model this installation knows.
+def check_spec(spec: str, model_args: dict[str, Any] | None = None) -> None:
+    """Raise :class:`ConfigError` when ``spec`` names no model this installation knows, or
+    (given ``model_args``) when the common options are invalid or name a device this machine
+    lacks, for a family that runs on one.
 
     Cheap: it resolves the name (built-in, prefix with a target, entry point, or an
     importable ``package.module:factory``) without calling any factory, so no weights are
-    read. Whether the target exists (a checkpoint path) is checked when the model loads.
+    read. Whether the target exists (a checkpoint path) and the family's own args are
+    checked when the model loads.
     """
     spec = spec.strip()
+    options = ModelOptions.from_mapping(model_args) if model_args is not None else None
     if spec in BUILTINS:
+        if options is not None and BUILTINS[spec].device:
+            options.check_device()
         return
     for prefix, family in PREFIXES.items():
         if spec.startswith(prefix):
@@ -163,6 +169,8 @@ def check_spec(spec: str) -> None:
                 raise ConfigError(
                     f"model spec {spec!r} needs a target after {prefix!r}, e.g. {family.example}"
                 )
+            if options is not None and family.device:
+                options.check_device()
             return
     entry_points = _entry_points()
     if spec in entry_points:

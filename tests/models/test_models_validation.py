@@ -349,3 +349,40 @@ def test_bad_model_options_reach_the_user_as_one_line_through_pytest(
     line = f"ERROR: --fgbmk-model=timm:test_vit: {message}"
     assert text.splitlines().count(line) == 1, text
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_under_xdist_the_controller_refuses_a_missing_device_once(run) -> None:
+    """With -n N the workers load the model; the controller checks the device first, so the
+    user reads one line instead of every test failing with it (cuda:99: no machine has it)."""
+    result = run(
+        "-m",
+        "fgbmk_machine",
+        "--fgbmk-no-cache",
+        "-n",
+        "2",
+        "--fgbmk-model=timm:test_vit",
+        "--fgbmk-model-arg",
+        "random=true",
+        "--fgbmk-model-arg",
+        "device=cuda:99",
+        subprocess=True,
+    )
+    text = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in text and "Traceback" not in text
+    lines = [x for x in text.splitlines() if "device=cuda:99: this machine has" in x]
+    assert len(lines) == 1, text
+    assert lines[0].startswith("ERROR: --fgbmk-model=timm:test_vit: device=cuda:99: this ")
+    assert lines[0].endswith(FIX)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_hf_fingerprint_does_not_depend_on_how_the_folder_was_named(
+    files, tmp_path, monkeypatch
+) -> None:
+    llava = files["llava"]
+    a = load_model(f"hf:{llava}", device="cpu", dtype="fp32").fingerprint
+    link = tmp_path / "my-model"
+    link.symlink_to(llava)
+    assert load_model(f"hf:{link}", device="cpu", dtype="fp32").fingerprint == a
+    monkeypatch.chdir(llava.parent)
+    assert load_model(f"hf:./{llava.name}/", device="cpu", dtype="fp32").fingerprint == a
