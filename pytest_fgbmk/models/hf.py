@@ -86,7 +86,17 @@ def load_hf(target: str, options: ModelOptions) -> ModelAdapter:
     path = resolve_checkpoint(target)
     config = _read_config_json(path)
     model_type = str(config.get("model_type", ""))
-    if "auto_map" in config and not options.trust_remote_code:
+    auto_map = config.get("auto_map")
+    if auto_map and checkpoint_kind(model_type, config) == "other":
+        # asking for trust_remote_code first would only lead to this refusal afterwards
+        names = ", ".join(sorted(auto_map)) if isinstance(auto_map, dict) else str(auto_map)
+        raise ModelError(
+            f"hf:{target}: model_type {model_type!r} is custom code whose config.json auto_map"
+            f" ({names}) has no AutoModelForImageTextToText, so it cannot answer here even"
+            " with trust_remote_code; use the transformers-native version of the checkpoint"
+            " (e.g. the '-hf' repo)"
+        )
+    if auto_map and not options.trust_remote_code:
         raise ModelError(
             f"hf:{target} needs custom code from the checkpoint (config.json has auto_map"
             f" for model_type {model_type!r}); if you trust it, pass {REMOTE_CODE_HINT},"
