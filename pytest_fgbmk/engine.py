@@ -7,7 +7,11 @@ works on the current one, and commits each batch's answers to the cache as it fi
 
 Failures are contained: a CUDA out-of-memory halves the batch size (remembered for the
 rest of the run) and retries; any other error splits the batch down to single requests;
-a request that fails alone becomes an error :class:`Answer` (counted, never cached). An
+a request that fails alone becomes an error :class:`Answer` (counted, never cached); an
+empty text is counted in ``empty`` and never cached either. A
+:class:`~pytest_fgbmk.errors.ModelUnusable` (no quota, a rejected key, an unknown model:
+nothing can succeed) is not contained: it stops :meth:`Engine.run` at once (answers of
+earlier batches stay cached). An
 image that cannot be read is not the model's failure: it raises a
 :class:`~pytest_fgbmk.errors.DataFormatError` naming the file (answers of earlier batches
 stay cached).
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_fgbmk.cache import CacheKey, NullCache, prompt_hash
-from pytest_fgbmk.errors import DataFormatError, FgbmkError
+from pytest_fgbmk.errors import DataFormatError, FgbmkError, ModelUnusable
 from pytest_fgbmk.models.base import AnswerRequest, GenerationSettings, ModelAdapter
 from pytest_fgbmk.prefetch import prefetched
 from pytest_fgbmk.progress import Progress, ProgressOutput
@@ -274,6 +278,8 @@ class Engine:
                 raise RuntimeError(
                     f"model returned {len(out)} answers for {len(requests)} requests"
                 )
+        except ModelUnusable:
+            raise  # nothing can succeed: splitting the batch would only repeat it
         except Exception as exc:  # noqa: BLE001 - every model failure is contained here
             stats.model_s += time.perf_counter() - t
             if _is_oom(exc) and len(requests) > 1:

@@ -31,8 +31,19 @@ class ConfigError(FgbmkError):
     """An option, spec or argument given by the user is not valid."""
 
 
+class UnknownModelArg(ConfigError):
+    """A model arg the chosen model family does not read (the message names those it does)."""
+
+
 class ModelError(FgbmkError):
     """A model could not be found, loaded or run as asked."""
+
+
+class ModelUnusable(ModelError):
+    """A model that can answer nothing as configured (no quota, a rejected key, an unknown
+    model or endpoint, a request the endpoint refuses as invalid): no retry and no smaller
+    batch can succeed, so the engine does not contain it: the run stops with this one
+    message."""
 
 
 class DataError(FgbmkError):

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from pytest_fgbmk.errors import ModelError
-from pytest_fgbmk.models.encoders import files_signature
+from pytest_fgbmk.models.encoders import ENCODER_ARGS, files_signature
 from pytest_fgbmk.models.options import ModelOptions
 from pytest_fgbmk.models.timm_encoder import TimmEncoder
 
@@ -112,10 +112,12 @@ def build_model(path: Path | None = None) -> torch.nn.Module:
 
 def load_efficientnet_lite0(options: ModelOptions) -> TimmEncoder:
     """The ``efficientnet-lite0`` adapter: encoder views plus ImageNet logits."""
+    options.check_extra("efficientnet-lite0", ENCODER_ARGS)
+    options.check_device()
     path = weights_file()
     return TimmEncoder(
         build_model(path),
         options,
         name="efficientnet-lite0",
-        identity=f"efficientnet-lite0:{path.name}:{files_signature([path])}",
+        identity=f"efficientnet-lite0:{files_signature([path])}",
     )

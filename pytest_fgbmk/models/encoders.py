@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import threading
 from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from pytest_fgbmk.prefetch import prefetched
 
 DEFAULT_BATCH_SIZE = 64
 DEFAULT_BLOCKS = 4
+#: Model args every encoder adapter reads from ``ModelOptions.extra``.
+ENCODER_ARGS = ("blocks",)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -138,13 +141,43 @@ class ImageTransform:
         return dataclasses.replace(self, size=size, resize=resize)
 
 
-def files_signature(paths: Iterable[Path]) -> str:
-    """A cheap hash of files' names, sizes and modification times (not their contents)."""
+#: Content digests already computed in this process, by (real path, size, mtime in ns).
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+_DIGEST_LOCK = threading.Lock()
+_READ_CHUNK = 1 << 22
+
+
+def file_digest(path: Path | str) -> str:
+    """SHA-256 (hex) of a file's bytes, read once per process in 4 MiB chunks.
+
+    What the file holds, not how it was named: a relative or absolute path, a symlink, a
+    copy or a reinstall of the same bytes give the same digest. Memoised by the real path,
+    size and modification time, so a model loaded twice in a process reads it once (cost:
+    one sequential read, about 1 s per GB; the loader reads the same file right after, from
+    the page cache). Raises :class:`OSError` when the file cannot be read.
+    """
+    real = Path(path).resolve()
+    st = real.stat()
+    key = (str(real), st.st_size, st.st_mtime_ns)
+    with _DIGEST_LOCK:
+        found = _DIGESTS.get(key)
+    if found is not None:
+        return found
     h = hashlib.sha256()
-    for p in sorted(Path(x) for x in paths):
-        st = p.stat()
-        h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:16]
+    with real.open("rb") as f:
+        while chunk := f.read(_READ_CHUNK):
+            h.update(chunk)
+    digest = h.hexdigest()
+    with _DIGEST_LOCK:
+        _DIGESTS[key] = digest
+    return digest
+
+
+def files_signature(paths: Iterable[Path]) -> str:
+    """A hash of files' contents (:func:`file_digest`), in an order independent of their
+    names or folder: the same weights give the same signature however they are reached."""
+    digests = sorted(file_digest(p) for p in paths)
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()[:16]
 
 
 def pad_stack(vectors: Sequence[torch.Tensor]) -> torch.Tensor:

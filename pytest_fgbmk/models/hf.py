@@ -12,8 +12,11 @@ load the same way when their processor has a chat template.
 
 Family options (``--fgbmk-model-arg key=value``): ``image_size`` (Qwen: max pixels =
 size², Idefics3/SmolVLM: longest edge), ``min_pixels`` / ``max_pixels`` (Qwen),
-``max_patches`` (InternVL tiles), ``do_image_splitting`` (Idefics3/SmolVLM) and
-``prompt_format`` (a string with ``{prompt}``, used instead of the chat template).
+``max_patches`` (InternVL tiles), ``do_image_splitting`` (Idefics3/SmolVLM),
+``prompt_format`` (a string with ``{prompt}``, used instead of the chat template) and
+``device_map`` (``auto``, ``balanced``, ``balanced_low_0`` or ``sequential``: a model larger
+than one GPU is placed over all of them by accelerate, in one process). Any other model arg
+is refused, naming those accepted.
 
 ``encode`` (origin vs aligned features, the paper's Table 4) is available for LLaVA,
 InternVL and BLIP-2: ``cls`` and ``patch_mean`` of the vision layer the projector reads,
@@ -64,6 +67,17 @@ NESTED_IMAGES = ("idefics2", "idefics3", "smolvlm")
 #: Families with a CLS-bearing vision tower whose projector output ``encode`` returns.
 ENCODE_FAMILIES = ("llava", "internvl", "blip-2")
 QWEN_FAMILIES = ("qwen2_vl", "qwen2_5_vl")
+#: Model args a vision-language checkpoint reads (besides the common options).
+HF_ARGS = (
+    "min_pixels",
+    "max_pixels",
+    "max_patches",
+    "do_image_splitting",
+    "prompt_format",
+    "device_map",
+)
+#: ``device_map`` values: accelerate places the layers over every visible GPU (then CPU).
+DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
@@ -72,7 +86,17 @@ def load_hf(target: str, options: ModelOptions) -> ModelAdapter:
     path = resolve_checkpoint(target)
     config = _read_config_json(path)
     model_type = str(config.get("model_type", ""))
-    if "auto_map" in config and not options.trust_remote_code:
+    auto_map = config.get("auto_map")
+    if auto_map and checkpoint_kind(model_type, config) == "other":
+        # asking for trust_remote_code first would only lead to this refusal afterwards
+        names = ", ".join(sorted(auto_map)) if isinstance(auto_map, dict) else str(auto_map)
+        raise ModelError(
+            f"hf:{target}: model_type {model_type!r} is custom code whose config.json auto_map"
+            f" ({names}) has no AutoModelForImageTextToText, so it cannot answer here even"
+            " with trust_remote_code; use the transformers-native version of the checkpoint"
+            " (e.g. the '-hf' repo)"
+        )
+    if auto_map and not options.trust_remote_code:
         raise ModelError(
             f"hf:{target} needs custom code from the checkpoint (config.json has auto_map"
             f" for model_type {model_type!r}); if you trust it, pass {REMOTE_CODE_HINT},"
@@ -89,6 +113,9 @@ def load_hf(target: str, options: ModelOptions) -> ModelAdapter:
             " nor a vision encoder; pass a vision-language checkpoint (LLaVA, Qwen2.5-VL,"
             " InternVL3-hf, BLIP-2, Idefics3/SmolVLM …) or a vision encoder (CLIP, SigLIP, DINOv2)"
         )
+    options.check_extra("hf: (vision-language model)", HF_ARGS)
+    options.check_device()
+    _device_map(options)
     return HfVisionLanguageModel(target, path, model_type, options)
 
 
@@ -303,16 +330,22 @@ class HfVisionLanguageModel(ModelAdapter):
     def _load_model(self):
         from transformers import AutoModelForImageTextToText
 
+        device_map = _device_map(self.options)
+        placement = {"device_map": device_map} if device_map else {}
         try:
             model = AutoModelForImageTextToText.from_pretrained(
                 self.path,
                 dtype=self.dtype,
                 trust_remote_code=self.options.trust_remote_code,
                 local_files_only=True,
+                **placement,
             )
         except (OSError, ValueError, KeyError, TypeError, ImportError) as e:
             raise ModelError(self._load_error("model", e)) from None
-        model.to(self.device)
+        if device_map:  # accelerate placed the layers; inputs go where the first one is
+            self.device = str(model.device)
+        else:
+            model.to(self.device)
         model.eval()
         return model
 
@@ -482,19 +515,31 @@ class HfVisionLanguageModel(ModelAdapter):
 
 
 def _available_device(options: ModelOptions) -> str:
-    """The resolved device, refused with the option to change when it is not present."""
-    import torch
+    """The resolved device; a :class:`ConfigError` listing the devices present when this
+    machine lacks it (:meth:`ModelOptions.check_device`)."""
+    return options.resolved_device()
 
-    device = options.resolved_device()
-    if device.startswith("cuda"):
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        index = int(device.split(":", 1)[1]) if ":" in device else 0
-        if index >= count:
-            raise ModelError(
-                f"device={device} but this machine has {count} CUDA device(s);"
-                " pass --fgbmk-model-arg device=cpu (or auto)"
-            )
-    return device
+
+def _device_map(options: ModelOptions) -> str | None:
+    """The ``device_map`` model arg, checked: one of :data:`DEVICE_MAPS`, and accelerate
+    (which places the layers over the GPUs) installed. None when not given."""
+    import importlib.util
+
+    raw = options.extra.get("device_map")
+    if raw is None:
+        return None
+    value = str(raw).strip()
+    if value not in DEVICE_MAPS:
+        raise ConfigError(
+            f"model arg device_map={raw!r} is not valid; use one of {', '.join(DEVICE_MAPS)} "
+            "(or leave it out and pick one device with device=)"
+        )
+    if importlib.util.find_spec("accelerate") is None:
+        raise ConfigError(
+            f"model arg device_map={value} needs the accelerate package, which places the "
+            "model's layers over the GPUs: pip install accelerate"
+        )
+    return value
 
 
 def _image_side(ip: Any, model_type: str) -> int:

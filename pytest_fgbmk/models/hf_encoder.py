@@ -30,6 +30,7 @@ import torch
 
 from pytest_fgbmk.errors import ModelError
 from pytest_fgbmk.models.encoders import (
+    ENCODER_ARGS,
     IMAGENET_MEAN,
     IMAGENET_STD,
     RESAMPLE_NAMES,
@@ -137,6 +138,8 @@ def load_hf_encoder(target: str, options: ModelOptions) -> HFEncoder:
     """Load a CLIP / SigLIP vision tower or a DINOv2 model from a local checkpoint."""
     import transformers
 
+    options.check_extra("hf: (vision encoder)", ENCODER_ARGS)
+    options.check_device()
     root = checkpoint_dir(target)
     config = json.loads((root / "config.json").read_text(encoding="utf-8"))
     model_type = str(config.get("model_type", ""))
@@ -180,8 +183,8 @@ def load_hf_encoder(target: str, options: ModelOptions) -> HFEncoder:
         transform,
         options,
         kind=kind,
-        name=root.name,
-        identity=f"hf:{kind}:{root.name}:{files_signature(files)}",
+        name=root.resolve().name,
+        identity=f"hf:{kind}:{files_signature(files)}",
         native_size=native,
     )
 

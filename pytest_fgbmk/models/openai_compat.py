@@ -6,10 +6,21 @@ variable (``OPENAI_API_KEY``, or the one ``api_key_env`` names). The key is neve
 option value and never appears in a fingerprint, log line, error or failed answer.
 
 Each request is sent with bounded concurrency, a socket timeout, and retries with
-exponential backoff on 429, 408, 5xx, connection errors, timeouts and malformed replies
-(``Retry-After`` is honoured). A request that still fails becomes a
-:class:`FailedAnswer`; a rejected key (401/403) or unknown model/URL (404) stops the batch
-with a :class:`ModelError`, and every later batch raises it again without a request.
+exponential backoff on 408, 409, 425, 429, 5xx, connection errors, timeouts and malformed
+replies. The server's word wins, as in OpenAI's own client: ``x-should-retry: false`` is
+never retried and ``x-should-retry: true`` always is (within ``max_retries``); the wait is
+``retry-after-ms`` (milliseconds), else ``Retry-After`` (seconds or an HTTP date), else
+the backoff, capped at ``max_retry_after``. A request that still fails becomes a
+:class:`FailedAnswer`, and so does a reply whose content is empty, null or missing (never
+an answer, so never cached).
+
+Errors no retry can fix stop the run with one :class:`ModelUnusable` naming the model and
+the endpoint and what to do: a 429 whose error type or code is ``insufficient_quota``, a
+rejected key (401/403), an unknown model or URL (404), and a request refused as invalid
+(400, except a refusal of one request's content: ``content_policy_violation``,
+``invalid_image``...). The batch stops at the first one, and every later batch raises it
+again without a request. Error bodies are read as OpenAI's
+``{"error": {"message", "type", "code"}}``.
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ from typing import Any
 
 from PIL import Image
 
-from pytest_fgbmk.errors import ConfigError, ModelError
+from pytest_fgbmk.errors import ConfigError, ModelUnusable
 from pytest_fgbmk.models.base import (
     AnswerRequest,
     FailedAnswer,
@@ -80,6 +91,21 @@ SECRET_ARGS = frozenset(
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BEARER = re.compile(r"(?i)bearer\s+\S+")
 _RETRY_STATUSES = frozenset({408, 409, 425, 429})
+#: Error types/codes of a 429 that no wait can fix (the account has no quota left).
+QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
+#: Error codes of a 400 that refuse one request's content, not every request: per answer.
+PER_REQUEST_CODES = frozenset(
+    {
+        "content_policy_violation",
+        "content_filter",
+        "invalid_image",
+        "invalid_image_format",
+        "invalid_image_url",
+        "image_parse_error",
+        "image_too_large",
+        "context_length_exceeded",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -176,7 +202,7 @@ class OpenAICompatModel(ModelAdapter):
         self, requests: Sequence[AnswerRequest], settings: GenerationSettings
     ) -> list[str | FailedAnswer]:
         if self._fatal:
-            raise ModelError(self._fatal)
+            raise ModelUnusable(self._fatal)
         if not requests:
             return []
         workers = min(self.config.concurrency, len(requests))
@@ -189,7 +215,7 @@ class OpenAICompatModel(ModelAdapter):
             results = list(pool.map(lambda args: self._ask(*args, abort), enumerate(bodies)))
         if abort.reason:
             self._fatal = abort.reason
-            raise ModelError(abort.reason)
+            raise ModelUnusable(abort.reason)
         return results
 
     def _data_url(self, image: Image.Image) -> str:
@@ -235,7 +261,7 @@ class OpenAICompatModel(ModelAdapter):
             if isinstance(outcome, str):
                 return outcome
             reason = self.redact(outcome.reason)
-            if outcome.fatal:
+            if outcome.fatal and not (outcome.retry and attempt + 1 < attempts):
                 abort.set(reason)
                 return FailedAnswer(reason)
             if not outcome.retry:
@@ -279,23 +305,49 @@ class OpenAICompatModel(ModelAdapter):
     def _http_failure(self, err: urllib.error.HTTPError, where: str) -> _Failure:
         status = err.code
         try:
-            snippet = _snippet(err.read())
+            raw = err.read()
         except (OSError, http.client.HTTPException):
-            snippet = ""
+            raw = b""
         finally:
             err.close()
-        text = f"HTTP {status} from {where}: {snippet}".rstrip(": ")
-        if status in (401, 403):
-            return _Failure(
-                f"{text}; the endpoint rejected the credentials: set {self.config.api_key_env} "
-                "to a valid key (or api_key_env=OTHER_VARIABLE)",
-                fatal=True,
+        kind, code, message = _error_fields(raw)
+        detail = message or _snippet(raw)
+        said = f": {detail}" if detail else ""
+        who = f"openai:{self.model} at {where}"
+        text = f"HTTP {status} from {where}{said}"
+        should = _should_retry(err.headers)
+        retry_after = parse_retry_after(err.headers)
+        fatal = ""
+        if status == 429 and (kind in QUOTA_CODES or code in QUOTA_CODES):
+            fatal = (
+                f"{who}: HTTP 429 {code or kind}{said}; the account of the key in "
+                f"{self.config.api_key_env} has no quota left (waiting cannot help): add "
+                "credit or billing to that account, or use another key "
+                "(api_key_env=OTHER_VARIABLE)"
             )
-        if status == 404:
-            return _Failure(f"{text}; check the model name {self.model!r} and base_url", fatal=True)
-        if status in _RETRY_STATUSES or status >= 500:
-            return _Failure(text, retry=True, retry_after=parse_retry_after(err.headers))
-        return _Failure(text)
+        elif status in (401, 403):
+            fatal = (
+                f"{who}: HTTP {status}{said}; the endpoint rejected the credentials: set "
+                f"{self.config.api_key_env} to a valid key (or api_key_env=OTHER_VARIABLE)"
+            )
+        elif status == 404:
+            fatal = (
+                f"{who}: HTTP 404{said}; the endpoint has no model {self.model!r} or no "
+                f"such URL: check the model name (GET {display_url(self.config.base_url)}"
+                "/models lists them) and base_url"
+            )
+        elif status == 400 and code not in PER_REQUEST_CODES:
+            fatal = (
+                f"{who}: HTTP 400 {code or kind or 'invalid request'}{said}; the endpoint "
+                f"refuses the requests as invalid: check that {self.model!r} takes images and "
+                "the model args (max_new_tokens, system_prompt, image_size)"
+            )
+        if fatal:
+            fatal += "; the run stops (no retry can succeed)"
+        retry = not fatal and (status in _RETRY_STATUSES or status >= 500)
+        if should is not None:  # the server's word wins (as in OpenAI's own client)
+            retry = should
+        return _Failure(fatal or text, retry=retry, fatal=bool(fatal), retry_after=retry_after)
 
 
 @dataclass(frozen=True)
@@ -332,12 +384,47 @@ def _parse_reply(raw: bytes) -> str | _Failure:
         finish = data["choices"][0].get("finish_reason")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         return _Failure(f"malformed reply (not a chat completion): {_snippet(raw)}", retry=True)
-    if isinstance(content, str):
-        return content
     if isinstance(content, list):
         parts = [p.get("text", "") for p in content if isinstance(p, dict)]
-        return "".join(p for p in parts if isinstance(p, str))
-    return _Failure(f"reply has no text (finish_reason={finish!r})")
+        content = "".join(p for p in parts if isinstance(p, str))
+    if isinstance(content, str) and content.strip():
+        return content
+    what = "no text" if content is None else "empty text"
+    return _Failure(f"reply has {what} (finish_reason={finish!r})")
+
+
+def _error_fields(raw: bytes) -> tuple[str, str, str]:
+    """``(type, code, message)`` of an OpenAI-style error body (empty strings if absent)."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return "", "", ""
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, str):
+        return "", "", _snippet(error.encode())
+    if not isinstance(error, dict):
+        return "", "", ""
+    fields = [error.get(k) for k in ("type", "code", "message")]
+    return tuple(_snippet(str(v).encode()) if v is not None else "" for v in fields)  # type: ignore[return-value]
+
+
+def _header(headers: Any, name: str) -> str | None:
+    """A header's value whatever its case (an ``http.client.HTTPMessage`` or a dict)."""
+    if headers is None:
+        return None
+    for key, value in headers.items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+def _should_retry(headers: Any) -> bool | None:
+    """The server's ``x-should-retry`` verdict: True, False, or None when it gave none."""
+    value = _header(headers, "x-should-retry")
+    if value is None:
+        return None
+    value = value.strip().lower()
+    return True if value == "true" else False if value == "false" else None
 
 
 def _snippet(raw: bytes, limit: int = 200) -> str:
@@ -346,8 +433,15 @@ def _snippet(raw: bytes, limit: int = 200) -> str:
 
 
 def parse_retry_after(headers: Any) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), if any."""
-    value = headers.get("Retry-After") if headers is not None else None
+    """Seconds to wait: ``retry-after-ms`` (milliseconds) if the server sent one, else
+    ``Retry-After`` (seconds or an HTTP date); None when neither is usable."""
+    millis = _header(headers, "retry-after-ms")
+    if millis:
+        try:
+            return max(float(millis.strip()) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = _header(headers, "retry-after")
     if not value:
         return None
     value = value.strip()

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_fgbmk.errors import ConfigError
+from pytest_fgbmk.errors import ConfigError, UnknownModelArg
 
-DEVICES_HELP = "auto, cpu, cuda or cuda:N"
+DEVICES_HELP = "auto, cpu, cuda, cuda:N or mps"
 DTYPES = ("auto", "bf16", "fp16", "fp32")
+#: The accepted ``image_size`` range, in pixels (a side): below a ViT patch or two nothing
+#: is left to see; above it no vision tower is trained.
+IMAGE_SIZE_RANGE = (16, 8192)
 
 
 @dataclass(frozen=True)
@@ -64,10 +68,61 @@ class ModelOptions:
             raise ConfigError(
                 f"{source}: max_new_tokens must be at least 1, got {self.max_new_tokens}"
             )
+        low, high = IMAGE_SIZE_RANGE
+        if self.image_size is not None and not low <= self.image_size <= high:
+            raise ConfigError(
+                f"{source}: image_size={self.image_size} is out of range; give a side in pixels "
+                f"from {low} to {high} (or leave it out for the model's own size)"
+            )
+
+    def common_keys(self) -> tuple[str, ...]:
+        """The option names every family accepts (the fields; ``extra`` holds the rest)."""
+        return tuple(f.name for f in dataclasses.fields(self) if f.name != "extra")
+
+    def check_extra(self, family: str, accepted: Iterable[str]) -> None:
+        """Refuse a model arg in ``extra`` that ``family`` does not read, naming the ones it
+        does and the closest match. Raises :class:`~pytest_fgbmk.errors.UnknownModelArg`."""
+        accepted = tuple(accepted)
+        unknown = sorted(set(self.extra) - set(accepted))
+        if not unknown:
+            return
+        name = unknown[0]
+        close = difflib.get_close_matches(name, [*accepted, *self.common_keys()], n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        own = ", ".join(sorted(accepted)) or "none"
+        raise UnknownModelArg(
+            f"model arg {name}={self.extra[name]!r} is not known to {family}{hint}; "
+            f"{family} accepts {own}, and the common {', '.join(self.common_keys())}"
+        )
+
+    def check_device(self) -> None:
+        """Refuse a device this machine does not have, listing those it has.
+
+        Raises :class:`ConfigError` (before any weights are read when called by the
+        registry). ``auto`` always passes: it picks CUDA when present, else the CPU.
+        """
+        dev = self.device
+        if dev in ("auto", "cpu"):
+            return
+        present = available_devices()
+        if dev in present or (dev == "cuda" and "cuda:0" in present):
+            return
+        if dev.startswith("cuda"):
+            count = sum(1 for d in present if d.startswith("cuda:"))
+            has = f"{count} CUDA device(s)" if count else "no CUDA device"
+        else:
+            has = "no MPS (Apple GPU) device"
+        raise ConfigError(
+            f"device={dev}: this machine has {has} (devices here: {', '.join(present)}); "
+            "use --fgbmk-device cpu (or --fgbmk-model-arg device=cpu), or auto for CUDA when "
+            "present, else the CPU"
+        )
 
     def resolved_device(self) -> str:
-        """The concrete torch device: ``auto`` is CUDA when available, else CPU."""
+        """The concrete torch device: ``auto`` is CUDA when available, else CPU. Raises
+        :class:`ConfigError` naming the devices present for one this machine lacks."""
         if self.device != "auto":
+            self.check_device()
             return self.device
         import torch
 
@@ -96,14 +151,32 @@ class ModelOptions:
         )
 
 
+def available_devices() -> list[str]:
+    """The torch devices of this machine: ``cpu``, ``cuda:0`` … ``cuda:N-1``, ``mps``."""
+    import torch
+
+    out = ["cpu"]
+    if torch.cuda.is_available():
+        out += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        out.append("mps")
+    return out
+
+
 def _coerce(name: str, raw: Any, source: str) -> Any:
     if name in ("batch_size", "max_new_tokens", "image_size"):
         if raw is None or (isinstance(raw, str) and raw.lower() in ("", "none")):
             return None
+        what = "a whole number" + (
+            " of pixels from {} to {}".format(*IMAGE_SIZE_RANGE) if name == "image_size" else ""
+        )
+        if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+            raise ConfigError(f"{source}: {name} must be {what}, got {raw!r}")
         try:
             return int(raw)
         except (TypeError, ValueError):
-            raise ConfigError(f"{source}: {name} must be an integer, got {raw!r}") from None
+            raise ConfigError(f"{source}: {name} must be {what}, got {raw!r}") from None
     if name == "trust_remote_code":
         if isinstance(raw, bool):
             return raw

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from pytest_fgbmk.data.records import CERTAINTY_PROBABLY, Dataset, Sample
-from pytest_fgbmk.errors import ConfigError, ModelError
+from pytest_fgbmk.errors import ConfigError, ModelError, UnknownModelArg
 from pytest_fgbmk.hashing import sha256_hex
 from pytest_fgbmk.machine.feature_store import FeatureStore
 from pytest_fgbmk.machine.features import extract_features
@@ -486,5 +486,8 @@ def load_probe(target: str, options: ModelOptions) -> ProbeModel:
     from pytest_fgbmk.models.registry import load_model_with_options
 
     extra = {k: v for k, v in options.extra.items() if k not in PROBE_KEYS}
-    encoder = load_model_with_options(target, dataclasses.replace(options, extra=extra))
+    try:
+        encoder = load_model_with_options(target, dataclasses.replace(options, extra=extra))
+    except UnknownModelArg as exc:
+        raise UnknownModelArg(f"{exc}; probe: also accepts {', '.join(PROBE_KEYS)}") from None
     return ProbeModel(encoder, options)

@@ -42,6 +42,8 @@ class _Family:
     description: str
     takes_target: bool
     example: str = ""
+    #: Whether the family runs on a torch device (the ``device`` option is checked first).
+    device: bool = True
 
 
 BUILTINS: dict[str, _Family] = {
@@ -50,12 +52,14 @@ BUILTINS: dict[str, _Family] = {
         "load_chance",
         "uniform over the valid answers, reproducible per question (pipeline calibration)",
         False,
+        device=False,
     ),
     "oracle": _Family(
         "pytest_fgbmk.models.references",
         "load_oracle",
         "answers the truth, 100% by construction (pipeline calibration)",
         False,
+        device=False,
     ),
     "efficientnet-lite0": _Family(
         "pytest_fgbmk.models.efficientnet",
@@ -99,6 +103,7 @@ PREFIXES: dict[str, _Family] = {
         "an OpenAI-compatible chat-completions endpoint (key from OPENAI_API_KEY)",
         True,
         "openai:gpt-4o",
+        device=False,
     ),
 }
 
@@ -121,6 +126,8 @@ def load_model_with_options(spec: str, options: ModelOptions) -> ModelAdapter:
     spec = spec.strip()
     if spec in BUILTINS:
         family = BUILTINS[spec]
+        if family.device:
+            options.check_device()
         return _checked(spec, _family_factory(spec, family)(options))
     for prefix, family in PREFIXES.items():
         if spec.startswith(prefix):
@@ -129,6 +136,8 @@ def load_model_with_options(spec: str, options: ModelOptions) -> ModelAdapter:
                 raise ConfigError(
                     f"model spec {spec!r} needs a target after {prefix!r}, e.g. {family.example}"
                 )
+            if family.device:  # before any weights are read
+                options.check_device()
             return _checked(spec, _family_factory(spec, family)(target, options))
     entry_points = _entry_points()
     if spec in entry_points:
@@ -138,15 +147,21 @@ def load_model_with_options(spec: str, options: ModelOptions) -> ModelAdapter:
     raise ConfigError(_unknown_spec_line(spec, entry_points))
 
 
-def check_spec(spec: str) -> None:
-    """Raise :class:`ConfigError` when ``spec`` names no model this installation knows.
+def check_spec(spec: str, model_args: dict[str, Any] | None = None) -> None:
+    """Raise :class:`ConfigError` when ``spec`` names no model this installation knows, or
+    (given ``model_args``) when the common options are invalid or name a device this machine
+    lacks, for a family that runs on one.
 
     Cheap: it resolves the name (built-in, prefix with a target, entry point, or an
     importable ``package.module:factory``) without calling any factory, so no weights are
-    read. Whether the target exists (a checkpoint path) is checked when the model loads.
+    read. Whether the target exists (a checkpoint path) and the family's own args are
+    checked when the model loads.
     """
     spec = spec.strip()
+    options = ModelOptions.from_mapping(model_args) if model_args is not None else None
     if spec in BUILTINS:
+        if options is not None and BUILTINS[spec].device:
+            options.check_device()
         return
     for prefix, family in PREFIXES.items():
         if spec.startswith(prefix):
@@ -154,6 +169,8 @@ def check_spec(spec: str) -> None:
                 raise ConfigError(
                     f"model spec {spec!r} needs a target after {prefix!r}, e.g. {family.example}"
                 )
+            if options is not None and family.device:
+                options.check_device()
             return
     entry_points = _entry_points()
     if spec in entry_points:

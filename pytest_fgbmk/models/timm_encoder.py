@@ -21,6 +21,7 @@ Views:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import inspect
 import logging
@@ -32,6 +33,7 @@ from PIL import Image
 
 from pytest_fgbmk.errors import ConfigError, ModelError
 from pytest_fgbmk.models.encoders import (
+    ENCODER_ARGS,
     EncoderAdapter,
     ImageTransform,
     files_signature,
@@ -40,6 +42,8 @@ from pytest_fgbmk.models.encoders import (
 from pytest_fgbmk.models.options import ModelOptions
 
 TRUE_WORDS = ("1", "true", "yes", "on")
+#: Model args ``timm:`` reads (besides the common options and the encoders' ``blocks``).
+TIMM_ARGS = ("weights", "random", "seed")
 
 
 class TimmEncoder(EncoderAdapter):
@@ -142,6 +146,8 @@ def load_timm(target: str, options: ModelOptions) -> TimmEncoder:
     """Load ``timm:TARGET`` where TARGET is ``NAME`` or ``NAME@/path/to/weights``."""
     import timm
 
+    options.check_extra("timm:", (*TIMM_ARGS, *ENCODER_ARGS))
+    options.check_device()
     name, _, at_path = target.partition("@")
     name = name.strip()
     if not name:
@@ -162,9 +168,9 @@ def load_timm(target: str, options: ModelOptions) -> TimmEncoder:
                 "(give a local .safetensors/.pth file; nothing is downloaded)"
             )
         kwargs |= {"pretrained": True, "pretrained_cfg_overlay": {"file": str(path)}}
-        identity = f"timm:{name}:{path.name}:{files_signature([path])}"
+        identity = f"timm:{name}:{files_signature([path])}"
     elif random_init:
-        seed = int(options.extra.get("seed", 0))
+        seed = _seed(options.extra.get("seed", 0))
         identity = f"timm:{name}:random:{seed}"
     else:
         raise ModelError(
@@ -173,7 +179,19 @@ def load_timm(target: str, options: ModelOptions) -> TimmEncoder:
             "random=true builds it with random weights"
         )
     module = _create(timm, name, kwargs, options, seed=seed)
-    return TimmEncoder(module, options, name=name, identity=identity)
+    # the identity says which weights these are (their content): how they were named
+    # (@path or weights=, relative, absolute, a link) is no part of the fingerprint
+    kept = {k: v for k, v in options.extra.items() if k not in TIMM_ARGS}
+    return TimmEncoder(
+        module, dataclasses.replace(options, extra=kept), name=name, identity=identity
+    )
+
+
+def _seed(raw: object) -> int:
+    try:
+        return int(str(raw))
+    except ValueError:
+        raise ConfigError(f"model arg seed={raw!r} must be an integer") from None
 
 
 def _create(timm, name: str, kwargs: dict, options: ModelOptions, *, seed: int | None):

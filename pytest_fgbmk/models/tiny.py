@@ -586,8 +586,10 @@ def load_tiny_llava(options: ModelOptions) -> ModelAdapter:
     """The built-in ``tiny-llava`` model: a tiny random LLaVA loaded through the ``hf:``
     adapter. Its fingerprint hashes the files' contents, so that it is the same on every
     machine that builds the same checkpoint (baselines of it travel)."""
-    from pytest_fgbmk.models.hf import HfVisionLanguageModel, content_fingerprint
+    from pytest_fgbmk.models.hf import HF_ARGS, HfVisionLanguageModel, content_fingerprint
 
+    options.check_extra("tiny-llava", HF_ARGS)
+    options.check_device()
     path = ensure_tiny("llava")
     return HfVisionLanguageModel(
         str(path),

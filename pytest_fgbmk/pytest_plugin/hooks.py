@@ -141,7 +141,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         return
     if is_controller(config):  # the workers load the model; check its name once, here
         try:
-            check_spec(run.options.model)
+            check_spec(run.options.model, run.ctx.model_args())
         except FgbmkError as exc:
             raise pytest.UsageError(f"--fgbmk-model={run.options.model}: {exc}") from None
         _check_judge(run)

@@ -217,10 +217,30 @@ def test_hf_fingerprint_tracks_weights_and_options(checkpoints):
     weights = path / "model.safetensors"
     st_ = weights.stat()
     os.utime(weights, ns=(st_.st_atime_ns, st_.st_mtime_ns + 10**9))
-    try:
-        assert load_hf_encoder(str(path), ModelOptions(device="cpu")).fingerprint != a
+    try:  # the weights' content, not their file's time, is what the fingerprint follows
+        assert load_hf_encoder(str(path), ModelOptions(device="cpu")).fingerprint == a
     finally:
         os.utime(weights, ns=(st_.st_atime_ns, st_.st_mtime_ns))
+
+
+def test_hf_encoder_fingerprint_is_the_weights_not_their_path(checkpoints, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    path = checkpoints["dinov2"]
+    a = load_hf_encoder(str(path), ModelOptions(device="cpu")).fingerprint
+    copy = tmp_path / "elsewhere" / "dinov2"
+    copy.mkdir(parents=True)
+    for f in path.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    link = tmp_path / "link"
+    link.symlink_to(copy)
+    assert load_hf_encoder(str(copy), ModelOptions(device="cpu")).fingerprint == a
+    assert load_hf_encoder(str(link), ModelOptions(device="cpu")).fingerprint == a
+    state = load_file(copy / "model.safetensors")
+    first = next(iter(state))
+    state[first] = state[first] + 1.0
+    save_file(state, copy / "model.safetensors", metadata={"format": "pt"})
+    assert load_hf_encoder(str(copy), ModelOptions(device="cpu")).fingerprint != a
 
 
 def test_hf_errors_name_the_problem(tmp_path, checkpoints):

@@ -296,13 +296,40 @@ def test_remote_code_needs_the_explicit_option(tmp_path):
     (tmp_path / "config.json").write_text(
         json.dumps(
             {
-                "model_type": "internvl_chat",
-                "auto_map": {"AutoConfig": "configuration_internvl_chat.InternVLChatConfig"},
+                "model_type": "my_vlm",
+                "auto_map": {
+                    "AutoConfig": "configuration_my_vlm.MyConfig",
+                    "AutoModelForImageTextToText": "modeling_my_vlm.MyModel",
+                },
             }
         )
     )
     with pytest.raises(ModelError, match="custom code.*--fgbmk-model-arg trust_remote_code=true"):
         hf.load_hf(str(tmp_path), ModelOptions(**CPU))
+
+
+@pytest.mark.parametrize("trust", [False, True])
+def test_remote_code_without_an_image_text_to_text_auto_map_is_refused_at_once(tmp_path, trust):
+    """It used to ask for trust_remote_code=true first, and refuse once given it."""
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "model_type": "internvl_chat",
+                "auto_map": {
+                    "AutoConfig": "configuration_internvl_chat.InternVLChatConfig",
+                    "AutoModel": "modeling_internvl_chat.InternVLChatModel",
+                },
+            }
+        )
+    )
+    with pytest.raises(ModelError) as info:
+        hf.load_hf(str(tmp_path), ModelOptions(**CPU, trust_remote_code=trust))
+    assert str(info.value) == (
+        f"hf:{tmp_path}: model_type 'internvl_chat' is custom code whose config.json auto_map "
+        "(AutoConfig, AutoModel) has no AutoModelForImageTextToText, so it cannot answer here "
+        "even with trust_remote_code; use the transformers-native version of the checkpoint "
+        "(e.g. the '-hf' repo)"
+    )
 
 
 def test_text_only_models_are_refused(tmp_path):
@@ -355,7 +382,7 @@ def test_other_errors_are_not_retried(llava, monkeypatch):
 
 def test_absent_cuda_device_is_a_clear_error(checkpoints, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ModelError, match=r"device=cuda:1 but .* 0 CUDA device.*device=cpu"):
+    with pytest.raises(ConfigError, match=r"device=cuda:1: this machine has no CUDA device"):
         hf.load_hf(str(_checkpoint(checkpoints, "llava")), ModelOptions(device="cuda:1"))
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pytest_fgbmk.errors import ConfigError, ModelError
+from pytest_fgbmk.errors import ConfigError, ModelError, ModelUnusable
 from pytest_fgbmk.models.base import AnswerRequest, FailedAnswer, GenerationSettings
 from pytest_fgbmk.models.openai_compat import display_url, parse_retry_after
 from pytest_fgbmk.models.registry import load_model
@@ -51,6 +51,8 @@ class ChatServer(ThreadingHTTPServer):
         self.in_flight = 0
         self.max_in_flight = 0
         self.delay = 0.0
+        #: The action of an unscripted prompt ("ok": a normal answer).
+        self.default = "ok"
 
     @property
     def base_url(self) -> str:
@@ -86,7 +88,7 @@ class ChatHandler(BaseHTTPRequestHandler):
                 self.reply(401, f'{{"error": "invalid key in {auth}"}}'.encode())
                 return
             steps = srv.script.get(prompt, [])
-            action = steps[attempt] if attempt < len(steps) else "ok"
+            action = steps[attempt] if attempt < len(steps) else srv.default
             if srv.delay:
                 time.sleep(srv.delay)
             self.act(action, prompt, auth)
@@ -109,7 +111,43 @@ class ChatHandler(BaseHTTPRequestHandler):
         elif action == "500":
             self.reply(500, f"internal error while serving {auth}".encode())
         elif action == "400":
-            self.reply(400, b'{"error": "image too large"}')
+            self.reply(400, error_body("invalid_request_error", None, "Invalid 'max_tokens'"))
+        elif action == "400img":  # one request's image refused: not the others'
+            self.reply(400, error_body("invalid_request_error", "invalid_image", "bad image"))
+        elif action == "400img-retry":
+            self.reply(
+                400,
+                error_body("invalid_request_error", "invalid_image", "try again"),
+                {"x-should-retry": "true"},
+            )
+        elif action == "quota":
+            self.reply(
+                429,
+                error_body("insufficient_quota", "insufficient_quota", "You exceeded your quota"),
+                {"Retry-After": "0"},
+            )
+        elif action == "403":
+            self.reply(403, error_body("permission_error", None, "no access to this model"))
+        elif action == "404model":
+            self.reply(
+                404,
+                error_body("invalid_request_error", "model_not_found", "The model does not exist"),
+            )
+        elif action == "503-no-retry":
+            self.reply(503, b"overloaded", {"x-should-retry": "false"})
+        elif action == "429ms":
+            self.reply(429, b"slow down", {"retry-after-ms": "600", "Retry-After": "30"})
+        elif action == "emptystr":
+            self.reply(200, completion(""))
+        elif action == "blank":
+            self.reply(200, completion("  \n "))
+        elif action == "nocontent":
+            self.reply(
+                200,
+                json.dumps(
+                    {"choices": [{"message": {"role": "assistant"}, "finish_reason": "stop"}]}
+                ).encode(),
+            )
         elif action == "bad":
             self.reply(200, b'{"choices": [{"message": {"content": "trunc')
         elif action == "empty":
@@ -139,6 +177,13 @@ class ChatHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+
+def error_body(kind: str, code: str | None, message: str) -> bytes:
+    """An OpenAI-style error reply body."""
+    return json.dumps(
+        {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    ).encode()
 
 
 def completion(text: str) -> bytes:
@@ -222,7 +267,7 @@ def test_faulty_server_every_question_answered_exactly_once(
         "q3": ["bad"],
         "q4": ["429", "500", "bad"],
         "q5": ["bad"] * 10,  # never recovers within the retries
-        "q6": ["400"],  # a client error is not retried
+        "q6": ["400img"],  # one request's input refused: not retried, the others go on
         "q7": ["empty"],  # no text (content filter) is not retried
         "q8": ["slow", "500"],
     }
@@ -243,6 +288,7 @@ def test_faulty_server_every_question_answered_exactly_once(
             assert server.successes[prompt] == 1
     assert answers[5].reason.startswith("failed after 4 attempts: malformed reply")
     assert answers[6].reason.startswith("HTTP 400 from http://127.0.0.1:")
+    assert answers[6].reason.endswith("/v1/chat/completions: bad image")
     assert answers[7] == FailedAnswer("reply has no text (finish_reason='content_filter')")
     expected_attempts = {
         "q0": 2,
@@ -359,8 +405,135 @@ def test_rejected_key_stops_the_batch_without_leaking_it(
 
 def test_unknown_route_is_a_model_error(server: ChatServer) -> None:
     model = load_model("openai:m", base_url=server.base_url + "/wrong")
-    with pytest.raises(ModelError, match=r"HTTP 404 .*check the model name 'm' and base_url"):
+    with pytest.raises(ModelUnusable) as info:
         model.answer(ask(["x"]), GenerationSettings())
+    assert str(info.value) == (
+        f"openai:m at {server.base_url}/wrong/chat/completions: HTTP 404: no such route; the "
+        f"endpoint has no model 'm' or no such URL: check the model name (GET "
+        f"{server.base_url}/wrong/models lists them) and base_url; the run stops (no retry "
+        "can succeed)"
+    )
+
+
+WHERE = "{base}/chat/completions"
+
+
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        (
+            "quota",
+            "openai:gpt-x at {where}: HTTP 429 insufficient_quota: You exceeded your quota; the "
+            "account of the key in OPENAI_API_KEY has no quota left (waiting cannot help): add "
+            "credit or billing to that account, or use another key (api_key_env=OTHER_VARIABLE)"
+            "; the run stops (no retry can succeed)",
+        ),
+        (
+            "403",
+            "openai:gpt-x at {where}: HTTP 403: no access to this model; the endpoint rejected "
+            "the credentials: set OPENAI_API_KEY to a valid key (or api_key_env=OTHER_VARIABLE)"
+            "; the run stops (no retry can succeed)",
+        ),
+        (
+            "404model",
+            "openai:gpt-x at {where}: HTTP 404: The model does not exist; the endpoint has no "
+            "model 'gpt-x' or no such URL: check the model name (GET {base}/models lists them) "
+            "and base_url; the run stops (no retry can succeed)",
+        ),
+        (
+            "400",
+            "openai:gpt-x at {where}: HTTP 400 invalid_request_error: Invalid 'max_tokens'; the "
+            "endpoint refuses the requests as invalid: check that 'gpt-x' takes images and the "
+            "model args (max_new_tokens, system_prompt, image_size); the run stops (no retry "
+            "can succeed)",
+        ),
+    ],
+)
+def test_errors_no_retry_can_fix_stop_the_batch_with_one_message(
+    server: ChatServer, action: str, expected: str
+) -> None:
+    server.script = {"first": [action] * 10}
+    model = load_model("openai:gpt-x", base_url=server.base_url, concurrency="1", **FAST)
+    prompts = ["first", *(f"later{i}" for i in range(5))]
+    with pytest.raises(ModelUnusable) as info:
+        model.answer(ask(prompts), GenerationSettings())
+    where = WHERE.format(base=server.base_url)
+    assert str(info.value) == expected.format(where=where, base=server.base_url)
+    assert server.attempts["first"] == 1  # never retried
+    assert sum(server.attempts.values()) == 1  # and the batch stopped at it
+    with pytest.raises(ModelUnusable):
+        model.answer(ask(["again"]), GenerationSettings())
+    assert sum(server.attempts.values()) == 1  # later batches send nothing
+
+
+def test_x_should_retry_false_is_not_retried_and_true_is(server: ChatServer) -> None:
+    server.script = {
+        "no": ["503-no-retry", "ok"],
+        "yes": ["400img-retry", "400img-retry", "ok"],
+        "plain-503": ["500"],
+    }
+    model = load_model("openai:m", base_url=server.base_url, max_retries="3", **FAST)
+    out = model.answer(ask(["no", "yes", "plain-503"]), GenerationSettings())
+    assert out[0] == FailedAnswer(f"HTTP 503 from {server.base_url}/chat/completions: overloaded")
+    assert out[1:] == ["answer to yes", "answer to plain-503"]
+    assert server.attempts == Counter({"no": 1, "yes": 3, "plain-503": 2})
+
+
+def test_retry_after_ms_wins_over_retry_after(server: ChatServer) -> None:
+    server.script = {"wait": ["429ms"]}
+    model = load_model("openai:m", base_url=server.base_url, max_retry_after="5", **FAST)
+    started = time.monotonic()
+    assert model.answer(ask(["wait"]), GenerationSettings()) == ["answer to wait"]
+    first, second = server.times["wait"]
+    assert second - first >= 0.55  # 600 ms, not the backoff's 10-50 ms
+    assert time.monotonic() - started < 5  # and not Retry-After's 30 s (capped at 5)
+
+
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [
+        ("emptystr", "reply has empty text (finish_reason='stop')"),
+        ("blank", "reply has empty text (finish_reason='stop')"),
+        ("nocontent", "reply has no text (finish_reason='stop')"),
+        ("empty", "reply has no text (finish_reason='content_filter')"),
+    ],
+)
+def test_empty_or_missing_content_is_a_failed_answer_never_cached(
+    server: ChatServer, tmp_path: Path, action: str, reason: str
+) -> None:
+    from pytest_fgbmk.cache import AnswerCache
+    from pytest_fgbmk.engine import Engine, jobs_for
+    from tests.plugin.plugin_helpers import make_dataset, make_questions
+
+    ds = make_dataset(tmp_path / "data", n_images=2)
+    questions = make_questions(ds, per_image=1)
+    server.script = {questions[0].prompt: [action] * 10}
+    model = load_model("openai:m", base_url=server.base_url, **FAST)
+    cache = AnswerCache(tmp_path / "cache")
+    engine = Engine(model, cache=cache, batch_size=4)
+    answers = engine.run(jobs_for(ds, questions))
+    assert answers[questions[0].id].error == reason
+    assert answers[questions[1].id].text == "answer to " + questions[1].prompt
+    assert (engine.stats.errors, engine.stats.computed) == (1, 2)
+    again = Engine(model, cache=cache, batch_size=4).run(jobs_for(ds, questions))
+    cache.close()
+    assert not again[questions[0].id].cached and again[questions[1].id].cached
+    assert server.attempts[questions[0].prompt] == 2  # asked again: nothing was cached
+
+
+def test_an_unusable_endpoint_stops_the_engine_after_one_request(
+    server: ChatServer, tmp_path: Path
+) -> None:
+    from pytest_fgbmk.engine import Engine, jobs_for
+    from tests.plugin.plugin_helpers import make_dataset, make_questions
+
+    ds = make_dataset(tmp_path / "data", n_images=6)
+    questions = make_questions(ds, per_image=3)
+    server.script = {q.prompt: ["quota"] for q in questions}
+    model = load_model("openai:m", base_url=server.base_url, concurrency="1", **FAST)
+    with pytest.raises(ModelUnusable, match="HTTP 429 insufficient_quota"):
+        Engine(model, batch_size=4).run(jobs_for(ds, questions))
+    assert sum(server.attempts.values()) == 1  # not split, not retried, not continued
 
 
 def test_unreachable_endpoint_fails_each_request_after_retries(
@@ -439,6 +612,9 @@ def test_bad_endpoint_args_are_config_errors(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_retry_after_parsing() -> None:
+    assert parse_retry_after({"retry-after-ms": "250", "Retry-After": "9"}) == 0.25
+    assert parse_retry_after({"Retry-After-Ms": "1500"}) == 1.5
+    assert parse_retry_after({"retry-after-ms": "soon", "retry-after": "3"}) == 3.0
     assert parse_retry_after({"Retry-After": "2"}) == 2.0
     assert parse_retry_after({"Retry-After": "0.5"}) == 0.5
     assert parse_retry_after({"Retry-After": "-3"}) == 0.0
@@ -447,3 +623,31 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
     future = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 100))
     assert 90 < parse_retry_after({"Retry-After": future}) <= 100
+
+
+def test_no_quota_stops_a_pytest_run_with_one_line_once(server: ChatServer, run) -> None:
+    server.script = {}
+    server.default = "quota"
+    result = run(
+        "-m",
+        "fgbmk_human",
+        "--fgbmk-no-cache",
+        "-k",
+        "synth_birds",
+        "--fgbmk-model=openai:gpt-x",
+        "--fgbmk-model-arg",
+        f"base_url={server.base_url}",
+        "--fgbmk-model-arg",
+        "concurrency=1",
+    )
+    text = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in text and "Traceback" not in text
+    full = (
+        f"openai:gpt-x at {server.base_url}/chat/completions: HTTP 429 insufficient_quota: You "
+        "exceeded your quota; the account of the key in OPENAI_API_KEY has no quota left "
+        "(waiting cannot help): add credit or billing to that account, or use another key "
+        "(api_key_env=OTHER_VARIABLE); the run stops (no retry can succeed)"
+    )
+    assert text.count(full) == 1  # shown in full once, under the run errors
+    assert result.ret == 1
+    assert sum(server.attempts.values()) == 1  # one request, then the whole run stopped
