@@ -26,8 +26,10 @@ SUBSET = "2"
 #: Reading a model's answer into right or wrong (``scoring.py``, both modes; 2: refusals,
 #: hedges, final answers, implicit answers, plural/spacing variants).
 SCORING = "2"
-#: Decoding an image file into the RGB pixels a model sees (``data/images.py``).
-IMAGES = "1"
+#: Decoding an image file into the RGB pixels a model sees (``data/images.py``; 2: EXIF
+#: orientation applied, as transformers' ``load_image`` does, unless
+#: ``--fgbmk-exif-orientation=ignore``, which the baseline records beside this version).
+IMAGES = "2"
 #: The linear probe: its grid, validation split and head selection (``machine/probe.py``).
 PROBE = "1"
 

@@ -1,0 +1,135 @@
+"""Broken dataset inputs a user can bring, each refused with one message naming the file (and
+line) and what to do: a class folder named in Latin-1, a Latin-1 manifest, an index file the
+OS will not let us read, two CUB image ids pointing at one file. (The same inputs through
+pytest, printed once with no traceback: ``tests/plugin/test_plugin_bad_inputs.py``.)"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from pathlib import Path
+
+import pytest
+from replicas_classic import CUB_IMAGES, write_cub, write_image
+
+from pytest_fgbmk.data import cub, generic
+from pytest_fgbmk.data.textio import read_lines
+from pytest_fgbmk.errors import DataFormatError, shown_path
+
+CONVERT = "save it as UTF-8, e.g. iconv -f latin1 -t utf-8 FILE > NEW, and rerun"
+
+
+def latin1_image_folder(root: Path) -> Path:
+    """``root/café/`` with ``é`` as the one Latin-1 byte 0xe9 (not UTF-8), and ``root/tea/``."""
+    for name in (b"caf\xe9", b"tea"):
+        folder = os.path.join(os.fsencode(root), name)
+        for i in range(3):
+            write_image(Path(os.fsdecode(os.path.join(folder, b"%d.png" % i))))
+    return root
+
+
+def test_a_class_folder_named_in_latin1_names_the_folder_and_how_to_rename(tmp_path):
+    root = latin1_image_folder(tmp_path / "generic")
+    with pytest.raises(DataFormatError) as info:
+        generic.load(root)
+    assert str(info.value) == (
+        f"{root}/caf\\xe9: the class folder name is not UTF-8 (shown with its raw bytes as "
+        "\\xNN) (rename it in UTF-8, e.g. convmv -f latin1 -t utf-8 --notest -r on the dataset "
+        "folder, and rerun)"
+    )
+    str(info.value).encode("utf-8")  # printable: no lone surrogate left in the message
+
+
+def test_an_image_file_named_in_latin1_is_refused_too(tmp_path):
+    root = tmp_path / "generic"
+    write_image(root / "tea" / "a.png")
+    bad = os.path.join(os.fsencode(root / "tea"), b"caf\xe9.png")
+    write_image(Path(os.fsdecode(bad)))
+    with pytest.raises(DataFormatError, match=r"tea/caf\\xe9\.png: the image file name is not"):
+        generic.load(root)
+
+
+def test_shown_path_keeps_utf8_and_escapes_other_bytes():
+    assert shown_path("/data/café/x.png") == "/data/café/x.png"
+    assert shown_path(os.fsdecode(b"/data/caf\xe9")) == "/data/caf\\xe9"
+
+
+def test_a_latin1_manifest_names_the_file_line_and_column(tmp_path):
+    for i in range(4):
+        write_image(tmp_path / "img" / f"{i}.png")
+    rows = ["path,label,split", "img/0.png,tea,test", "img/1.png,café,test", "img/2.png,tea,train"]
+    (tmp_path / "manifest.csv").write_bytes("\n".join(rows).encode("latin-1"))
+    with pytest.raises(DataFormatError) as info:
+        generic.load(tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path / 'manifest.csv'}:3: is not UTF-8 text: byte 0xe9 at column 14 cannot be "
+        f"decoded (Latin-1 or another legacy encoding?) ({CONVERT})"
+    )
+    assert info.value.line == 3
+
+
+def test_a_utf8_manifest_with_a_byte_order_mark_still_loads(tmp_path):
+    write_image(tmp_path / "img" / "0.png")
+    text = "path,label,split\nimg/0.png,café,test\n"
+    (tmp_path / "manifest.csv").write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert [c.name for c in generic.load(tmp_path).categories] == ["café"]
+
+
+def test_a_latin1_index_file_names_its_line(tmp_path):
+    path = tmp_path / "classes.txt"
+    path.write_bytes("1 a\n2 b\n3 Pic épeiche\n".encode("latin-1"))
+    with pytest.raises(DataFormatError, match=r"classes\.txt:3: is not UTF-8 text: byte 0xe9 at"):
+        list(read_lines(path))
+
+
+def unreadable(monkeypatch, target: Path) -> None:
+    """Reading ``target`` fails as a file without read permission does.
+
+    The tests run as root, for whom ``chmod 000`` blocks nothing, so the OS's refusal is
+    simulated: ``Path.read_bytes`` (how every index file is read, ``data/textio.py``)
+    raises the ``PermissionError`` a real refusal raises, for that one file only.
+    """
+    real = pathlib.Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if Path(self) == target:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", read_bytes)
+
+
+def test_an_unreadable_images_txt_names_the_file_and_the_fix(tmp_path, monkeypatch):
+    base = write_cub(tmp_path)
+    unreadable(monkeypatch, base / "images.txt")
+    with pytest.raises(DataFormatError) as info:
+        cub.load(tmp_path)
+    assert str(info.value) == (
+        f"{base / 'images.txt'}: cannot be read: Permission denied (make it a file the user "
+        "running the tests can read (check its permissions and owner), then rerun)"
+    )
+
+
+def test_a_folder_in_place_of_an_index_file_says_so(tmp_path):
+    (tmp_path / "images.txt").mkdir()
+    with pytest.raises(DataFormatError, match=r"images\.txt: cannot be read: Is a directory"):
+        list(read_lines(tmp_path / "images.txt"))
+
+
+def test_two_cub_image_ids_pointing_at_one_file_are_refused_with_both_lines(tmp_path):
+    rows = [*CUB_IMAGES, (6, CUB_IMAGES[2][1], 2, 0)]  # id 6 repeats id 3's file
+    base = write_cub(tmp_path, images=rows)
+    with pytest.raises(DataFormatError) as info:
+        cub.load(tmp_path)
+    assert str(info.value) == (
+        f"{base / 'images.txt'}:6: image id 6 points at the same file "
+        f"'{CUB_IMAGES[2][1]}' as image id 3 (line 3): its questions would repeat the "
+        "other's (list each image file once, under one id)"
+    )
+
+
+def test_the_same_cub_file_written_two_ways_is_one_file(tmp_path):
+    rows = [*CUB_IMAGES, (6, "./" + CUB_IMAGES[0][1], 1, 0)]
+    write_cub(tmp_path, images=rows)
+    with pytest.raises(DataFormatError, match=r"images\.txt:6: image id 6 .* as image id 1 "):
+        cub.load(tmp_path)
