@@ -6,7 +6,6 @@ pytest, printed once with no traceback: ``tests/plugin/test_plugin_bad_inputs.py
 from __future__ import annotations
 
 import os
-import pathlib
 from pathlib import Path
 
 import pytest
@@ -15,17 +14,9 @@ from replicas_classic import CUB_IMAGES, write_cub, write_image
 from pytest_fgbmk.data import cub, generic
 from pytest_fgbmk.data.textio import read_lines
 from pytest_fgbmk.errors import DataFormatError, shown_path
+from tests.bad_inputs import latin1_image_folder, unreadable
 
 CONVERT = "save it as UTF-8, e.g. iconv -f latin1 -t utf-8 FILE > NEW, and rerun"
-
-
-def latin1_image_folder(root: Path) -> Path:
-    """``root/café/`` with ``é`` as the one Latin-1 byte 0xe9 (not UTF-8), and ``root/tea/``."""
-    for name in (b"caf\xe9", b"tea"):
-        folder = os.path.join(os.fsencode(root), name)
-        for i in range(3):
-            write_image(Path(os.fsdecode(os.path.join(folder, b"%d.png" % i))))
-    return root
 
 
 def test_a_class_folder_named_in_latin1_names_the_folder_and_how_to_rename(tmp_path):
@@ -80,23 +71,6 @@ def test_a_latin1_index_file_names_its_line(tmp_path):
     path.write_bytes("1 a\n2 b\n3 Pic épeiche\n".encode("latin-1"))
     with pytest.raises(DataFormatError, match=r"classes\.txt:3: is not UTF-8 text: byte 0xe9 at"):
         list(read_lines(path))
-
-
-def unreadable(monkeypatch, target: Path) -> None:
-    """Reading ``target`` fails as a file without read permission does.
-
-    The tests run as root, for whom ``chmod 000`` blocks nothing, so the OS's refusal is
-    simulated: ``Path.read_bytes`` (how every index file is read, ``data/textio.py``)
-    raises the ``PermissionError`` a real refusal raises, for that one file only.
-    """
-    real = pathlib.Path.read_bytes
-
-    def read_bytes(self: Path) -> bytes:
-        if Path(self) == target:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
-
-    monkeypatch.setattr(pathlib.Path, "read_bytes", read_bytes)
 
 
 def test_an_unreadable_images_txt_names_the_file_and_the_fix(tmp_path, monkeypatch):
