@@ -10,7 +10,7 @@ checked later, once the selected cases are known (:func:`image_refs`,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -119,7 +119,7 @@ def _load_synthetic(options: RunOptions, progress: ProgressOutput | None) -> Dat
 
 
 def _load_root(options: RunOptions) -> DataState:
-    from pytest_fgbmk.data.discovery import LOADERS, discover
+    from pytest_fgbmk.data.discovery import LOADERS, discover, load_found
 
     root = options.data
     assert root is not None
@@ -148,7 +148,7 @@ def _load_root(options: RunOptions) -> DataState:
         )
     for name in names:
         if name in found.found:
-            state.datasets[name] = _load_one(name, found.found[name], LOADERS[name].load)
+            state.datasets[name] = load_found(name, found.found[name])
         else:
             state.missing[name] = found.missing.get(name, f"not found under {root}")
     if wanted is None:
@@ -162,24 +162,3 @@ def _load_root(options: RunOptions) -> DataState:
             f"out to use the bundled data. Looked for:\n{looked}"
         )
     return state
-
-
-def _load_one(name: str, folder: Path, load: Callable[[Path], Dataset]) -> Dataset:
-    """``load(folder)``, with what a loader does not catch itself (an index file the OS will
-    not let us read, a name or file that is not UTF-8) turned into a :class:`DataFormatError`
-    naming the file (or the dataset's folder when the OS names none)."""
-    try:
-        return load(folder)
-    except OSError as exc:
-        where = exc.filename if exc.filename is not None else folder
-        raise DataFormatError(
-            where,
-            f"dataset {name}: cannot be read: {exc.strerror or type(exc).__name__}",
-            hint="make it readable by the user running the tests, then rerun",
-        ) from None
-    except UnicodeError as exc:
-        raise DataFormatError(
-            folder,
-            f"dataset {name}: a file or file name is not UTF-8 ({exc})",
-            hint="convert its index files and names to UTF-8, then rerun",
-        ) from None

@@ -107,3 +107,44 @@ def test_the_same_cub_file_written_two_ways_is_one_file(tmp_path):
     write_cub(tmp_path, images=rows)
     with pytest.raises(DataFormatError, match=r"images\.txt:6: image id 6 .* as image id 1 "):
         cub.load(tmp_path)
+
+
+class _Loader:
+    """A stand-in loader module whose probe and load fail as the OS or a decoder would."""
+
+    FOLDERS = ("toy",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def probe(self, root: Path) -> str | None:
+        raise self.error
+
+    def load(self, root: Path):
+        raise self.error
+
+
+def test_what_a_loader_does_not_catch_is_still_one_line_naming_the_file(tmp_path, monkeypatch):
+    from pytest_fgbmk.data import discovery
+
+    denied = PermissionError(13, "Permission denied", str(tmp_path / "annotations.json"))
+    monkeypatch.setitem(discovery.LOADERS, "toy", _Loader(denied))
+    with pytest.raises(DataFormatError) as info:
+        discovery.load_found("toy", tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path / 'annotations.json'}: dataset toy: cannot be read: Permission denied "
+        "(make it readable by the user running the tests, then rerun)"
+    )
+    bad = UnicodeDecodeError("utf-8", b"caf\xe9", 3, 4, "invalid continuation byte")
+    monkeypatch.setitem(discovery.LOADERS, "toy", _Loader(bad))
+    with pytest.raises(DataFormatError, match=r"dataset toy: a file or file name is not UTF-8"):
+        discovery.load_found("toy", tmp_path)
+    # probing under a data root: what could not be read is the reason it was not found
+    (tmp_path / "toy").mkdir()
+    found = discovery.discover(tmp_path, ("toy",))
+    assert "toy" not in found.found
+    assert found.incomplete["toy"] == (
+        tmp_path / "toy",
+        f"a readable layout in {tmp_path / 'toy'} ('utf-8' codec can't decode byte 0xe9 in "
+        "position 3: invalid continuation byte)",
+    )
