@@ -198,6 +198,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines.append(
         f"fgbmk templates={opts.templates} scoring={opts.scoring}"
         + (f" judge={opts.judge}" if opts.judge else "")
+        + (f" exif-orientation={opts.exif_orientation}" if opts.exif_orientation != "apply" else "")
         + f" limit={opts.limit or 'none'} "
         f"cache={opts.cache or 'off'}"
     )

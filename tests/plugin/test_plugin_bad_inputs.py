@@ -157,6 +157,9 @@ def test_a_baseline_made_with_exif_applied_is_not_compared_with_a_run_ignoring_i
     assert "images=2" in record["asked"]["rules"]
     result = run(*HUMAN, *one, "--fgbmk-exif-orientation=ignore", "--junitxml=out.xml")
     result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["fgbmk templates=original scoring=strict exif-orientation=ignore *"]
+    )
     (props,) = junit(pytester.path / "out.xml").values()
     assert props["fingerprint_differs"] == "EXIF orientation: apply → ignore"
     run(*HUMAN, *one, "--fgbmk-exif-orientation=apply").assert_outcomes(passed=1)
