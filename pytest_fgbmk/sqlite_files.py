@@ -14,7 +14,7 @@ A file is refused, naming it, when it
 Each is a :class:`DamagedFile` (a :class:`~pytest_fgbmk.errors.ConfigError`): the run
 stops with it once, and the fix is to delete the file (it is rebuilt) or to run without
 the cache (``--fgbmk-no-cache``). A busy database (another process writing) is waited
-for, never called damaged.
+for, and a full disk is named as such, never called damaged.
 """
 
 from __future__ import annotations
@@ -83,6 +83,11 @@ class Store:
         try:
             return retry(fn)
         except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "full" in str(exc):
+                raise ConfigError(  # the disk, not the file: deleting it would not help
+                    f"--fgbmk-cache: {shown_path(self.path)}: {exc}; free space on its disk "
+                    "(or give another folder with --fgbmk-cache), or pass --fgbmk-no-cache"
+                ) from None
             raise self.damaged(str(exc)) from None
 
     def _open(self) -> sqlite3.Connection:
