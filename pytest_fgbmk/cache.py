@@ -3,12 +3,13 @@
 An answer is keyed by (model fingerprint, question id, generation settings, prompt hash,
 our cache version). Only successful, non-empty answers are stored; errors never are.
 Writes are small transactions committed as batches finish, so a killed run (SIGKILL
-included) loses at most the batch that was in flight.
+included) loses at most the batch that was in flight. A damaged file (empty, not SQLite,
+or with damaged pages) stops the run with one message saying how to recover
+(:mod:`pytest_fgbmk.sqlite_files`).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,11 +17,11 @@ from pathlib import Path
 
 from pytest_fgbmk.errors import ConfigError
 from pytest_fgbmk.hashing import sha256_hex
+from pytest_fgbmk.sqlite_files import Store
 
 #: Bumped when what an answer means changes (prompt building, decoding); old rows are ignored.
 CACHE_VERSION = "answers-1"
 CACHE_FILE = "answers.sqlite3"
-_BUSY_TIMEOUT_MS = 60_000
 _CHUNK = 500
 
 _SCHEMA = """
@@ -67,32 +68,16 @@ class AnswerCache:
                 "choose a writable folder or pass --fgbmk-no-cache"
             ) from None
         self.path = self.directory / CACHE_FILE
-        self._conn = self._connect()
-
-    def _connect(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-            conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-            self._retry(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone())
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._retry(lambda: conn.execute(_SCHEMA))
-        except sqlite3.DatabaseError as exc:
+            self._store = Store(
+                self.path, _SCHEMA, what="answer cache", rebuilt="the answers are asked again"
+            )
+        except OSError as exc:
             raise ConfigError(
-                f"--fgbmk-cache: {self.path} is not a usable answer cache ({exc}); "
-                "delete the file or pass --fgbmk-no-cache"
+                f"--fgbmk-cache: cannot open the answer cache {self.path}: {exc}; "
+                "choose a writable folder or pass --fgbmk-no-cache"
             ) from None
-        return conn
-
-    @staticmethod
-    def _retry(fn, attempts: int = 20):
-        for i in range(attempts):
-            try:
-                return fn()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc) or i == attempts - 1:
-                    raise
-                time.sleep(min(0.05 * 2**i, 2.0))
-        return None
+        self._conn = self._store.conn
 
     def get_many(self, key: CacheKey, items: Sequence[tuple[str, str]]) -> dict[str, str]:
         """Stored answers for ``(question id, prompt hash)`` pairs, by question id."""
@@ -103,7 +88,7 @@ class AnswerCache:
         for start in range(0, len(qids), _CHUNK):
             chunk = qids[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            rows = self._retry(
+            rows = self._store.guarded(
                 lambda chunk=chunk, marks=marks: self._conn.execute(
                     "SELECT qid, prompt_hash, answer FROM answers WHERE model=? AND settings=? "
                     f"AND version=? AND qid IN ({marks})",
@@ -141,24 +126,30 @@ class AnswerCache:
                 raise
             self._conn.execute("COMMIT")
 
-        self._retry(write)
+        self._store.guarded(write)
         return len(rows)
 
     def count(self, key: CacheKey | None = None) -> int:
         """How many answers are stored (for one model and settings, or in all)."""
         if key is None:
-            return self._conn.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
-        return self._conn.execute(
-            "SELECT COUNT(*) FROM answers WHERE model=? AND settings=? AND version=?",
-            (_key(key.model_fingerprint), _key(key.settings_key), CACHE_VERSION),
-        ).fetchone()[0]
+            return self._store.guarded(
+                lambda: self._conn.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+            )
+        return self._store.guarded(
+            lambda: self._conn.execute(
+                "SELECT COUNT(*) FROM answers WHERE model=? AND settings=? AND version=?",
+                (_key(key.model_fingerprint), _key(key.settings_key), CACHE_VERSION),
+            ).fetchone()[0]
+        )
 
     def question_ids(self, key: CacheKey) -> set[str]:
         """The question ids stored for one model and settings."""
-        rows = self._conn.execute(
-            "SELECT qid FROM answers WHERE model=? AND settings=? AND version=?",
-            (_key(key.model_fingerprint), _key(key.settings_key), CACHE_VERSION),
-        ).fetchall()
+        rows = self._store.guarded(
+            lambda: self._conn.execute(
+                "SELECT qid FROM answers WHERE model=? AND settings=? AND version=?",
+                (_key(key.model_fingerprint), _key(key.settings_key), CACHE_VERSION),
+            ).fetchall()
+        )
         return {r[0] for r in rows}
 
     def close(self) -> None:

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` as a message can print it: bytes of a name that are not UTF-8 (a folder
+    named in Latin-1 on Linux, kept by Python as lone surrogates) shown as ``\\xe9``.
+
+    Printing the raw name would itself fail (``UnicodeEncodeError``) on a UTF-8 terminal.
+    """
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
 
 
 class FgbmkError(Exception):
@@ -20,7 +30,8 @@ class DataFormatError(FgbmkError):
         self.line = line
         self.detail = message
         self.hint = hint
-        where = f"{self.path}:{line}" if line is not None else str(self.path)
+        shown = shown_path(self.path)
+        where = f"{shown}:{line}" if line is not None else shown
         text = f"{where}: {message}"
         if hint:
             text += f" ({hint})"

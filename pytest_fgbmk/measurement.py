@@ -42,7 +42,8 @@ class Outcome:
 class Asked:
     """The fingerprint of what a case asked (a baseline of another configuration differs).
 
-    The user's settings (dataset index, templates, scoring mode or protocol, limit, seed),
+    The user's settings (dataset index, templates, scoring mode or protocol, limit, seed,
+    the EXIF orientation rule),
     then what this tool decided: ``rules``, the versions of the rules that produced the
     numbers (:func:`pytest_fgbmk.rule_versions.rules`), and ``content``, a SHA-256 of the
     questions' text, options and truths (empty for machine-oriented cases).
@@ -57,6 +58,9 @@ class Asked:
     version: str = __version__
     rules: str = ""
     content: str = ""
+    #: How image files' EXIF orientation was treated: ``apply`` or ``ignore``
+    #: (``--fgbmk-exif-orientation``; :mod:`pytest_fgbmk.data.images`).
+    exif_orientation: str = "apply"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -66,6 +70,7 @@ class Asked:
             "scoring": self.scoring,
             "limit": self.limit,
             "seed": self.seed,
+            "exif_orientation": self.exif_orientation,
             "version": self.version,
             "rules": self.rules,
             "content": self.content,

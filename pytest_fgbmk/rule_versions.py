@@ -32,8 +32,10 @@ SUBSET = "2"
 #: lowercase option letters, options named by most of their words, options weighed or
 #: described are not chosen, diacritics ignored).
 SCORING = "3"
-#: Decoding an image file into the RGB pixels a model sees (``data/images.py``).
-IMAGES = "1"
+#: Decoding an image file into the RGB pixels a model sees (``data/images.py``; 2: EXIF
+#: orientation applied, as transformers' ``load_image`` does, unless
+#: ``--fgbmk-exif-orientation=ignore``, which the baseline records beside this version).
+IMAGES = "2"
 #: The linear probe: its grid, validation split and head selection (``machine/probe.py``).
 PROBE = "1"
 

@@ -21,7 +21,7 @@ from PIL import Image
 from pytest_fgbmk import rule_versions
 from pytest_fgbmk.baselines.gate import BaselineGate, Entry
 from pytest_fgbmk.baselines.record import build_record, dump_record
-from pytest_fgbmk.data.images import load_rgb
+from pytest_fgbmk.data.images import EXIF_MODES, load_rgb
 from pytest_fgbmk.measurement import Asked, Measurement, Outcome
 from pytest_fgbmk.questions.cases import build_questions, cases_for
 from pytest_fgbmk.questions.subsample import stratified
@@ -131,8 +131,15 @@ SUBSET_PINS = {
 }
 #: A pin of a rule applied to generated questions: its version with the questions' version.
 ON_QUESTIONS = f" (questions {rule_versions.QUESTIONS})"
-#: sha256 of the RGB pixels of images in every mode Pillow reads losslessly, by IMAGES version.
-IMAGE_PINS = {"1": "5b3bce4b212c98f1284a39f495613919512f3a6d21bbcd0b198a27c24a7dbe56"}
+#: sha256 of the RGB pixels of images in every mode Pillow reads losslessly, and of one
+#: with an EXIF orientation tag, under both EXIF modes, by IMAGES version (version 1 had
+#: no EXIF handling: its pin covers the modes only).
+IMAGE_PINS = {
+    "1": "5b3bce4b212c98f1284a39f495613919512f3a6d21bbcd0b198a27c24a7dbe56",
+    "2": "9ddf4881bfd14b4a2ceff84d2391ef754b0cad24552db616b68adc9c0a3078ec",
+}
+#: The EXIF tag of the orientation.
+ORIENTATION = 0x0112
 
 
 def _canary_answers(q) -> list[str]:
@@ -188,13 +195,20 @@ def test_image_loading_is_pinned_under_its_version(tmp_path):
         "i16.png": Image.fromarray(rgba[..., 0].astype(np.uint16) * 257),
         "cmyk.tif": rgb.convert("CMYK"),
         "f.tif": Image.fromarray(rgba[..., 1].astype(np.float32) / 7),
+        "orientation-6.png": rgb,  # stored 7×9 with an EXIF orientation tag 6 (version 2)
     }
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
     lines = []
     for name, img in images.items():
-        img.save(tmp_path / name)
+        img.save(tmp_path / name, **({"exif": exif} if name.startswith("orientation") else {}))
         assert Image.open(tmp_path / name).mode == img.mode  # every mode, as saved
-        arr = np.asarray(load_rgb(tmp_path / name))
-        lines.append((name, arr.shape, arr.dtype.str, hashlib.sha256(arr.tobytes()).hexdigest()))
+        for mode in EXIF_MODES:
+            arr = np.asarray(load_rgb(tmp_path / name, exif_orientation=mode))
+            digest = hashlib.sha256(arr.tobytes()).hexdigest()
+            lines.append((name, mode, arr.shape, arr.dtype.str, digest))
+    turned = {mode: shape for name, mode, shape, _, _ in lines if name.startswith("orientation")}
+    assert turned == {"apply": (7, 9, 3), "ignore": (9, 7, 3)}  # stored 9 high, 7 wide
     _check_pin("IMAGES", rule_versions.IMAGES, IMAGE_PINS, _digest(lines))
 
 

@@ -24,6 +24,7 @@ from pytest_fgbmk.baselines.record import (
     paired_baseline,
     parse_record,
     tool_changes,
+    unpaired_ids,
     values_now,
 )
 from pytest_fgbmk.baselines.store import keyword_for, scoped_update_command
@@ -150,8 +151,9 @@ class BaselineGate:
             stored = parse_record(entry.text, entry.path)
         except OldBaseline as exc:
             return _Compared(None, None, f"re-baseline: {exc}")
-        except DataFormatError as exc:
-            return _Compared(None, None, f"corrupt: {exc}")
+        except DataFormatError as exc:  # the verdict names the file and the fix
+            where = f" (line {exc.line})" if exc.line is not None else ""
+            return _Compared(None, None, f"corrupt: {exc.detail}{where}")
         # the user's settings first: a changed --fgbmk-limit also changes the rules recorded
         diff = differences(stored, entry.measurement, ids=False)
         if not diff:
@@ -161,6 +163,9 @@ class BaselineGate:
         diff = differences(stored, entry.measurement)
         if diff:
             return _Compared(stored, None, "fingerprint: " + "; ".join(diff))
+        damaged = unpaired_ids(stored, entry.measurement)
+        if damaged:
+            return _Compared(None, None, f"corrupt: {damaged}")
         try:
             return _Compared(stored, self._test(stored, entry.measurement), None)
         except (KeyError, ValueError) as exc:  # ids the baseline lacks, or sharing a digest
@@ -256,8 +261,9 @@ class BaselineGate:
         if c.problem and c.problem.startswith("corrupt"):
             return Verdict(
                 False,
-                f"{entry.case_id}: the baseline file {rel} is {c.problem}",
-                (("baseline_file", str(rel)),),
+                f"{entry.case_id}: the baseline file {rel} is {c.problem}; restore it from "
+                f"version control, or rewrite it with: {self.case_command(rel)}",
+                (("baseline_file", str(rel)), ("baseline_corrupt", "true")),
             )
         if c.problem:
             what = c.problem.removeprefix("fingerprint: ")

@@ -15,6 +15,7 @@ that rewrites it (:class:`OldBaseline`).
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -36,7 +37,18 @@ ID_BYTES = 8
 #: the same precision (float noise below it is no change).
 VALUE_DECIMALS = 6
 #: Fingerprint keys compared with the baseline, in the order differences are reported.
-ASKED_KEYS = ("dataset", "dataset_hash", "templates", "scoring", "limit", "seed")
+ASKED_KEYS = (
+    "dataset",
+    "dataset_hash",
+    "templates",
+    "scoring",
+    "limit",
+    "seed",
+    "exif_orientation",
+)
+#: Keys compared only when the baseline records them (a baseline older than the key was
+#: written under an older rule version, which :func:`tool_changes` reports instead).
+RECENT_KEYS = frozenset({"exif_orientation"})
 
 
 def ids_digest(question_ids: Sequence[str]) -> str:
@@ -183,22 +195,77 @@ def parse_record(text: str, path: Path) -> Stored:
         for key in ("metric", "value", "n", "asked", "outcomes"):
             if key not in rec:
                 raise ValueError(f"the key {key!r} is missing")
-        n = int(rec["n"])
+        _check_types(rec)
+        n = rec["n"]
         out = rec["outcomes"]
         ids = decode_ids(out["ids"])
         if len(ids) != n:
             raise ValueError(f"{len(ids)} question ids for n={n}")
         if out["encoding"] == "values":
-            vals = [float(v) for v in out["values"]]
+            vals = [float(v) for v in _typed(out, "values", list, "a list of numbers")]
             if len(vals) != n:
                 raise ValueError(f"{len(vals)} values for n={n}")
         elif out["encoding"] == "bitset-base64":
-            vals = decode_bits(out["correct"], n).astype(float).tolist()
+            vals = decode_bits(_typed(out, "correct", str, "text"), n).astype(float).tolist()
         else:
             raise ValueError(f"unknown outcome encoding {out['encoding']!r}")
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise DataFormatError(path, f"not a valid baseline: {exc}", hint=hint) from None
     return Stored(path, rec, dict(zip(ids, vals, strict=True)))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+
+
+def _typed(parent: Mapping[str, Any], key: str, kind: type | tuple[type, ...], what: str) -> Any:
+    """``parent[key]`` if it is a ``kind``, else :class:`ValueError` naming the key."""
+    value = parent[key]
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError(f"{key!r} must be {what}, got {json.dumps(value)}")
+    return value
+
+
+def _check_types(rec: Mapping[str, Any]) -> None:
+    """Every value the gate reads has the type :func:`build_record` writes;
+    :class:`ValueError` naming the first key that does not (``'value' must be a number,
+    got "high"``)."""
+    if not _is_number(rec["value"]):
+        raise ValueError(f"'value' must be a number, got {json.dumps(rec['value'])}")
+    _typed(rec, "metric", str, "text")
+    if _typed(rec, "n", int, "a whole number") < 0:
+        raise ValueError(f"'n' must not be negative, got {rec['n']}")
+    if "interval" in rec:
+        interval = rec["interval"]
+        if not (
+            isinstance(interval, list) and len(interval) == 2 and all(map(_is_number, interval))
+        ):
+            raise ValueError(f"'interval' must be two numbers, got {json.dumps(interval)}")
+    asked = _typed(rec, "asked", dict, "an object")
+    for key in (
+        "dataset",
+        "dataset_hash",
+        "templates",
+        "scoring",
+        "rules",
+        "content",
+        "exif_orientation",
+    ):
+        if key in asked:
+            _typed(asked, key, str, "text")
+    if asked.get("limit") is not None:
+        _typed(asked, "limit", int, "a whole number or null")
+    if "seed" in asked:
+        _typed(asked, "seed", int, "a whole number")
+    if "question_ids" in asked:
+        qids = _typed(asked, "question_ids", dict, "an object")
+        _typed(qids, "sha256", str, "text")
+        _typed(qids, "count", int, "a whole number")
+    out = _typed(rec, "outcomes", dict, "an object")
+    _typed(out, "encoding", str, "text")
+    _typed(out, "ids", str, "text")
+    if out["encoding"] == "values" and not all(map(_is_number, out.get("values", []))):
+        raise ValueError("'values' must all be numbers")
 
 
 def tool_changes(stored: Stored, m: Measurement) -> str | None:
@@ -238,9 +305,13 @@ def differences(stored: Stored, m: Measurement, *, ids: bool = True) -> list[str
     now = m.asked.as_dict()
     out = []
     for key in ASKED_KEYS:
+        if key in RECENT_KEYS and key not in asked:
+            continue
         before, after = asked.get(key), now.get(key)
         if before != after:
-            label = {"dataset_hash": "dataset index"}.get(key, key)
+            label = {"dataset_hash": "dataset index", "exif_orientation": "EXIF orientation"}.get(
+                key, key
+            )
             out.append(_changed(label, before, after))
     if stored.metric != m.metric:
         out.append(f"metric: {stored.metric} → {m.metric}")
@@ -285,6 +356,24 @@ def values_now(m: Measurement) -> np.ndarray:
     """A run's per-query values in its own order, at the precision a baseline stores them
     (so a value recomputed with float noise below ``1e-6`` pairs as unchanged)."""
     return np.round(np.array([v for _, v in m.details["per_query"]], dtype=float), VALUE_DECIMALS)
+
+
+def unpaired_ids(stored: Stored, m: Measurement) -> str | None:
+    """Why the baseline's outcome ids cannot be paired with this run's although its recorded
+    id-set digest equals the run's (the outcomes were edited or damaged: one flipped byte in
+    ``outcomes.ids``), or None when every one of the run's ids is there."""
+    try:
+        now = digests(_ids(m))
+    except ValueError as exc:
+        return f"its question ids do not pair ({exc})"
+    absent = sum(1 for d in now if d not in stored.outcomes)
+    if not absent:
+        return None
+    return (
+        f"{absent} of its {len(stored.outcomes)} outcome ids match no question of this run, "
+        "although the question-id digest it records matches them all (its outcomes were "
+        "edited or damaged)"
+    )
 
 
 def paired_baseline(stored: Stored, m: Measurement) -> np.ndarray:

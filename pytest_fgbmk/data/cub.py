@@ -178,6 +178,7 @@ def _read_images(base: Path) -> dict[int, tuple[str, int]]:
     """images.txt → image id → (path relative to ``base``, line)."""
     path = base / "images.txt"
     out: dict[int, tuple[str, int]] = {}
+    by_path: dict[str, tuple[int, int]] = {}  # file → (first image id, its line)
     for lineno, line in read_lines(path):
         sid, rel = split_fields(path, lineno, line, 2, "<image_id> <image_name>")
         image_id = parse_int(path, lineno, sid, "image_id")
@@ -188,6 +189,15 @@ def _read_images(base: Path) -> dict[int, tuple[str, int]]:
                 line=lineno,
             )
         inner = safe_relpath(base / "images", rel, source=path, line=lineno)
+        first = by_path.setdefault(inner, (image_id, lineno))
+        if first[0] != image_id:
+            raise DataFormatError(
+                path,
+                f"image id {image_id} points at the same file {inner!r} as image id "
+                f"{first[0]} (line {first[1]}): its questions would repeat the other's",
+                line=lineno,
+                hint="list each image file once, under one id",
+            )
         out[image_id] = (f"images/{inner}", lineno)
     if not out:
         raise DataFormatError(path, "lists no images")

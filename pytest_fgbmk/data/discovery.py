@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 from pytest_fgbmk.data.records import Dataset
-from pytest_fgbmk.errors import ConfigError
+from pytest_fgbmk.errors import ConfigError, DataFormatError, shown_path
 
 #: Loader modules, in the order the paper lists the datasets.
 LOADER_MODULES = (
@@ -78,11 +78,7 @@ class Discovery:
 
         Raises :class:`KeyError` for a name not in :attr:`found`.
         """
-        folder = self.found[name]
-        layout = self.layouts.get(name)
-        if layout is not None:
-            return LOADERS[layout].load(folder, name=name)
-        return LOADERS[name].load(folder)
+        return load_found(name, self.found[name], self.layouts.get(name))
 
     def describe(self) -> str:
         """A few lines for the terminal: found datasets, then each absent one and why."""
@@ -147,7 +143,7 @@ def discover(root: Path, names: tuple[str, ...] | None = None) -> Discovery:
         for folder in candidate_folders(root, mod):
             if not folder.is_dir():
                 continue
-            why = mod.probe(folder)
+            why = _probe(mod, folder)
             if why is None:
                 found[name] = folder
                 break
@@ -183,17 +179,51 @@ def _module(name: str) -> ModuleType:
     return mod
 
 
+def _probe(mod: ModuleType, folder: Path) -> str | None:
+    """``mod.probe(folder)``; a file it could not read (the OS refused it, or it is not
+    UTF-8) is what was found wanting, never a traceback."""
+    try:
+        return mod.probe(folder)
+    except (OSError, UnicodeError) as exc:
+        return f"a readable layout in {shown_path(folder)} ({shown_path(str(exc))})"
+
+
+def load_found(name: str, folder: Path, layout: str | None = None) -> Dataset:
+    """Load dataset ``name`` from the folder its probe accepted (with the loader of
+    ``layout`` when it was found in another loader's layout: the release's split folders).
+    What a loader does not catch itself (an index file the OS will not let us read, a name
+    or file that is not UTF-8) becomes a :class:`DataFormatError` naming the file (or the
+    folder when the OS names none) and what to do."""
+    try:
+        if layout is not None:
+            return LOADERS[layout].load(folder, name=name)
+        return _module(name).load(folder)
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else folder
+        raise DataFormatError(
+            where,
+            f"dataset {name}: cannot be read: {exc.strerror or type(exc).__name__}",
+            hint="make it readable by the user running the tests, then rerun",
+        ) from None
+    except UnicodeError as exc:
+        raise DataFormatError(
+            folder,
+            f"dataset {name}: a file or file name is not UTF-8 ({shown_path(str(exc))})",
+            hint="convert its index files and names to UTF-8, then rerun",
+        ) from None
+
+
 def load_dataset(name: str, root: Path) -> Dataset:
     """Load dataset ``name`` from ``root`` (its own folder, or a data root holding it, in
     its own layout or the release's split layout one folder down)."""
     root = Path(root)
     below = release_folders(root)
     if name not in LOADERS and name in below:
-        return LOADERS[RELEASE].load(below[name], name=name)
+        return load_found(name, below[name], RELEASE)
     mod = _module(name)
     for folder in [root] + [root / f for f in mod.FOLDERS]:
-        if folder.is_dir() and mod.probe(folder) is None:
-            return mod.load(folder)
+        if folder.is_dir() and _probe(mod, folder) is None:
+            return load_found(name, folder)
     if name in below:
-        return LOADERS[RELEASE].load(below[name], name=name)
-    return mod.load(root)
+        return load_found(name, below[name], RELEASE)
+    return load_found(name, root)

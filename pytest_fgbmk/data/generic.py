@@ -120,6 +120,20 @@ def _image_folder_splits(root: Path) -> tuple[str, ...] | None:
     return () if _class_tree(root) else None
 
 
+def _check_utf8(path: Path, what: str) -> None:
+    """Refuse a file or folder whose name is not UTF-8 (a Latin-1 ``café`` on Linux): the
+    name becomes a class name, a sample id and a stable hash, all UTF-8 text."""
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DataFormatError(
+            path,
+            f"the {what} name is not UTF-8 (shown with its raw bytes as \\xNN)",
+            hint="rename it in UTF-8, e.g. convmv -f latin1 -t utf-8 --notest -r on the "
+            "dataset folder, and rerun",
+        ) from None
+
+
 def load_image_folder(
     root: Path,
     *,
@@ -142,7 +156,11 @@ def load_image_folder(
     for split in splits or (None,):
         base = root / split if split else root
         for entry in _entries(base):
+            _check_utf8(Path(entry.path), "class folder")
             files = [f.name for f in _entries(Path(entry.path)) if f.is_file()]
+            for f in files:
+                if _is_image(f):
+                    _check_utf8(Path(entry.path) / f, "image file")
             listing.append((split, entry.name, files))
     folders = sorted({folder for _, folder, _ in listing})
     display = [display_name(f) for f in folders]

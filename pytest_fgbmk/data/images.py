@@ -1,13 +1,26 @@
-"""Opening images safely: any mode Pillow reads becomes 8-bit RGB; the bomb guard stays on."""
+"""Opening images safely: any mode Pillow reads becomes 8-bit RGB; the bomb guard stays on.
+
+EXIF orientation is applied by default (:data:`EXIF_APPLY`): a photo stored sideways with
+an orientation tag (a phone's portrait JPEG: stored 40×20, tag 6) is turned upright, as
+transformers' ``load_image`` does (``PIL.ImageOps.exif_transpose``), so a model sees
+what a person sees. ``--fgbmk-exif-orientation=ignore`` (:data:`EXIF_IGNORE`) keeps the
+stored pixels; the choice is part of what a baseline records (``Asked.exif_orientation``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from pytest_fgbmk.errors import DataFormatError
+
+#: Turn an image upright by its EXIF orientation tag (the default).
+EXIF_APPLY = "apply"
+#: Keep the stored pixels, whatever the tag says.
+EXIF_IGNORE = "ignore"
+EXIF_MODES = (EXIF_APPLY, EXIF_IGNORE)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -43,11 +56,18 @@ def pixel_limit() -> int | None:
     return None if limit is None else 2 * int(limit)
 
 
-def load_rgb(path: Path) -> Image.Image:
-    """Read an image file fully into memory as RGB; a broken file names itself."""
+def load_rgb(path: Path, *, exif_orientation: str = EXIF_APPLY) -> Image.Image:
+    """Read an image file fully into memory as RGB; a broken file names itself.
+
+    ``exif_orientation``: :data:`EXIF_APPLY` turns the pixels upright by the file's EXIF
+    orientation tag (``PIL.ImageOps.exif_transpose``; a file without the tag is unchanged),
+    :data:`EXIF_IGNORE` keeps them as stored.
+    """
     try:
         with Image.open(path) as img:
             img.load()
+            if exif_orientation == EXIF_APPLY:
+                ImageOps.exif_transpose(img, in_place=True)  # no copy when there is no tag
             return to_rgb(img)
     except FileNotFoundError:
         raise DataFormatError(

@@ -128,6 +128,9 @@ class Dataset:
     skipped: tuple[str, ...] = field(default=())
     #: For layouts whose pixels are not image files (CIFAR's pickles): sample → RGB image.
     image_reader: Callable[[Sample], object] | None = field(default=None, compare=False, repr=False)
+    #: How EXIF orientation tags are treated when an image file is opened: ``apply``
+    #: (turned upright, the default) or ``ignore`` (:mod:`pytest_fgbmk.data.images`).
+    exif_orientation: str = "apply"
 
     def split(self, name: str) -> tuple[Sample, ...]:
         """The samples of one split (``train``, ``val`` or ``test``)."""
@@ -191,7 +194,7 @@ class Dataset:
             return self.image_reader(sample)
         from pytest_fgbmk.data.images import load_rgb
 
-        return load_rgb(self.image_path(sample))
+        return load_rgb(self.image_path(sample), exif_orientation=self.exif_orientation)
 
     @cached_property
     def index_hash(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,14 +17,45 @@ def require_file(path: Path, what: str) -> Path:
     return path
 
 
-def read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (1-based line number, stripped line) for every non-blank line of a text file."""
+#: What to do with a metadata file that is not UTF-8 (the loaders read UTF-8 only).
+NOT_UTF8_HINT = "save it as UTF-8, e.g. iconv -f latin1 -t utf-8 FILE > NEW, and rerun"
+
+
+def read_text(path: Path) -> str:
+    """The whole of a UTF-8 text file (a byte-order mark dropped); every failure is a
+    :class:`DataFormatError` naming the file: missing, unreadable (permissions, a folder
+    in its place: the OS's reason), or not UTF-8 (with the line and column of the first
+    byte that is not, and how to convert it)."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise DataFormatError(path, "file is missing") from None
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise DataFormatError(
+            path,
+            f"cannot be read: {reason}",
+            hint="make it a file the user running the tests can read "
+            "(check its permissions and owner), then rerun",
+        ) from None
+    try:
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise DataFormatError(path, f"is not UTF-8 text: {e}") from None
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise DataFormatError(
+            path,
+            f"is not UTF-8 text: byte 0x{data[e.start]:02x} at column {column} "
+            "cannot be decoded (Latin-1 or another legacy encoding?)",
+            line=line,
+            hint=NOT_UTF8_HINT,
+        ) from None
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield (1-based line number, stripped line) for every non-blank line of a text file
+    (errors as :func:`read_text`)."""
+    text = read_text(path)
     for i, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if line:
@@ -49,19 +81,15 @@ def parse_int(path: Path, lineno: int, value: str, what: str) -> int:
 
 
 def read_csv_rows(path: Path, *, header: bool) -> Iterator[tuple[int, list[str]]]:
-    """Yield (line number, fields) of a CSV file (quoted fields may hold commas)."""
+    """Yield (line number, fields) of a CSV file (quoted fields may hold commas); errors
+    as :func:`read_text`, and a malformed row names its line."""
+    reader = csv.reader(io.StringIO(read_text(path), newline=""))
     try:
-        fh = path.open(newline="", encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataFormatError(path, "file is missing") from None
-    with fh:
-        reader = csv.reader(fh)
-        try:
-            for row in reader:
-                if header and reader.line_num == 1:
-                    continue
-                if not row or all(not f.strip() for f in row):
-                    continue
-                yield reader.line_num, row
-        except csv.Error as e:
-            raise DataFormatError(path, f"malformed CSV: {e}", line=reader.line_num) from None
+        for row in reader:
+            if header and reader.line_num == 1:
+                continue
+            if not row or all(not f.strip() for f in row):
+                continue
+            yield reader.line_num, row
+    except csv.Error as e:
+        raise DataFormatError(path, f"malformed CSV: {e}", line=reader.line_num) from None

@@ -41,7 +41,6 @@ checked again. Problems are never recorded: a broken file is checked on every ru
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -54,6 +53,7 @@ from PIL import Image, UnidentifiedImageError
 from pytest_fgbmk.data.images import pixel_limit
 from pytest_fgbmk.errors import ConfigError, DataError
 from pytest_fgbmk.progress import Progress, ProgressOutput
+from pytest_fgbmk.sqlite_files import Store
 
 #: Bumped when the check changes what it refuses: records of the older check are ignored.
 VERIFY_VERSION = "verify-1"
@@ -271,7 +271,6 @@ CREATE TABLE IF NOT EXISTS verified (
     rule TEXT NOT NULL
 ) WITHOUT ROWID
 """
-_BUSY_TIMEOUT_S = 60.0
 _CHUNK = 500
 
 
@@ -288,17 +287,18 @@ class VerifiedRecord:
         self.path = Path(directory) / RECORD_FILE
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
-            conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}")
-            _retry(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone())
-            conn.execute("PRAGMA synchronous=NORMAL")
-            _retry(lambda: conn.execute(_SCHEMA))
-        except (OSError, sqlite3.DatabaseError) as exc:
+            self._store = Store(
+                self.path,
+                _SCHEMA,
+                what="record of checked images",
+                rebuilt="the images are checked again",
+            )
+        except OSError as exc:
             raise ConfigError(
-                f"--fgbmk-cache: {self.path} is not a usable record of checked images ({exc}); "
-                "delete the file or pass --fgbmk-no-cache"
+                f"--fgbmk-cache: cannot open the record of checked images {self.path}: {exc}; "
+                "choose a writable folder or pass --fgbmk-no-cache"
             ) from None
-        self._conn = conn
+        self._conn = self._store.conn
 
     def known(self, keys: Sequence[FileKey]) -> set[FileKey]:
         """The keys recorded as passed, with the same size, mtime and check rule."""
@@ -309,7 +309,7 @@ class VerifiedRecord:
         for start in range(0, len(paths), _CHUNK):
             chunk = paths[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            rows = _retry(
+            rows = self._store.guarded(
                 lambda chunk=chunk, marks=marks: self._conn.execute(
                     f"SELECT path, size, mtime_ns FROM verified WHERE rule=? AND path IN ({marks})",
                     (rule, *chunk),
@@ -334,10 +334,12 @@ class VerifiedRecord:
                 raise
             self._conn.execute("COMMIT")
 
-        _retry(write)
+        self._store.guarded(write)
 
     def count(self) -> int:
-        return self._conn.execute("SELECT COUNT(*) FROM verified").fetchone()[0]
+        return self._store.guarded(
+            lambda: self._conn.execute("SELECT COUNT(*) FROM verified").fetchone()[0]
+        )
 
     def close(self) -> None:
         self._conn.close()
@@ -346,15 +348,3 @@ class VerifiedRecord:
 def open_record(directory: Path | str | None) -> VerifiedRecord | None:
     """The record in the cache folder ``directory``; None without a cache (``--fgbmk-no-cache``)."""
     return None if directory is None else VerifiedRecord(directory)
-
-
-def _retry(fn, attempts: int = 20):
-    """``fn()``, retried with backoff while another process holds the database's lock."""
-    for i in range(attempts):
-        try:
-            return fn()
-        except sqlite3.OperationalError as exc:
-            if ("locked" not in str(exc) and "busy" not in str(exc)) or i == attempts - 1:
-                raise
-            time.sleep(min(0.05 * 2**i, 2.0))
-    return None

@@ -20,6 +20,7 @@ from typing import TextIO
 import numpy as np
 import torch
 
+from pytest_fgbmk import rule_versions
 from pytest_fgbmk.data.records import Dataset
 from pytest_fgbmk.errors import ConfigError, ModelError
 from pytest_fgbmk.machine.feature_store import FeatureKey, FeatureStore, input_signature
@@ -107,7 +108,11 @@ def extract_features(
     if batch_size < 1:
         raise ConfigError(f"feature batch size must be at least 1, got {batch_size}")
     stats = stats if stats is not None else ExtractionStats()
-    key = FeatureKey(lazy.fingerprint, dataset.index_hash, split, lazy.preprocessing_key)
+    # features depend on how the files were decoded too: the image rule and EXIF handling
+    decoding = f"{rule_versions.rules('images')};exif={dataset.exif_orientation}"
+    key = FeatureKey(
+        lazy.fingerprint, dataset.index_hash, split, f"{lazy.preprocessing_key};{decoding}"
+    )
     store.write_manifest(key, len(samples))
     rows = store.chunk_rows
     parts: list[dict[str, np.ndarray]] = []

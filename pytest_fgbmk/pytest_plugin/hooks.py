@@ -198,6 +198,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines.append(
         f"fgbmk templates={opts.templates} scoring={opts.scoring}"
         + (f" judge={opts.judge}" if opts.judge else "")
+        + (f" exif-orientation={opts.exif_orientation}" if opts.exif_orientation != "apply" else "")
         + f" limit={opts.limit or 'none'} "
         f"cache={opts.cache or 'off'}"
     )
@@ -338,11 +339,23 @@ def _not_measured(request: pytest.FixtureRequest, run: Run, case_id: str, error:
     )
 
 
+def _data_error_reference(request: pytest.FixtureRequest, run: Run, case_id: str) -> str:
+    """A case's one line when missing or broken files stopped the run: it refers to the
+    data error, which the session prints once, in full, at the end (``ERROR: FG-BMK data:``
+    with every file), as a run error's cases refer to its section. The error's first line
+    is the JUnit property ``data_error``."""
+    summary = str(run.state.error or "")
+    request.node.user_properties.append(("data_error", summary))
+    short = summary if len(summary) <= 60 else summary[:59] + "…"
+    return (
+        f"FG-BMK {case_id}: not measured: {short} (a data error that stopped "
+        f"{len(run.selected)} cases, shown in full once at the end under 'FG-BMK data')"
+    )
+
+
 def _measurement(request: pytest.FixtureRequest, run: Run, case: Any) -> Measurement:
-    if run.state.data_error:  # one line here; the files are listed once, at the end
-        pytest.fail(
-            f"FG-BMK data error: {run.state.error} (files listed at the end)", pytrace=False
-        )
+    if run.state.data_error:  # one line here, referring to the message printed at the end
+        pytest.fail(_data_error_reference(request, run, case.id), pytrace=False)
     try:
         result = run.result(case.id)
     except FgbmkError as exc:

@@ -15,6 +15,7 @@ from pytest_fgbmk.baselines.store import (
     parse_rate,
     update_command,
 )
+from pytest_fgbmk.data.images import EXIF_APPLY, EXIF_MODES
 from pytest_fgbmk.run.options import DEMO_MODEL, SCORING, SYNTH_SIZES, TEMPLATES, RunOptions
 from pytest_fgbmk.run.run import GateSettings
 
@@ -76,6 +77,13 @@ OPTIONS: list[tuple[str, str, str, dict[str, Any]]] = [
         "--fgbmk-scoring",
         "fgbmk_scoring",
         f"answer scoring: {' or '.join(SCORING)} (default strict)",
+        {},
+    ),
+    (
+        "--fgbmk-exif-orientation",
+        "fgbmk_exif_orientation",
+        f"EXIF orientation of image files: {' or '.join(EXIF_MODES)} (default apply: turned "
+        "upright as transformers' load_image does; recorded in each baseline)",
         {},
     ),
     (
@@ -231,6 +239,7 @@ def run_options(config: pytest.Config) -> RunOptions:
         else Path(config.rootpath) / ".fgbmk_cache",
         templates=value(config, "fgbmk_templates") or "original",
         scoring=value(config, "fgbmk_scoring") or "strict",
+        exif_orientation=value(config, "fgbmk_exif_orientation") or EXIF_APPLY,
         judge=value(config, "fgbmk_judge"),
         judge_args=tuple(value(config, "fgbmk_judge_arg") or ()),
         synth=value(config, "fgbmk_synth") or "default",

@@ -11,7 +11,7 @@ checked later, once the selected cases are known (:func:`image_refs`,
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,8 +56,10 @@ def load_data(options: RunOptions, *, progress: ProgressOutput | None = None) ->
     ``progress``: where rendering the bundled synthetic data (first use only) reports.
     """
     state = _load_synthetic(options, progress) if options.data is None else _load_root(options)
-    for ds in state.datasets.values():
+    for name, ds in state.datasets.items():
         check_has_images(ds)
+        if ds.exif_orientation != options.exif_orientation:
+            state.datasets[name] = replace(ds, exif_orientation=options.exif_orientation)
     return state
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_fgbmk.data.images import EXIF_APPLY, EXIF_MODES
 from pytest_fgbmk.errors import ConfigError
 
 TEMPLATES = ("original", "extended")
@@ -34,6 +35,8 @@ class RunOptions:
     ``worker_index``/``worker_count``/``run_id`` describe a run shared by several processes
     (pytest-xdist workers): each process measures its share of the cases and reads the
     others' from ``exchange`` (a folder every process sees; default: under ``cache``).
+    ``exif_orientation``: ``apply`` (default) turns image files upright by their EXIF
+    orientation tag, ``ignore`` keeps the stored pixels (:mod:`pytest_fgbmk.data.images`).
     ``judge``/``judge_args``: the model spec (and its ``key=value`` arguments) asked about
     the answers ``strict`` scoring leaves unparsed (:mod:`pytest_fgbmk.judge`); None: off.
     """
@@ -50,6 +53,7 @@ class RunOptions:
     cache: Path | None = Path(".fgbmk_cache")
     templates: str = "original"
     scoring: str = "strict"
+    exif_orientation: str = EXIF_APPLY
     judge: str | None = None
     judge_args: tuple[str, ...] = ()
     synth: str = "default"
@@ -69,6 +73,11 @@ class RunOptions:
         if self.scoring not in SCORING:
             raise ConfigError(
                 f"--fgbmk-scoring={self.scoring!r} is not valid; use {' or '.join(SCORING)}"
+            )
+        if self.exif_orientation not in EXIF_MODES:
+            raise ConfigError(
+                f"--fgbmk-exif-orientation={self.exif_orientation!r} is not valid; use "
+                f"{' or '.join(EXIF_MODES)}"
             )
         if self.judge is not None and not self.judge.strip():
             raise ConfigError("--fgbmk-judge is empty; give a model spec (e.g. openai:gpt-4o)")

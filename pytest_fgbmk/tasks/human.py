@@ -97,6 +97,7 @@ class HumanTask(Task):
                 seed=ctx.options.seed,
                 rules=self.rules(ctx),
                 content=content_digest(ctx.questions(case)),
+                exif_orientation=ds.exif_orientation,
             )
             out[case.id] = measure_questions(
                 case,

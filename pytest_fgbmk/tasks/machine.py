@@ -136,6 +136,7 @@ class MachineTask(Task):
             rules=rule_versions.rules(
                 "images", *(["probe"] if protocol.startswith(PROBE_PROTOCOLS) else [])
             ),
+            exif_orientation=ds.exif_orientation,
         )
 
     def measurement(

@@ -243,3 +243,64 @@ def test_a_format_1_baseline_asks_to_be_rewritten_with_the_command(tmp_path):
     assert v.message.endswith("rewrite it with the command in the FG-BMK summary")
     assert "\n" not in v.message
     assert dict(v.properties)["rebaseline"].startswith("baseline format 1")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"value": "high"}, "'value' must be a number, got \"high\""),
+        ({"value": True}, "'value' must be a number, got true"),
+        ({"n": "10"}, "'n' must be a whole number, got \"10\""),
+        ({"metric": 5}, "'metric' must be text, got 5"),
+        ({"interval": [1, "x"]}, "'interval' must be two numbers, got [1, \"x\"]"),
+        ({"asked": []}, "'asked' must be an object, got []"),
+        ({"outcomes": {"encoding": "bitset-base64", "ids": 7}}, "'ids' must be text, got 7"),
+    ],
+)
+def test_wrong_types_in_a_baseline_name_the_file_and_the_key(change, message):
+    record = {**build_record(measure([True] * 10)), **change}
+    with pytest.raises(DataFormatError) as info:
+        parse_record(dump_record(record), PATH)
+    assert str(info.value) == (
+        f"{PATH}: not a valid baseline: {message} (restore it from version control, or "
+        "rewrite it with --fgbmk-update-baselines)"
+    )
+
+
+def test_a_flipped_byte_in_the_outcome_ids_is_a_corrupt_baseline_with_its_rewrite_command():
+    import base64
+    import json
+
+    m = measure([True] * 10)
+    record = build_record(m)
+    raw = bytearray(base64.b64decode(record["outcomes"]["ids"]))
+    raw[3] ^= 0x10
+    record["outcomes"]["ids"] = base64.b64encode(bytes(raw)).decode()
+    gate = BaselineGate(update_command="pytest suites --fgbmk-update-baselines")
+    v = gate.verdict(Entry("toy-a-tf", m, PATH, json.dumps(record)))
+    assert not v.ok
+    assert v.message == (
+        f"toy-a-tf: the baseline file {PATH} is corrupt: 1 of its 10 outcome ids match no "
+        "question of this run, although the question-id digest it records matches them all "
+        "(its outcomes were edited or damaged); restore it from version control, or rewrite "
+        "it with: pytest suites -k 'test_x[toy-a-tf]' --fgbmk-update-baselines"
+    )
+    assert dict(v.properties)["baseline_corrupt"] == "true"
+
+
+def test_exif_orientation_is_compared_only_when_the_baseline_records_it():
+    m = measure([True] * 10)
+    record = build_record(m)
+    assert record["asked"]["exif_orientation"] == "apply"
+    older = {
+        **record,
+        "asked": {k: v for k, v in record["asked"].items() if k != "exif_orientation"},
+    }
+    assert differences(parse_record(dump_record(older), PATH), m) == []
+    ignored = measure(
+        [True] * 10,
+        asked=Asked("toy", "abc123", "original", "strict", None, 0, exif_orientation="ignore"),
+    )
+    assert differences(parse_record(dump_record(record), PATH), ignored) == [
+        "EXIF orientation: apply → ignore"
+    ]

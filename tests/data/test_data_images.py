@@ -194,3 +194,66 @@ def test_grayscale_becomes_three_equal_channels(arr: np.ndarray) -> None:
     out = np.asarray(to_rgb(Image.fromarray(arr)))
     for c in range(3):
         np.testing.assert_array_equal(out[..., c], arr)
+
+
+# -- EXIF orientation ---------------------------------------------------------------------
+
+#: The EXIF tag of the orientation; 6: the stored pixels are to be turned 90° clockwise.
+ORIENTATION = 0x0112
+
+
+def sideways_jpeg(path: Path) -> Path:
+    """A JPEG stored 40 wide × 20 high, left half red and right half blue, with EXIF
+    orientation 6 (as a phone writes a portrait photo): upright it is 20 × 40."""
+    img = Image.new("RGB", (40, 20), (255, 0, 0))
+    img.paste((0, 0, 255), (20, 0, 40, 20))
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    img.save(path, quality=95, exif=exif.tobytes())
+    return path
+
+
+def test_exif_orientation_is_applied_by_default_as_transformers_does(tmp_path):
+    path = sideways_jpeg(tmp_path / "portrait.jpg")
+    with Image.open(path) as raw:
+        assert raw.size == (40, 20) and raw.getexif()[ORIENTATION] == 6
+    upright = load_rgb(path)
+    assert upright.size == (20, 40) and upright.mode == "RGB"
+    arr = np.asarray(upright).astype(int)
+    # turned clockwise: the stored left (red) half is now the top, the right (blue) the bottom
+    assert arr[5, 10].tolist() == pytest.approx([255, 0, 0], abs=8)
+    assert arr[35, 10].tolist() == pytest.approx([0, 0, 255], abs=8)
+    # the reference: Pillow's exif_transpose, which transformers' load_image applies
+    from PIL import ImageOps
+
+    with Image.open(path) as raw:
+        reference = np.asarray(ImageOps.exif_transpose(raw).convert("RGB"))
+    assert np.array_equal(np.asarray(upright), reference)
+
+
+def test_exif_orientation_ignored_keeps_the_stored_pixels(tmp_path):
+    path = sideways_jpeg(tmp_path / "portrait.jpg")
+    assert load_rgb(path, exif_orientation="ignore").size == (40, 20)
+    with Image.open(path) as raw:
+        assert np.array_equal(np.asarray(load_rgb(path, exif_orientation="ignore")), raw)
+
+
+def test_a_dataset_opens_its_images_by_its_exif_rule(tmp_path):
+    from dataclasses import replace
+
+    from pytest_fgbmk.data.records import Category, Dataset, Sample
+
+    sideways_jpeg(tmp_path / "p.jpg")
+    cat = Category(0, "robin", ("robin",))
+    ds = Dataset(
+        "toy",
+        tmp_path,
+        "bird",
+        ("category",),
+        (cat,),
+        (Sample("1", "p.jpg", 0, "robin", "test", ("robin",)),),
+    )
+    assert ds.exif_orientation == "apply" and ds.open_image(ds.samples[0]).size == (20, 40)
+    kept = replace(ds, exif_orientation="ignore")
+    assert kept.open_image(kept.samples[0]).size == (40, 20)
+    assert kept.index_hash == ds.index_hash  # the index is the same; baselines record the rule

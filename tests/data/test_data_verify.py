@@ -388,8 +388,13 @@ def test_the_record_survives_processes_writing_at_once(root, tmp_path):
 
 def test_a_file_that_is_no_database_names_itself(tmp_path):
     (tmp_path / verify.RECORD_FILE).write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(ConfigError, match="images-verified.sqlite3 is not a usable record"):
+    with pytest.raises(ConfigError) as info:
         VerifiedRecord(tmp_path)
+    assert str(info.value) == (
+        f"--fgbmk-cache: {tmp_path / verify.RECORD_FILE} is damaged (file is not a database), "
+        "so it is not a usable record of checked images; delete the file (the images are "
+        "checked again on the next run) or pass --fgbmk-no-cache"
+    )
 
 
 def test_the_record_is_sqlite_in_the_cache_folder(tmp_path, root):

@@ -43,7 +43,10 @@ def test_many_lookups_span_chunks(tmp_path):
 def test_a_corrupt_cache_file_names_the_file(tmp_path):
     (tmp_path / CACHE_FILE).write_bytes(b"this is not a database" * 100)
     with pytest.raises(
-        ConfigError, match=r"answers\.sqlite3 is not a usable answer cache.*--fgbmk-no-cache"
+        ConfigError,
+        match=r"answers\.sqlite3 is damaged \(file is not a database\), so it is not a usable "
+        r"answer cache; delete the file \(the answers are asked again on the next run\) or "
+        r"pass --fgbmk-no-cache$",
     ):
         AnswerCache(tmp_path)
 

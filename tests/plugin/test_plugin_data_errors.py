@@ -3,6 +3,7 @@ session-level error listing the files, a non-zero exit, no case scored; the same
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -59,13 +60,20 @@ def test_broken_images_fail_the_session_once_naming_them_and_score_nothing(
     _check_reported_once(text, broken, checked=24)  # the oracle answers: test images only
     cases = junit(xml)
     assert len(cases) == 59
-    for props in cases.values():  # no case measured or decided, each names the error
+    for name, props in cases.items():  # no case measured or decided, each refers to the error
         assert props["_status"] == "error"
         assert "value" not in props and "p" not in props
-        assert props["_message"].startswith(
-            'failed on setup with "Failed: FG-BMK data error: 5 of 24'
+        head, _, rest = props["_message"].partition(": not measured: ")
+        assert re.fullmatch(r'failed on setup with "Failed: FG-BMK [\w.-]+', head), name
+        assert rest.startswith(
+            "5 of 24 images the selected cases need cannot be used (2 mi… (a data error that "
+            "stopped 59 cases, shown in full once at the end under 'FG-BMK data')"
         )
-        assert props["_message"].rstrip('"').endswith("(files listed at the end)")
+        assert props["data_error"].startswith("5 of 24 images the selected cases need")
+    # each test's line refers to the error; its full text (and every file) is printed once
+    errors = text.split("short test summary info")[0]
+    assert errors.count("(a data error that stopped 59 cases, shown in full once") == 59
+    assert text.count("no case was scored") == 1
 
 
 def test_an_empty_data_root_fails_instead_of_skipping_everything(run, pytester, tmp_path):

@@ -6,7 +6,10 @@ broken answer cache reported once."""
 from __future__ import annotations
 
 import shlex
+import sqlite3
 from pathlib import Path
+
+import pytest
 
 from pytest_fgbmk.baselines.gate import BaselineGate, Entry
 from pytest_fgbmk.baselines.record import ASKED_KEYS, build_record, dump_record
@@ -23,6 +26,8 @@ HUMAN = ("-m", "fgbmk_human", "--fgbmk-no-cache")
 FLIP = ("--fgbmk-model=tests.fake_models:flip", "--fgbmk-model-arg", "flip=0.2")
 WORSE = (*FLIP, "--fgbmk-model-arg", "facet=wing color", "--fgbmk-model-arg", "facet_flip=1")
 ALIAS = Path("baselines") / "tests.fake_models-flip"
+#: SQLite's default page size, bytes.
+PAGE = 4096
 WING = "test_attribute[synth_birds-wing_color-{}]"
 
 
@@ -165,9 +170,14 @@ def test_a_differing_fingerprint_names_each_setting_that_differs():
         "scoring": "official",
         "limit": 20,
         "seed": 3,
+        "exif_orientation": "ignore",
     }
     assert set(changed) == set(ASKED_KEYS)  # a new fingerprint key needs a line here
-    shown = {"dataset_hash": "dataset index: abc123 → def456", "limit": "limit: none → 20"}
+    shown = {
+        "dataset_hash": "dataset index: abc123 → def456",
+        "limit": "limit: none → 20",
+        "exif_orientation": "EXIF orientation: apply → ignore",
+    }
     gate = BaselineGate(update_command="pytest suites --fgbmk-update-baselines")
     base = dump_record(build_record(_measure([True] * 4, ["p"] * 4)))
     for key, value in changed.items():
@@ -269,17 +279,45 @@ def test_a_first_run_without_baselines_says_once_how_to_write_them(run, pytester
     ]
 
 
-def test_a_broken_answer_cache_is_one_run_error_not_one_per_test(run, pytester):
+def _damage_pages(path: Path) -> None:
+    """Overwrite the start of every page after the header page with 0xff: the header stays
+    intact (SQLite opens the file), the tables' pages are damaged (a query fails)."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every answer in the file itself
+    conn.close()
+    data = bytearray(path.read_bytes())
+    assert len(data) >= 3 * PAGE  # the answers fill pages beyond the header's
+    for start in range(PAGE, len(data), PAGE):
+        data[start : start + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        ("not sqlite", "file is not a database"),
+        ("empty", "the file is empty (0 bytes): a copy cut short, or not written by this tool"),
+        ("damaged pages", "database disk image is malformed"),
+    ],
+)
+def test_a_broken_answer_cache_is_one_run_error_not_one_per_test(run, pytester, damage, reason):
     cache = pytester.path / "cache"
-    cache.mkdir()
-    (cache / "answers.sqlite3").write_bytes(b"not a database" * 100)
-    result = run("-m", "fgbmk_human", *FLIP, f"--fgbmk-cache={cache}", "-k", "synth_birds")
+    path = cache / "answers.sqlite3"
+    args = ("-m", "fgbmk_human", *FLIP, f"--fgbmk-cache={cache}", "-k", "synth_birds")
+    if damage == "damaged pages":  # a cache the run wrote, then damaged behind its intact header
+        run(*args).assert_outcomes(failed=24)
+        _damage_pages(path)
+    else:
+        cache.mkdir()
+        path.write_bytes(b"not a database" * 100 if damage == "not sqlite" else b"")
+    result = run(*args)
     result.assert_outcomes(errors=24)
     assert result.ret == 1
-    text = result.stdout.str()
+    text = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in text and "INTERNALERROR" not in text
     full = (
-        f"--fgbmk-cache: {cache}/answers.sqlite3 is not a usable answer cache (file is not a "
-        "database); delete the file or pass --fgbmk-no-cache"
+        f"--fgbmk-cache: {path} is damaged ({reason}), so it is not a usable answer cache; "
+        "delete the file (the answers are asked again on the next run) or pass --fgbmk-no-cache"
     )
     assert text.count(full) == 1
     at = next(
@@ -294,6 +332,9 @@ def test_a_broken_answer_cache_is_one_run_error_not_one_per_test(run, pytester):
             "that stopped 24 cases, shown in full once under 'FG-BMK run errors')"
         ]
     )
+    if damage == "damaged pages":  # deleting the file, as the message says, recovers
+        path.unlink()
+        run(*args).assert_outcomes(failed=24)  # measured (no baselines here: each fails)
 
 
 def test_cases_that_cannot_be_compared_get_one_instruction_with_their_reasons_counted():
