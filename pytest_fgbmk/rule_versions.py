@@ -30,6 +30,10 @@ SCORING = "2"
 IMAGES = "1"
 #: The linear probe: its grid, validation split and head selection (``machine/probe.py``).
 PROBE = "1"
+#: The feature-space attack of the robustness cases (``machine/robustness.py``; 2: a
+#: targeted-margin PGD run toward each sample's nearest class beside the untargeted one,
+#: and perturbations inside their ball exactly; baselines before it recorded no version).
+ROBUSTNESS = "2"
 
 #: What each rule decides, as a re-baseline message names it.
 DESCRIBED = {
@@ -38,6 +42,7 @@ DESCRIBED = {
     "scoring": "answer scoring",
     "images": "image loading",
     "probe": "the linear probe's grid and head selection",
+    "robustness": "the feature-space PGD attack",
 }
 
 _CURRENT = {
@@ -46,6 +51,7 @@ _CURRENT = {
     "scoring": SCORING,
     "images": IMAGES,
     "probe": PROBE,
+    "robustness": ROBUSTNESS,
 }
 
 
