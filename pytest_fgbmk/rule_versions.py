@@ -38,6 +38,10 @@ SCORING = "3"
 IMAGES = "2"
 #: The linear probe: its grid, validation split and head selection (``machine/probe.py``).
 PROBE = "1"
+#: The feature-space attack of the robustness cases (``machine/robustness.py``; 2: a
+#: targeted-margin PGD run toward each sample's nearest class beside the untargeted one,
+#: and perturbations inside their ball exactly; baselines before it recorded no version).
+ROBUSTNESS = "2"
 
 #: What each rule decides, as a re-baseline message names it.
 DESCRIBED = {
@@ -46,6 +50,7 @@ DESCRIBED = {
     "scoring": "answer scoring",
     "images": "image loading",
     "probe": "the linear probe's grid and head selection",
+    "robustness": "the feature-space PGD attack",
 }
 
 _CURRENT = {
@@ -54,6 +59,7 @@ _CURRENT = {
     "scoring": SCORING,
     "images": IMAGES,
     "probe": PROBE,
+    "robustness": ROBUSTNESS,
 }
 
 

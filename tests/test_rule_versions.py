@@ -250,3 +250,52 @@ def test_probe_grid_and_head_selection_are_pinned_under_its_version():
     chosen = (ProbeSettings().key(), res.head.view, res.head.lr, res.head.weight_decay)
     lines = [chosen, res.n_fit, res.n_val, res.predictions.tolist()]
     _check_pin("PROBE", rule_versions.PROBE, PROBE_PINS, _digest(lines))
+
+
+#: The feature-space attack's per-sample outcomes on a fixed problem, by ROBUSTNESS version.
+ROBUSTNESS_PINS = {"2": "f91422b4439011886d8f29710ec069aaabd2cd14dd893cd50117a6a6c1416fbf"}
+
+
+def test_robustness_attack_is_pinned_under_its_version():
+    import torch
+
+    from pytest_fgbmk.machine.linear_head import LinearHead
+    from pytest_fgbmk.machine.robustness import feature_robustness
+
+    g = torch.Generator().manual_seed(5)
+    d, c = 12, 6
+    head = LinearHead(
+        torch.randn(d, c, generator=g), torch.randn(c, generator=g), False,
+        torch.randn(d, generator=g), torch.rand(d, generator=g) + 0.5,
+    )  # fmt: skip
+    x = torch.randn(90, d, generator=g) * 2
+    y = (torch.arange(90) % c).numpy()
+    lines = []
+    for norm in ("linf", "l2"):
+        res = feature_robustness(head, x, y, eps_rel=(0.0, 0.02, 0.1), norm=norm)
+        for e in res.eps_rel:
+            lines.append((norm, e, res.correct[e].tolist(), f"{res.max_perturbation[e]:.6e}"))
+    _check_pin("ROBUSTNESS", rule_versions.ROBUSTNESS, ROBUSTNESS_PINS, _digest(lines))
+
+
+def test_a_robustness_baseline_from_before_the_attack_was_versioned_asks_to_be_rewritten():
+    """Robustness baselines recorded images and probe only; the case now records the attack."""
+    from pytest_fgbmk.tasks.machine import MachineTask
+
+    class _Ds:
+        name, index_hash = "toy", "abc"
+
+    class _Ctx:
+        options = type("O", (), {"seed": 0})()
+
+        def dataset(self, name):
+            return _Ds()
+
+    now = MachineTask.asked(_Ctx(), type("C", (), {"dataset": "toy"})(), "pgd:linf;eps=0.01")
+    assert rule_versions.parse(now.rules)["robustness"] == rule_versions.ROBUSTNESS
+    other = MachineTask.asked(_Ctx(), type("C", (), {"dataset": "toy"})(), "probe:x")
+    assert "robustness" not in rule_versions.parse(other.rules)
+    old = replace(now, rules=rule_versions.rules("images", "probe"))
+    v = _verdict(old, now)
+    assert not v.ok
+    assert "re-baseline: the feature-space PGD attack changed (version none → " in v.message

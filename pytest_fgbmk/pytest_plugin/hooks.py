@@ -61,6 +61,7 @@ from pytest_fgbmk.report.step_summary import markdown_verdicts
 from pytest_fgbmk.report.terminal import (
     IMPROVED_NOTE,
     SummaryRow,
+    format_exact,
     format_improvements,
     format_judged,
     format_mismatched,
@@ -562,6 +563,8 @@ class ResultCollector:
         for line in format_table(list(self.rows.values())):
             terminalreporter.write_line(line)
         for line in format_judged(list(self.rows.values())):
+            terminalreporter.write_line(line)
+        for line in format_exact(list(self.rows.values())):
             terminalreporter.write_line(line)
         self._verdict_notes(terminalreporter, run)
         fingerprints = list(self.fingerprints)

@@ -417,8 +417,9 @@ MACHINE_COLUMNS: Mapping[str, tuple[tuple[Callable[[CaseResult], bool], Column],
         (_task(FEATURE_ROBUSTNESS), Column("clean", _detail("clean_top1"))),
         (
             _task(FEATURE_ROBUSTNESS),
-            Column("perturbed", _detail("perturbed_top1", fallback_value=True)),
+            Column("perturbed (PGD)", _detail("perturbed_top1", fallback_value=True)),
         ),
+        (_task(FEATURE_ROBUSTNESS), Column("exact worst case", _detail("exact_top1"))),
         (_task(FEATURE_ROBUSTNESS), Column("drop", _detail("drop"), bar=False)),
     ),
     "alignment": (

@@ -294,13 +294,14 @@ def measurement_details(details: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def detail_value(key: str, value: Any) -> Any:
-    """A machine property as a number where it is one; ``curve`` (JSON text) as an object."""
+    """A machine property as a number where it is one; ``curve`` and ``exact_curve`` (JSON
+    text) as objects."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float):
         return value if math.isfinite(value) else None
     text = str(value)
-    if key == "curve":
+    if key in ("curve", "exact_curve"):
         try:
             return json.loads(text)
         except json.JSONDecodeError:

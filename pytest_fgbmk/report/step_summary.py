@@ -53,5 +53,7 @@ def markdown_verdicts(cases: Sequence[tuple[Mapping[str, str], str]], *, title: 
             elif "baseline" not in p and status == "failed":
                 verdict += " (no baseline)"
             cells = [p.get(key, "") for _, key in COLUMNS]
+            if "exact_top1" in p:  # robustness: PGD's figure beside the exact worst case
+                cells[COLUMNS.index(("now", "value"))] += f" (exact {float(p['exact_top1']):.4g})"
             lines.append(f"| `{p.get('case', '')}` | {verdict} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

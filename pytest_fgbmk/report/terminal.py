@@ -108,6 +108,8 @@ class SummaryRow:
     judged_rate: float | None = None
     #: percentage of answers that declined to answer
     refusal_rate: float = 0.0
+    #: a robustness case's exact worst-case top-1 (%) beside PGD's value; None elsewhere
+    exact: float | None = None
 
     @classmethod
     def from_properties(cls, props: Mapping[str, str], outcome: str) -> SummaryRow:
@@ -135,6 +137,7 @@ class SummaryRow:
             rebaseline="rebaseline" in props,
             test=_test_name(props),
             judged_rate=float(props["judged_rate"]) if "judged_rate" in props else None,
+            exact=float(props["exact_top1"]) if "exact_top1" in props else None,
         )
 
     @property
@@ -321,6 +324,18 @@ def format_judged(rows: Sequence[SummaryRow]) -> list[str]:
         f"fgbmk judge: decided {decided} of {decided + left} answers the rules left unparsed "
         f"({left} stay unparsed; {n} answers in {len(judged)} cases)"
     ]
+
+
+def format_exact(rows: Sequence[SummaryRow]) -> list[str]:
+    """The robustness cases' PGD top-1 beside the exact worst case of the same ball (the
+    certificate: no perturbation in the ball does worse), one line each; none without them."""
+    cases = sorted((r for r in rows if r.exact is not None), key=SummaryRow.sort_key)
+    if not cases:
+        return []
+    out = ["fgbmk robustness: perturbed top-1 by PGD vs the exact worst case of the ball:"]
+    for r in cases:
+        out.append(f"  {_clip(r.test or r.case, 60)}  PGD {r.value:.1f}  exact {r.exact:.1f}")
+    return out
 
 
 def format_throughput(stats: EngineStats, fingerprints: Sequence[str] = ()) -> list[str]:

@@ -1,12 +1,16 @@
 """FG-BMK robustness: top-1 after a projected-gradient (PGD) perturbation of the features.
 
 L∞ PGD in feature space against a linear head, at the relative radius
-:data:`DEFAULT_EPS_REL` (:mod:`pytest_fgbmk.machine.robustness`). The head is the plain
+:data:`DEFAULT_EPS_REL` (:mod:`pytest_fgbmk.machine.robustness`), beside the exact worst
+case of the same ball (:mod:`pytest_fgbmk.machine.worst_case`; property ``exact_top1`` and
+``exact_curve``, reported, never gated: a certificate PGD cannot pass, where PGD is the
+paper's procedure). The head is the plain
 DINOv2 grid (:data:`ROBUSTNESS_PROBE`: no preconditioner, 60 epochs, 3 weight decays), as
 in the release: the preconditioned head is more accurate but leans on low-variance
 directions that an L∞ attack breaks at once (on the synthetic birds at eps 0.01: 0.3 %
 left against 25.6 %), which would measure the head rather than the encoder's features.
-Properties: clean top-1, the drop and the whole curve. On the bundled synthetic data
+Properties: clean top-1, the drop and the whole curve, each radius's PGD figure with its
+exact one. On the bundled synthetic data
 ``synth_birds`` gets a coarse control case at its taxonomy level with the number of
 classes nearest :data:`COARSE_TARGET` (the genus, 8 classes at the default size): the same
 images and features, coarse labels, as CIFAR-100 is the generic control when present.
@@ -93,6 +97,8 @@ class FeatureRobustness(MachineTask):
             "level": level,
             "view": head.view,
             "curve": json.dumps({f"{e:g}": round(100 * rob.top1(e), 2) for e in radii}),
+            "exact_top1": 100 * rob.exact_top1(DEFAULT_EPS_REL),
+            "exact_curve": json.dumps({f"{e:g}": round(100 * rob.exact_top1(e), 2) for e in radii}),
         }
         ytr, _ = ctx.labels(case.dataset, "train", case.level)
         protocol = (

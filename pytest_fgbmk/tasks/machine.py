@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 MACHINE_FIXTURE = "fgbmk_machine_case"
 #: Protocols whose numbers rest on a trained linear probe (its grid and head selection).
 PROBE_PROTOCOLS = ("probe:", "alignment:", "meta:", "pgd:")
+#: Protocols whose numbers rest on the feature-space attack (``machine/robustness.py``).
+ATTACK_PROTOCOLS = ("pgd:",)
 #: A multi-label probe case's metric: the mean over test images of each image's AP over labels.
 SAMPLE_MAP = "sample_mAP"
 
@@ -134,7 +136,9 @@ class MachineTask(Task):
             limit=None,
             seed=ctx.options.seed,
             rules=rule_versions.rules(
-                "images", *(["probe"] if protocol.startswith(PROBE_PROTOCOLS) else [])
+                "images",
+                *(["probe"] if protocol.startswith(PROBE_PROTOCOLS) else []),
+                *(["robustness"] if protocol.startswith(ATTACK_PROTOCOLS) else []),
             ),
             exif_orientation=ds.exif_orientation,
         )

@@ -55,3 +55,23 @@ def test_report_option_pointing_at_a_file_is_a_usage_error(run, pytester):
     result = run(*HUMAN, *FLIP, "--fgbmk-report=taken")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["ERROR: --fgbmk-report=taken: a file of that name exists*"])
+
+
+def test_robustness_cases_show_the_exact_worst_case_beside_pgd():
+    """PGD's figure is the case's value; the exact worst case stands beside it, in the step
+    summary's cell and in the terminal's robustness lines, and nowhere for other cases."""
+    from pytest_fgbmk.report.terminal import SummaryRow, format_exact
+
+    rob = {"case": "feature_robustness-b", "task": "feature_robustness", "dataset": "b",
+           "metric": "top1", "value": "25.56", "n": "360", "exact_top1": "25",
+           "baseline_file": "baselines/m/test_feature_robustness/test_feature_robustness[b].json"}  # fmt: skip
+    other = {"case": "retrieval-b", "task": "retrieval", "dataset": "b", "metric": "mAP",
+             "value": "40", "n": "360"}  # fmt: skip
+    md = markdown_verdicts([(rob, "passed"), (other, "passed")], title="t")
+    assert "| 25.56 (exact 25) |" in md and "| 40 |" in md and md.count("exact") == 1
+    rows = [SummaryRow.from_properties(p, "passed") for p in (rob, other)]
+    assert format_exact(rows) == [
+        "fgbmk robustness: perturbed top-1 by PGD vs the exact worst case of the ball:",
+        "  test_feature_robustness[b]  PGD 25.6  exact 25.0",
+    ]
+    assert format_exact(rows[1:]) == []

@@ -116,6 +116,9 @@ def test_oracle_features_score_100_baselines_pair_per_query_ap_and_a_rerun_never
         curve = json.loads(rob["curve"])
         assert curve["0"] == 100.0 and curve["0.01"] == float(rob["perturbed_top1"])
         assert list(curve.values()) == sorted(curve.values(), reverse=True)
+        exact = json.loads(rob["exact_curve"])  # the exact worst case, beside PGD's
+        assert exact.keys() == curve.keys() and exact["0.01"] == float(rob["exact_top1"])
+        assert all(exact[e] <= curve[e] + 1.0 for e in curve)  # PGD within a point of it
         assert float(rob["drop"]) == pytest.approx(100 - float(rob["value"]), abs=0.011)
     alias = next((pytester.path / "baselines").iterdir())
     stored = json.loads((alias / "test_retrieval" / "test_retrieval[synth_birds].json").read_text())

@@ -99,6 +99,9 @@ def test_machine_suites_reach_results_and_every_machine_section(run, pytester):
         assert rob.details["perturbed_top1"] == rob.value
         assert rob.details["drop"] == pytest.approx(100.0 - rob.value)
         assert rob.details["curve"]["0"] == 100.0
+        exact = rob.details["exact_curve"]  # the certificate, beside PGD's curve
+        assert exact["0"] == 100.0 and exact["0.01"] == rob.details["exact_top1"]
+        assert all(exact[e] <= rob.details["curve"][e] for e in exact)
 
     page = (pytester.path / "rep" / "report.html").read_text()
     for anchor in SECTIONS:
@@ -131,7 +134,8 @@ def test_machine_suites_reach_results_and_every_machine_section(run, pytester):
         c = cases[cid]
         assert rob[row] == {
             "clean": "100.0",
-            "perturbed": f"{c.value:.1f}",
+            "perturbed (PGD)": f"{c.value:.1f}",
+            "exact worst case": f"{c.details['exact_top1']:.1f}",
             "drop": f"{c.details['drop']:.1f}",
         }
     align = table_of(section(page, "alignment"))
