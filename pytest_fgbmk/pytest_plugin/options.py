@@ -15,7 +15,14 @@ from pytest_fgbmk.baselines.store import (
     parse_rate,
     update_command,
 )
-from pytest_fgbmk.run.options import DEMO_MODEL, SCORING, SYNTH_SIZES, TEMPLATES, RunOptions
+from pytest_fgbmk.run.options import (
+    DEMO_MODEL,
+    PROTOCOLS,
+    SCORING,
+    SYNTH_SIZES,
+    TEMPLATES,
+    RunOptions,
+)
 from pytest_fgbmk.run.run import GateSettings
 
 #: (option, dest/ini name, help, kwargs) — every option is also an ini key of the same name.
@@ -76,6 +83,14 @@ OPTIONS: list[tuple[str, str, str, dict[str, Any]]] = [
         "--fgbmk-scoring",
         "fgbmk_scoring",
         f"answer scoring: {' or '.join(SCORING)} (default strict)",
+        {},
+    ),
+    (
+        "--fgbmk-protocol",
+        "fgbmk_protocol",
+        f"machine cases' protocol: {' or '.join(PROTOCOLS)} (default standard); release also "
+        "reports the FG-BMK release's figures (its retrieval rank, per-class recall, its probe "
+        "with the head chosen on test) beside ours, never gated",
         {},
     ),
     (
@@ -234,6 +249,7 @@ def run_options(config: pytest.Config) -> RunOptions:
         judge=value(config, "fgbmk_judge"),
         judge_args=tuple(value(config, "fgbmk_judge_arg") or ()),
         synth=value(config, "fgbmk_synth") or "default",
+        protocol=value(config, "fgbmk_protocol") or "standard",
         worker_index=index,
         worker_count=count,
         run_id=run_id,
