@@ -34,7 +34,13 @@ from pytest_fgbmk.report.results import (
     resolve_results,
     samples_path,
 )
-from pytest_fgbmk.report.shown import FLIPPED_SHOWN, flipped_ids, thumbnail_name
+from pytest_fgbmk.report.shown import (
+    FLIPPED_SHOWN,
+    VALUE_DROPS,
+    flipped_ids,
+    thumbnail_name,
+    value_drops_shown,
+)
 from pytest_fgbmk.task_names import (
     ALIGNMENT_EFFECT,
     ATTRIBUTE,
@@ -156,6 +162,39 @@ def _thumb(folder: Path, r: SampleRecord) -> str:
     return '<div class="noimg" title="image not stored"></div>'
 
 
+def _image_thumb(folder: Path, dataset: str, image: str) -> str:
+    path = folder / thumbnail_name(dataset, image)
+    if image and path.is_file():
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return f'<img alt="{esc(image)}" src="data:image/jpeg;base64,{data}">'
+    return '<div class="noimg" title="image not stored"></div>'
+
+
+def fallen_values(folder: Path, c: CaseResult) -> str:
+    """A machine case's samples whose value (a retrieval query's AP) fell most against the
+    stored baseline: thumbnail, id, category, value before → now; '' when none stored."""
+    drops = c.details.get(VALUE_DROPS)
+    if not isinstance(drops, Mapping):
+        return ""
+    shown = value_drops_shown(c)[:FLIPPED_SHOWN]
+    out = [
+        f'<p class="flips">{esc(drops.get("fell", len(shown)))} quer(ies) fell, '
+        f"{esc(drops.get('rose', 0))} rose against the stored baseline "
+        f"<code>{esc(drops.get('baseline_file', ''))}</code>"
+        + (f"; the {len(shown)} that fell most:" if shown else ".")
+        + "</p>"
+    ]
+    for d in shown:
+        out.append(
+            f'<div class="ex">{_image_thumb(folder, str(d.get("dataset", c.dataset)), str(d.get("image", "")))}'
+            f'<div><span class="muted">{esc(d.get("id"))} · {esc(d.get("image", ""))}</span>'
+            f"<br>category {esc(d.get('category', ''))}: its {esc(c.metric)} "
+            f"<b>{_num(100 * float(d['before']))} → {_num(100 * float(d['now']))}</b> "
+            f"(−{_num(100 * float(d['drop']))} points)</div></div>"
+        )
+    return "".join(out)
+
+
 def example(folder: Path, r: SampleRecord) -> str:
     """One question as the page shows it: thumbnail, prompt, options, answer, truth."""
     opts = ""
@@ -220,6 +259,10 @@ def section_regressions(
         )
         now = samples.get(c.case_id, [])
         stored = c.details.get("flipped")
+        fallen = fallen_values(folder, c)
+        if fallen:
+            page.add(fallen)
+            continue
         if base_samples is not None and c.case_id in base_samples:
             worse, better = flipped(now, base_samples[c.case_id])
             page.add(
