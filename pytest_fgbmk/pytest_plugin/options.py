@@ -16,7 +16,14 @@ from pytest_fgbmk.baselines.store import (
     update_command,
 )
 from pytest_fgbmk.data.images import EXIF_APPLY, EXIF_MODES
-from pytest_fgbmk.run.options import DEMO_MODEL, SCORING, SYNTH_SIZES, TEMPLATES, RunOptions
+from pytest_fgbmk.run.options import (
+    DEMO_MODEL,
+    PROTOCOLS,
+    SCORING,
+    SYNTH_SIZES,
+    TEMPLATES,
+    RunOptions,
+)
 from pytest_fgbmk.run.run import GateSettings
 
 #: (option, dest/ini name, help, kwargs) — every option is also an ini key of the same name.
@@ -84,6 +91,14 @@ OPTIONS: list[tuple[str, str, str, dict[str, Any]]] = [
         "fgbmk_exif_orientation",
         f"EXIF orientation of image files: {' or '.join(EXIF_MODES)} (default apply: turned "
         "upright as transformers' load_image does; recorded in each baseline)",
+        {},
+    ),
+    (
+        "--fgbmk-protocol",
+        "fgbmk_protocol",
+        f"machine cases' protocol: {' or '.join(PROTOCOLS)} (default standard); release also "
+        "reports the FG-BMK release's figures (its retrieval rank, per-class recall, its probe "
+        "with the head chosen on test) beside ours, never gated",
         {},
     ),
     (
@@ -243,6 +258,7 @@ def run_options(config: pytest.Config) -> RunOptions:
         judge=value(config, "fgbmk_judge"),
         judge_args=tuple(value(config, "fgbmk_judge_arg") or ()),
         synth=value(config, "fgbmk_synth") or "default",
+        protocol=value(config, "fgbmk_protocol") or "standard",
         worker_index=index,
         worker_count=count,
         run_id=run_id,

@@ -7,7 +7,9 @@ the exact measurement from the run object (every process of a run holds every
 measurement): a human case's per-question records with its questions, a machine case's
 figures (recall@k, top-1, drop …). When the gate compared a case with a stored baseline
 (JUnit property ``baseline_file``), the questions that flipped right → wrong are read from
-that file and kept in the case's ``details["flipped"]`` for report.html.
+that file and kept in the case's ``details["flipped"]`` for report.html; for a case whose
+baseline stores per-query values (retrieval's AP), the queries whose value fell most, with
+their images, are kept in ``details["value_drops"]``.
 Registered as a plugin object; worker roles through xdist's helpers.
 """
 
@@ -30,6 +32,7 @@ from pytest_fgbmk.report.results import (
     now,
     samples_from_measurement,
 )
+from pytest_fgbmk.report.shown import VALUE_DROPS, value_drops
 from pytest_fgbmk.report.writer import ReportWriter, dataset_info, plain
 from pytest_fgbmk.tasks import get_task
 
@@ -67,6 +70,32 @@ def flips(measurement: Any, baseline_path: Path) -> dict[str, Any] | None:
         "ids": worse[:FLIPPED_KEPT],
         "baseline_file": str(baseline_path),
     }
+
+
+def ap_drops(
+    measurement: Any, baseline_path: Path, about: dict[str, dict[str, str]]
+) -> dict[str, Any] | None:
+    """A per-query-value case's samples (retrieval queries) whose value (AP) fell most
+    against the stored baseline, with the counts that fell and rose; None when the baseline
+    stores right/wrong outcomes or cannot be paired. ``about``: id → image, category."""
+    from pytest_fgbmk.baselines.record import (
+        paired_baseline,
+        parse_record,
+        per_query_values,
+        values_now,
+    )
+
+    stored = parse_record(Path(baseline_path).read_text(encoding="utf-8"), Path(baseline_path))
+    values = per_query_values(measurement)
+    if stored.record["outcomes"].get("encoding") != "values" or values is None:
+        return None
+    try:
+        before = paired_baseline(stored, measurement)
+    except KeyError:  # queries the baseline does not hold: the gate reported it
+        return None
+    ids = [q for q, _ in values]
+    found = value_drops(ids, before.tolist(), values_now(measurement).tolist(), FLIPPED_KEPT, about)
+    return {**found, "baseline_file": str(baseline_path)}
 
 
 class ReportHook:
@@ -120,6 +149,9 @@ class ReportHook:
         flipped = self._flips(case, m)
         if flipped is not None:
             exact = replace(exact, details={**exact.details, "flipped": flipped})
+        drops = self._drops(case, m)
+        if drops is not None:
+            exact = replace(exact, details={**exact.details, VALUE_DROPS: drops})
         self.writer.add_case(exact)
 
     def _samples(self, m: Any) -> None:
@@ -143,6 +175,26 @@ class ReportHook:
             found = flips(m, path)
         except Exception as e:  # an unreadable baseline was the gate's to report
             self.error = f"{case.case_id}: flipped questions not read from {path} ({e})"
+            return None
+        return None if found is None else {**found, "baseline_file": name}
+
+    def _drops(self, case: Any, m: Any) -> dict[str, Any] | None:
+        """Per-query values (retrieval AP) that fell against the stored baseline."""
+        name = case.gate.get("baseline_file")
+        if not name or "baseline" not in case.gate or get_task(case.task).kind == "human":
+            return None
+        path = Path(name)
+        if not path.is_absolute():
+            path = Path(self.config.rootpath) / path
+        try:
+            ds = self.run.ctx.dataset(m.dataset)
+            about = {
+                s.id: {"image": s.path, "category": s.category_name, "dataset": ds.name}
+                for s in ds.samples
+            }
+            found = ap_drops(m, path, about)
+        except Exception as e:  # an unreadable baseline was the gate's to report
+            self.error = f"{case.case_id}: per-query drops not read from {path} ({e})"
             return None
         return None if found is None else {**found, "baseline_file": name}
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pytest_fgbmk.machine.release_protocol import RELEASE_LABEL
 from pytest_fgbmk.report import plots
 from pytest_fgbmk.report.flips import flipped
 from pytest_fgbmk.report.results import (
@@ -33,7 +34,13 @@ from pytest_fgbmk.report.results import (
     resolve_results,
     samples_path,
 )
-from pytest_fgbmk.report.shown import FLIPPED_SHOWN, flipped_ids, thumbnail_name
+from pytest_fgbmk.report.shown import (
+    FLIPPED_SHOWN,
+    VALUE_DROPS,
+    flipped_ids,
+    thumbnail_name,
+    value_drops_shown,
+)
 from pytest_fgbmk.task_names import (
     ALIGNMENT_EFFECT,
     ATTRIBUTE,
@@ -155,6 +162,39 @@ def _thumb(folder: Path, r: SampleRecord) -> str:
     return '<div class="noimg" title="image not stored"></div>'
 
 
+def _image_thumb(folder: Path, dataset: str, image: str) -> str:
+    path = folder / thumbnail_name(dataset, image)
+    if image and path.is_file():
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return f'<img alt="{esc(image)}" src="data:image/jpeg;base64,{data}">'
+    return '<div class="noimg" title="image not stored"></div>'
+
+
+def fallen_values(folder: Path, c: CaseResult) -> str:
+    """A machine case's samples whose value (a retrieval query's AP) fell most against the
+    stored baseline: thumbnail, id, category, value before → now; '' when none stored."""
+    drops = c.details.get(VALUE_DROPS)
+    if not isinstance(drops, Mapping):
+        return ""
+    shown = value_drops_shown(c)[:FLIPPED_SHOWN]
+    out = [
+        f'<p class="flips">{esc(drops.get("fell", len(shown)))} quer(ies) fell, '
+        f"{esc(drops.get('rose', 0))} rose against the stored baseline "
+        f"<code>{esc(drops.get('baseline_file', ''))}</code>"
+        + (f"; the {len(shown)} that fell most:" if shown else ".")
+        + "</p>"
+    ]
+    for d in shown:
+        out.append(
+            f'<div class="ex">{_image_thumb(folder, str(d.get("dataset", c.dataset)), str(d.get("image", "")))}'
+            f'<div><span class="muted">{esc(d.get("id"))} · {esc(d.get("image", ""))}</span>'
+            f"<br>category {esc(d.get('category', ''))}: its {esc(c.metric)} "
+            f"<b>{_num(100 * float(d['before']))} → {_num(100 * float(d['now']))}</b> "
+            f"(−{_num(100 * float(d['drop']))} points)</div></div>"
+        )
+    return "".join(out)
+
+
 def example(folder: Path, r: SampleRecord) -> str:
     """One question as the page shows it: thumbnail, prompt, options, answer, truth."""
     opts = ""
@@ -219,6 +259,10 @@ def section_regressions(
         )
         now = samples.get(c.case_id, [])
         stored = c.details.get("flipped")
+        fallen = fallen_values(folder, c)
+        if fallen:
+            page.add(fallen)
+            continue
         if base_samples is not None and c.case_id in base_samples:
             worse, better = flipped(now, base_samples[c.case_id])
             page.add(
@@ -404,6 +448,20 @@ MACHINE_COLUMNS: Mapping[str, tuple[tuple[Callable[[CaseResult], bool], Column],
         (_task(RETRIEVAL), Column("recall@10", _detail("recall@10"), bar=False)),
         (_task(LINEAR_PROBE), Column("probe top-1", _value)),
         (_task(LINEAR_PROBE), Column("mean per-class", _detail("mean_per_class"), bar=False)),
+        # --fgbmk-protocol release: the release's own figures beside ours, never gated
+        (_task(RETRIEVAL), Column(f"mAP, {RELEASE_LABEL}", _detail("release_mAP"), bar=False)),
+        (
+            _task(RETRIEVAL),
+            Column(f"recall@1, {RELEASE_LABEL}", _detail("release_recall@1"), bar=False),
+        ),
+        (
+            _task(RETRIEVAL),
+            Column(f"recall@10, {RELEASE_LABEL}", _detail("release_recall@10"), bar=False),
+        ),
+        (
+            _task(LINEAR_PROBE),
+            Column(f"probe top-1, {RELEASE_LABEL}", _detail("release_top1"), bar=False),
+        ),
     ),
     "meta": (
         (_task(META_CATEGORIES), Column("single", _detail("single_top1"))),
@@ -486,7 +544,17 @@ def _machine_block(page: Page, anchor: str, title: str, cases: Sequence[CaseResu
     for r in rows:
         cells = "".join(f'<td class="num">{_num(table[r].get(col.name))}</td>' for col in columns)
         page.add(f"<tr><td>{esc(r)}</td>{cells}</tr>")
-    page.add("</table></section>")
+    page.add("</table>")
+    if any(RELEASE_LABEL in col.name for col in columns):
+        page.add(
+            f'<p class="muted">Columns marked “{esc(RELEASE_LABEL)}”: the FG-BMK release\'s '
+            "own figures (<code>--fgbmk-protocol release</code>), for setting a model beside "
+            "the paper's Figures 4–5; reported only, never gated. Its retrieval “mAP” is the "
+            "reciprocal rank of the query's class among the classes of its 10 nearest gallery "
+            "images, its recall is averaged per class, and its probe head is chosen on the "
+            "test split. The README lists every difference.</p>"
+        )
+    page.add("</section>")
 
 
 def section_cases(page: Page, results: RunResults) -> None:

@@ -24,7 +24,12 @@ from pytest_fgbmk.report.results import (
     write_results,
     write_samples,
 )
-from pytest_fgbmk.report.shown import FLIPPED_SHOWN, flipped_ids, thumbnail_name
+from pytest_fgbmk.report.shown import (
+    FLIPPED_SHOWN,
+    flipped_ids,
+    thumbnail_name,
+    value_drops_shown,
+)
 
 if TYPE_CHECKING:
     from pytest_fgbmk.data.records import Dataset
@@ -55,6 +60,16 @@ def flipped_shown(cases: Iterable[CaseResult]) -> list[tuple[str, str]]:
     return [(c.case_id, q) for c in cases for q in flipped_ids(c)[:FLIPPED_SHOWN]]
 
 
+def drops_shown(cases: Iterable[CaseResult]) -> list[tuple[str, str]]:
+    """(dataset, image) of the samples the report shows as fallen most (machine cases)."""
+    return [
+        (str(d.get("dataset", c.dataset)), str(d["image"]))
+        for c in cases
+        for d in value_drops_shown(c)[:FLIPPED_SHOWN]
+        if d.get("image")
+    ]
+
+
 def plain(obj: Any) -> Any:
     """A dataclass or mapping as JSON-ready values."""
     if is_dataclass(obj) and not isinstance(obj, type):
@@ -70,16 +85,21 @@ def write_thumbnails(
     samples: Sequence[SampleRecord],
     per_case: int = THUMBS_PER_CASE,
     flipped: Collection[tuple[str, str]] = (),
+    images: Collection[tuple[str, str]] = (),
 ) -> int:
     """JPEG thumbnails of the images of each case's first wrong answers; returns the count.
 
     ``flipped`` holds (case id, question id) pairs whose images get one too (the questions
-    the report shows as flipped right → wrong against the baseline).
+    the report shows as flipped right → wrong against the baseline); ``images`` holds
+    (dataset, image path) pairs that get one too (a machine case's fallen samples).
     An image that cannot be opened is left out (the report then shows no thumbnail).
     """
     chosen: dict[str, tuple[str, str]] = {}
     count: dict[str, int] = {}
     wanted = set(flipped)
+    for ds_name, image in images:
+        if ds_name in datasets:
+            chosen.setdefault(thumbnail_name(ds_name, image), (ds_name, image))
     for r in samples:
         if (r.case_id, r.id) in wanted:
             chosen.setdefault(thumbnail_name(r.dataset, r.image), (r.dataset, r.image))
@@ -185,8 +205,11 @@ class ReportWriter:
         cases = tuple(sorted(self.cases.values(), key=lambda c: (c.dataset, c.task, c.case_id)))
         results_path = write_results(RunResults(run, cases, samples_file), self.folder)
         written.insert(0, results_path)
-        if datasets and records:
-            write_thumbnails(self.folder, datasets, records, flipped=flipped_shown(cases))
+        fallen = drops_shown(cases)
+        if datasets and (records or fallen):
+            write_thumbnails(
+                self.folder, datasets, records, flipped=flipped_shown(cases), images=fallen
+            )
         if html:
             from pytest_fgbmk.report.html import build_report
 

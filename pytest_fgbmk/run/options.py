@@ -14,6 +14,9 @@ from pytest_fgbmk.errors import ConfigError
 
 TEMPLATES = ("original", "extended")
 SCORING = ("strict", "official")
+#: ``release``: the machine cases also report the FG-BMK release's own figures (never gated;
+#: :mod:`pytest_fgbmk.machine.release_protocol`).
+PROTOCOLS = ("standard", "release")
 #: Sizes of the bundled synthetic data: ``default`` is the demo, ``small`` is for quick checks.
 SYNTH_SIZES = {
     "default": {},
@@ -37,6 +40,8 @@ class RunOptions:
     others' from ``exchange`` (a folder every process sees; default: under ``cache``).
     ``exif_orientation``: ``apply`` (default) turns image files upright by their EXIF
     orientation tag, ``ignore`` keeps the stored pixels (:mod:`pytest_fgbmk.data.images`).
+    ``protocol``: ``release`` adds the release's figures to the machine cases (reported
+    beside ours, never gated, so no baseline records it).
     ``judge``/``judge_args``: the model spec (and its ``key=value`` arguments) asked about
     the answers ``strict`` scoring leaves unparsed (:mod:`pytest_fgbmk.judge`); None: off.
     """
@@ -57,6 +62,7 @@ class RunOptions:
     judge: str | None = None
     judge_args: tuple[str, ...] = ()
     synth: str = "default"
+    protocol: str = "standard"
     seed: int = 0
     worker_index: int | None = None
     worker_count: int = 1
@@ -95,6 +101,10 @@ class RunOptions:
             )
         if self.judge_args and not self.judge:
             raise ConfigError("--fgbmk-judge-arg is given without --fgbmk-judge; add the judge")
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(
+                f"--fgbmk-protocol={self.protocol!r} is not valid; use {' or '.join(PROTOCOLS)}"
+            )
         if self.synth not in SYNTH_SIZES:
             raise ConfigError(
                 f"--fgbmk-synth={self.synth!r} is not valid; use {' or '.join(SYNTH_SIZES)}"

@@ -12,7 +12,7 @@ it as the property ``label_mAP``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_fgbmk.measurement import Measurement
 from pytest_fgbmk.task_names import LINEAR_PROBE
@@ -33,9 +33,39 @@ class LinearProbe(MachineTask):
         result = ctx.probe(case.dataset)
         ytr, _ = ctx.labels(case.dataset, "train")
         protocol = "probe:" + ctx.probe_settings(ytr).key()
-        return self.probe_measurement(
-            ctx, case, result, protocol, probe_properties(result), result.head.view
-        )
+        props = probe_properties(result)
+        if ctx.options.protocol == "release":
+            props.update(release_probe_properties(ctx, case, ytr))
+        return self.probe_measurement(ctx, case, result, protocol, props, result.head.view)
+
+
+def release_probe_properties(ctx: RunContext, case: MachineCase, ytr: Any) -> dict[str, Any]:
+    """The release's probe (``--fgbmk-protocol release``): its grid and schedule, the head
+    with the best top-1 on the test split; labelled, never gated. Single-label only."""
+    from pytest_fgbmk.machine.release_protocol import (
+        RELEASE_LABEL,
+        release_probe,
+        release_probe_settings,
+        release_views,
+    )
+
+    if ytr.ndim != 1:
+        return {
+            "release_protocol": RELEASE_LABEL,
+            "release_top1": "not computed: multi-label (the release's probe here is single-label)",
+        }
+    settings = release_probe_settings(ctx.options.seed)
+    yte, c = ctx.labels(case.dataset, "test")
+    train = release_views(ctx.features(case.dataset, "train"), settings.blocks)
+    test = release_views(ctx.features(case.dataset, "test"), settings.blocks)
+    r = release_probe(train, ytr, test, yte, c, settings)
+    return {
+        "release_protocol": RELEASE_LABEL,
+        "release_top1": 100 * r.top1,
+        "release_mean_per_class": 100 * r.mean_per_class,
+        "release_head": r.head,
+        "release_settings": settings.key(),
+    }
 
 
 TASK = LinearProbe()

@@ -9,6 +9,8 @@ encoded.
 from __future__ import annotations
 
 import json
+import re
+from html import unescape
 
 import numpy as np
 import pytest
@@ -278,3 +280,52 @@ def test_a_multilabel_probe_case_measures_one_statistic(tmp_path):
     assert (m.low, m.high) == (low, high) and low <= m.value <= high
     assert m.details["properties"]["label_mAP"] == 80.0  # the other average, reported beside
     assert m.asked.scoring == f"probe:k;value={SAMPLE_MAP}"  # old baselines ask to be rewritten
+
+
+def test_release_protocol_reports_labelled_release_figures_and_gates_nothing_new(
+    run, pytester, monkeypatch
+):
+    from pytest_fgbmk.machine import release_protocol
+
+    monkeypatch.setattr(release_protocol, "RELEASE_ITERATIONS", 30)  # the release runs 10,000
+    # (the alignment case lives in the probe's suite file: skipped, no 'aligned' view)
+    pick = ("-k", "test_retrieval or test_linear_probe", "--fgbmk-datasets=synth_birds")
+    run(*MACHINE, *ENCODER, *pick, "--fgbmk-update-baselines").assert_outcomes(passed=2, skipped=1)
+    result = run(
+        *MACHINE,
+        *ENCODER,
+        *pick,
+        "--fgbmk-protocol=release",
+        "--junitxml=r.xml",
+        "--fgbmk-report=rep",
+    )
+    # gated against the baselines written under the standard protocol: nothing differs
+    result.assert_outcomes(passed=2, skipped=1)
+    cases = junit(pytester.path / "r.xml")
+    r = cases["test_retrieval[synth_birds]"]
+    assert r["release_protocol"] == "release protocol (head chosen on test)"
+    # one-hot features: every query's class is its nearest neighbour's
+    assert r["release_mAP"] == r["release_recall@1"] == r["release_recall@10"] == "100.00"
+    assert r["value"] == r["mAP"] == "100.00"
+    p = cases["test_linear_probe[synth_birds]"]
+    assert p["release_protocol"] == "release protocol (head chosen on test)"
+    assert p["release_settings"].startswith("release;lrs=0.001,0.002,0.005,0.01,0.02,0.05;bs=128")
+    assert p["release_head"].startswith("blocks=1|avgpool=False|lr=")
+    assert 0.0 <= float(p["release_top1"]) <= 100.0
+    # results.json and report.html carry them beside ours, labelled
+    label = "release protocol (head chosen on test)"
+    results = json.loads((pytester.path / "rep" / "results.json").read_text())
+    details = {c["case_id"]: c["details"] for c in results["cases"]}
+    assert details["retrieval-synth_birds"]["release_mAP"] == 100.0
+    assert details["retrieval-synth_birds"]["release_protocol"] == label
+    assert details["linear_probe-synth_birds"]["release_top1"] == float(p["release_top1"])
+    page = (pytester.path / "rep" / "report.html").read_text()
+    block = re.search(r'<section id="retrieval-probe">(.*?)</section>', page, re.S).group(1)
+    heads = [unescape(h) for h in re.findall(r"<th[^>]*>(.*?)</th>", block)]
+    assert f"mAP, {label}" in heads and f"probe top-1, {label}" in heads
+    assert "never gated" in block
+    standard = run(*MACHINE, *ENCODER, *pick, "--junitxml=s.xml")
+    standard.assert_outcomes(passed=2, skipped=1)
+    assert not any(
+        k.startswith("release") for c in junit(pytester.path / "s.xml").values() for k in c
+    )

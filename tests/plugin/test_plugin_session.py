@@ -16,6 +16,7 @@ from pytest_fgbmk.run.options import RunOptions
         ({"templates": "fancy"}, "--fgbmk-templates='fancy' is not valid"),
         ({"scoring": "loose"}, "--fgbmk-scoring='loose' is not valid"),
         ({"synth": "huge"}, "--fgbmk-synth='huge' is not valid"),
+        ({"protocol": "paper"}, "--fgbmk-protocol='paper' is not valid; use standard or release"),
         ({"limit": 0}, "--fgbmk-limit must be at least 1"),
         ({"batch_size": 0}, "--fgbmk-batch-size must be at least 1"),
         ({"datasets": ()}, "--fgbmk-datasets is empty"),

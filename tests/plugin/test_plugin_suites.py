@@ -173,6 +173,10 @@ def test_a_model_that_cannot_answer_is_skipped_with_the_reason(run):
         (("--fgbmk-limit=many",), "--fgbmk-limit='many' is not an integer"),
         (("--fgbmk-scoring=loose",), "--fgbmk-scoring='loose' is not valid"),
         (
+            ("--fgbmk-protocol=paper",),
+            "--fgbmk-protocol='paper' is not valid; use standard or release",
+        ),
+        (
             ("--fgbmk-model=oracle", "--fgbmk-datasets=synth_fish"),
             "'synth_fish' is not a bundled synthetic dataset",
         ),

@@ -180,3 +180,39 @@ def test_machine_properties_give_the_same_details_as_the_measurement():
         "curve": {"0": 75.0, "0.01": 50.0},
     }
     assert from_props.details == {**exact.details, "mean_per_class": 66.67}
+
+
+def test_retrieval_queries_whose_ap_fell_most_reach_the_report_with_thumbnails(run, pytester):
+    enc = ("--fgbmk-model=tests.fake_models:species_encoder", "-k", "test_retrieval")
+    pick = ("-m", "fgbmk_machine", "--fgbmk-datasets=synth_birds", *enc)
+    run(*pick, "--fgbmk-update-baselines").assert_outcomes(passed=1)
+    result = run(*pick, "--fgbmk-model-arg=noise=0.8", "--fgbmk-report=rep")
+    result.assert_outcomes(failed=1)
+    rep = pytester.path / "rep"
+    case = next(
+        c
+        for c in json.loads((rep / "results.json").read_text())["cases"]
+        if c["case_id"] == "retrieval-synth_birds"
+    )
+    drops = case["details"]["value_drops"]
+    baseline = json.loads(
+        next(
+            (pytester.path / "baselines").rglob("test_retrieval[[]synth_birds[]].json")
+        ).read_text()
+    )
+    assert baseline["outcomes"]["values"] == [1.0] * 12  # one-hot: every query's AP was 1
+    now = {q: v for q, v in case["details"].get("per_query", [])} or None
+    shown = drops["shown"]
+    # every query fell from AP 1 unless it stayed at 1; listed largest fall first
+    assert drops["fell"] + drops["rose"] <= 12 and drops["rose"] == 0 and drops["fell"] >= 1
+    assert [d["drop"] for d in shown] == sorted((d["drop"] for d in shown), reverse=True)
+    assert all(d["before"] == 1.0 and d["drop"] == pytest.approx(1.0 - d["now"]) for d in shown)
+    assert all(d["image"] and d["category"] and d["dataset"] == "synth_birds" for d in shown)
+    assert now is None  # per-query lists stay out of results.json
+    page = (rep / "report.html").read_text()
+    reg = section(page, "baseline")
+    assert f"{drops['fell']} quer(ies) fell, 0 rose against the stored baseline" in reg
+    first = shown[0]
+    assert unescape(first["id"]) in unescape(reg)
+    assert reg.count("data:image/jpeg;base64,") == min(5, len(shown))
+    assert len(list((rep / "thumbs").iterdir())) == min(5, len(shown))
