@@ -224,6 +224,9 @@ def train_probe(
     """Train the grid on train minus val, choose on val, report the chosen head on test.
 
     ``train_labels``: class indices, or a 0/1 matrix (samples × labels) for multi-label.
+    ``n_classes``: the head's width (default: the largest train label + 1; a test label
+    beyond it is never predicted, so it counts wrong). Raises :class:`ConfigError` when a
+    train or test label is not below it.
     ``progress``: epochs done over all views (each epoch trains every head of a view
     together), lines starting with ``label``; None: silent.
     """
@@ -238,10 +241,14 @@ def train_probe(
         if yte.shape[1] != c:
             raise ConfigError(f"train has {c} labels, test has {yte.shape[1]}")
     else:
-        c = int(max(ytr.max(initial=-1), yte.max(initial=-1)) + 1)
+        # the head's width comes from train (or the declared classes), never from test: a
+        # test label seen nowhere in train would add a class the head is trained against
+        # and change every weight; such a test sample is simply never predicted right
+        c = int(ytr.max(initial=-1) + 1)
         if n_classes is not None:
-            if n_classes < c:
-                raise ConfigError(f"labels go up to {c - 1} but n_classes is {n_classes}")
+            top = int(max(c, yte.max(initial=-1) + 1))
+            if n_classes < top:
+                raise ConfigError(f"labels go up to {top - 1} but n_classes is {n_classes}")
             c = n_classes
         if ytr.min(initial=0) < 0 or yte.min(initial=0) < 0:
             raise ConfigError("class labels must be non-negative integers")

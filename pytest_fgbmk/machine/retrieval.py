@@ -23,6 +23,18 @@ Ties (deterministic, documented):
 
 A query with no positive in the gallery has no AP: its entry is NaN, it is left out of
 mAP and recall, and counted in :attr:`RetrievalResult.without_positive`.
+
+Edges (ranked correctly or refused, never a silent wrong number):
+
+* **Any finite scale ranks alike.** Each row is scaled by the power of two that puts its
+  largest entry in ``[0.5, 1)`` before it is normalised (exact, so on ordinary data the
+  result is bit-identical to ``x / ‖x‖``; without it a float32 norm overflowed at 1e20 and
+  underflowed at 1e-25). Unnormalised features that could overflow a score (``|q|·|g|·dim``
+  past a quarter of the dtype's max) are scaled as a whole, which keeps every ranking.
+* **Refused** (:class:`~pytest_fgbmk.errors.ConfigError`, naming how many rows): NaN or
+  infinite features; all-zero rows when normalising (no cosine); labels that are not whole
+  numbers (0.9 is not truncated to 0); ``exclude_self`` unless the query set is the gallery
+  row for row.
 """
 
 from __future__ import annotations
@@ -66,32 +78,190 @@ class RetrievalResult:
         return int(self.ap.shape[0])
 
 
-def _as_tensor(x: np.ndarray | torch.Tensor, name: str, dtype: torch.dtype | None) -> torch.Tensor:
+def _as_tensor(x: np.ndarray | torch.Tensor, name: str) -> torch.Tensor:
+    """``x`` as a 2-D floating tensor, every entry finite (half precision widened to float32).
+
+    Integer input becomes float64. Raises :class:`ConfigError` naming how many rows hold NaN
+    or ±inf.
+    """
     t = torch.as_tensor(x)
     if t.ndim != 2:
         raise ConfigError(f"{name} features must be 2-D (items × dim), got shape {tuple(t.shape)}")
+    if t.shape[1] == 0:
+        raise ConfigError(f"{name} features have no dimension (shape {tuple(t.shape)})")
     if not t.is_floating_point():
-        t = t.to(torch.float64 if dtype is None else dtype)
-    elif dtype is not None:
-        t = t.to(dtype)
+        t = t.to(torch.float64)
     elif t.dtype in (torch.float16, torch.bfloat16):
-        t = t.float()
+        t = t.float()  # exact
     # a finite sum proves every entry finite (one reduction); only an overflowing or
-    # non-finite sum needs the elementwise check
-    if not torch.isfinite(t.sum()) and not torch.isfinite(t).all():
-        raise ConfigError(f"{name} features contain NaN or infinite values")
+    # non-finite sum needs the rowwise count
+    if t.numel() and not torch.isfinite(t.sum()):
+        bad = int((~torch.isfinite(t).all(dim=1)).sum())
+        if bad:
+            raise ConfigError(
+                f"{name} features: {bad} of {t.shape[0]} rows contain NaN or infinite values "
+                "(drop or repair those rows)"
+            )
     return t
 
 
 def _labels(x: Sequence[int] | np.ndarray | torch.Tensor, n: int, name: str) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(x), dtype=torch.int64)
-    if t.ndim != 1 or t.shape[0] != n:
-        raise ConfigError(f"{name} labels must be 1-D with {n} entries, got {tuple(t.shape)}")
-    return t
+    """Class labels as int64; whole-valued floats pass, anything else raises ConfigError.
+
+    A fractional, non-finite or out-of-range float label, a string or an object is refused
+    (truncating 0.9 to 0 would make it match 0.2), naming how many entries are bad.
+    """
+    a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    if a.ndim != 1 or a.shape[0] != n:
+        raise ConfigError(f"{name} labels must be 1-D with {n} entries, got {tuple(a.shape)}")
+    if a.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(a) | (np.round(a) != a) | (np.abs(a) >= 2.0**63)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ConfigError(
+                f"{name} labels: {int(bad.sum())} of {n} entries are not whole numbers "
+                f"(first: {float(a[i])!r} at row {i}); class labels must be integers"
+            )
+    elif a.dtype.kind not in "biu":
+        raise ConfigError(f"{name} labels must be integers, got {a.dtype} values")
+    return torch.as_tensor(a.astype(np.int64, copy=False))
 
 
-def _normalise(x: torch.Tensor) -> torch.Tensor:
-    return x / x.norm(dim=1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+def _times_pow2(t: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """``t · 2^k`` (``k``: int64, one per row or a single one), exact where the result is normal.
+
+    Applied in two halves so that each factor is a normal number of ``t``'s dtype (float32:
+    ``|k| ≤ 252``; float64: ``|k| ≤ 2044``); only entries whose result is subnormal round.
+    ``t`` itself is left unchanged.
+    """
+    half = torch.div(k, 2, rounding_mode="floor")
+    out = t
+    for step in (half, k - half):
+        factor = np.ldexp(np.ones(step.numel()), step.cpu().numpy().reshape(-1))  # exact
+        f = torch.from_numpy(factor).to(device=t.device, dtype=t.dtype).reshape(-1, 1)
+        out = out * f if out is t else out.mul_(f)
+    return out
+
+
+def _exponent(m: torch.Tensor) -> torch.Tensor:
+    """``e`` with ``m = f · 2^e``, ``0.5 ≤ |f| < 1`` (int64; 0 for ``m = 0``)."""
+    return torch.frexp(m).exponent.to(torch.int64)
+
+
+def _safe_exponents(dtypes: Sequence[torch.dtype], dim: int) -> tuple[int, int]:
+    """Row exponents ``e`` (largest entry in ``[2^(e-1), 2^e)``) whose plain ``x / ‖x‖`` in
+    each of ``dtypes`` is exact to rounding: the sum of squares stays below the max, and the
+    square of an entry ``2^-digits`` times the largest stays a normal number."""
+    lo, hi = -(2**31), 2**31
+    extra = int(np.ceil(np.log2(max(dim, 1))))
+    for dt in dtypes:
+        info = torch.finfo(dt)
+        top = int(np.log2(info.max)) + 1
+        low = int(np.log2(info.tiny))
+        digits = 1 - int(np.log2(info.eps))
+        lo = max(lo, -((-(low + 2 * digits + 2)) // 2))  # 2(e - 1 - digits) >= low
+        hi = min(hi, (top - 2 - extra) // 2)  # 2e + log2(dim) <= top - 2
+    return lo, hi
+
+
+def _unit_rows(t: torch.Tensor, name: str, dtype: torch.dtype | None) -> torch.Tensor:
+    """Rows of ``t`` L2-normalised in ``dtype`` (default ``t``'s), whatever their scale.
+
+    Rows whose plain ``x / ‖x‖`` is safe (every norm within :func:`_safe_exponents`, for
+    float32 at dim 768 about 4e-12…3e17, checked on the norms themselves) take it unchanged,
+    bit for bit. Otherwise every row is first scaled by the power of two that brings its
+    largest entry into ``[0.5, 1)`` (exact, so a row in range still gets the same bits),
+    and its norm can neither overflow nor underflow. Raises :class:`ConfigError` for
+    all-zero rows (no direction: their cosine is undefined), naming how many.
+    """
+    if t.shape[0] == 0:
+        return t if dtype is None else t.to(dtype)
+    x = t if dtype is None else t.to(dtype)
+    norm = x.norm(dim=1, keepdim=True)
+    lo, hi = _safe_exponents([t.dtype, x.dtype], t.shape[1])
+    # ‖x‖ ≥ 2^(lo + log2(dim)/2) puts the largest entry at or above 2^(lo - 1); ‖x‖ < 2^(hi - 1)
+    # puts it below 2^hi (one bit of margin each way for the norm's rounding)
+    floor = 2.0 ** (lo + int(np.ceil(np.log2(t.shape[1]) / 2)) + 1)
+    if float(norm.min()) >= floor and float(norm.max()) < 2.0 ** (hi - 2):
+        return x / norm
+    low, high = torch.aminmax(t, dim=1)
+    m = torch.maximum(high, -low)
+    zero = int((m == 0).sum())
+    if zero:
+        raise ConfigError(
+            f"{name} features: {zero} of {t.shape[0]} rows are all zeros, which have no "
+            "cosine similarity (drop those rows, or pass normalize=False to rank by dot product)"
+        )
+    x = _times_pow2(t, -_exponent(m))
+    if dtype is not None:
+        x = x.to(dtype)
+    return x / x.norm(dim=1, keepdim=True)
+
+
+def _in_range(
+    q: torch.Tensor, g: torch.Tensor, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unnormalised ``q``, ``g`` in ``dtype``, scaled so that no score can overflow.
+
+    The rank of a gallery item in a query's row is unchanged when ``q`` and ``g`` are each
+    multiplied by a positive constant, so when a score could reach a quarter of ``dtype``'s
+    largest value (``|q|·|g|·dim``: then ``s − s'`` in the binning could overflow), when the
+    product of the largest entries comes near the subnormals (float32 at ``|q|·|g| < 2^-102``:
+    scores would round or vanish), or when an entry does not fit ``dtype``, both are scaled
+    by exact powers of two to a largest entry in ``[0.5, 1)``. Otherwise they are left as
+    they are (bit-identical to no scaling).
+    """
+    if not (q.numel() and g.numel()):
+        return q.to(dtype), g.to(dtype)
+    mq = torch.maximum(q.amax(), -q.amin())
+    mg = torch.maximum(g.amax(), -g.amin())
+    eq, eg = int(_exponent(mq)), int(_exponent(mg))
+    info = torch.finfo(dtype)
+    top = int(np.log2(info.max)) + 1  # 2^top > max
+    low = int(np.log2(info.tiny))  # smallest normal exponent
+    digits = 1 - int(np.log2(info.eps))  # mantissa bits
+    # overflow: a score (< 2^(eq+eg)·dim) past max/4; underflow: a product of the largest
+    # entries within ``digits`` bits of the subnormals (then every score rounds, or is 0)
+    need = not low + digits <= eq + eg <= top - 2 - int(np.ceil(np.log2(q.shape[1])))
+    # a nonzero largest entry must stay a normal number of ``dtype`` and below its max
+    fits = all(m == 0 or low < e <= top - 1 for m, e in ((mq, eq), (mg, eg)))
+    if need or not fits:
+        if mq > 0:
+            q = _times_pow2(q, torch.tensor([-eq]))
+        if mg > 0:
+            g = _times_pow2(g, torch.tensor([-eg]))
+    return q.to(dtype), g.to(dtype)
+
+
+def _check_same_set(
+    query: object,
+    gallery: object,
+    q: torch.Tensor,
+    g: torch.Tensor,
+    ql: torch.Tensor,
+    gl: torch.Tensor,
+) -> None:
+    """Raise :class:`ConfigError` unless query row ``i`` is gallery item ``i`` for every ``i``.
+
+    ``exclude_self`` drops column ``i`` from row ``i``: on any other pair of sets that would
+    drop an unrelated gallery item. Same object, or equal shapes with identical features and
+    labels row for row; the error names how many rows differ.
+    """
+    if query is gallery and torch.equal(ql, gl):
+        return
+    if q.shape != g.shape:
+        raise ConfigError(
+            f"exclude_self needs the query set to be the gallery itself, but the query has "
+            f"{q.shape[0]} rows and the gallery {g.shape[0]} (use exclude_self only with "
+            "leave_one_out-style calls)"
+        )
+    differ = int(((q != g).any(dim=1) | (ql != gl)).sum())
+    if differ:
+        raise ConfigError(
+            f"exclude_self needs the query set to be the gallery itself, but {differ} of "
+            f"{q.shape[0]} query rows differ from the gallery's (features or label)"
+        )
 
 
 #: Scores post-processed at a time on CPU (16 MiB of float32: the passes over them mostly
@@ -131,37 +301,41 @@ def retrieval_metrics(
     """Per-query AP and recall@k of ``query`` against ``gallery`` (cosine, exact, chunked).
 
     ``chunk_rows`` bounds memory to ``chunk_rows × len(gallery)`` scores (default: about
-    64 MiB worth; on CUDA up to 512 MiB, see :func:`default_block_elements`) plus a working set of 20 to 40 bytes per score of a slice (at most the
-    block; on CPU ``CPU_WORK_ELEMENTS`` scores). ``dtype`` defaults to the
-    features' own (float32 for float16 input). ``exclude_self`` (query ``i`` is gallery item
-    ``i``) is the leave-one-out setting.
+    64 MiB worth; on CUDA up to 512 MiB, see :func:`default_block_elements`) plus a working
+    set of 20 to 40 bytes per score of a slice (at most the block; on CPU
+    ``CPU_WORK_ELEMENTS`` scores). ``dtype`` defaults to the features' own (float32 for
+    float16 input). ``exclude_self`` (query ``i`` is gallery item ``i``) is the
+    leave-one-out setting.
+
+    Any finite scale ranks alike: rows are normalised after an exact power-of-two rescaling
+    (:func:`_unit_rows`), and with ``normalize=False`` features that could overflow a
+    score are rescaled as a whole (:func:`_in_range`). Raises :class:`ConfigError` (naming
+    how many rows) for NaN or infinite features, all-zero rows when ``normalize`` (no
+    cosine), labels that are not whole numbers, and ``exclude_self`` when the query set is
+    not the gallery row for row; also for shapes, ``ks`` and ``chunk_rows`` out of range.
     """
-    q = _as_tensor(query, "query", dtype)
-    g = _as_tensor(gallery, "gallery", dtype)
-    if q.shape[1] != g.shape[1]:
+    q0 = _as_tensor(query, "query")
+    g0 = q0 if gallery is query else _as_tensor(gallery, "gallery")
+    if q0.shape[1] != g0.shape[1]:
         raise ConfigError(
-            f"query and gallery features differ in dimension ({q.shape[1]} vs {g.shape[1]})"
+            f"query and gallery features differ in dimension ({q0.shape[1]} vs {g0.shape[1]})"
         )
-    if g.dtype != q.dtype:
-        g = g.to(q.dtype)
-    ql = _labels(query_labels, q.shape[0], "query")
-    gl = _labels(gallery_labels, g.shape[0], "gallery")
-    if exclude_self and q.shape[0] != g.shape[0]:
-        raise ConfigError("exclude_self needs the query set to be the gallery itself")
+    ql = _labels(query_labels, q0.shape[0], "query")
+    gl = _labels(gallery_labels, g0.shape[0], "gallery")
+    if exclude_self:
+        _check_same_set(query, gallery, q0, g0, ql, gl)
     ks = tuple(sorted({int(k) for k in ks}))
     if not ks or ks[0] < 1:
         raise ConfigError(f"recall ks must be positive integers, got {ks}")
-    dev = torch.device(device) if device is not None else q.device
-    q, g = q.to(dev), g.to(dev)
+    if dtype is None:
+        dtype = q0.dtype
+    dev = torch.device(device) if device is not None else q0.device
+    q0, g0 = q0.to(dev), g0.to(dev)
     if normalize:
-        q, g = _normalise(q), _normalise(g)
-    elif q.numel() and g.numel():
-        bound = float(q.abs().max()) * float(g.abs().max()) * q.shape[1]
-        if bound >= float(torch.finfo(q.dtype).max):
-            raise ConfigError(
-                f"unnormalised scores may overflow {q.dtype} (|q|·|g|·dim up to {bound:.3g}): "
-                "scale the features, use normalize=True or dtype=torch.float64"
-            )
+        q = _unit_rows(q0, "query", dtype)
+        g = q if g0 is q0 else _unit_rows(g0, "gallery", dtype)
+    else:
+        q, g = _in_range(q0, g0, dtype)
     m, n = q.shape[0], g.shape[0]
     if chunk_rows is None:
         chunk_rows = max(1, default_block_elements(dev) // max(n, 1))

@@ -266,3 +266,227 @@ def test_default_block_is_larger_on_cuda_only_when_memory_is_free(monkeypatch):
     assert retrieval.default_block_elements(cuda) == (2 << 30) // retrieval.CUDA_BYTES_PER_SCORE
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1 << 20, 80 << 30))
     assert retrieval.default_block_elements(cuda) == retrieval.DEFAULT_BLOCK_ELEMENTS
+
+
+# --- edges: any finite scale ranks alike; what cannot be ranked is refused (issue 15) ---
+
+SCALES = [1e-30, 1e-25, 1e-10, 1.0, 1e10, 1e20, 1e30]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("scale", SCALES)
+def test_oracle_answer_is_one_at_any_scale(scale, dtype):
+    """The issue's cases: at 1e20 (float32) the norm overflowed and every cosine became 0
+    (AP 1/3); at 1e-25 its square underflowed, the rows stayed unnormalised and the dot
+    product ranked the long negative first (AP 1/2)."""
+    q = np.array([[1.0, 0.0]], dtype) * dtype(scale)
+    g = np.array([[1.0, 0.0], [3.0, 3.0], [0.1, 1.0]], dtype) * dtype(scale)
+    res = retrieval_metrics(q, [0], g, [0, 1, 1])
+    assert res.ap.tolist() == [1.0]
+    assert res.hits[1].tolist() == [True]
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-25, 1e30, 1e-30])
+def test_random_float32_data_is_scale_invariant(scale):
+    """Random data at 1e20 gave mAP 0.358 vs 0.412 and R@10 0 vs 1: now as at scale 1."""
+    rng = np.random.default_rng(11)
+    q = rng.normal(size=(150, 32)).astype(np.float32)
+    g = rng.normal(size=(800, 32)).astype(np.float32)
+    ql, gl = rng.integers(0, 5, 150), rng.integers(0, 5, 800)
+    base = retrieval_metrics(q, ql, g, gl)
+    s = np.float32(scale)
+    res = retrieval_metrics(q * s, ql, g * s, gl)
+    # scaling by a power of ten rounds each entry (float32): a few near-ties may flip
+    assert abs(res.mean_ap - base.mean_ap) < 1e-4
+    assert abs(res.recall(10) - base.recall(10)) <= 0.01
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 10),
+    st.integers(1, 25),
+    st.integers(1, 4),
+    st.sampled_from([np.float32, np.float64]),
+    st.integers(-30, 30),
+    st.booleans(),
+    st.integers(0, 2**31 - 1),
+)
+def test_property_any_scale_matches_sklearn_exactly(m, n, n_cls, dtype, exp10, per_row, seed):
+    """±1 rows times any scale in 1e-30…1e30 (one for all, or one per row): every cosine
+    is exactly k/4, so AP equals scikit-learn's on the unscaled scores to the last bit and
+    recall@k equals brute force, ties included."""
+    rng = np.random.default_rng(seed)
+    q, g = _pm1(rng, m, 4), _pm1(rng, n, 4)
+    ql, gl = rng.integers(0, n_cls, m), rng.integers(0, n_cls, n)
+    scores = (q / 2) @ (g / 2).T
+    if per_row:
+        sq = 10.0 ** rng.uniform(-30, 30, size=(m, 1))
+        sg = 10.0 ** rng.uniform(-30, 30, size=(n, 1))
+    else:
+        sq = sg = 10.0**exp10
+    res = retrieval_metrics((q * sq).astype(dtype), ql, (g * sg).astype(dtype), gl, ks=(1, 3))
+    ref = _sklearn_ap(scores, ql, gl)
+    np.testing.assert_allclose(res.ap, ref, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(res.hits[3], _brute_recall(scores, ql, gl, 3))
+    np.testing.assert_array_equal(res.hits[1], _brute_recall(scores, ql, gl, 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(-200, 200), st.integers(0, 2**31 - 1))
+def test_property_continuous_float64_any_scale_matches_sklearn(log_scale, seed):
+    """float64 features at 1e-200…1e200: squares overflow or underflow, cosines do not."""
+    rng = np.random.default_rng(seed)
+    q, g = rng.normal(size=(12, 8)), rng.normal(size=(60, 8))
+    ql, gl = rng.integers(0, 3, 12), rng.integers(0, 3, 60)
+    s = 10.0**log_scale
+    res = retrieval_metrics(q * s, ql, g * s, gl, ks=(1, 5))
+    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
+    gn = g / np.linalg.norm(g, axis=1, keepdims=True)
+    scores = qn @ gn.T
+    np.testing.assert_allclose(res.ap, _sklearn_ap(scores, ql, gl), atol=1e-9)
+    for k in (1, 5):
+        np.testing.assert_array_equal(res.hits[k], _brute_recall(scores, ql, gl, k))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 8),
+    st.integers(1, 25),
+    st.sampled_from([np.float32, np.float64]),
+    st.integers(-100, 100),
+    st.integers(-100, 100),
+    st.integers(0, 2**31 - 1),
+)
+def test_property_unnormalised_any_scale_matches_sklearn(m, n, dtype, eq, eg, seed):
+    """normalize=False: integer features times 2^eq and 2^eg (≈1e-30…1e30 each, so the
+    product reaches 1e60, beyond float32): ranked as the unscaled dot products."""
+    rng = np.random.default_rng(seed)
+    q = rng.integers(-3, 4, size=(m, 6)).astype(float)
+    g = rng.integers(-3, 4, size=(n, 6)).astype(float)
+    ql, gl = rng.integers(0, 3, m), rng.integers(0, 3, n)
+    scores = q @ g.T
+    qs, gs = (np.ldexp(q, eq).astype(dtype), np.ldexp(g, eg).astype(dtype))
+    res = retrieval_metrics(qs, ql, gs, gl, normalize=False, ks=(1, 3))
+    np.testing.assert_allclose(res.ap, _sklearn_ap(scores, ql, gl), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(res.hits[3], _brute_recall(scores, ql, gl, 3))
+
+
+def test_unnormalised_scores_near_float32_max_are_ranked():
+    """Scores ±3e38 in float32 raised IndexError (their difference overflowed the binning);
+    |q|·|g|·dim past float32's max was refused. Both now rank as in float64."""
+    q = np.array([[3e38]], np.float32)
+    g = np.array([[1.0], [-1.0], [0.5]], np.float32)
+    res = retrieval_metrics(q, [0], g, [0, 0, 1], normalize=False)
+    assert res.ap.tolist() == [(1 + 2 / 3) / 2]
+    q = np.array([[3e38, 1e38], [-2e38, 3e38]], np.float32)
+    g = np.array([[1.0, 0.0], [-1.0, 0.0], [0.5, 0.0], [0.0, 1.0], [2.0, -1.0]], np.float32)
+    ql, gl = np.array([0, 1]), np.array([0, 0, 1, 1, 0])
+    res = retrieval_metrics(q, ql, g, gl, normalize=False)
+    scores = q.astype(np.float64) @ g.astype(np.float64).T
+    np.testing.assert_allclose(res.ap, _sklearn_ap(scores, ql, gl), rtol=0, atol=1e-12)
+
+
+def test_float64_features_cast_to_float32_keep_their_ranking():
+    """1e-300 fits float64, not float32: the cast made every score 0 (one big tie)."""
+    q = np.array([[1.0, 0.0]]) * 1e-300
+    g = np.array([[1.0, 0.0], [3.0, 3.0], [0.1, 1.0]]) * 1e300
+    for normalize in (True, False):
+        res = retrieval_metrics(q, [0], g, [0, 1, 1], normalize=normalize, dtype=torch.float32)
+        expected = 1.0 if normalize else 0.5  # by dot product the long negative is first
+        assert res.ap.tolist() == [expected]
+
+
+def test_normal_data_is_bit_identical_to_plain_normalisation():
+    """The power-of-two rescaling changes no bit where x / ‖x‖ neither overflows nor
+    underflows: numbers on normal data do not move."""
+    rng = np.random.default_rng(12)
+    for dtype in (torch.float32, torch.float64):
+        x = torch.from_numpy(rng.normal(size=(300, 97)) * 10.0 ** rng.uniform(-3, 3, (300, 1)))
+        x = x.to(dtype)
+        plain = x / x.norm(dim=1, keepdim=True)
+        assert torch.equal(retrieval._unit_rows(x, "query", None), plain)
+        # one row far out of range sends every row through the rescaling: same bits for
+        # the rows in range, the plain formula's overflow (a zero row) for the far one
+        far = torch.cat([x, x[:1] * 2.0 ** (100 if dtype == torch.float32 else 1000)])  # exact
+        got = retrieval._unit_rows(far, "query", None)
+        assert torch.equal(got[:-1], plain)
+        assert torch.equal(got[-1], plain[0])
+        assert (far[-1] / far[-1].norm() == 0).all()
+        q, g = retrieval._in_range(x[:50], x[50:], dtype)
+        assert torch.equal(q, x[:50]) and torch.equal(g, x[50:])
+
+
+@pytest.mark.parametrize("which", ["query", "gallery"])
+def test_zero_rows_are_refused_when_normalising(which):
+    rng = np.random.default_rng(13)
+    args = {
+        "query": rng.normal(size=(5, 3)),
+        "query_labels": [0, 1, 0, 1, 0],
+        "gallery": rng.normal(size=(6, 3)),
+        "gallery_labels": [0, 1, 0, 1, 0, 1],
+    }
+    args[which][[1, 3]] = 0.0
+    n = len(args[which])
+    with pytest.raises(ConfigError, match=rf"^{which} features: 2 of {n} rows are all zeros"):
+        retrieval_metrics(**args)
+    # by dot product a zero row is well defined: score 0 against everything
+    res = retrieval_metrics(**args, normalize=False)
+    scores = args["query"] @ args["gallery"].T
+    ref = _sklearn_ap(scores, np.array(args["query_labels"]), np.array(args["gallery_labels"]))
+    np.testing.assert_allclose(res.ap, ref, atol=1e-12)
+
+
+def test_non_finite_features_are_refused_naming_the_rows():
+    g = np.ones((4, 3))
+    g[0, 1], g[2, 0] = np.nan, -np.inf
+    with pytest.raises(ConfigError, match=r"^gallery features: 2 of 4 rows contain NaN or inf"):
+        retrieval_metrics(np.ones((2, 3)), [0, 1], g, [0, 1, 0, 1])
+    big = np.array([[1e308, 0.0, 0.0], [0.0, 1e308, 1e308]])  # finite, sum overflows: fine
+    assert retrieval_metrics(big, [0, 1], big * 0.5, [0, 1]).ap.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("labels", "match"),
+    [
+        ([0.9, 0.2], r"query labels: 2 of 2 entries are not whole numbers \(first: 0.9 at row 0\)"),
+        ([1.0, np.nan], r"1 of 2 entries are not whole numbers \(first: nan at row 1\)"),
+        ([0.0, 1e19], r"1 of 2 entries are not whole numbers"),
+        (["a", "b"], "must be integers"),
+    ],
+)
+def test_non_integer_labels_are_refused(labels, match):
+    """0.9 was truncated to 0 and matched 0.2 (also 0): a silent wrong AP."""
+    with pytest.raises(ConfigError, match=match):
+        retrieval_metrics(np.eye(2), labels, np.eye(2), [0, 0])
+
+
+def test_whole_valued_float_and_bool_labels_equal_integer_labels():
+    rng = np.random.default_rng(14)
+    q, g = rng.normal(size=(20, 4)), rng.normal(size=(50, 4))
+    ql, gl = rng.integers(0, 2, 20), rng.integers(0, 2, 50)
+    a = retrieval_metrics(q, ql, g, gl)
+    b = retrieval_metrics(q, ql.astype(float), g, torch.tensor(gl, dtype=torch.float32))
+    c = retrieval_metrics(q, ql.astype(bool), g, gl.astype(bool))
+    np.testing.assert_array_equal(a.ap, b.ap)
+    np.testing.assert_array_equal(a.ap, c.ap)
+
+
+def test_exclude_self_needs_the_gallery_itself():
+    rng = np.random.default_rng(15)
+    x = _pm1(rng, 30, 4)
+    lab = rng.integers(0, 3, 30)
+    with pytest.raises(ConfigError, match="query has 10 rows and the gallery 30"):
+        retrieval_metrics(x[:10], lab[:10], x, lab, exclude_self=True)
+    other = x.copy()
+    other[[2, 5, 7]] *= -1
+    with pytest.raises(ConfigError, match="3 of 30 query rows differ"):
+        retrieval_metrics(x, lab, other, lab, exclude_self=True)
+    flipped = lab.copy()
+    flipped[4] = (lab[4] + 1) % 3
+    with pytest.raises(ConfigError, match="1 of 30 query rows differ"):
+        retrieval_metrics(x, lab, x, flipped, exclude_self=True)
+    # the same object, or an identical copy (another dtype too): the leave-one-out result
+    ref = leave_one_out(x, lab)
+    for g in (x.copy(), x.astype(np.float32), torch.from_numpy(x)):
+        same = retrieval_metrics(x, lab, g, list(lab), exclude_self=True)
+        np.testing.assert_array_equal(same.ap, ref.ap)
