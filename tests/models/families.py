@@ -52,6 +52,10 @@ SMALL: dict[str, Any] = {
     "max_position_embeddings": 4096,
 }
 
+#: Families that :mod:`pytest_fgbmk.models.tiny` builds by hand (its builder name): the
+#: generic shrink cannot size Idefics3/SmolVLM's image splitting to their tower.
+TINY_BUILDERS = {"idefics3": "idefics3", "smolvlm": "smolvlm"}
+
 #: A tiny checkpoint larger than this was not shrunk (a sub-model with unknown fields).
 MAX_PARAMETERS = 30_000_000
 
@@ -207,8 +211,14 @@ def _tokenizer(specials: list[str], attributes: list[str]):
 #: ``processor`` and ``image_processor`` keyword arguments. Gemma 3: its default SigLIP
 #: tower (224 px / 16 px = 14 patches a side) cannot be pooled to the default 16x16 tokens.
 OVERRIDES: dict[str, dict[str, Any]] = {
+    # VipLLaVA reads five vision layers, the deepest 11 from the end
+    "vipllava": {
+        "config": {".": {"vision_feature_layers": [-2, -1]}},
+        "processor": {"vision_feature_select_strategy": "default"},  # it drops the CLS
+    },
     # Mllama: the projector reads the last hidden state and one intermediate layer
-    "mllama": {"config": {"vision_config": {"vision_output_dim": 32 * 2}}},
+    # (and 56 px tiles instead of 560 px: a tenth of the CPU time)
+    "mllama": {"config": {"vision_config": {"vision_output_dim": 32 * 2, "image_size": 56}}},
     "gemma3": {
         "config": {".": {"mm_tokens_per_image": 49}},
         "processor": {"image_seq_length": 49},
@@ -379,6 +389,10 @@ def build_family(model_type: str, out_dir: Path) -> Path:
     import transformers
     from transformers import GenerationConfig
 
+    from pytest_fgbmk.models import tiny
+
+    if TINY_BUILDERS.get(model_type) in tiny.FAMILIES:  # the hand-made tiny checkpoint
+        return tiny.build_tiny(TINY_BUILDERS[model_type], Path(out_dir))
     model_name = transformers.models.auto.modeling_auto.MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES[
         model_type
     ]
