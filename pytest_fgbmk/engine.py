@@ -6,12 +6,14 @@ decoded once per batch), decodes the next batches in background threads while th
 works on the current one, and commits each batch's answers to the cache as it finishes.
 
 Failures are contained: a CUDA out-of-memory halves the batch size (remembered for the
-rest of the run) and retries; any other error splits the batch down to single requests;
-a request that fails alone becomes an error :class:`Answer` (counted, never cached); an
-empty text is counted in ``empty`` and never cached either. A
-:class:`~pytest_fgbmk.errors.ModelUnusable` (no quota, a rejected key, an unknown model:
-nothing can succeed) is not contained: it stops :meth:`Engine.run` at once (answers of
-earlier batches stay cached). An
+rest of the run) and retries; any other error splits the batch in halves, down to single
+requests; a request that fails alone becomes an error :class:`Answer` (counted, never
+cached); an empty text is counted in ``empty`` and never cached either. Every split is
+counted (:attr:`EngineStats.splits`, with the smallest size a split reached and the first
+error that caused one), so that a model whose batched call always fails is reported, not
+silently answered one request at a time. A :class:`~pytest_fgbmk.errors.ModelUnusable`
+(no quota, a rejected key, an unknown model: nothing can succeed) is not contained: it
+stops :meth:`Engine.run` at once (answers of earlier batches stay cached). An
 image that cannot be read is not the model's failure: it raises a
 :class:`~pytest_fgbmk.errors.DataFormatError` naming the file (answers of earlier batches
 stay cached).
@@ -73,6 +75,12 @@ class EngineStats:
     empty: int = 0
     batches: int = 0
     oom_halvings: int = 0
+    #: batches split in halves after a failed call (not out-of-memory)
+    splits: int = 0
+    #: the smallest part a split produced (0: no split)
+    split_min_size: int = 0
+    #: the first error that made the engine split a batch ("" when none did)
+    split_error: str = ""
     batch_size: int = DEFAULT_BATCH_SIZE
     wall_s: float = 0.0
     model_s: float = 0.0
@@ -95,12 +103,20 @@ class EngineStats:
         for name in ("questions", "cached", "computed", "errors", "empty", "batches"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.oom_halvings += other.oom_halvings
+        self.splits += other.splits
+        if other.split_min_size:
+            self.split_min_size = (
+                min(self.split_min_size, other.split_min_size)
+                if self.split_min_size
+                else other.split_min_size
+            )
+        self.split_error = self.split_error or other.split_error
         self.batch_size = other.batch_size
         self.wall_s += other.wall_s
         self.model_s += other.model_s
         self.decode_wait_s += other.decode_wait_s
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | str]:
         return {
             "questions": self.questions,
             "cached": self.cached,
@@ -109,6 +125,9 @@ class EngineStats:
             "empty": self.empty,
             "batches": self.batches,
             "oom_halvings": self.oom_halvings,
+            "splits": self.splits,
+            "split_min_size": self.split_min_size,
+            "split_error": self.split_error,
             "batch_size": self.batch_size,
             "wall_s": self.wall_s,
             "model_s": self.model_s,
@@ -295,6 +314,9 @@ class Engine:
             if len(requests) == 1:
                 return [_Failure(_describe(exc))]
             half = len(requests) // 2
+            stats.splits += 1
+            stats.split_min_size = min(stats.split_min_size or half, half)
+            stats.split_error = stats.split_error or _describe(exc)
             return self._answer(requests[:half], stats) + self._answer(requests[half:], stats)
         stats.model_s += time.perf_counter() - t
         return [_normalise(x) for x in out]

@@ -370,12 +370,17 @@ class Constant(ModelAdapter):
 
     def __init__(self, options) -> None:
         self.text = str(options.extra.get("answer", "No."))
+        #: ``singles_only=true``: every call with more than one request raises (a processor
+        #: that cannot batch), so the engine has to split every batch down to single requests
+        self.singles_only = str(options.extra.get("singles_only", "")) == "true"
 
     @property
     def fingerprint(self) -> str:
         return f"constant-{self.text}"
 
     def answer(self, requests, settings):
+        if self.singles_only and len(requests) > 1:
+            raise ValueError(f"cannot batch {len(requests)} requests\nsecond line")
         out = []
         for r in requests:
             q = r.question

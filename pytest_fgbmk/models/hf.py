@@ -2,21 +2,27 @@
 
 ``load_hf(target, options)`` reads the checkpoint's config and returns either
 :class:`HfVisionLanguageModel` (``AutoProcessor`` + ``AutoModelForImageTextToText``:
-chat template, left padding, batched greedy ``generate``) or, for a vision encoder
-(CLIP/SigLIP vision towers, DINOv2 …), ``pytest_fgbmk.models.hf_encoder.load_hf_encoder``.
+chat template, batched greedy ``generate``) or, for a vision encoder (CLIP/SigLIP vision
+towers, DINOv2 …), ``pytest_fgbmk.models.hf_encoder.load_hf_encoder``.
 
-Families tested with tiny checkpoints: LLaVA-1.5, Qwen2-VL, Qwen2.5-VL, InternVL3
-(transformers-native ``InternVLForConditionalGeneration``), BLIP-2 (its own
-``Question: … Answer:`` prompt) and Idefics3/SmolVLM. Other image-text-to-text families
-load the same way when their processor has a chat template.
+Batches: images go to the processor as one list per sample (``[[img], [img], …]``; the
+processors of Gemma 3/4, Mllama, LFM2-VL count images per sample, the others flatten);
+prompts are padded on the left for decoder-only models and on the right for
+encoder-decoders (Florence-2, T5Gemma 2), whose encoder would otherwise see moved
+positions. Every image-text-to-text family of the installed transformers is swept with a
+tiny checkpoint (``tests/models/test_models_families.py``; the README lists the families
+that answer in batches and those known not to, with the reason).
 
-Family options (``--fgbmk-model-arg key=value``): ``image_size`` (Qwen: max pixels =
-size², Idefics3/SmolVLM: longest edge), ``min_pixels`` / ``max_pixels`` (Qwen),
-``max_patches`` (InternVL tiles), ``do_image_splitting`` (Idefics3/SmolVLM),
-``prompt_format`` (a string with ``{prompt}``, used instead of the chat template) and
-``device_map`` (``auto``, ``balanced``, ``balanced_low_0`` or ``sequential``: a model larger
-than one GPU is placed over all of them by accelerate, in one process). Any other model arg
-is refused, naming those accepted.
+Family options (``--fgbmk-model-arg key=value``): ``image_size`` (dynamic-resolution
+families, whose image processor bounds the pixel count (Qwen2/2.5/3-VL, Qwen3.5, GLM-4V
+…): max pixels = size²; Kimi-K2.5: max height and width; Idefics3/SmolVLM: longest edge;
+fixed-size towers refuse it), ``min_pixels`` / ``max_pixels`` (dynamic-resolution
+families only), ``max_patches`` (InternVL tiles), ``do_image_splitting``
+(Idefics3/SmolVLM), ``prompt_format`` (a string with ``{prompt}``, used instead of the
+chat template) and ``device_map`` (``auto``, ``balanced``, ``balanced_low_0`` or
+``sequential``: a model larger than one GPU is placed over all of them by accelerate, in
+one process). An option the family has no use for is refused with its name; any other
+model arg is refused, naming those accepted.
 
 ``encode`` (origin vs aligned features, the paper's Table 4) is available for LLaVA,
 InternVL and BLIP-2: ``cls`` and ``patch_mean`` of the vision layer the projector reads,
@@ -62,11 +68,15 @@ TEXT_FILES = (
 )
 #: Families whose prompt is not a chat: the processor inserts the image tokens itself.
 PROMPT_FORMATS = {"blip-2": "Question: {prompt} Answer:", "instructblip": "{prompt}"}
-#: Families whose processor takes one list of images per sample.
+#: Families whose processor takes one list of images per sample (idefics2/3 and smolvlm
+#: size options apply to them).
 NESTED_IMAGES = ("idefics2", "idefics3", "smolvlm")
+#: Families whose processor wants a flat list of images (one per sample, not nested):
+#: every other family gets ``[[image], [image], …]``, which processors that flatten accept
+#: and those that count images per sample (gemma3, gemma4, mllama, lfm2_vl …) require.
+FLAT_IMAGES: tuple[str, ...] = ("got_ocr2", "pp_chart2table")
 #: Families with a CLS-bearing vision tower whose projector output ``encode`` returns.
 ENCODE_FAMILIES = ("llava", "internvl", "blip-2")
-QWEN_FAMILIES = ("qwen2_vl", "qwen2_5_vl")
 #: Model args a vision-language checkpoint reads (besides the common options).
 HF_ARGS = (
     "min_pixels",
@@ -251,15 +261,20 @@ class HfVisionLanguageModel(ModelAdapter):
         self.dtype = options.torch_dtype()
         self.processor = self._load_processor()
         self.model = self._load_model()
+        # Decoder-only models generate after the prompt: left padding keeps the prompts'
+        # ends aligned. An encoder-decoder (Florence-2, T5Gemma 2 …) encodes the prompt:
+        # right padding keeps the real tokens' positions, left padding moves them.
+        self.processor.tokenizer.padding_side = "right" if _encoder_decoder(self.model) else "left"
         self.prompt_format = self._prompt_format()
 
     # -- loading ---------------------------------------------------------------------
 
     def _processor_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for the processor of families whose options are known before
+        it is loaded (InternVL tiles, Idefics/SmolVLM edges); the others are resolved
+        against the loaded image processor (:meth:`_resized`)."""
         opts, extra = self.options, self.options.extra
         kwargs: dict[str, Any] = {}
-        if self.model_type in QWEN_FAMILIES:
-            return kwargs  # resolved against the saved pixel range in _qwen_size
         if self.model_type == "internvl":
             if "max_patches" in extra:
                 kwargs["max_patches"] = _int_option("max_patches", extra["max_patches"])
@@ -268,22 +283,56 @@ class HfVisionLanguageModel(ModelAdapter):
                     f"{self.name}: image_size is fixed by InternVL's vision tower; use"
                     " --fgbmk-model-arg max_patches=N to change how many tiles an image gets"
                 )
-        elif self.model_type in NESTED_IMAGES:
+        elif "max_patches" in extra:
+            raise ConfigError(
+                f"{self.name}: max_patches is an InternVL option; {self.model_type!r} has no"
+                " tiles to limit: remove the max_patches model argument"
+            )
+        if self.model_type in NESTED_IMAGES:
             if opts.image_size is not None:
                 kwargs["size"] = {"longest_edge": opts.image_size}
             if "do_image_splitting" in extra:
                 kwargs["do_image_splitting"] = _bool_option(
                     "do_image_splitting", extra["do_image_splitting"]
                 )
-        elif opts.image_size is not None:
+        elif "do_image_splitting" in extra:
             raise ConfigError(
-                f"{self.name}: image_size cannot be changed for {self.model_type!r}: its"
-                " vision tower takes a fixed input size; remove the image_size model argument"
+                f"{self.name}: do_image_splitting is an Idefics/SmolVLM option, not one of"
+                f" {self.model_type!r}: remove the do_image_splitting model argument"
             )
         return kwargs
 
+    def _resized(self, processor: Any) -> dict[str, Any] | None:
+        """The ``size`` to reload the processor with for ``image_size`` / ``min_pixels`` /
+        ``max_pixels`` (None: keep it), or a :class:`ConfigError` naming what the family
+        takes instead. Dynamic-resolution families (Qwen2/2.5/3-VL, Qwen3.5, GLM-4V …)
+        bound the pixel count; Kimi-K2.5-style processors bound the height and width."""
+        opts, extra = self.options, self.options.extra
+        if self.model_type in NESTED_IMAGES or self.model_type == "internvl":
+            return None
+        ip = getattr(processor, "image_processor", None)
+        budget = ip is not None and _pixel_budget(ip)
+        if budget:
+            return self._qwen_size(ip.size)
+        for key in ("min_pixels", "max_pixels"):
+            if key in extra:
+                raise ConfigError(
+                    f"{self.name}: {key} is an option of dynamic-resolution families (Qwen-VL,"
+                    f" GLM-4V …); {self.model_type!r} has no pixel budget: remove the {key}"
+                    " model argument"
+                )
+        if opts.image_size is None:
+            return None
+        size = getattr(ip, "size", None)
+        if _get(size, "max_height") and _get(size, "max_width"):
+            return {"max_height": opts.image_size, "max_width": opts.image_size}
+        raise ConfigError(
+            f"{self.name}: image_size cannot be changed for {self.model_type!r}: its"
+            " vision tower takes a fixed input size; remove the image_size model argument"
+        )
+
     def _qwen_size(self, saved: Any) -> dict[str, int] | None:
-        """Qwen's pixel range (``size`` shortest/longest edge hold min/max pixels)."""
+        """A pixel-budget family's range (``size`` shortest/longest edge hold min/max pixels)."""
         opts, extra = self.options, self.options.extra
         low = _int_option("min_pixels", extra["min_pixels"]) if "min_pixels" in extra else None
         high = _int_option("max_pixels", extra["max_pixels"]) if "max_pixels" in extra else None
@@ -301,11 +350,18 @@ class HfVisionLanguageModel(ModelAdapter):
         return {"shortest_edge": low, "longest_edge": high}
 
     def _load_processor(self):
-        processor = self._from_pretrained_processor(self._processor_kwargs())
-        if self.model_type in QWEN_FAMILIES:
-            size = self._qwen_size(processor.image_processor.size)
-            if size is not None:
-                processor = self._from_pretrained_processor({"size": size})
+        kwargs = self._processor_kwargs()
+        processor = self._from_pretrained_processor(kwargs)
+        size = self._resized(processor)
+        if size is not None:
+            processor = self._from_pretrained_processor({**kwargs, "size": size})
+            ip = processor.image_processor
+            if any(_get(ip.size, k) != v for k, v in size.items()):
+                raise ConfigError(
+                    f"{self.name}: the {type(ip).__name__} of {self.model_type!r} did not take"
+                    f" size={size}; remove the image_size / min_pixels / max_pixels model"
+                    " arguments"
+                )
         tokenizer = getattr(processor, "tokenizer", None)
         if tokenizer is None:
             raise ModelError(f"{self.name}: the processor has no tokenizer; re-save the checkpoint")
@@ -431,9 +487,15 @@ class HfVisionLanguageModel(ModelAdapter):
 
     def _inputs(self, images: list[Image.Image], texts: list[str]):
         batch_images: list[Any] = (
-            [[img] for img in images] if self.model_type in NESTED_IMAGES else images
+            images if self.model_type in FLAT_IMAGES else [[img] for img in images]
         )
-        inputs = self.processor(images=batch_images, text=texts, return_tensors="pt", padding=True)
+        extra: dict[str, Any] = {}
+        if "mm_token_type_ids" in (getattr(self.processor, "model_input_names", None) or ()):
+            # multimodal RoPE (Qwen3-VL-style) needs to know which tokens are the image's
+            extra["return_mm_token_type_ids"] = True
+        inputs = self.processor(
+            images=batch_images, text=texts, return_tensors="pt", padding=True, **extra
+        )
         return inputs.to(self.device, dtype=self.dtype)
 
     def _generate(
@@ -542,18 +604,46 @@ def _device_map(options: ModelOptions) -> str | None:
     return value
 
 
+def _get(size: Any, key: str) -> Any:
+    """``size[key]`` of a dict or a transformers ``SizeDict`` (None when absent)."""
+    if size is None:
+        return None
+    if isinstance(size, dict):
+        return size.get(key)
+    return getattr(size, key, None)
+
+
+def _pixel_budget(ip: Any) -> bool:
+    """True for dynamic-resolution image processors (Qwen2-VL's and those built on it:
+    Qwen2.5/3-VL, Qwen3.5, GLM-4V, PaddleOCR-VL …) whose ``size`` holds a pixel-count range
+    (shortest_edge = min pixels, longest_edge = max pixels) and which merge patches."""
+    low, high = _get(ip.size, "shortest_edge"), _get(ip.size, "longest_edge")
+    patch, merge = getattr(ip, "patch_size", None), getattr(ip, "merge_size", None)
+    if not (low and high and isinstance(patch, int) and isinstance(merge, int)):
+        return False
+    return int(low) >= (patch * merge) ** 2 and int(high) >= int(low)
+
+
+def _encoder_decoder(model: Any) -> bool:
+    config = getattr(model, "config", None)
+    if getattr(config, "is_encoder_decoder", False):
+        return True
+    text = getattr(config, "text_config", None)
+    return bool(getattr(text, "is_encoder_decoder", False))
+
+
 def _image_side(ip: Any, model_type: str) -> int:
-    """The side, in pixels, the image processor resizes to (Qwen: √max_pixels)."""
-    if model_type in QWEN_FAMILIES:
-        return int(int(ip.size.longest_edge) ** 0.5)
+    """The side, in pixels, the image processor resizes to: √max_pixels for a pixel budget
+    (its ``longest_edge`` is a pixel count), else the crop / resize side."""
+    if _pixel_budget(ip):
+        return int(int(_get(ip.size, "longest_edge")) ** 0.5)
     for attr in ("crop_size", "size"):
         value = getattr(ip, attr, None)
-        if isinstance(value, dict) or hasattr(value, "get"):
-            for key in ("height", "shortest_edge", "longest_edge"):
-                if value.get(key):
-                    return int(value[key])
-        elif isinstance(value, int):
+        if isinstance(value, int):
             return value
+        for key in ("height", "shortest_edge", "longest_edge", "max_height"):
+            if _get(value, key):
+                return int(_get(value, key))
     return Preprocessing().size
 
 

@@ -51,6 +51,7 @@ from pytest_fgbmk.pytest_plugin.options import (
 from pytest_fgbmk.pytest_plugin.snapshot import baseline_path, extension_for, write_baseline
 from pytest_fgbmk.pytest_plugin.terminal import progress_output
 from pytest_fgbmk.report.junit import (
+    engine_properties,
     is_measured,
     machine_properties,
     measurement_properties,
@@ -496,10 +497,13 @@ class ResultCollector:
             if data.get("data_error"):
                 self.data_errors.append(data["data_error"])
 
+    @pytest.hookimpl(tryfirst=True)  # before the JUnit writer writes its file
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         run = self.config.stash.get(RUN_KEY, None)
         if run is None:
             return
+        if not is_worker(self.config):
+            self._engine_junit_properties(run)
         if is_worker(self.config):
             self.config.workeroutput["fgbmk"] = {  # type: ignore[attr-defined]
                 "stats": run.ctx.stats.as_dict() if run.ctx.model_loaded else None,
@@ -516,6 +520,26 @@ class ResultCollector:
                 self.blind = True  # a green verdict from this run would say nothing
                 if session.exitstatus == pytest.ExitCode.OK:
                     session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _engine_junit_properties(self, run: Run) -> None:
+        """The engine's figures as ``<testsuite>`` properties of the JUnit file (summed over
+        xdist workers): batches split after failed calls, the smallest size reached, the
+        first error that caused a split, out-of-memory halvings and errors."""
+        from _pytest.junitxml import xml_key
+
+        xml = self.config.stash.get(xml_key, None)
+        if xml is None:
+            return
+        parts = list(self.worker_stats.values())
+        if not parts and run.ctx.model_loaded:
+            parts = [run.ctx.stats]
+        if not parts:
+            return
+        total = EngineStats()
+        for part in parts:
+            total.merge(part)
+        for name, text in engine_properties(total):
+            xml.add_global_property(name, text)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         run = config.stash.get(RUN_KEY, None)

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from pytest_fgbmk.measurement import Measurement
+
+if TYPE_CHECKING:
+    from pytest_fgbmk.engine import EngineStats
 
 #: Every property this plugin writes starts with this prefix except the plain metric ones.
 PREFIX = "fgbmk_"
@@ -74,3 +78,23 @@ def machine_properties(m: Measurement) -> list[tuple[str, str]]:
         text = f"{value:.2f}" if isinstance(value, float) else str(value)
         out.append((key, text))
     return out
+
+
+def engine_properties(stats: EngineStats) -> list[tuple[str, str]]:
+    """A run's engine figures as ``<testsuite>`` properties: ``fgbmk_engine_splits``
+    (batches split in halves after a failed call), ``fgbmk_engine_split_min_size`` (the
+    smallest part a split reached; 0 without splits), ``fgbmk_engine_split_error`` (the
+    first error that caused a split, only when there was one), ``fgbmk_engine_oom_halvings``,
+    ``fgbmk_engine_errors`` and ``fgbmk_engine_batch_size``."""
+    props = [
+        (f"{PREFIX}engine_splits", str(stats.splits)),
+        (f"{PREFIX}engine_split_min_size", str(stats.split_min_size)),
+    ]
+    if stats.split_error:
+        props.append((f"{PREFIX}engine_split_error", stats.split_error))
+    props += [
+        (f"{PREFIX}engine_oom_halvings", str(stats.oom_halvings)),
+        (f"{PREFIX}engine_errors", str(stats.errors)),
+        (f"{PREFIX}engine_batch_size", str(stats.batch_size)),
+    ]
+    return props

@@ -362,4 +362,9 @@ def format_throughput(stats: EngineStats, fingerprints: Sequence[str] = ()) -> l
         f"batch size {stats.batch_size}"
         + (f" (halved {stats.oom_halvings}x after out-of-memory)" if stats.oom_halvings else "")
     )
+    if stats.splits:
+        lines.append(
+            f"  split {stats.splits} batch(es) after failed calls, down to "
+            f"{stats.split_min_size} request(s) per call; first error: {stats.split_error}"
+        )
     return lines

@@ -391,3 +391,95 @@ def test_close_frees_the_model(checkpoints):
     model.close()
     assert model.model is None
     model.close()  # idempotent
+
+
+# -- issue 16: families beyond the built-in tiny ones (built by tests.models.families) ----
+
+
+@pytest.fixture(scope="module")
+def family_checkpoints(tmp_path_factory):
+    from tests.models.families import build_family
+
+    root = tmp_path_factory.mktemp("families")
+    built: dict[str, Path] = {}
+
+    def get(model_type: str) -> Path:
+        if model_type not in built:
+            torch.manual_seed(0)
+            built[model_type] = build_family(model_type, root / model_type)
+        return built[model_type]
+
+    return get
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_type", ["gemma3", "lfm2_vl", "mllama"])
+def test_processors_that_count_images_per_sample_get_nested_lists(model_type, family_checkpoints):
+    """gemma3, lfm2_vl and mllama failed on every batch of more than one request: their
+    processors count images per sample and refuse a flat list."""
+    model = hf.load_hf(str(family_checkpoints(model_type)), ModelOptions(**CPU, batch_size=4))
+    requests = _requests(3)
+    texts = [model.prompt_text(r.prompt, None) for r in requests]
+    images = [r.image for r in requests]
+    with pytest.raises(ValueError, match="(?i)number of|images"):
+        model.processor(images=images, text=texts, return_tensors="pt", padding=True)
+    batched = model.answer(requests, SETTINGS)
+    assert batched == [model.answer([r], SETTINGS)[0] for r in requests]
+
+
+def test_padding_side_follows_the_architecture():
+    decoder = types.SimpleNamespace(config=types.SimpleNamespace(is_encoder_decoder=False))
+    encdec = types.SimpleNamespace(config=types.SimpleNamespace(is_encoder_decoder=True))
+    nested = types.SimpleNamespace(
+        config=types.SimpleNamespace(
+            is_encoder_decoder=False,
+            text_config=types.SimpleNamespace(is_encoder_decoder=True),
+        )
+    )
+    assert not hf._encoder_decoder(decoder)
+    assert hf._encoder_decoder(encdec) and hf._encoder_decoder(nested)
+
+
+def test_pixel_budget_is_recognised_by_the_image_processor():
+    from transformers import CLIPImageProcessor, Qwen2VLImageProcessor
+
+    qwen = Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=112 * 112)
+    assert hf._pixel_budget(qwen) and hf._image_side(qwen, "qwen3_vl") == 112
+    clip = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    assert not hf._pixel_budget(clip) and hf._image_side(clip, "llava") == 32
+
+
+@pytest.mark.slow
+def test_qwen3_vl_image_size_and_max_pixels_bound_the_pixels(family_checkpoints):
+    """qwen3_vl refused image_size as 'a fixed input size', accepted max_pixels and ignored
+    it, and reported a pixel count as its preprocessing size."""
+    path = str(family_checkpoints("qwen3_vl"))
+    big = Image.new("RGB", (224, 168), (10, 20, 30))
+
+    def image_tokens(model) -> int:
+        ids = model._inputs([big], [model.prompt_text("Q?", None)])["input_ids"][0].tolist()
+        return ids.count(model.processor.image_token_id)
+
+    default = hf.load_hf(path, ModelOptions(**CPU))
+    small = hf.load_hf(path, ModelOptions(**CPU, image_size=64))
+    budget = hf.load_hf(path, ModelOptions(**CPU, extra={"max_pixels": 4096}))
+    side = int(default.processor.image_processor.size.longest_edge**0.5)
+    assert default.preprocessing.size == side < 10_000  # a side, not a pixel count
+    assert small.preprocessing.size == 64 and budget.preprocessing.size == 64
+    # 224x168 px at most 64x64 px: 64x32 -> 4x2 patches of 16 px, merged 2x2 = 2 tokens
+    assert image_tokens(small) == image_tokens(budget) == 2 < image_tokens(default)
+    assert small.fingerprint != default.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("family", "arg", "match"),
+    [
+        ("llava", {"max_pixels": 4096}, "max_pixels is an option of dynamic-resolution"),
+        ("llava", {"min_pixels": 64}, "min_pixels is an option of dynamic-resolution"),
+        ("llava", {"max_patches": 2}, "max_patches is an InternVL option"),
+        ("qwen2_vl", {"do_image_splitting": "false"}, "do_image_splitting is an Idefics"),
+    ],
+)
+def test_family_options_the_family_has_no_use_for_are_refused(family, arg, match, checkpoints):
+    with pytest.raises(ConfigError, match=match):
+        hf.load_hf(str(_checkpoint(checkpoints, family)), ModelOptions(**CPU, extra=arg))

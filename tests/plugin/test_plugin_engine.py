@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from plugin_helpers import make_dataset, make_questions
 
 from pytest_fgbmk.cache import AnswerCache
-from pytest_fgbmk.engine import Engine, jobs_for
+from pytest_fgbmk.engine import Engine, EngineStats, jobs_for
 from pytest_fgbmk.errors import DataFormatError
 from pytest_fgbmk.models.base import GenerationSettings
 from pytest_fgbmk.progress import ProgressOutput
@@ -100,6 +100,46 @@ def test_out_of_memory_halves_the_batch_and_remembers_it(tmp_path):
     assert sorted(model.asked) == sorted(q.id for q in qs)
 
 
+class _SinglesOnly(CountingModel):
+    """A model whose batched call always fails (a processor that cannot batch)."""
+
+    def answer(self, requests, settings):
+        if len(requests) > 1:
+            raise ValueError("The number of <image> tokens in each prompt should be\nsame")
+        return super().answer(requests, settings)
+
+
+def test_splits_after_failed_calls_are_counted_down_to_their_size(tmp_path):
+    ds = make_dataset(tmp_path / "d", 3)
+    qs = make_questions(ds, per_image=4)  # 12 questions: one batch of 8, one of 4
+    model = _SinglesOnly()
+    engine = Engine(model, batch_size=8)
+    answers = engine.run(jobs_for(ds, qs))
+    assert all(a.ok for a in answers.values()) and len(answers) == 12
+    st_ = engine.stats
+    # 8 -> 4+4 -> 2+2+2+2 -> 1x8: 1+2+4 = 7 splits; 4 -> 2+2 -> 1x4: 1+2 = 3 splits
+    assert (st_.splits, st_.split_min_size, st_.errors) == (10, 1, 0)
+    assert st_.split_error == "ValueError: The number of <image> tokens in each prompt should be"
+    assert [len(b) for b in model.batches] == [1] * 12
+
+
+def test_no_split_without_a_failure_and_split_figures_merge(tmp_path):
+    ds = make_dataset(tmp_path / "d", 2)
+    qs = make_questions(ds, per_image=2)
+    engine = Engine(CountingModel(), batch_size=4)
+    engine.run(jobs_for(ds, qs))
+    assert (engine.stats.splits, engine.stats.split_min_size, engine.stats.split_error) == (
+        0,
+        0,
+        "",
+    )
+    a = EngineStats(splits=3, split_min_size=2, split_error="E: one")
+    a.merge(EngineStats(splits=1, split_min_size=1, split_error="E: two"))
+    a.merge(EngineStats())
+    assert (a.splits, a.split_min_size, a.split_error) == (4, 1, "E: one")
+    assert EngineStats.from_dict(a.as_dict()).split_error == "E: one"
+
+
 def test_unreadable_image_is_a_data_error_naming_the_file_not_a_wrong_answer(tmp_path):
     ds = make_dataset(tmp_path / "d", 3)
     qs = make_questions(ds, per_image=2)
@@ -158,3 +198,33 @@ def test_every_question_gets_exactly_one_answer(tmp_path_factory, batch, fail, o
     assert {q for q, a in answers.items() if not a.ok} == bad
     assert sorted(model.asked) == sorted(q.id for q in qs if q.id not in bad)
     assert engine.stats.errors == len(bad)
+
+
+def test_split_batches_are_reported_in_the_summary_and_junit(run, pytester):
+    """Issue 16: a model that cannot batch was answered one request at a time while the
+    summary said "errors 0 … batch size 32"; the splits are now reported."""
+    import xml.etree.ElementTree as ET
+
+    result = run(
+        "-m",
+        "fgbmk_human",
+        "--fgbmk-no-cache",
+        "--fgbmk-model=tests.fake_models:constant",
+        "--fgbmk-model-arg",
+        "singles_only=true",
+        "--fgbmk-limit",
+        "4",
+        "--fgbmk-batch-size",
+        "8",
+        "--junitxml=out.xml",
+    )
+    text = result.stdout.str()
+    line = next(x for x in text.splitlines() if "after failed calls" in x)
+    assert line.startswith("  split ") and "down to 1 request(s) per call" in line
+    assert line.endswith("first error: ValueError: cannot batch 8 requests")
+    suite = ET.parse(pytester.path / "out.xml").getroot().find("testsuite")
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert int(props["fgbmk_engine_splits"]) > 0
+    assert props["fgbmk_engine_split_min_size"] == "1"
+    assert props["fgbmk_engine_split_error"] == "ValueError: cannot batch 8 requests"
+    assert props["fgbmk_engine_errors"] == "0" and props["fgbmk_engine_batch_size"] == "8"

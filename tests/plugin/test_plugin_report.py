@@ -147,6 +147,11 @@ def test_throughput_line():
         "  25.0% of the time outside the model; errors 2, empty answers 1; batch size 16 "
         "(halved 1x after out-of-memory)",
     ]
+    s.splits, s.split_min_size, s.split_error = 7, 1, "ValueError: cannot batch"
+    assert format_throughput(s)[-1] == (
+        "  split 7 batch(es) after failed calls, down to 1 request(s) per call; "
+        "first error: ValueError: cannot batch"
+    )
     assert format_throughput(EngineStats(questions=5, cached=5)) == [
         "engine: 5 questions, 5 from the cache, none asked"
     ]
