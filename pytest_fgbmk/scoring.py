@@ -807,9 +807,6 @@ def _read_tf(clauses: list[Clause], asked: str, prompt: str = "") -> str | None:
         for clause, refuses, _ in clauses:
             if not refuses and _identified_other(clause, asked, words):
                 return "no"
-        whole = " ".join(c for c, refuses, _ in clauses if not refuses)
-        if whole and len(clauses) == 1 and _bare_other(whole, asked, words):
-            return "no"
     if not prompt:
         return None
     q_words = _question_words(prompt)
@@ -823,22 +820,6 @@ def _read_tf(clauses: list[Clause], asked: str, prompt: str = "") -> str | None:
     for parts in sentences.values():
         restated = _restated(" ".join(parts), q_words) or restated
     return restated
-
-
-#: Words a bare name never holds: a reply with any of them is a sentence or a sound.
-_NOT_IN_NAMES = _STOP | _VERBS | _NEGATORS | frozenset(
-    {"i", "it", "s", "you", "we", "they", "he", "she", "my", "your", "hmm", "hm", "um", "uh",
-     "er", "ah", "oh", "huh", "ok", "okay", "well", "sure", "maybe", "perhaps", "idk", "yes",
-     "no", "thanks", "sorry", "hello", "hi", "unknown", "none", "nothing", "n", "a", "y"}
-)  # fmt: skip
-
-
-def _bare_other(whole: str, asked: str, prompt_words: frozenset[str]) -> bool:
-    """A reply that is only another specific name ("Merlot" for "Is it Tempranillo?")."""
-    words = whole.split()
-    if not 1 <= len(words) <= 5 or not _NOT_IN_NAMES.isdisjoint(words) or not whole.isascii():
-        return False
-    return _identified_other(f"it is {whole}", asked, prompt_words)
 
 
 #: Several candidates offered ("could also be", "maybe X, maybe Y", "could be X or Y"): a

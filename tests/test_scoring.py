@@ -400,7 +400,7 @@ def _tf_reads(response, q_yes, q_no):
         ("The bird is a seabird.", None),  # a coarser name answers nothing
         ("This is a photo of a sooty albatross.", "no"),
         ("Hmm.", None),
-        ("Sooty albatross", "no"),  # a bare other name
+        ("Sooty albatross", None),  # a bare other name: not read (it could be nonsense)
         ("Laysan albatross", "yes"),
         ("It is a bird.", None),
         # Chinese

@@ -70,7 +70,7 @@ def _reads(q_yes: Question, q_no: Question, response: str):
         ("It is a black-footed albatross.", "no"),
         ("The photo shows a great frigatebird soaring over the sea.", "no"),
         ("This is a picture of a herring gull.", "no"),
-        ("Sooty albatross", "no"),
+        ("Sooty albatross", "unparsed"),  # a bare name could be nonsense ("Banana."): not read
         ("It shows a sooty albatross, which differs from a Laysan albatross in colour.", "no"),
         # coarser names and scene descriptions answer nothing
         ("It is a bird.", "unparsed"),
