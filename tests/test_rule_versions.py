@@ -225,7 +225,10 @@ def _check_pin(name: str, version: str, pins: dict[str, str], digest: str) -> No
 
 
 #: The probe's default grid and the head it selects on a fixed problem, by PROBE version.
-PROBE_PINS = {"1": "4e32b5b7fdd57c30c9ea02e5e4687fb811cb1b54bda35cd2dd27fe50fab0416d"}
+PROBE_PINS = {
+    "1": "4e32b5b7fdd57c30c9ea02e5e4687fb811cb1b54bda35cd2dd27fe50fab0416d",
+    "2": "8458f95c5e471dae9990fc8523ebd47514a24a49416b5064dc62794d3ca00164",
+}
 
 
 def test_probe_grid_and_head_selection_are_pinned_under_its_version():

@@ -16,8 +16,15 @@ the preconditioned coordinates. Training runs :attr:`ProbeSettings.epochs` epoch
 small training set so that it takes at least :attr:`ProbeSettings.min_steps` steps.
 
 The head is **chosen on a validation split** carved from train (10 %, stratified, seeded),
-by validation score, ties (frequent on a small split) broken by the lower validation loss;
-test features are read only after the choice, and only through the chosen head. Reported
+by validation score, ties broken toward the smaller step and the stronger weight decay (the
+more regularised head; :func:`_preference`). A split under
+:attr:`ProbeSettings.cv_below` samples is too small to choose on (issue 15: 300 train images,
+10 classes, 29 validation images; 13 of 16 heads tied at 100 %, and the former tie-break, the
+lowest validation loss, took the largest step): the grid is then chosen by
+**stratified k-fold cross-validation on all of train** (:func:`stratified_folds`, the score
+over every sample's out-of-fold prediction) and the chosen setting (view, lr, weight
+decay) is refitted on all of train. Test features are read only after the choice, and only
+through the chosen head. Reported
 on test: top-1, mean per-class accuracy, and every sample's correctness (the gate's paired
 outcome). A multi-label problem (labels given as a 0/1 matrix) gets sigmoid heads, is chosen
 on validation mAP, and reports mAP over labels; its per-sample outcome is the sample's AP
@@ -26,6 +33,7 @@ over labels.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +59,11 @@ DEFAULT_WEIGHT_DECAYS = (1e-3, 1e-2)
 DEFAULT_BATCH = 256
 VAL_FRACTION = 0.1
 MOMENTUM = 0.9
+#: Folds of the cross-validation that chooses the head when the validation split is small.
+DEFAULT_CV_FOLDS = 5
+#: A validation split under this many samples is too small to choose on: the head is chosen
+#: by cross-validation on all of train instead (the CUB-shaped benchmark's 600 keep the split).
+DEFAULT_CV_BELOW = 500
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,8 @@ class ProbeSettings:
     seed: int = 0
     min_steps: int = DEFAULT_MIN_STEPS
     shrinkage: float = DEFAULT_SHRINKAGE
+    cv_folds: int = DEFAULT_CV_FOLDS
+    cv_below: int = DEFAULT_CV_BELOW
 
     def __post_init__(self) -> None:
         if not self.lrs or any(lr <= 0 for lr in self.lrs):
@@ -77,12 +92,18 @@ class ProbeSettings:
             raise ConfigError(f"probe shrinkage must be >= 0, got {self.shrinkage}")
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"validation fraction must be in (0, 1), got {self.val_fraction}")
+        if self.cv_folds < 2 or self.cv_below < 0:
+            raise ConfigError(
+                f"probe cv_folds must be at least 2 and cv_below >= 0, got "
+                f"{self.cv_folds} and {self.cv_below}"
+            )
 
     def key(self) -> str:
         return (
             f"lrs={','.join(f'{x:.3g}' for x in self.lrs)};ep={self.epochs};bs={self.batch_size};"
             f"wd={self.weight_decays};val={self.val_fraction};seed={self.seed};"
-            f"steps={self.min_steps};shrink={self.shrinkage:g}"
+            f"steps={self.min_steps};shrink={self.shrinkage:g};"
+            f"cv={self.cv_folds}<{self.cv_below};refit"
         )
 
     def epochs_for(self, n_fit: int) -> int:
@@ -125,7 +146,13 @@ class GridHead:
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """The chosen head and its test figures (fractions 0–1)."""
+    """The chosen head and its test figures (fractions 0–1).
+
+    ``val_scores``: each grid member's validation score (named ``view|lr=…|wd=…``), over the
+    held-out split or, when ``folds`` > 0, over the out-of-fold predictions of every train
+    sample; ``n_fit``: samples the chosen head was fitted on (all of train after a
+    cross-validation); ``n_val``: validation predictions the choice was made on.
+    """
 
     head: GridHead
     val_scores: dict[str, float]
@@ -135,6 +162,7 @@ class ProbeResult:
     predictions: np.ndarray
     n_fit: int
     n_val: int
+    folds: int = 0
 
     @property
     def metric(self) -> float:
@@ -223,6 +251,9 @@ def train_probe(
 ) -> ProbeResult:
     """Train the grid on train minus val, choose on val, report the chosen head on test.
 
+    When the validation split would hold fewer than ``settings.cv_below`` samples, the grid
+    is trained on each of ``settings.cv_folds`` folds instead, chosen on the out-of-fold
+    predictions of all of train, and the chosen setting refitted on all of train.
     ``train_labels``: class indices, or a 0/1 matrix (samples × labels) for multi-label.
     ``n_classes``: the head's width (default: the largest train label + 1; a test label
     beyond it is never predicted, so it counts wrong). Raises :class:`ConfigError` when a
@@ -260,32 +291,95 @@ def train_probe(
         raise ConfigError("no feature view to probe")
     dev = torch.device(device) if device is not None else torch.device("cpu")
     fit_idx, val_idx = stratified_split(ytr, settings.val_fraction, settings.seed)
-
-    heads: list[GridHead] = []
-    val_scores: dict[str, float] = {}
-    val_losses: list[float] = []
-    epochs = settings.epochs_for(len(fit_idx))
+    cross_validate = len(val_idx) < settings.cv_below
+    if cross_validate:
+        splits = stratified_folds(ytr, settings.cv_folds, settings.seed)
+        fit_idx = val_idx = np.arange(len(ytr))  # refit on all of train; every sample validated
+    else:
+        splits = [(fit_idx, val_idx)]
+    epochs = sum(settings.epochs_for(len(f)) for f, _ in splits)
+    epochs += settings.epochs_for(len(ytr)) if cross_validate else 0
     bar = Progress(progress, label, epochs * len(trv), "epochs")
-    for name in sorted(trv):
+    names = sorted(trv)
+    grid = [
+        (name, wd, lr) for name in names for wd in settings.weight_decays for lr in settings.lrs
+    ]
+    score_sum = np.zeros(len(grid))
+    weight_sum = np.zeros(len(grid))
+    heads: list[GridHead] = []
+    for fit, val in splits:
+        i = 0
+        for name in names:
+            x = trv[name].to(dev)
+            for head in _train_view(name, x, ytr, fit, c, multilabel, settings, dev, bar.update):
+                score = _score(head, x[val], ytr[val], multilabel)
+                if math.isfinite(score):  # a multi-label fold without positives scores NaN
+                    score_sum[i] += len(val) * score
+                    weight_sum[i] += len(val)
+                if not cross_validate:
+                    heads.append(head)
+                i += 1
+    with np.errstate(invalid="ignore"):  # rounded: equal fold-weighted scores compare equal
+        scores = np.nan_to_num(np.round(score_sum / weight_sum, 12), nan=-math.inf)
+    val_scores = {_grid_name(*g): float(v) for g, v in zip(grid, scores, strict=True)}
+    best = max(range(len(grid)), key=lambda i: _preference(scores[i], *grid[i], i))
+    if cross_validate:
+        name, wd, lr = grid[best]
+        chosen = dataclasses.replace(settings, lrs=(lr,), weight_decays=(wd,))
         x = trv[name].to(dev)
-        for head in _train_view(name, x, ytr, fit_idx, c, multilabel, settings, dev, bar.update):
-            score, loss = _score(head, x[val_idx], ytr[val_idx], multilabel)
-            val_scores[_head_name(head)] = score
-            val_losses.append(loss)
-            heads.append(head)
-    # best validation score; among equal scores (frequent on a small split) the lowest
-    # validation loss, then the first in grid order (views sorted, weight decay, lr)
-    best = max(
-        range(len(heads)),
-        key=lambda i: (val_scores[_head_name(heads[i])], -val_losses[i], -i),
-    )
+        head = _train_view(name, x, ytr, fit_idx, c, multilabel, chosen, dev, bar.update)[0]
+    else:
+        head = heads[best]
     bar.close()
-    head = heads[best]
-    return _report(head, tev[head.view].to(dev), yte, c, multilabel, val_scores, fit_idx, val_idx)
+    return _report(
+        head, tev[head.view].to(dev), yte, c, multilabel, val_scores, fit_idx, val_idx,
+        len(splits) if cross_validate else 0,
+    )  # fmt: skip
 
 
-def _head_name(h: GridHead) -> str:
-    return f"{h.view}|lr={h.lr:.3g}|wd={h.weight_decay:.3g}"
+def stratified_folds(labels: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``k`` (fit, val) index pairs whose val parts partition the samples, stratified and seeded.
+
+    Each class's samples, in a seeded random order, are dealt to the folds in turn, starting
+    where the previous class stopped (fold sizes differ by at most one). A class with fewer
+    than ``k`` samples is missing from some folds' val parts (and, with one sample, from one
+    fold's fit part: that fold's heads cannot predict it, alike for every head). Raises
+    :class:`ConfigError` for fewer than two samples.
+    """
+    keys = labels if labels.ndim == 1 else labels.argmax(1)
+    if len(keys) < 2:
+        raise ConfigError(
+            f"the train split ({len(keys)} samples) is too small to cross-validate a probe; "
+            "give more training samples"
+        )
+    k = min(k, len(keys))
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(keys), dtype=np.int64)
+    start = 0
+    for cls in np.unique(keys):
+        idx = rng.permutation(np.flatnonzero(keys == cls))
+        fold[idx] = (start + np.arange(idx.size)) % k
+        start = (start + idx.size) % k
+    return [(np.flatnonzero(fold != f), np.flatnonzero(fold == f)) for f in range(k)]
+
+
+def _preference(score: float, view: str, weight_decay: float, lr: float, order: int) -> tuple:
+    """Sort key of a grid member (the largest is chosen): the validation score; among equal
+    scores the smaller learning rate, then the larger weight decay, then the first in grid
+    order (views sorted).
+
+    Why not the lower validation loss (version 1): where several heads classify the whole
+    validation split right, the loss is lowest for the largest weights, i.e. the largest
+    step; on the issue's problem (300 train, d=512, 10 classes) that chose lr 3.16, 96.6 %
+    on test, where the smallest tied step gives 99.5 %. With SGD from zero and a fixed step
+    budget a smaller step is a shorter path (a smaller norm, like a stronger L2 penalty),
+    so ties go to the more regularised head.
+    """
+    return (score, -lr, weight_decay, -order)
+
+
+def _grid_name(view: str, weight_decay: float, lr: float) -> str:
+    return f"{view}|lr={lr:.3g}|wd={weight_decay:.3g}"
 
 
 def preconditioner(xf: torch.Tensor, shrinkage: float) -> torch.Tensor | None:
@@ -393,20 +487,13 @@ def _train_view(
     return heads
 
 
-def _score(head: GridHead, x: torch.Tensor, y: np.ndarray, multilabel: bool) -> tuple[float, float]:
-    """Validation score (top-1, or mAP over labels) and mean loss (NaN-safe: inf)."""
+def _score(head: GridHead, x: torch.Tensor, y: np.ndarray, multilabel: bool) -> float:
+    """Validation score: top-1 (fraction), or mAP over labels (NaN: no label has a positive)."""
     with torch.no_grad():
-        logits = head.logits(x)
-        target = torch.as_tensor(y, device=logits.device)
-        if multilabel:
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, target.float())
-        else:
-            loss = torch.nn.functional.cross_entropy(logits, target.long())
-    scores = logits.cpu().numpy()
-    loss_value = float(loss) if torch.isfinite(loss) else math.inf
+        scores = head.logits(x).cpu().numpy()
     if multilabel:
-        return label_map(scores, y), loss_value
-    return float((scores.argmax(1) == y).mean()), loss_value
+        return label_map(scores, y)
+    return float((scores.argmax(1) == y).mean())
 
 
 def label_map(scores: np.ndarray, y: np.ndarray) -> float:
@@ -438,6 +525,7 @@ def _report(
     val_scores: dict[str, float],
     fit_idx: np.ndarray,
     val_idx: np.ndarray,
+    folds: int,
 ) -> ProbeResult:
     with torch.no_grad():
         logits = head.logits(x).cpu().numpy()
@@ -452,6 +540,7 @@ def _report(
             predictions=(logits > 0).astype(np.int8),
             n_fit=len(fit_idx),
             n_val=len(val_idx),
+            folds=folds,
         )
     pred = logits.argmax(1)
     correct = pred == y
@@ -465,4 +554,5 @@ def _report(
         predictions=pred,
         n_fit=len(fit_idx),
         n_val=len(val_idx),
+        folds=folds,
     )

@@ -274,7 +274,8 @@ class MachineTask(Task):
 
 
 def probe_properties(result: ProbeResult) -> dict[str, Any]:
-    """A probe case's reported figures: top-1, mean per-class accuracy, the chosen head."""
+    """A probe case's reported figures: top-1, mean per-class accuracy, the chosen head, and
+    how it was chosen (``folds`` 0: on a held-out split; k: by k-fold cross-validation)."""
     h = result.head
     return {
         "top1": 100 * result.top1,
@@ -285,4 +286,5 @@ def probe_properties(result: ProbeResult) -> dict[str, Any]:
         "val_score": 100 * max(result.val_scores.values()),
         "n_fit": result.n_fit,
         "n_val": result.n_val,
+        "folds": result.folds,
     }
