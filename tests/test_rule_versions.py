@@ -286,7 +286,7 @@ def test_a_robustness_baseline_from_before_the_attack_was_versioned_asks_to_be_r
     from pytest_fgbmk.tasks.machine import MachineTask
 
     class _Ds:
-        name, index_hash = "toy", "abc"
+        name, index_hash, exif_orientation = "toy", "abc", "apply"
 
     class _Ctx:
         options = type("O", (), {"seed": 0})()
