@@ -142,8 +142,9 @@ def test_train_probe_reports_epochs_in_whole_lines():
     quiet = train_probe({"cls": x}, y, {"cls": x}, y, settings=settings)
     loud = train_probe({"cls": x}, y, {"cls": x}, y, settings=settings, progress=out)
     assert torch.equal(quiet.head.weight, loud.head.weight)  # reporting changes nothing
-    assert lines[0].startswith("probe grid: 1/10 epochs (10%), ")
-    assert lines[-1].startswith("probe grid: 10/10 epochs (100%), ") and lines[-1].endswith("done")
+    # 60 validation images: 5-fold cross-validation on train and a refit, 10 epochs each
+    assert lines[0].startswith("probe grid: 6/60 epochs (10%), ")
+    assert lines[-1].startswith("probe grid: 60/60 epochs (100%), ") and lines[-1].endswith("done")
     assert len(lines) == 10 and not any("\r" in s for s in lines)
 
 

@@ -71,12 +71,14 @@ def test_machine_suites_reach_results_and_every_machine_section(run, pytester):
         assert (r.details["gallery"], r.details["view"]) == (12, "cls")
         assert "per_query" not in r.details  # per-query values are not figures
         p = cases[f"linear_probe-{ds}"]
+        # a 12-image train split: chosen by 5-fold cross-validation, refitted on all of it
         assert (p.metric, p.value, p.details["mean_per_class"], p.details["n_fit"]) == (
             "top1",
             100.0,
             100.0,
-            6,
+            12,
         )
+        assert p.details["folds"] == 5
         m = cases[f"meta_categories-{ds}"]
         assert (m.details["single_top1"], m.details["multiple_top1"], m.details["drop"]) == (
             100.0,
