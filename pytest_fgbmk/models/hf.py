@@ -599,7 +599,7 @@ def _device_map(options: ModelOptions) -> str | None:
     if importlib.util.find_spec("accelerate") is None:
         raise ConfigError(
             f"model arg device_map={value} needs the accelerate package, which places the "
-            "model's layers over the GPUs: pip install accelerate"
+            "model's layers over the GPUs: pip install 'pytest-fgbmk[multi-gpu]' (or accelerate)"
         )
     return value
 

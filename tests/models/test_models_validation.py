@@ -279,7 +279,7 @@ def test_device_map_needs_accelerate(files, monkeypatch) -> None:
         load_model(f"hf:{files['llava']}", device_map="auto")
     assert str(info.value) == (
         "model arg device_map=auto needs the accelerate package, which places the model's "
-        "layers over the GPUs: pip install accelerate"
+        "layers over the GPUs: pip install 'pytest-fgbmk[multi-gpu]' (or accelerate)"
     )
     with pytest.raises(ConfigError, match=r"device_map='everywhere' is not valid; use one of"):
         load_model(f"hf:{files['llava']}", device_map="everywhere")
