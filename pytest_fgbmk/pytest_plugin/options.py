@@ -149,7 +149,7 @@ OPTIONS: list[tuple[str, str, str, dict[str, Any]]] = [
         "fgbmk_plan",
         "plan only (collection only; no model loaded, nothing answered): print each selected "
         "case's minimum detectable drop and the --fgbmk-limit that detects a drop of D points "
-        "with 90% power",
+        "with 90 percent power",
         {"metavar": "D"},
     ),
     (

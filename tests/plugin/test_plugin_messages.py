@@ -355,3 +355,16 @@ def test_cases_that_cannot_be_compared_get_one_instruction_with_their_reasons_co
     assert lines[1] == "  1 × answer scoring changed (1 → 2)"
     assert lines[2].startswith("This version measures those cases differently")
     assert format_mismatched(ROWS, "x") == []
+
+
+def test_pytest_help_lists_every_option_and_exits_cleanly(pytester):
+    """argparse formats help strings with %: a bare '%' in one (e.g. '90% power') made
+    ``pytest --help`` crash with a traceback in every project where the plugin is installed."""
+    from pytest_fgbmk.pytest_plugin.options import OPTIONS
+
+    result = pytester.runpytest_subprocess("--help")
+    assert result.ret == 0, result.stderr.str()
+    text = result.stdout.str()
+    assert "Traceback (most recent call last)" not in text + result.stderr.str()
+    for flag, *_ in OPTIONS:
+        assert flag in text, flag
