@@ -21,11 +21,18 @@ EXPORT_FORMATS = ("release", "fgbmk", "vlmevalkit")
 
 
 def _cmd_questions_import(args: argparse.Namespace) -> int:
-    from pytest_fgbmk.questions.files import read_question_files, write_jsonl
+    import warnings
 
-    questions = read_question_files(
-        args.files, dataset=args.dataset, task=args.task, image_root=args.image_root
-    )
+    from pytest_fgbmk.questions.files import GuessedContext, read_question_files, write_jsonl
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", GuessedContext)
+        questions = read_question_files(
+            args.files, dataset=args.dataset, task=args.task, image_root=args.image_root
+        )
+    for w in caught:
+        if issubclass(w.category, GuessedContext):
+            print(f"fgbmk: warning: {w.message}", file=sys.stderr)
     n = write_jsonl(questions, args.out)
     print(f"fgbmk: wrote {n} questions from {len(args.files)} file(s) to {args.out}")
     return 0
@@ -107,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument(
         "--image-root",
         type=Path,
-        help="VLMEvalKit TSVs: the export's --data, made relative again in image paths",
+        help="VLMEvalKit TSVs: the dataset's own folder (the export's --data/NAME, e.g. "
+        "ROOT/cub), made relative again in image paths",
     )
     imp.set_defaults(func=_cmd_questions_import)
 

@@ -201,6 +201,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"fgbmk templates={opts.templates} scoring={opts.scoring}"
         + (f" judge={opts.judge}" if opts.judge else "")
         + (f" exif-orientation={opts.exif_orientation}" if opts.exif_orientation != "apply" else "")
+        + (
+            f" protocol={opts.protocol} (its figures reported, never gated)"
+            if opts.protocol != "standard"
+            else ""
+        )
         + f" limit={opts.limit or 'none'} "
         f"cache={opts.cache or 'off'}"
     )

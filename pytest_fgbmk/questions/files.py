@@ -21,6 +21,7 @@ import csv
 import io
 import json
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
@@ -500,6 +501,11 @@ _ORIGINAL_MC_TAIL = ORIGINAL.mc[0][ORIGINAL.mc[0].index(" Choose one answer") :]
 _EXTENDED_MC_TAIL = EXTENDED.mc[0][EXTENDED.mc[0].index("\n{options}") :]
 
 
+class GuessedContext(UserWarning):
+    """A release file's task or dataset taken from a default, not from its path or options
+    (``fgbmk questions import`` prints it as one line)."""
+
+
 def _read_release_file(
     path: Path,
     dataset: str | None,
@@ -510,10 +516,24 @@ def _read_release_file(
     converted from a VLMEvalKit TSV, whose ``category`` is always the class (or empty)."""
     from_tsv = rows is not None
     p_task, p_dataset, p_level = _path_context(path)
+    guessed = []
+    if not (task or p_task):
+        guessed.append(f"task {GRANULARITY} (give --task)")
     task = task or p_task or GRANULARITY
     if task not in TASKS:
         raise DataFormatError(path, f"unknown task {task!r}", hint=f"use one of {', '.join(TASKS)}")
+    if not (dataset or p_dataset):
+        guessed.append(f"dataset {path.parent.name or 'release'!r} (give --dataset)")
     dataset = dataset or p_dataset or path.parent.name or "release"
+    if guessed:
+        warnings.warn(
+            GuessedContext(
+                f"{path}: its path names no {' or '.join(g.split()[0] for g in guessed)}; "
+                f"assumed {' and '.join(guessed)}: question ids depend on both, so they match "
+                "an export's only when these are right"
+            ),
+            stacklevel=2,
+        )
     ds_key = dataset.lower()
     file_qtype = _qtype_from_name(path.stem)
     # the release names its hierarchical files "<level>_question_<type>.jsonl"

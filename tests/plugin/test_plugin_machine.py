@@ -303,6 +303,8 @@ def test_release_protocol_reports_labelled_release_figures_and_gates_nothing_new
     )
     # gated against the baselines written under the standard protocol: nothing differs
     result.assert_outcomes(passed=2, skipped=1)
+    # a CI log says the option took effect
+    result.stdout.fnmatch_lines(["fgbmk * protocol=release (its figures reported, never gated) *"])
     cases = junit(pytester.path / "r.xml")
     r = cases["test_retrieval[synth_birds]"]
     assert r["release_protocol"] == "release protocol (head chosen on test)"

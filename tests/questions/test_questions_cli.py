@@ -191,3 +191,22 @@ def test_vlmevalkit_rows_are_checked(tmp_path, capsys):
     tsv.write_text(head + "0\ta.jpg\tWhich?\tx\n")
     assert cli.main(["questions", "import", str(tsv), "--out", str(tmp_path / "o.jsonl")]) == 2
     assert "q.tsv:2: 4 columns where the header has 7" in capsys.readouterr().err
+
+
+def test_import_says_when_it_assumed_the_task_or_dataset(tmp_path, fake_loader, capsys):
+    """A release-format file whose path names neither: the ids depend on both, so the
+    import says what it assumed, in one line, instead of writing other ids silently."""
+    release = tmp_path / "attr.jsonl"
+    argv = ["questions", "export", "--data", str(tmp_path), "--dataset", "cub", "--task",
+            "attribute", "--format", "release", "--out", str(release)]  # fmt: skip
+    assert cli.main(argv) == 0
+    capsys.readouterr()
+    back = tmp_path / "back.jsonl"
+    assert cli.main(["questions", "import", str(release), "--out", str(back)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"fgbmk: warning: {release}: its path names no")
+    assert "assumed task granularity (give --task) and dataset" in err[0]
+    assert "(give --dataset)" in err[0]
+    argv = ["questions", "import", str(release), "--out", str(back), "--dataset", "cub"]
+    assert cli.main([*argv, "--task", "attribute"]) == 0
+    assert capsys.readouterr().err == ""
