@@ -327,6 +327,18 @@ def fgbmk_model(fgbmk_run: Run) -> Any:
         pytest.fail(f"--fgbmk-model={fgbmk_run.options.model}: {exc}", pytrace=False)
 
 
+def _shortened(text: str, width: int = 60) -> str:
+    """``text`` cut to ``width`` characters at a word boundary, "…" marking the cut."""
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1]
+    space = cut.rfind(" ")
+    cut = cut[:space] if space > width // 2 else cut
+    if cut.count("(") > cut.count(")"):  # never leave an aside open: "… used (2…"
+        cut = cut[: cut.rfind("(")]
+    return cut.rstrip(" ,;:") + "…"
+
+
 def _not_measured(request: pytest.FixtureRequest, run: Run, case_id: str, error: str) -> str:
     """The failure of a case the run could not measure. An error that stopped several cases
     (a broken cache, a model that did not load, a dataset's features) is a run error: it
@@ -339,7 +351,7 @@ def _not_measured(request: pytest.FixtureRequest, run: Run, case_id: str, error:
         return f"FG-BMK {case_id}: {error}"
     request.node.user_properties.append(("run_error", error))
     first = error.splitlines()[0] if error.strip() else error
-    short = first if len(first) <= 60 else first[:59] + "…"
+    short = _shortened(first)
     return (
         f"FG-BMK {case_id}: not measured: {short} (a run error that stopped {stopped} cases, "
         f"shown in full once under '{RUN_ERRORS}')"
@@ -353,7 +365,7 @@ def _data_error_reference(request: pytest.FixtureRequest, run: Run, case_id: str
     is the JUnit property ``data_error``."""
     summary = str(run.state.error or "")
     request.node.user_properties.append(("data_error", summary))
-    short = summary if len(summary) <= 60 else summary[:59] + "…"
+    short = _shortened(summary)
     return (
         f"FG-BMK {case_id}: not measured: {short} (a data error that stopped "
         f"{len(run.selected)} cases, shown in full once at the end under 'FG-BMK data')"

@@ -66,7 +66,7 @@ def test_broken_images_fail_the_session_once_naming_them_and_score_nothing(
         head, _, rest = props["_message"].partition(": not measured: ")
         assert re.fullmatch(r'failed on setup with "Failed: FG-BMK [\w.-]+', head), name
         assert rest.startswith(
-            "5 of 24 images the selected cases need cannot be used (2 mi… (a data error that "
+            "5 of 24 images the selected cases need cannot be used… (a data error that "
             "stopped 59 cases, shown in full once at the end under 'FG-BMK data')"
         )
         assert props["data_error"].startswith("5 of 24 images the selected cases need")

@@ -368,3 +368,14 @@ def test_pytest_help_lists_every_option_and_exits_cleanly(pytester):
     assert "Traceback (most recent call last)" not in text + result.stderr.str()
     for flag, *_ in OPTIONS:
         assert flag in text, flag
+
+
+def test_a_stopped_case_refers_to_its_error_cut_at_a_word_never_inside_an_aside():
+    from pytest_fgbmk.pytest_plugin.hooks import _shortened
+
+    assert _shortened("short enough") == "short enough"
+    text = "5 of 24 images the selected cases need cannot be used (2 missing, 3 truncated)"
+    assert _shortened(text) == "5 of 24 images the selected cases need cannot be used…"
+    long_word = "--fgbmk-model=tests.fake_models:unloadable: no checkpoint at /nonexistent/ckpt"
+    cut = _shortened(long_word)
+    assert len(cut) <= 60 and cut.endswith("…") and long_word.startswith(cut[:-1])
