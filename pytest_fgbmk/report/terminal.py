@@ -304,6 +304,11 @@ def format_mismatched(rows: Sequence[SummaryRow], command: str) -> list[str]:
             "after review with:"
         )
     out.append(f"  {command}")
+    if any(why.startswith("limit:") or "; limit:" in why for why in reasons):
+        out += [
+            "  (that overwrites them; to keep them and also check at this --fgbmk-limit, add",
+            "  --fgbmk-baseline-alias NAME to both commands)",
+        ]
     return out
 
 

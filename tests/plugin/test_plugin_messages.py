@@ -349,7 +349,10 @@ def test_cases_that_cannot_be_compared_get_one_instruction_with_their_reasons_co
         "Rerun with the baselines' settings; or, if the change is intended, rewrite them after "
         "review with:",
         "  pytest suites --fgbmk-limit 8 --fgbmk-update-baselines",
+        "  (that overwrites them; to keep them and also check at this --fgbmk-limit, add",
+        "  --fgbmk-baseline-alias NAME to both commands)",
     ]
+    assert all(len(line) <= 100 for line in format_mismatched(rows, "x"))
     tool = [_row("cub", "attribute", "g", "tf", 50.0, rebaseline="answer scoring changed (1 → 2)")]
     lines = format_mismatched(tool, "pytest suites --fgbmk-update-baselines")
     assert lines[1] == "  1 × answer scoring changed (1 → 2)"
