@@ -839,16 +839,17 @@ _ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 
 #: A response cut off mid-sentence ("…, this appears to be"): its unfinished last sentence
 #: answers nothing and is left out.
-_CUT_OFF = re.compile(
-    r"(?:\b(?:be|a|an|the|is|are|was|of|to|and|or|with|that|which|as|like|it|its|this|has"
-    r"|have|its|their|typically|probably|likely))\s*\Z",
-    re.I,
-)
+_CUT_OFF = frozenset(
+    {"be", "a", "an", "the", "is", "are", "was", "of", "to", "and", "or", "with", "that",
+     "which", "as", "like", "it", "its", "this", "has", "have", "their", "typically",
+     "probably", "likely"}
+)  # fmt: skip
 
 
 def _uncut(text: str) -> str:
-    """The text without an unfinished last sentence (see ``_CUT_OFF``)."""
-    if not _CUT_OFF.search(text):
+    """The text without an unfinished last sentence (one ending in a word of ``_CUT_OFF``)."""
+    tail = text[-12:].rsplit(None, 1)
+    if not tail or tail[-1].lower() not in _CUT_OFF:
         return text
     end = max(text.rfind(c) for c in ".!?\n。")
     return text[: end + 1] if end >= 0 else ""
@@ -945,12 +946,13 @@ def _options_in(stem: str, options: tuple[str, ...]) -> set[int]:
             found.append((i, spans, affirmed))
     if len(found) > 1:
         found = [f for f in found if not any(g is not f and _inside(f[1], g[1]) for g in found)]
-        # "X false" where "false" is itself an option: a list of two, nothing ruled out
-        starts = {a for _, spans, _ in found for a, _ in spans}
-        found = [
-            (i, spans, affirmed or any(b + 1 in starts for _, b in spans))
-            for i, spans, affirmed in found
-        ]
+        if not all(affirmed for _, _, affirmed in found):
+            # "X false" where "false" is itself an option: a list of two, nothing ruled out
+            starts = {a for _, spans, _ in found for a, _ in spans}
+            found = [
+                (i, spans, affirmed or any(b + 1 in starts for _, b in spans))
+                for i, spans, affirmed in found
+            ]
     return {i for i, _, affirmed in found if affirmed}
 
 
@@ -966,9 +968,12 @@ def _exact_option(whole: str, options: tuple[str, ...]) -> int | None:
     s = _stem(whole)
     if stems.count(s) == 1:
         return stems.index(s)
-    bags = [sorted(o.split()) for o in stems]
+    words = s.count(" ")
+    if not words:
+        return None  # one word: no other order
     bag = sorted(s.split())
-    return bags.index(bag) if len(bag) > 1 and bags.count(bag) == 1 else None
+    bags = [sorted(o.split()) if o.count(" ") == words else None for o in stems]
+    return bags.index(bag) if bags.count(bag) == 1 else None
 
 
 @dataclass(frozen=True)
