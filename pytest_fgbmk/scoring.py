@@ -971,9 +971,12 @@ def _exact_option(whole: str, options: tuple[str, ...]) -> int | None:
     words = s.count(" ")
     if not words:
         return None  # one word: no other order
+    same = [i for i, o in enumerate(stems) if o.count(" ") == words]
+    if not same:
+        return None  # no option has as many words
     bag = sorted(s.split())
-    bags = [sorted(o.split()) if o.count(" ") == words else None for o in stems]
-    return bags.index(bag) if bags.count(bag) == 1 else None
+    hits = [i for i in same if sorted(stems[i].split()) == bag]
+    return hits[0] if len(hits) == 1 else None
 
 
 @dataclass(frozen=True)
