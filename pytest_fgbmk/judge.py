@@ -1,12 +1,14 @@
-"""An optional judge model for the answers the scoring rules leave unparsed (``--fgbmk-judge``).
+"""An optional judge model for the answers the scoring rules cannot decide (``--fgbmk-judge``).
 
 Off by default, so a case's verdict stays deterministic. When on (``strict`` scoring only;
-``official`` is the release's rule and never judged), each answer whose rule verdict is
-unparsed (:data:`JUDGED_HOWS`: not a refusal, not a model error, not an empty response)
-is shown to the judge with the fixed :data:`JUDGE_PROMPT`; the judge replies ``right``,
+``official`` is the release's rule and never judged), each answer the rules cannot decide
+(:func:`needs_judge`: unparsed, or a short answer naming something that is neither the
+truth nor one of its listed names, which may be a name the data does not list: "GSP" for
+German short-haired pointer, 荷花 for lotus; never a refusal, a hedge, a model error or an
+empty response) is shown to the judge with the fixed :data:`JUDGE_PROMPT`; the judge replies ``right``,
 ``wrong`` or ``unclear`` (:func:`parse_verdict`, strict). A right or wrong verdict
-replaces the unparsed one (``how="judge"``); ``unclear`` or any other reply leaves it
-unparsed. Verdicts are cached in the answer cache (:mod:`pytest_fgbmk.cache`) under the
+replaces the rules' one (``how="judge"``); ``unclear`` or any other reply leaves it
+as the rules read it. Verdicts are cached in the answer cache (:mod:`pytest_fgbmk.cache`) under the
 judge's fingerprint and the grading prompt's version, keyed by question id and a hash of
 the whole grading prompt (which holds the response), so a second run asks nothing.
 
@@ -43,6 +45,9 @@ if TYPE_CHECKING:
 #: about: answers the rules could not read. Refusals (``how="refusal"``), scorer failures
 #: and model errors (``how="error"``) are never judged.
 JUDGED_HOWS = frozenset({"unparsed"})
+#: Short answers the rules read as another name (``how="text"``, wrong) are judged too: the
+#: name may be a synonym, translation or abbreviation the data does not list.
+JUDGED_SHORT_ANSWER_HOWS = frozenset({"text"})
 #: The ``how`` of an answer the judge decided (right or wrong).
 JUDGE_HOW = "judge"
 #: The judge's three replies (:func:`parse_verdict`).
@@ -77,8 +82,9 @@ baseline's fingerprint."""
 
 #: Longer responses are cut to this many characters in the grading prompt.
 MAX_RESPONSE_CHARS = 4000
-#: The version of the grading prompt and of :func:`parse_verdict` (a hash of both).
-JUDGE_VERSION = sha256_hex(JUDGE_PROMPT + "|parse=1", 12)
+#: The version of the grading prompt, of :func:`parse_verdict` and of which answers are
+#: judged (:func:`needs_judge`; ``select=2``: short answers naming another name too).
+JUDGE_VERSION = sha256_hex(JUDGE_PROMPT + "|parse=1|select=2", 12)
 #: How the judge generates: greedy, a few tokens (one word is asked for).
 JUDGE_SETTINGS = GenerationSettings(max_new_tokens=16, temperature=0.0)
 _WORD = re.compile(r"\A[\s*_`\"'.]*([a-z]+)[\s*_`\"'.!]*\Z")
@@ -117,10 +123,15 @@ def parse_verdict(reply: str) -> str:
     return "unclear"
 
 
-def needs_judge(scored: Scored, response: str) -> bool:
-    """Whether the judge is asked about this answer: the rules left it unparsed
-    (:data:`JUDGED_HOWS`) and the response has text."""
-    return scored.how in JUDGED_HOWS and bool(response.strip())
+def needs_judge(scored: Scored, response: str, qtype: str = "") -> bool:
+    """Whether the judge is asked about this answer: the response has text and the rules
+    left it unparsed (:data:`JUDGED_HOWS`) or, for a short answer (``qtype="sa"``), read it
+    as a name that is not the truth's (:data:`JUDGED_SHORT_ANSWER_HOWS`)."""
+    if not response.strip():
+        return False
+    if scored.how in JUDGED_HOWS:
+        return True
+    return qtype == "sa" and not scored.correct and scored.how in JUDGED_SHORT_ANSWER_HOWS
 
 
 def judged_scoring(scoring: str, identity: str | None) -> str:
@@ -232,7 +243,7 @@ def judge_answers(
     judge: Judge, questions: Sequence[Question], answers: Mapping[str, Answer]
 ) -> dict[str, bool]:
     """The judge's right/wrong on each of ``questions`` whose answer the ``strict`` rules
-    left unparsed (:func:`needs_judge`), by question id.
+    cannot decide (:func:`needs_judge`), by question id.
 
     Errored answers are never judged; answers the judge found unclear (or failed on) are
     left out, so they stay unparsed.
@@ -240,7 +251,7 @@ def judge_answers(
     items = []
     for q in questions:
         a = answers[q.id]
-        if a.error is None and needs_judge(score(q, a.text, "strict"), a.text):
+        if a.error is None and needs_judge(score(q, a.text, "strict"), a.text, q.qtype):
             items.append((q, a.text))
     if not items:
         return {}

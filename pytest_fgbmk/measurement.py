@@ -86,7 +86,7 @@ class Measurement:
     scored wrong); ``errors`` counts questions the model failed to answer (scored wrong, reported);
     ``details`` holds task-specific figures (knowledge bias: the per-category
     distribution and the ranked per-category accuracies). ``judged`` counts answers the
-    rules left unparsed that ``--fgbmk-judge`` decided (``how="judge"``; 0 without a judge).
+    rules could not decide that ``--fgbmk-judge`` decided (``how="judge"``; 0 without a judge).
     """
 
     case_id: str
@@ -177,10 +177,10 @@ def measure_questions(
     ``case`` is a :class:`pytest_fgbmk.questions.cases.Case`. An errored answer is
     scored wrong with ``how="error"`` and counted in ``errors``. ``judged``: the judge's
     right/wrong by question id (:func:`pytest_fgbmk.judge.judge_answers`); it replaces a
-    verdict the rules left unparsed (``how="judge"``, counted in ``judged``) and nothing
-    else; never given in ``official`` mode.
+    verdict the rules could not decide (:func:`~pytest_fgbmk.judge.needs_judge`;
+    ``how="judge"``, counted in ``judged``) and nothing else; never given in ``official`` mode.
     """
-    from pytest_fgbmk.judge import JUDGE_HOW, JUDGED_HOWS
+    from pytest_fgbmk.judge import JUDGE_HOW, needs_judge
     from pytest_fgbmk.scoring import Scored, score, summarize
 
     judged = judged or {}
@@ -196,7 +196,7 @@ def measure_questions(
             s = Scored(correct=False, parsed=None, how="error")
         else:
             s = score(q, a.text, scoring)
-            if q.id in judged and s.how in JUDGED_HOWS:
+            if q.id in judged and needs_judge(s, a.text, q.qtype):
                 s = Scored(correct=judged[q.id], parsed=None, how=JUDGE_HOW)
                 n_judged += 1
         scored.append(s)

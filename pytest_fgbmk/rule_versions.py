@@ -30,8 +30,11 @@ SUBSET = "2"
 #: hedges, final answers, implicit answers, plural/spacing variants; 3: another species
 #: named in a true/false answer is a no, yes/no and refusals in more languages, ordinal and
 #: lowercase option letters, options named by most of their words, options weighed or
-#: described are not chosen, diacritics ignored).
-SCORING = "3"
+#: described are not chosen, diacritics ignored; 4: an implicit yes that offers the asked
+#: name among others is a hedge, definitions and reordered or derived names, another model
+#: number, concluding "So B."/"…is C."/"B (aside)" letters, Japanese/Korean markers, JSON
+#: answers, one-letter slips in long words, "St."/"Mt.", options worded like refusals).
+SCORING = "4"
 #: Decoding an image file into the RGB pixels a model sees (``data/images.py``; 2: EXIF
 #: orientation applied, as transformers' ``load_image`` does, unless
 #: ``--fgbmk-exif-orientation=ignore``, which the baseline records beside this version).

@@ -6,7 +6,9 @@ letters map to options, and case, plural, hyphenation, spacing and punctuation d
 
 * The response is cleaned first: ``<think>…</think>`` blocks (an unclosed leading one
   leaves nothing), end-of-turn tokens such as ``</s>``, markdown emphasis (``*``, `````,
-  leading ``#``) and a leading ``A:`` that means "Answer:".
+  leading ``#``) and a leading ``A:`` that means "Answer:". A response that is one JSON
+  object is read as its answer key's value (``{"answer": "B"}``), else as its other values
+  in order (``{"make": "Jeep", "model": "Wrangler SUV", "year": 2012}``).
 * It is cut into sentences and clauses (sentence ends, commas, semicolons, colons, dashes,
   "but", "however", …). A question the model asks itself ("A Laysan albatross? No, …") is
   deliberation and left out. A clause that refuses or declares ignorance ("No idea.", "I
@@ -14,7 +16,10 @@ letters map to options, and case, plural, hyphenation, spacing and punctuation d
   answers nothing, even when it contains "no" or a name.
 * A name is matched as whole words in singular form, spaces and hyphens optional between
   its letters ("German Shorthaired Pointer" = "German short-haired pointer", "Arctic terns"
-  = "arctic tern", "Baird's sparrow" = "baird sparrow"); a name in Chinese needs no spaces. A
+  = "arctic tern", "Baird's sparrow" = "baird sparrow", "St. Bernard" = "Saint Bernard"); a
+  name in Chinese needs no spaces. A whole answer one slip away from a name (a letter
+  substituted, inserted, dropped or two swapped, in a word of at least 7 letters, numbers
+  exact: "Weimeraner", "Chihuahau") is that name. A
   name is not put forward when ruled out ("not a X", "rather than X", "unlike X", "compared
   with X", "rules out X", "X is wrong", 不是X) or corrected later ("…, but it is actually a
   Y").
@@ -25,12 +30,18 @@ letters map to options, and case, plural, hyphenation, spacing and punctuation d
   names the asked object (``Question.asked``, or the name in the prompt: "Is there a pair of
   skis in the image?") answers implicitly: no when a negation precedes it ("no", "not",
   "n't", "without", "rather than", …) or "is not"/"absent" follows it, yes otherwise ("The
-  image shows a pair of skis."); else a sentence restating the whole question ("The red car
-  is (not) larger than the blue truck."). The last explicit answer decides, else the last
-  implicit one.
+  image shows a pair of skis."), also with its words in another order ("a convertible Ford
+  Mustang") or, for a one-word name, derived ("No ulceration is visible"); a definition ("A
+  pug is a small dog breed") is no statement about the image; an implicit yes that offers
+  the name among others ("X or Y", "features of both X and Y") or tentatively while keeping
+  the question open ("It could be X, but other conditions should be ruled out") is a hedge;
+  else a sentence restating the whole question ("The red car is (not) larger than the blue
+  truck."). For an identity question, another specific name is a no ("a Cessna 172" for
+  "Cessna 208?"). The last explicit answer decides, else the last implicit one.
 * multiple-choice: a response that is one option's text; else, for lettered options, the
   last answer statement ("Answer: b", "the answer is (D)", "I'd go with C", "It's B", "B is
-  correct", 答案是B), else a leading letter ("B", "(B)", "B)", "B.", "B\\n…"), else a single
+  correct", 答案是B, 答えは B, "So B.", "The species in this image is C."), else a leading
+  letter ("B", "(B)", "B)", "B.", "B\\n…"), else a single
   letter named as "option B" or "(B)" and not ruled out ("(A) is wrong"); a list of letters
   ("A, B", "(A) (B) (C)", one lettered line per option) is a hedge; a letter whose attached
   text names another option is unparsed. Else option texts named: after an answer marker
@@ -54,6 +65,7 @@ truth is a substring of the response. It is for comparing with the paper only.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -103,7 +115,7 @@ _REFUSAL = re.compile(
     r"|unclear|(?:can t|cannot|can not|could not|couldn t|unable to|not able to|impossible to"
     r"|hard to|difficult to|no (?:way|means|method) (?:to|of)|not possible to|isn t possible to"
     r"|is not possible to)(?: \w+){0,3}? (?:(?:tell|determin|say|know|answer|identif|judg"
-    r"|confirm|verif|decid|assess|discern|distinguish)\w*|be sure|be certain|make out)|(?:cannot|can t|can not|could not) be (?:determined|confirmed"
+    r"|confirm|verif|decid|assess|discern|distinguish|choose|pick)\w*|be sure|be certain|make out)|(?:cannot|can t|can not|could not) be (?:determined|confirmed"
     r"|identified|known|seen)|undeterminable|indeterminate|as an ai|i m sorry|i am sorry"
     r"|(?:not enough|insufficient|no) (?:visual )?(?:information|details?|context|evidence|clues?)"
     r"|(?:can t|cannot|unable to|not able to) (?:view|see|access|process|analy[sz]e)"
@@ -155,6 +167,25 @@ def _clauses_cached(text: str) -> tuple[Clause, ...]:
     return tuple(_clauses_uncached(text))
 
 
+def _option_clauses(text: str, options: tuple[str, ...]) -> list[Clause]:
+    """:func:`_clauses` for a multiple-choice response: when an option is itself worded like
+    a refusal ("unclear", "cannot be determined"), naming it is no refusal; a clause
+    refuses only if it still does without the options' words."""
+    clauses = _clauses(text)
+    worded = [o for o in options if _REFUSAL.search(normalize(o))]
+    if not worded or not any(r for _, r, _ in clauses):
+        return clauses
+    out = []
+    for c, refuses, k in clauses:
+        if refuses:
+            rest = c
+            for o in worded:
+                rest = f" {rest} ".replace(f" {normalize(o)} ", " ").strip()
+            refuses = _REFUSAL.search(rest) is not None
+        out.append((c, refuses, k))
+    return out
+
+
 # -- names: plural, spacing and hyphen variants ---------------------------------------------
 
 _IRREGULAR = {
@@ -166,6 +197,8 @@ _IRREGULAR = {
 _CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\u3040-\u30ff\uf900-\ufaff]")
 
 
+#: Abbreviations that stand for a whole word inside names ("St. Bernard", "Mt. Fuji cherry").
+_ABBREVIATED = {"st": "saint", "mt": "mount"}
 _NUMBERS = {
     "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7",
     "eight": "8", "nine": "9", "ten": "10", "eleven": "11", "twelve": "12",
@@ -178,6 +211,8 @@ def _stem_word(w: str) -> str:
         return _IRREGULAR[w]
     if w in _NUMBERS:
         return _NUMBERS[w]  # "seven spotted" = "7 spotted"
+    if w in _ABBREVIATED:
+        return _ABBREVIATED[w]  # "St. Bernard" = "Saint Bernard"
     if len(w) <= 3 or not w.isascii() or not w.isalpha():
         return w
     if w.endswith("sis") and len(w) > 4:  # keratosis / keratoses, diagnosis / diagnoses
@@ -241,6 +276,60 @@ def _name_stem(name: str) -> str:
 @lru_cache(maxsize=1 << 16)
 def _compact(name: str) -> str:
     return _name_stem(name).replace(" ", "")
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether two different words are one edit apart: a letter substituted, inserted or
+    dropped, or two neighbours swapped (the Damerau–Levenshtein distance is 1)."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    if len(a) < len(b):
+        return a[i:] == b[i + 1 :]
+    return a[i + 1 :] == b[i + 1 :] or (
+        i + 1 < len(a) and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2 :] == b[i + 2 :]
+    )
+
+
+#: The shortest word in which one slip still reads as a misspelling, not another name.
+_SLIP_MIN_LETTERS = 7
+
+
+def _misspelt(said: str, name: str) -> bool:
+    """Whether stemmed ``said`` is stemmed ``name`` with one slip ("weimeraner" for
+    "weimaraner", "chihuahau" for "chihuahua", "californian poppy" for "california poppy"):
+    the same words but one, which differs by one edit, has letters only and at least
+    :data:`_SLIP_MIN_LETTERS` of them. Numbers and short words must match exactly ("Audi
+    S4" is not "Audi S5")."""
+    a, b = said.split(), name.split()
+    if len(a) != len(b) or not a:
+        return False
+    diff = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+    if len(diff) != 1:
+        return False
+    x, y = diff[0]
+    return (
+        min(len(x), len(y)) >= _SLIP_MIN_LETTERS
+        and x.isalpha()
+        and y.isalpha()
+        and x.isascii()
+        and _one_edit(x, y)
+    )
+
+
+_ARTICLE = re.compile(r"\A(?:a|an|the) ")
+
+
+def _misspelt_name(whole: str, names: Sequence[str]) -> int | None:
+    """The index of the one name a whole response misspells by one slip (:func:`_misspelt`),
+    else None (none, or several)."""
+    said = _stem(_ARTICLE.sub("", whole))
+    hits = [i for i, n in enumerate(names) if _misspelt(said, _name_stem(n))]
+    return hits[0] if len(hits) == 1 else None
 
 
 _CUES = frozenset(
@@ -308,7 +397,7 @@ def _affirmed(clause_stem: str, span: tuple[int, int]) -> bool:
 
 _MARKER = re.compile(
     r"(?:(?:\bfinal answer|\bcorrect answer|\bthe answer|\bmy answer|\banswer choice|\banswer"
-    r"|\bcorrect (?:option|choice)(?: letter)?|\boption letter)\b|答案)"
+    r"|\bcorrect (?:option|choice)(?: letter)?|\boption letter)\b|答案|答え)"
     r"(?:\s+(?:is|would be|should be|will be|to the question is|to this question is))?"
     r"\s*[:：=\-]?\s*",
     re.I,
@@ -346,10 +435,49 @@ def _unwrapped(m: re.Match[str]) -> str:
     return m.group(1) or ""
 
 
+#: A response that is one JSON object, fenced or not.
+_JSON_OBJECT = re.compile(r"\A\s*(?:```(?:json)?\s*)?(\{.*\})\s*(?:```)?\s*\Z", re.S | re.I)
+#: Keys whose value is the answer ({"answer": "B"}, {"final_answer": …}).
+_ANSWER_KEYS = re.compile(
+    r"\A(?:final[ _]?)?(?:answer|prediction|label|choice|option|result)\Z", re.I
+)
+#: Keys whose value is never part of the answer (reasoning, confidence).
+_ASIDE_KEYS = re.compile(
+    r"reason|explanation|rationale|thought|analysis|confidence|probability|score|evidence"
+    r"|justification|description|notes?\b",
+    re.I,
+)
+
+
+def _json_answer(text: str) -> str | None:
+    """The answer in a response that is one JSON object: the value of an answer key
+    ({"answer": "B"}), else its other values in order ({"make": "Jeep", "model": "Wrangler
+    SUV", "year": 2012} reads "Jeep Wrangler SUV 2012"); None for any other response."""
+    m = _JSON_OBJECT.match(text)
+    if m is None:
+        return None
+    try:
+        obj = json.loads(m.group(1))
+    except ValueError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    values = [(str(k), v) for k, v in obj.items() if isinstance(v, (str, int, float))]
+    values = [(k, v) for k, v in values if not isinstance(v, bool)]
+    for k, v in values:
+        if _ANSWER_KEYS.match(k.strip()):
+            return str(v)
+    kept = [str(v) for k, v in values if not _ASIDE_KEYS.search(k)]
+    return " ".join(kept) if kept else None
+
+
 def clean(response: str) -> str:
     """The response as read: reasoning blocks, end tokens and emphasis removed, trimmed,
-    and cut to its first and last parts when longer than ``_MAX_CHARS``."""
+    and cut to its first and last parts when longer than ``_MAX_CHARS``; a JSON object's
+    answer (:func:`_json_answer`)."""
     text = strip_reasoning(response)
+    if "{" in text[:12]:
+        text = _json_answer(text) or text
     if "\\" in text or "$" in text:
         text = _LATEX.sub(_unwrapped, _LATEX.sub(_unwrapped, text))  # \boxed{\text{B}}
     if ":" in text or "：" in text or "[" in text or "<" in text:
@@ -642,9 +770,13 @@ def _implicit(clause: str, asked: str) -> str | None:
         stem = _NO_DOUBT.sub(" ", stem)  # "There is no doubt that this is a …"
     verdict = None
     for start, end in _mentions(stem, asked):
+        if start <= 3 and stem[:start].strip() in ("", "a", "an") and _DEFINITION.match(stem[end:]):
+            continue  # "A pug is a small dog breed …": a definition, not what the image shows
         before = stem[:start].split()[-6:]
         negated = not _NEGATORS.isdisjoint(before) or _NEGATED_AFTER.match(stem[end:])
         verdict = "no" if negated else "yes"
+    if verdict is None:
+        verdict = _implicit_variant(stem, asked)
     if verdict is None:
         words = _name_stem(asked).split()
         for k in range(1, len(words)):
@@ -655,6 +787,43 @@ def _implicit(clause: str, asked: str) -> str | None:
                 before = stem[:start].split()[-3:]
                 if not _NEGATORS.isdisjoint(before) or _NEGATED_AFTER.match(stem[end:]):
                     return "no"
+    return verdict
+
+
+#: What follows a name that opens a definition ("A pug is a small dog breed", "Pugs are …").
+_DEFINITION = re.compile(r"\A (?:is (?:a|an|one of)|are) ")
+#: Endings that derive a word from a one-word asked name ("ulcer": "ulceration", "ulcerated").
+_DERIVED = ("ation", "ated", "ed", "ing", "ous", "ic", "y")
+
+
+def _implicit_variant(stem: str, asked: str) -> str | None:
+    """The asked name said in another form: its words in another order ("a convertible Ford
+    Mustang" for "Ford Mustang Convertible"), or a one-word name derived ("No ulceration is
+    visible" for "ulcer"); no when a negation precedes it, yes otherwise, else None."""
+    words = stem.split()
+    target = _name_stem(asked).split()
+    spots: list[tuple[int, int]] = []
+    if len(target) > 1:
+        bag = sorted(target)
+        n = len(target)
+        spots = [
+            (k, k + n)
+            for k in range(len(words) - n + 1)
+            if words[k : k + n] != target and sorted(words[k : k + n]) == bag
+        ]  # the name in its own order is a mention, read (or set aside) by the caller
+    elif target and len(target[0]) >= 4 and target[0].isalpha():
+        roots = {target[0], target[0][:-1]} if target[0].endswith("e") else {target[0]}
+        spots = [
+            (k, k + 1)
+            for k, w in enumerate(words)
+            if any(w.startswith(r) and w[len(r) :] in _DERIVED for r in roots)
+        ]
+    verdict = None
+    for a, b in spots:
+        negated = not _NEGATORS.isdisjoint(words[max(0, a - 6) : a]) or _NEGATED_AFTER.match(
+            " " + " ".join(words[b:])
+        )
+        verdict = "no" if negated else "yes"
     return verdict
 
 
@@ -724,7 +893,12 @@ def _identified_other(clause: str, asked: str, prompt_words: frozenset[str]) -> 
     if named <= asked_words or asked_words <= named or _mentions(name, asked):
         return False  # part of the asked name (coarser), or the asked name itself
     specific = named - asked_words - _COARSE - prompt_words
-    return bool(specific) and not all(w.isdigit() for w in specific)
+    if specific and all(w.isdigit() for w in specific):
+        # a number alone names nothing ("a 2012 model"), unless it replaces the asked
+        # name's number after the same words ("a Cessna 172" for "Cessna 208")
+        shared = {w for w in named & asked_words if not w.isdigit()}
+        return bool(shared) and any(w.isdigit() for w in asked_words - named)
+    return bool(specific)
 
 
 _QUESTION = re.compile(
@@ -875,11 +1049,46 @@ def _score_tf(q: Question, text: str) -> Scored:
         if _ALTERNATIVES.search(normalize(text)) and not any(r for _, r, _ in clauses):
             return Scored(False, None, "hedge")  # "Either X or Y."
         return _no_answer(clauses)
-    if _ALTERNATIVES.search(normalize(text)) and not any(
-        _explicit(c) for c, refuses, _ in clauses if not refuses
-    ):  # "It could be X, but it could also be Y": candidates offered, no yes or no
-        return Scored(False, None, "hedge")
+    if not any(_explicit(c) for c, refuses, _ in clauses if not refuses):
+        if _ALTERNATIVES.search(normalize(text)):
+            return Scored(False, None, "hedge")  # "It could be X, but it could also be Y"
+        if said == "yes" and _offered_among_others(clauses, _asked(q), normalize(text)):
+            return Scored(False, None, "hedge")  # "Fokker 100 or Fokker 70"
     return Scored(said == q.truth, said, "yesno")
+
+
+#: Beside the asked name in its clause: other candidates ("X or Y", "features of both X
+#: and Y", "between X and Y").
+_AMONG = re.compile(r"\b(?:or|both|between|versus|vs|nor)\b")
+#: The name offered tentatively ("It could be X") ...
+_TENTATIVE = re.compile(r"\b(?:could|might|may) (?:also )?be\b|\b(?:possibly|perhaps|maybe)\b")
+#: ... while the response keeps the question open ("other conditions should be ruled out",
+#: "I cannot decide", "not certain").
+_KEPT_OPEN = re.compile(
+    r"\bother (?:condition|possibilit|option|candidate|species|breed|diagnos|cause)\w*"
+    r"|\bruled? out\b|\bcannot (?:decide|be (?:sure|certain))|\bcan t (?:decide|be (?:sure|certain))"
+    r"|\bnot (?:sure|certain)\b|\buncertain\b|\bdifficult to say\b|\bhard to say\b"
+    r"|\bprofessional\b|\bconfirm"
+)
+
+
+def _offered_among_others(clauses: list[Clause], asked: str, said: str) -> bool:
+    """Whether an implicit yes names the asked object only as one candidate among others
+    ("X or Y", "features of both X and Y") or tentatively while keeping the question open
+    ("It could be X, but other conditions should be ruled out"): a hedge."""
+    if not asked:
+        return False
+    for c, refuses, _ in clauses:
+        if refuses:
+            continue
+        stem = _stem(c)
+        if not _mentions(stem, asked):
+            continue
+        if _AMONG.search(stem):
+            return True
+        if _TENTATIVE.search(stem) and _KEPT_OPEN.search(said):
+            return True
+    return False
 
 
 # -- multiple-choice -----------------------------------------------------------------------
@@ -893,7 +1102,9 @@ _LETTER_STRONG = re.compile(
     r"|correct option|correct choice|best option|best choice|final choice|option letter)\b"
     r"(?:\s+(?:is|would be|should be|will be|to the question is|to this question is))?"
     r"|\bi(?:'d|’d|\s+would)?\s+(?:choose|pick|select|go\s+with|say)"
-    r"|\b(?:it|that)(?:\s+is|'s|’s)|答案(?:是|为)?|选(?:择)?|正解は|정답은|정답:"
+    r"|\b(?:it|that)(?:\s+is|'s|’s)|答案(?:是|为)?|选(?:择)?|正解は|答えは|答え[:：]|回答は|정답은|정답:|답은"
+    r"|\b(?:so|thus|therefore|hence|consequently)\b,?"  # "So B." after weighing each option
+    r"|\bis(?=\s+(?-i:[A-Z])[.!]?[ \t]*(?:\n|\Z))"  # "The species in this image is C."
     r"|\b(?:la\s+)?respuesta(?:\s+correcta)?\s+es(?:\s+la)?|\b(?:la\s+)?r[ée]ponse"
     r"(?:\s+correcte)?\s+est(?:\s+la)?|\b(?:die\s+)?(?:richtige\s+)?antwort\s+ist"
     r"|\b(?:a\s+)?resposta(?:\s+correta)?\s+[ée](?:\s+a)?|\b(?:la\s+)?risposta"
@@ -912,7 +1123,10 @@ _LETTER_LIST = re.compile(
     r"\A[\)\]]?\s*(?:(?:[,/&]|\bor\b|\band\b)\s*[\(\[]?[A-Z]|[\(\[][A-Z][\)\]])(?![A-Za-z0-9])"
     r"|\A[\)\].:]?[ \t]*\n\s*[\(\[]?[A-Z][\)\].]?[ \t]*(?:\n|\Z)"  # "A\nB\nC": one per line
 )
-_DELIMITED = re.compile(r"\A(?:[.:)\]](?:\s|\Z)|\s*\Z|[ \t]*\n|[,;!])")
+_DELIMITED = re.compile(
+    r"\A(?:[.:)\]](?:\s|\Z)|\s*\Z|[ \t]*\n|[,;!]"
+    r"|[ \t]+\([^()\n]*\)[ \t]*[.!]?[ \t]*(?:\n|\Z))"  # "A (GSP)": an aside ends its line
+)
 _WEAK_RULED_OUT = re.compile(
     r"\b(?:is|are|was|seems) (?:not|incorrect|wrong|false|unlikely)|\bincorrect\b|ruled out"
     r"|\beliminat|\bwrong\b"
@@ -1130,7 +1344,7 @@ def _read_options(q: Question, text: str, clauses: list[Clause]) -> object | int
     seg = _final_segment(text)
     if seg is not None:
         found: set[int] = set()
-        for c, refuses, _ in _clauses(seg):
+        for c, refuses, _ in _option_clauses(seg, q.options):
             if not refuses:
                 found |= _options_in(_stem(c), q.options)
         if len(found) == 1:
@@ -1273,7 +1487,7 @@ def _score_mc(q: Question, text: str) -> Scored:
         v = _verdict(q, _read_letter(q, text), "letter")
         if v is not None:
             return v
-    clauses = _clauses(text)
+    clauses = _option_clauses(text, q.options)
     if _yes_no(q.options):
         said = _read_tf(clauses, "", q.prompt)
         if said is not None:
@@ -1294,6 +1508,9 @@ def _score_mc(q: Question, text: str) -> Scored:
             i = _partial_option(q, clauses, text)
         if i is not None:
             return Scored(q.options[i] == q.truth, q.options[i], "letter" if q.lettered else "text")
+        i = _misspelt_name(whole, q.options)
+        if i is not None:
+            return Scored(q.options[i] == q.truth, q.options[i], "text")
     return v if v is not None else _no_answer(clauses)
 
 
@@ -1400,6 +1617,10 @@ def _score_sa(q: Question, text: str) -> Scored:
         said = " ".join(c for c, refuses, _ in clauses if not refuses).split()
         if len(said) <= 2:
             return Scored(False, None, "refusal")
+    names = (q.truth, *q.accepted)
+    i = _misspelt_name(whole, names)
+    if i is not None:
+        return Scored(True, names[i], "text" if i == 0 else "synonym")
     return Scored(False, whole[:200], "text")
 
 

@@ -1,5 +1,5 @@
-"""The optional judge (``--fgbmk-judge``): only unparsed answers reach it, its reply is read
-strictly, its verdicts are cached, recorded as ``how="judge"``, and part of the recorded
+"""The optional judge (``--fgbmk-judge``): only answers the rules cannot decide reach it
+(unparsed ones, and short answers naming another name), its reply is read strictly, its verdicts are cached, recorded as ``how="judge"``, and part of the recorded
 scoring; against a fake judge and a local chat-completions endpoint."""
 
 from __future__ import annotations
@@ -100,14 +100,56 @@ def test_the_grading_prompt_holds_question_options_truth_and_response():
     long = grading_prompt(tf(1), "x" * 5000)
     assert "x" * 4000 + "…\n>>>" in long and "x" * 4001 not in long
     # the version is a hash of the prompt text: any edit of the prompt changes it
-    assert judge_module.sha256_hex(JUDGE_PROMPT + "|parse=1", 12) == JUDGE_VERSION
+    assert judge_module.sha256_hex(JUDGE_PROMPT + "|parse=1|select=2", 12) == JUDGE_VERSION
 
 
-def test_only_unparsed_answers_with_text_need_the_judge():
+def test_only_answers_the_rules_cannot_decide_need_the_judge():
     assert needs_judge(Scored(False, None, "unparsed"), "Mmm.")
     assert not needs_judge(Scored(False, None, "unparsed"), "  ")
-    for how in ("refusal", "error", "yesno", "letter", "text", "synonym", "official"):
-        assert not needs_judge(Scored(False, None, how), "Mmm.")
+    for qtype in ("tf", "mc", "sa"):
+        for how in ("refusal", "error", "hedge", "yesno", "letter", "synonym", "official"):
+            assert not needs_judge(Scored(False, None, how), "Mmm.", qtype)
+    # a short answer naming another name may be a synonym the data does not list ...
+    assert needs_judge(Scored(False, "gsp", "text"), "GSP", "sa")
+    # ... never a right one, nor another type's wrong option text
+    assert not needs_judge(Scored(True, "x", "text"), "X", "sa")
+    assert not needs_judge(Scored(False, "blue finch", "text"), "blue finch", "mc")
+    assert not needs_judge(Scored(False, "gsp", "text"), "   ", "sa")
+
+
+def sa(i: int) -> Question:
+    return Question(
+        id=f"s{i}",
+        dataset="toy",
+        image=f"img/{i}.png",
+        prompt="Which breed is this dog? Directly answer with breed names.",
+        qtype="sa",
+        task="granularity",
+        facet="breed",
+        category="German short-haired pointer",
+        truth="German short-haired pointer",
+        template_id="t0",
+    )
+
+
+def test_short_answers_naming_another_name_are_judged_and_the_verdict_replaces_the_rule():
+    qs = [sa(i) for i in range(5)]
+    answers = {
+        "s0": Answer("German shorthaired pointer"),  # the truth: never judged
+        "s1": Answer("GSP rightish"),  # another name: judged right
+        "s2": Answer("Vizsla wrongish"),  # another name: judged wrong
+        "s3": Answer("German shorthaired pointer or vizsla"),  # a hedge: never judged
+        "s4": Answer("Zorblax murky"),  # judged unclear: stays as the rules read it
+    }
+    fake = FakeJudge()
+    judged = judge_answers(Judge(fake), qs, answers)
+    assert fake.ids == ["s1", "s2", "s4"]
+    assert judged == {"s1": True, "s2": False}
+    case = Case("toy", "granularity", "breed", "sa")
+    m = measure_questions(case, qs, answers, asked=ASKED, judged=judged)
+    assert [o.how for o in m.outcomes] == ["text", "judge", "judge", "hedge", "text"]
+    assert [o.correct for o in m.outcomes] == [True, True, False, False, False]
+    assert (m.value, m.judged) == (40.0, 2)
 
 
 def test_unparsed_answers_are_judged_parsed_errors_and_refusals_never(monkeypatch):

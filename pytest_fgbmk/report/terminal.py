@@ -318,7 +318,8 @@ def _clip(text: str, width: int) -> str:
 
 def format_judged(rows: Sequence[SummaryRow]) -> list[str]:
     """One line on what ``--fgbmk-judge`` decided over the run's cases (none without it):
-    answers it decided, those still unparsed, and how many answers in how many cases."""
+    answers it decided (unparsed ones, and short answers naming another name), those still
+    unparsed, and how many answers in how many cases."""
     judged = [r for r in rows if r.judged_rate is not None]
     if not judged:
         return []
@@ -326,7 +327,7 @@ def format_judged(rows: Sequence[SummaryRow]) -> list[str]:
     left = sum(round(r.unparsed_rate * r.n / 100) for r in judged)
     n = sum(r.n for r in judged)
     return [
-        f"fgbmk judge: decided {decided} of {decided + left} answers the rules left unparsed "
+        f"fgbmk judge: decided {decided} answers the rules could not "
         f"({left} stay unparsed; {n} answers in {len(judged)} cases)"
     ]
 

@@ -237,7 +237,7 @@ class RunContext:
         return self._judge
 
     def judged(self, case: Case) -> dict[str, bool]:
-        """The judge's right/wrong on the case's answers the rules left unparsed, by
+        """The judge's right/wrong on the case's answers the rules could not decide, by
         question id (empty without a judge); call after :meth:`answer`."""
         judge = self.judge()
         if judge is None:
