@@ -20,13 +20,14 @@ served requests:
 
 each as a share of the requests that can hit at all (every request but the first of each
 image). The same questions sent in a shuffled order show what the grouping buys, and the
-engine with its old fixed batch of 32 at concurrency 64 shows what the batch floor
-(``min_batch_size`` = 4 x concurrency) buys.
+engine as it was (a fixed batch of 32, one batch at a time) at concurrency 64 shows what
+the batch floor (``min_batch_size`` = 4 x concurrency) and two batches at once buy.
+``--jitter 0.5`` varies each latency uniformly within +-50%.
 
 The data: ``--images`` images (JPEG, 336 px, noise over a gradient so that they do not
 compress to nothing) with 3 or 4 questions each (3.6 on average, as FG-BMK asks).
 
-    python benchmarks/bench_openai_concurrency.py [--slots 64] [--latency 0.25] [--seconds 4]
+    python benchmarks/bench_openai_concurrency.py [--slots 64] [--latency 0.25] [--jitter 0]
 """
 
 from __future__ import annotations
