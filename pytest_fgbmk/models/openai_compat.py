@@ -90,9 +90,10 @@ ENDPOINT_DEFAULTS: dict[str, Any] = {
 #: Requests in flight at once to a self-hosted server (vLLM, SGLang...) by default. Measured
 #: with ``benchmarks/bench_openai_concurrency.py``: requests/s grows as min(concurrency,
 #: server slots) / latency, so the client must keep at least as many requests in flight as
-#: the server batches; a 7B vision-language model on one GPU saturates its prefill with a
-#: few dozen (Little's law: ~110 questions/s x ~0.3 s), 64 leaves a margin without
-#: queueing hundreds of requests behind a slow one. Raise it for a server with several
+#: the server batches; a 7B vision-language model on one GPU should saturate its prefill
+#: with a few dozen (an estimate, not measured on a server: Little's law with ~110
+#: questions/s, LLaVA-1.5-7B's prefill bound on an H200, x ~0.3 s per request), so 64
+#: leaves a margin without queueing hundreds of requests behind a slow one. Raise it for a server with several
 #: GPUs or a smaller model (README: "OpenAI-compatible servers").
 SELF_HOSTED_CONCURRENCY = 64
 #: The default for a hosted API, whose per-minute rate limits a higher one would only hit.
