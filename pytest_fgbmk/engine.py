@@ -1,8 +1,10 @@
 """Batched, cached, resumable inference over a session's questions.
 
 The engine takes every question a session needs, drops those already answered in the
-cache, sorts the rest by image so questions about one image share a batch (each image
-decoded once per batch), decodes the next batches in background threads while the model
+cache, sorts the rest by image so questions about one image share a batch and go out one
+after another (each image decoded once per batch; a server's prefix cache reuses the
+image for the next question), cuts batches of at least the model's ``min_batch_size`` (a
+remote endpoint's concurrency is reached only by batches several times larger), decodes the next batches in background threads while the model
 works on the current one, and commits each batch's answers to the cache as it finishes.
 
 Failures are contained: a CUDA out-of-memory halves the batch size (remembered for the
@@ -25,6 +27,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -178,11 +181,14 @@ class Engine:
         self.model = model
         self.settings = settings or GenerationSettings()
         self.cache = cache if cache is not None else NullCache()
-        self.batch_size = batch_size
+        # a remote model's concurrency is reached only by batches several times larger
+        self.batch_size = max(batch_size, int(getattr(model, "min_batch_size", 1) or 1))
         self.decode_workers = max(1, decode_workers)
         self.prefetch = max(1, prefetch)
         self.progress = progress
-        self.stats = EngineStats(batch_size=batch_size)
+        #: Batches answered at once (the model's ``concurrent_calls``; 1: one after another).
+        self.overlap = max(1, int(getattr(model, "concurrent_calls", 1) or 1))
+        self.stats = EngineStats(batch_size=self.batch_size)
         self.key = CacheKey(model.fingerprint, self.settings.key())
 
     # -- public ------------------------------------------------------------------------
@@ -199,10 +205,7 @@ class Engine:
         found = self.cache.get_many(self.key, list(hashes.items()))
         answers: dict[str, Answer] = {qid: Answer(text, cached=True) for qid, text in found.items()}
         stats.cached = len(found)
-        todo = sorted(
-            (job for qid, job in unique.items() if qid not in found),
-            key=lambda j: (j.dataset.name, j.question.image, j.question.id),
-        )
+        todo = sorted((job for qid, job in unique.items() if qid not in found), key=_order)
         if todo:
             self._compute(todo, hashes, answers, stats)
         stats.wall_s = time.perf_counter() - t0
@@ -230,20 +233,8 @@ class Engine:
         decoded = prefetched(
             self._batches(todo, cut), _decode_one, self.decode_workers, ahead=self.prefetch
         )
-        while True:
-            t_wait = time.perf_counter()
-            images_list = next(decoded, None)
-            stats.decode_wait_s += time.perf_counter() - t_wait
-            if images_list is None:
-                break
-            batch = cut.popleft()
-            images = {
-                _image_key(j): im for j, im in zip(_distinct(batch), images_list, strict=True)
-            }
-            requests = [
-                AnswerRequest(images[_image_key(j)], j.question.prompt, j.question) for j in batch
-            ]
-            results = self._answer_in_chunks(requests, stats)
+
+        def store(batch: list[Job], results: list[str | _Failure]) -> None:
             stats.batches += 1
             to_store = []
             for job, result in zip(batch, results, strict=True):
@@ -260,6 +251,32 @@ class Engine:
             self.cache.put_many(self.key, to_store)
             stats.computed += len(batch)
             bar.update(len(batch))
+
+        calls = _Overlapped(self, stats, store) if self.overlap > 1 else None
+        try:
+            while True:
+                t_wait = time.perf_counter()
+                images_list = next(decoded, None)
+                stats.decode_wait_s += time.perf_counter() - t_wait
+                if images_list is None:
+                    break
+                batch = cut.popleft()
+                images = {
+                    _image_key(j): im for j, im in zip(_distinct(batch), images_list, strict=True)
+                }
+                requests = [
+                    AnswerRequest(images[_image_key(j)], j.question.prompt, j.question)
+                    for j in batch
+                ]
+                if calls is None:
+                    store(batch, self._answer_in_chunks(requests, stats))
+                else:
+                    calls.submit(batch, requests)
+            if calls is not None:
+                calls.finish()
+        finally:
+            if calls is not None:
+                calls.close()
         bar.close()
 
     def _batches(self, todo: list[Job], cut: deque[list[Job]]) -> Iterator[list[Job]]:
@@ -327,6 +344,67 @@ class _Failure:
     reason: str
 
 
+class _Overlapped:
+    """Up to ``engine.overlap`` batches answered at once, on threads, their results stored
+    in order on the caller's thread (the cache, the answers and the progress are touched
+    there only).
+
+    For a model whose calls may overlap (``concurrent_calls`` > 1: a remote endpoint whose
+    own concurrency limit spans its calls), so that the next batch's requests take the slots
+    the current batch's last requests leave idle. Model time is the time at least one call
+    was running. :meth:`close` after an error waits for the calls under way and stores what
+    they answered (answers of earlier batches stay cached), then lets the error go on.
+    """
+
+    def __init__(self, engine: Engine, stats: EngineStats, store: Any) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.engine = engine
+        self.stats = stats
+        self.store = store
+        self.pool = ThreadPoolExecutor(engine.overlap, thread_name_prefix="fgbmk-call")
+        self.pending: deque[tuple[list[Job], Any]] = deque()
+        self.busy_until = 0.0
+
+    def submit(self, batch: list[Job], requests: list[AnswerRequest]) -> None:
+        self.pending.append((batch, self.pool.submit(self._call, requests)))
+        if len(self.pending) >= self.engine.overlap:
+            self._collect()
+
+    def finish(self) -> None:
+        while self.pending:
+            self._collect()
+
+    def close(self) -> None:
+        with suppress(ModelUnusable):  # the first error is already on its way
+            self.finish()
+        self.pool.shutdown(wait=True)
+
+    def _call(
+        self, requests: list[AnswerRequest]
+    ) -> tuple[list[str | _Failure], EngineStats, float, float]:
+        """One batch's results, its own split counts, and when the call started and ended."""
+        own = EngineStats(batch_size=self.engine.batch_size)
+        start = time.perf_counter()
+        results = self.engine._answer_in_chunks(requests, own)
+        return results, own, start, time.perf_counter()
+
+    def _collect(self) -> None:
+        batch, future = self.pending.popleft()
+        results, own, start, end = future.result()
+        stats = self.stats
+        stats.model_s += max(0.0, end - max(start, self.busy_until))
+        self.busy_until = max(self.busy_until, end)
+        stats.oom_halvings += own.oom_halvings
+        stats.splits += own.splits
+        if own.split_min_size:
+            stats.split_min_size = min(
+                stats.split_min_size or own.split_min_size, own.split_min_size
+            )
+        stats.split_error = stats.split_error or own.split_error
+        self.store(batch, results)
+
+
 def _normalise(item: object) -> str | _Failure:
     if isinstance(item, str):
         return item
@@ -338,6 +416,19 @@ def _normalise(item: object) -> str | _Failure:
 
 def _image_key(job: Job) -> tuple[str, str]:
     return (job.dataset.name, job.sample.path)
+
+
+def _order(job: Job) -> tuple[str, str, str]:
+    """The order questions are asked in: by dataset, then image file, then question id.
+
+    The questions about one image are consecutive (each image is decoded once, and a
+    server with prefix caching, such as vLLM or SGLang, reuses the image's prefix for the
+    next ones); the order is a function of the jobs alone, never of how they were listed.
+    The image is the sample's file, which a question's own ``image`` may spell otherwise
+    (an imported release file matched by ``sample_id``). No answer, id or cache key
+    depends on it.
+    """
+    return (job.dataset.name, job.sample.path, job.question.id)
 
 
 def _distinct(batch: Sequence[Job]) -> list[Job]:

@@ -165,7 +165,8 @@ class Judge:
     """Grades unparsed answers with a model (see the module docstring).
 
     ``cache``: the run's answer cache (or a :class:`~pytest_fgbmk.cache.NullCache`);
-    ``batch_size``: grading requests per call to the model. A model that raises is a
+    ``batch_size``: grading requests per call to the model (at least the model's
+    ``min_batch_size``, so a remote judge's concurrency is reached). A model that raises is a
     :class:`~pytest_fgbmk.errors.ModelError` naming the judge (the run stops with it);
     a request it fails alone (:class:`~pytest_fgbmk.models.base.FailedAnswer`) is counted
     in ``stats.failed`` and its answer stays unparsed.
@@ -185,7 +186,7 @@ class Judge:
             )
         self.model = model
         self.cache = cache if cache is not None else NullCache()
-        self.batch_size = max(1, batch_size)
+        self.batch_size = max(1, batch_size, int(getattr(model, "min_batch_size", 1) or 1))
         self.key = CacheKey(model.fingerprint, f"judge={JUDGE_VERSION};{JUDGE_SETTINGS.key()}")
         self.stats = JudgeStats()
 

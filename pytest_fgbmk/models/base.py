@@ -90,6 +90,15 @@ class ModelAdapter(ABC):
     name: str = "model"
     can_answer: bool = False
     can_encode: bool = False
+    #: The smallest batch of answer requests that keeps this model busy; callers that
+    #: batch (the engine, the judge) never send smaller batches (except a run's last).
+    #: 1 for a local model; a remote endpoint that answers a batch with N concurrent
+    #: requests needs several times N, since each batch waits for its slowest request.
+    min_batch_size: int = 1
+    #: How many :meth:`answer` calls the engine may have running at once (on threads):
+    #: 1 for a local model; 2 for a remote endpoint whose concurrency limit spans its
+    #: calls, so the next batch's requests fill the slots the current batch leaves idle.
+    concurrent_calls: int = 1
 
     @property
     @abstractmethod

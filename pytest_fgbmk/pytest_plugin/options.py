@@ -64,7 +64,12 @@ OPTIONS: list[tuple[str, str, str, dict[str, Any]]] = [
         "at most N questions per case (deterministic stratified subset)",
         {},
     ),
-    ("--fgbmk-batch-size", "fgbmk_batch_size", "questions per model batch (default 32)", {}),
+    (
+        "--fgbmk-batch-size",
+        "fgbmk_batch_size",
+        "questions per model batch (default 32; an openai: model's is at least 4 x its concurrency)",
+        {},
+    ),
     ("--fgbmk-device", "fgbmk_device", "model device: auto, cpu, cuda or cuda:N", {}),
     ("--fgbmk-dtype", "fgbmk_dtype", "model dtype: auto, bf16, fp16 or fp32", {}),
     ("--fgbmk-cache", "fgbmk_cache", "answer cache folder (default .fgbmk_cache/)", {}),
