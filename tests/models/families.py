@@ -17,6 +17,9 @@ family's own classes only, nothing downloaded:
   processors and a generic chat template that puts the processor's image placeholder
   before the text.
 
+What a family needs beyond that, and what a rule cannot tell (a config validator's field,
+a token-count the processor does not derive from the tower, a token id whose config field
+is named differently from the processor's attribute), is in :data:`OVERRIDES`, with why.
 Families that need more than this (remote code, protein or audio-only inputs, a VQ image
 tokenizer with its own vocabulary …) fail here with the transformers error; the sweep
 test records them by name with the reason (:data:`tests.models.test_models_families`).
