@@ -425,12 +425,21 @@ class HfVisionLanguageModel(ModelAdapter):
             return fmt
         if self.model_type in PROMPT_FORMATS:
             return PROMPT_FORMATS[self.model_type]
-        if getattr(self.processor, "chat_template", None) is None:
+        if self._chat_template() is None:
             raise ModelError(
                 f"{self.name}: the processor has no chat template; add chat_template.jinja to"
                 " the checkpoint or pass --fgbmk-model-arg prompt_format='... {prompt} ...'"
             )
         return None
+
+    def _chat_template(self) -> str | None:
+        """The processor's chat template, else the tokenizer's: processors whose constructor
+        takes no ``chat_template`` (BLIP, Pix2Struct …) save it in ``tokenizer_config.json``,
+        and it is loaded onto the tokenizer only. None when neither has one."""
+        template = getattr(self.processor, "chat_template", None)
+        if template is None:
+            template = getattr(self.processor.tokenizer, "chat_template", None)
+        return template if isinstance(template, (str, dict)) and template else None
 
     # -- ModelAdapter ----------------------------------------------------------------
 
@@ -462,8 +471,12 @@ class HfVisionLanguageModel(ModelAdapter):
         messages.append(
             {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}
         )
+        own = getattr(self.processor, "chat_template", None) is not None
         return self.processor.apply_chat_template(
-            messages, add_generation_prompt=True, tokenize=False
+            messages,
+            chat_template=None if own else self._chat_template(),
+            add_generation_prompt=True,
+            tokenize=False,
         )
 
     def answer(self, requests: Sequence[AnswerRequest], settings: GenerationSettings) -> list[str]:

@@ -144,6 +144,23 @@ def test_missing_chat_template_names_the_fix(checkpoints, tmp_path):
         hf.load_hf(str(copy), ModelOptions(**CPU))
 
 
+def test_chat_template_kept_by_the_tokenizer_is_used(checkpoints, tmp_path):
+    """A processor whose constructor takes no chat template (BLIP, Pix2Struct …) saves it in
+    tokenizer_config.json only: the tokenizer's template is the prompt's, not an error."""
+    copy = tmp_path / "template-on-tokenizer"
+    shutil.copytree(_checkpoint(checkpoints, "llava"), copy)
+    template = (copy / "chat_template.jinja").read_text(encoding="utf-8")
+    (copy / "chat_template.jinja").unlink()
+    config = json.loads((copy / "tokenizer_config.json").read_text(encoding="utf-8"))
+    (copy / "tokenizer_config.json").write_text(
+        json.dumps({**config, "chat_template": template}), encoding="utf-8"
+    )
+    model = hf.load_hf(str(copy), ModelOptions(**CPU))
+    assert model.processor.chat_template is None
+    assert model.prompt_text("Is it?", None) == "USER: <image>\nIs it? ASSISTANT:"
+    assert len(model.answer(_requests(2), SETTINGS)) == 2
+
+
 @pytest.mark.parametrize("family", ["llava", "internvl", "blip2"])
 def test_encode_views_and_aligned_is_the_projector_output(family, checkpoints):
     model = hf.load_hf(str(_checkpoint(checkpoints, family)), ModelOptions(**CPU, batch_size=2))
