@@ -11,11 +11,12 @@ folder above it).
 from __future__ import annotations
 
 import importlib
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
-from pytest_fgbmk.data.records import Dataset
+from pytest_fgbmk.data.records import Dataset, Sample
 from pytest_fgbmk.errors import ConfigError, DataFormatError, shown_path
 
 #: Loader modules, in the order the paper lists the datasets.
@@ -196,8 +197,9 @@ def load_found(name: str, folder: Path, layout: str | None = None) -> Dataset:
     folder when the OS names none) and what to do."""
     try:
         if layout is not None:
-            return LOADERS[layout].load(folder, name=name)
-        return _module(name).load(folder)
+            dataset = LOADERS[layout].load(folder, name=name)
+        else:
+            dataset = _module(name).load(folder)
     except OSError as exc:
         where = exc.filename if exc.filename is not None else folder
         raise DataFormatError(
@@ -211,6 +213,26 @@ def load_found(name: str, folder: Path, layout: str | None = None) -> Dataset:
             f"dataset {name}: a file or file name is not UTF-8 ({shown_path(str(exc))})",
             hint="convert its index files and names to UTF-8, then rerun",
         ) from None
+    check_one_sample_per_file(dataset, folder)
+    return dataset
+
+
+def check_one_sample_per_file(dataset: Dataset, folder: Path) -> None:
+    """Raise :class:`DataFormatError` when two samples of ``dataset`` are the same image
+    file (two ids of an index pointing at one path, "a/b.jpg" and "a/./b.jpg" alike): its
+    questions would be asked twice under two ids. Every loader's own index checks name the
+    line; this catches what a layout's checks cannot see, for every layout."""
+    seen: dict[str, Sample] = {}
+    for sample in dataset.samples:
+        key = posixpath.normpath(sample.path)
+        first = seen.setdefault(key, sample)
+        if first is not sample:
+            raise DataFormatError(
+                folder,
+                f"dataset {dataset.name}: samples {first.id!r} ({first.split}) and "
+                f"{sample.id!r} ({sample.split}) are the same image file {key!r}",
+                hint="an index file lists this image twice; keep one entry, then rerun",
+            )
 
 
 def load_dataset(name: str, root: Path) -> Dataset:

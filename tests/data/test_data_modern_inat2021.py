@@ -158,3 +158,21 @@ def test_bad_folder_name_in_folder_form(tmp_path):
     (tmp_path / "val").mkdir()
     with pytest.raises(DataFormatError, match="folder name is not"):
         inat2021.load(tmp_path)
+
+
+def test_two_image_ids_pointing_at_one_file_are_a_data_error(tmp_path):
+    """Two ids of one image file would ask its questions twice under two ids; every
+    layout is checked where datasets are loaded (load_found)."""
+    from pytest_fgbmk.data.discovery import load_dataset
+
+    doc = inat_json_doc([(1, "train", 9449), (2, "train", 9449), (3, "train", 9450)])
+    doc["images"][1]["file_name"] = doc["images"][0]["file_name"].replace("/", "/./", 1)
+    _write(tmp_path, doc)
+    with pytest.raises(DataFormatError) as err:
+        load_dataset("inat2021", tmp_path)
+    first = doc["images"][0]["file_name"]
+    assert str(err.value) == (
+        f"{tmp_path}: dataset inat2021: samples '1' (train) and '2' (train) are the same "
+        f"image file {first!r} (an index file lists this image twice; keep one entry, then "
+        "rerun)"
+    )
