@@ -19,7 +19,7 @@ import platform
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -578,14 +578,17 @@ def samples_path(results_path: Path, results: RunResults) -> Path | None:
     return base / results.samples
 
 
-def read_samples(path: Path) -> Iterator[SampleRecord]:
-    """Read samples.jsonl line by line; a bad line raises DataFormatError with its number."""
+def read_samples(path: Path, keep: Callable[[str], bool] | None = None) -> Iterator[SampleRecord]:
+    """Read samples.jsonl line by line; a bad line raises DataFormatError with its number.
+
+    ``keep``: a test on the raw line; lines it rejects are skipped unparsed (and unchecked).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, "no such file", hint="the run wrote no samples")
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
-            if not line.strip():
+            if not line.strip() or (keep is not None and not keep(line)):
                 continue
             try:
                 yield SampleRecord.from_dict(json.loads(line))
