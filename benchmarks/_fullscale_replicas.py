@@ -667,12 +667,21 @@ WRITERS: dict[str, Callable[[Path, float, np.random.Generator, ImageLinker], Non
 }
 
 
-def write_all(root: Path, scale: float, seed: int = 0) -> dict[str, int]:
-    """Write every replica under ``root`` (the ``--fgbmk-data`` folder). Returns, per
-    dataset, the number of image files linked."""
+def write_all(
+    root: Path, scale: float, seed: int = 0, names: tuple[str, ...] | None = None
+) -> dict[str, int]:
+    """Write every replica (or those of ``names``) under ``root`` (the ``--fgbmk-data``
+    folder). Returns, per dataset, the number of image files linked."""
+    unknown = sorted(set(names or ()) - set(WRITERS))
+    if unknown:
+        raise SystemExit(
+            f"--datasets: unknown {', '.join(unknown)}; choose from {', '.join(WRITERS)}"
+        )
     link = ImageLinker(root.parent / "placeholder")
     linked = {}
     for name, write in WRITERS.items():
+        if names is not None and name not in names:
+            continue
         before = link.count
         write(root, scale, np.random.default_rng([seed, len(name)]), link)
         linked[name] = link.count - before

@@ -30,13 +30,18 @@ STAGES: dict[str, dict[str, float]] = {}
 _CLEAR = Path("/proc/self/clear_refs")
 
 
-def _hwm_mb() -> float:
-    """The resident high-water mark since the last reset, in MiB (VmHWM)."""
+def _status_mb(key: str) -> float:
+    """A memory line of /proc/self/status (``VmHWM:``, ``VmRSS:``) in MiB."""
     with open("/proc/self/status", encoding="ascii") as fh:
         for line in fh:
-            if line.startswith("VmHWM:"):
+            if line.startswith(key):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _hwm_mb() -> float:
+    """The resident high-water mark since the last reset, in MiB (VmHWM)."""
+    return _status_mb("VmHWM:")
 
 
 def _reset_hwm() -> None:
@@ -66,11 +71,13 @@ def _leave() -> None:
     cpu = time.process_time() - frame["cpu"]
     peak = max(frame["peak"], _hwm_mb())
     s = STAGES.setdefault(
-        frame["name"], {"wall_s": 0.0, "cpu_s": 0.0, "peak_rss_mb": 0.0, "calls": 0}
+        frame["name"],
+        {"wall_s": 0.0, "cpu_s": 0.0, "peak_rss_mb": 0.0, "rss_after_mb": 0.0, "calls": 0},
     )
     s["wall_s"] += wall - frame["cw"]
     s["cpu_s"] += cpu - frame["cc"]
     s["peak_rss_mb"] = max(s["peak_rss_mb"], peak)
+    s["rss_after_mb"] = _status_mb("VmRSS:")
     s["calls"] += 1
     if _STACK:
         parent = _STACK[-1]
@@ -137,10 +144,23 @@ pytest_sessionstart = _phase("session start")
 pytest_collection = _phase("collection")
 pytest_runtestloop = _phase("tests")
 pytest_terminal_summary = _phase("summary")
+pytest_sessionfinish = _phase("session finish")
+
+
+#: When this plugin was imported (the interpreter's start and pytest's imports are before).
+IMPORTED = time.time()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    """Write the figures; ``imported``/``unconfigured`` (epoch seconds) let the caller
+    split the rest of the process's wall time into start-up and exit."""
     out = os.environ.get("FGBMK_STAGES_OUT")
     if out:
         peak = max([s["peak_rss_mb"] for s in STAGES.values()] + [_hwm_mb()])
-        Path(out).write_text(json.dumps({"stages": STAGES, "peak_rss_mb": peak}, indent=1))
+        doc = {
+            "stages": STAGES,
+            "peak_rss_mb": peak,
+            "imported": IMPORTED,
+            "unconfigured": time.time(),
+        }
+        Path(out).write_text(json.dumps(doc, indent=1))

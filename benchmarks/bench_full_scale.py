@@ -63,6 +63,7 @@ STAGE_ORDER = (
     "report: thumbnails",
     "report: report.html",
     "report: other",
+    "session finish",
 )
 
 
@@ -70,18 +71,18 @@ def mb(n: float) -> str:
     return f"{n / 2**20:,.1f} MB"
 
 
-def write_data(work: Path, scale: float, keep: bool) -> Path:
+def write_data(work: Path, scale: float, keep: bool, names: tuple[str, ...] | None) -> Path:
     from _fullscale_replicas import write_all
 
     data = work / "data"
-    done = work / f"data-{scale:g}.done"
+    done = work / f"data-{scale:g}-{'+'.join(names) if names else 'all'}.done"
     if keep and done.exists():
         print(f"replicas: kept from an earlier run under {data}")
         return data
     shutil.rmtree(data, ignore_errors=True)
     done.unlink(missing_ok=True)
     t = time.perf_counter()
-    linked = write_all(data, scale)
+    linked = write_all(data, scale, names=names)
     size = sum(p.stat().st_size for p in data.rglob("*") if p.is_file() and p.stat().st_nlink == 1)
     print(
         f"replicas: {len(linked)} datasets at scale {scale:g} written in "
@@ -127,15 +128,17 @@ def run_pass(proj: Path, data: Path, label: str, *, update: bool) -> dict:
     env = dict(os.environ, FGBMK_STAGES_OUT=str(stages), CI="1")
     env["PYTHONPATH"] = os.pathsep.join([str(MAIN), str(BENCH), env.get("PYTHONPATH", "")])
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t = time.perf_counter()
+    t, started = time.perf_counter(), time.time()
     done = subprocess.run(cmd, cwd=proj, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t
+    wall, ended = time.perf_counter() - t, time.time()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     (out / "pytest.log").write_text(done.stdout + done.stderr)
     tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
     if done.returncode not in (0, 1) or not stages.exists():
         raise SystemExit(f"{label} pass: pytest exited {done.returncode}:\n" + "\n".join(tail))
     probe = json.loads(stages.read_text())
+    probe["startup_s"] = probe["imported"] - started
+    probe["exit_s"] = ended - probe["unconfigured"]
     return {
         "label": label,
         "wall": wall,
@@ -157,8 +160,9 @@ def questions_of(out: Path) -> tuple[int, int]:
 
 def print_pass(p: dict, questions: int) -> None:
     print(f"\n== {p['label']} pass: pytest exit {p['rc']} ({p['tail']})")
-    print(f"{'stage':<24}{'wall s':>9}{'CPU s':>9}{'peak RSS MB':>13}{'calls':>7}")
-    stages = p["probe"]["stages"]
+    print(f"{'stage':<24}{'wall s':>9}{'CPU s':>9}{'peak RSS MB':>13}{'RSS after':>11}{'calls':>7}")
+    probe = p["probe"]
+    stages = probe["stages"]
     covered = 0.0
     for name in [*STAGE_ORDER, *sorted(set(stages) - set(STAGE_ORDER))]:
         s = stages.get(name)
@@ -166,10 +170,13 @@ def print_pass(p: dict, questions: int) -> None:
             continue
         covered += s["wall_s"]
         print(
-            f"{name:<24}{s['wall_s']:>9.2f}{s['cpu_s']:>9.2f}{s['peak_rss_mb']:>13,.0f}{s['calls']:>7}"
+            f"{name:<24}{s['wall_s']:>9.2f}{s['cpu_s']:>9.2f}{s['peak_rss_mb']:>13,.0f}"
+            f"{s['rss_after_mb']:>11,.0f}{s['calls']:>7}"
         )
-    rest = p["wall"] - covered
-    print(f"{'(interpreter, imports)':<24}{rest:>9.2f}")
+    print(f"{'start-up (imports)':<24}{probe['startup_s']:>9.2f}")
+    print(f"{'exit (freeing objects)':<24}{probe['exit_s']:>9.2f}")
+    rest = p["wall"] - covered - probe["startup_s"] - probe["exit_s"]
+    print(f"{'elsewhere':<24}{rest:>9.2f}")
     print(f"{'whole pass':<24}{p['wall']:>9.2f}{p['cpu']:>9.2f}{p['probe']['peak_rss_mb']:>13,.0f}")
     if questions:
         model_s = questions / MODEL_RATE
@@ -251,13 +258,18 @@ def main() -> None:
     )
     ap.add_argument("--keep-data", action="store_true", help="reuse replicas written at this scale")
     ap.add_argument("--no-browser", action="store_true", help="skip the Chromium load")
+    ap.add_argument("--datasets", default="", help="only these replicas (comma-separated names)")
+    ap.add_argument(
+        "--real-images", type=int, default=200, help="real-size JPEGs the image check is timed on"
+    )
     args = ap.parse_args()
     if not 0 < args.scale <= 1:
         raise SystemExit(f"--scale must be in (0, 1], got {args.scale}")
     work = args.work or Path(tempfile.mkdtemp(prefix="fgbmk-full-"))
     work.mkdir(parents=True, exist_ok=True)
     with reported():
-        data = write_data(work, args.scale, args.keep_data)
+        names = tuple(n.strip() for n in args.datasets.split(",")) if args.datasets else None
+        data = write_data(work, args.scale, args.keep_data, names)
         proj = scratch_project(work)
         passes = [
             run_pass(proj, data, "cold", update=True),
@@ -276,7 +288,7 @@ def main() -> None:
         )
         if not args.no_browser:
             chromium_load(warm["out"] / "report" / "report.html", work)
-        per = real_image_check(work)
+        per = real_image_check(work, max(1, args.real_images))
         linked = os.stat(data.parent / "placeholder" / "placeholder.jpg").st_nlink - 1
         print(
             f"image check on real-size JPEGs (500x375): {per * 1e3:.2f} ms CPU per image; over "
