@@ -206,3 +206,36 @@ def test_worker_parts_merge_into_one_results_file(tmp_path):
     back = read_results(tmp_path)
     assert back.cases[0].details == {"spread": 3.0}
     assert [r.id for r in read_samples(tmp_path / "samples.jsonl")] == ["q1"]
+
+
+def test_thumbnails_find_images_of_any_split_through_the_kept_maps(tmp_path):
+    """Wrong answers' images get a thumbnail whether their sample is in the test split or
+    another; an image the dataset does not list gets none."""
+    from dataclasses import replace as _replace
+
+    from PIL import Image
+    from report_fixtures import sample
+
+    from pytest_fgbmk.data.records import Category, Dataset, Sample
+    from pytest_fgbmk.report.writer import thumbnail_name, write_thumbnails
+
+    root = tmp_path / "ds"
+    (root / "img").mkdir(parents=True)
+    cat = Category(0, "red finch", ("red finch",))
+    rows = [("a.png", "test"), ("b.png", "train")]
+    for name, _ in rows:
+        Image.new("RGB", (40, 20), (200, 30, 30)).save(root / "img" / name)
+    samples = tuple(
+        Sample(f"s{i}", f"img/{n}", 0, cat.name, split, cat.taxonomy)
+        for i, (n, split) in enumerate(rows)
+    )
+    ds = Dataset("toy", root, "bird", ("species",), (cat,), samples)
+    records = [
+        _replace(sample("toy-species-tf", f"q{i}", False, image=img, dataset="toy"))
+        for i, img in enumerate(["img/a.png", "img/b.png", "img/absent.png"])
+    ]
+    out = tmp_path / "report"
+    assert write_thumbnails(out, {"toy": ds}, records) == 2
+    for image in ("img/a.png", "img/b.png"):
+        assert Image.open(out / thumbnail_name("toy", image)).size == (40, 20)
+    assert not (out / thumbnail_name("toy", "img/absent.png")).exists()
