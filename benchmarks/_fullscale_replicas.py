@@ -7,8 +7,9 @@ real ones (CUB's ``001.Adjective_Genus`` folders, iNat's seven ranks, Cars' ``Ma
 Type Year``). Labels, attributes and splits are drawn from a seeded generator.
 
 Images: only the files a run reads exist (every test-split image, and every SkinCon image,
-whose loader skips absent files); each is a *hard link* to one 8×8 JPEG, so 0.3M paths
-cost directory entries, not blocks. What this hides: the decode of real-size images (the
+whose loader skips absent files); each is a *hard link* to one 8×8 JPEG, so the paths
+cost directory entries, not blocks (past the file system's link limit, 65,000 on ext4, the
+rest are copies of it: 4 KiB each). What this hides: the decode of real-size images (the
 engine's and the image check's) and disk reads; ``bench_full_scale.py`` measures the image
 check on a real-size JPEG separately and states the extrapolation.
 
