@@ -3,7 +3,8 @@
 An answer is keyed by (model fingerprint, question id, generation settings, prompt hash,
 our cache version). Only successful, non-empty answers are stored; errors never are.
 Writes are small transactions committed as batches finish, so a killed run (SIGKILL
-included) loses at most the batch that was in flight. A damaged file (empty, not SQLite,
+included) loses at most the batch that was in flight (batches a model answers in under
+50 ms are committed together, at least once a second: :class:`pytest_fgbmk.engine.CommitPolicy`). A damaged file (empty, not SQLite,
 or with damaged pages) stops the run with one message saying how to recover
 (:mod:`pytest_fgbmk.sqlite_files`).
 """

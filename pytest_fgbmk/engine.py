@@ -4,8 +4,12 @@ The engine takes every question a session needs, drops those already answered in
 cache, sorts the rest by image so questions about one image share a batch and go out one
 after another (each image decoded once per batch; a server's prefix cache reuses the
 image for the next question), cuts batches of at least the model's ``min_batch_size`` (a
-remote endpoint's concurrency is reached only by batches several times larger), decodes the next batches in background threads while the model
-works on the current one, and commits each batch's answers to the cache as it finishes.
+remote endpoint's concurrency is reached only by batches several times larger), decodes
+the next batches in background threads while the model works on the current one, and
+commits each batch's answers to the cache as it finishes (:class:`CommitPolicy`: batches
+the model answered in under 50 ms are committed together, at least once a second: a commit
+costs milliseconds, which a free model such as ``oracle`` or a cache-warm judge would
+otherwise pay per batch).
 
 Failures are contained: a CUDA out-of-memory halves the batch size (remembered for the
 rest of the run) and retries; any other error splits the batch in halves, down to single
@@ -43,6 +47,33 @@ if TYPE_CHECKING:
     from pytest_fgbmk.questions.records import Question
 
 DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass(frozen=True)
+class CommitPolicy:
+    """When the engine commits the answers it holds to the cache.
+
+    After each batch: at once when the model took at least ``min_model_s`` on it (every
+    real model: a killed run loses at most the batch in flight); else when ``max_rows``
+    answers wait, or ``max_wait_s`` seconds passed since the last commit (a killed run
+    then loses at most that second of answers, which took the model under 50 ms a batch).
+    A commit of a few rows into a large table rewrites a page per row (random keys), so
+    committing every 32-question batch of a free model cost 3.8 ms a batch: 42 s of a
+    354,072-question run (``benchmarks/bench_full_scale.py --scale 0.1``).
+    """
+
+    min_model_s: float = 0.05
+    max_rows: int = 4096
+    max_wait_s: float = 1.0
+
+    def due(self, batch_model_s: float, pending_rows: int, since_commit_s: float) -> bool:
+        """Whether to commit now, after a batch the model answered in ``batch_model_s`` s,
+        with ``pending_rows`` answers uncommitted, ``since_commit_s`` s after the last commit."""
+        return (
+            batch_model_s >= self.min_model_s
+            or pending_rows >= self.max_rows
+            or since_commit_s >= self.max_wait_s
+        )
 
 
 @dataclass(frozen=True)
@@ -175,6 +206,7 @@ class Engine:
         decode_workers: int = 2,
         prefetch: int = 2,
         progress: ProgressOutput | None = None,
+        commit: CommitPolicy = CommitPolicy(),
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -188,6 +220,7 @@ class Engine:
         self.progress = progress
         #: Batches answered at once (the model's ``concurrent_calls``; 1: one after another).
         self.overlap = max(1, int(getattr(model, "concurrent_calls", 1) or 1))
+        self.commit = commit
         self.stats = EngineStats(batch_size=self.batch_size)
         self.key = CacheKey(model.fingerprint, self.settings.key())
 
@@ -233,10 +266,12 @@ class Engine:
         decoded = prefetched(
             self._batches(todo, cut), _decode_one, self.decode_workers, ahead=self.prefetch
         )
+        to_store: list[tuple[str, str, str]] = []
+        committed = time.perf_counter()
 
-        def store(batch: list[Job], results: list[str | _Failure]) -> None:
+        def store(batch: list[Job], results: list[str | _Failure], model_s: float) -> None:
+            nonlocal to_store, committed
             stats.batches += 1
-            to_store = []
             for job, result in zip(batch, results, strict=True):
                 qid = job.question.id
                 if isinstance(result, str):
@@ -248,7 +283,10 @@ class Engine:
                 else:
                     answers[qid] = Answer("", error=result.reason)
                     stats.errors += 1
-            self.cache.put_many(self.key, to_store)
+            now = time.perf_counter()
+            if self.commit.due(model_s, len(to_store), now - committed):
+                self.cache.put_many(self.key, to_store)
+                to_store, committed = [], now
             stats.computed += len(batch)
             bar.update(len(batch))
 
@@ -269,14 +307,18 @@ class Engine:
                     for j in batch
                 ]
                 if calls is None:
-                    store(batch, self._answer_in_chunks(requests, stats))
+                    before = stats.model_s
+                    results = self._answer_in_chunks(requests, stats)
+                    store(batch, results, stats.model_s - before)
                 else:
                     calls.submit(batch, requests)
             if calls is not None:
                 calls.finish()
-        finally:
+        finally:  # answers already computed are kept, also when a later batch stops the run
             if calls is not None:
                 calls.close()
+            if to_store:
+                self.cache.put_many(self.key, to_store)
         bar.close()
 
     def _batches(self, todo: list[Job], cut: deque[list[Job]]) -> Iterator[list[Job]]:
@@ -402,7 +444,7 @@ class _Overlapped:
                 stats.split_min_size or own.split_min_size, own.split_min_size
             )
         stats.split_error = stats.split_error or own.split_error
-        self.store(batch, results)
+        self.store(batch, results, end - start)
 
 
 def _normalise(item: object) -> str | _Failure:
@@ -458,14 +500,20 @@ def _decode_one(job: Job) -> Any:
 
 
 def jobs_for(dataset: Dataset, questions: Sequence[Question]) -> list[Job]:
-    """Pair each question with its sample (by ``sample_id``, else by image path)."""
-    by_id = {s.id: s for s in dataset.samples}
-    by_path = {s.path: s for s in dataset.samples}
+    """Pair each question with its sample (by ``sample_id``, else by image path).
+
+    The questions' split (test) is looked up first, every sample only for a question it
+    does not hold (the maps are kept on the dataset: :meth:`Dataset.sample_lookup`)."""
+    from pytest_fgbmk.questions.cases import SPLIT
+
+    test_ids, test_paths = dataset.sample_lookup(SPLIT)
     jobs = []
     for q in questions:
-        sample = by_id.get(q.sample_id) if q.sample_id else None
+        sample = None
+        if q.sample_id:
+            sample = test_ids.get(q.sample_id) or dataset.sample_lookup(None)[0].get(q.sample_id)
         if sample is None:
-            sample = by_path.get(q.image)
+            sample = test_paths.get(q.image) or dataset.sample_lookup(None)[1].get(q.image)
         if sample is None:
             raise DataFormatError(
                 dataset.root,

@@ -183,6 +183,23 @@ class Dataset:
                 return g
         raise KeyError(name)
 
+    def sample_lookup(
+        self, split: str | None = None
+    ) -> tuple[dict[str, Sample], dict[str, Sample]]:
+        """(id → sample, image path → sample) over one split (None: every sample), built on
+        first use and kept: a run pairs every case's questions with their samples, and
+        rebuilding iNat2021's 2.7M-sample maps per case cost seconds each."""
+        got = self._lookups.get(split)
+        if got is None:
+            chosen = self.samples if split is None else self.split(split)
+            got = ({s.id: s for s in chosen}, {s.path: s for s in chosen})
+            self._lookups[split] = got
+        return got
+
+    @cached_property
+    def _lookups(self) -> dict[str | None, tuple[dict[str, Sample], dict[str, Sample]]]:
+        return {}
+
     def image_path(self, sample: Sample) -> Path:
         """Absolute path of a sample's image (checked to stay inside the root)."""
         rel = safe_relpath(self.root, sample.path, source=self.root)

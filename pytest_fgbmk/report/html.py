@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -129,14 +130,41 @@ class Page:
 # -- reading ---------------------------------------------------------------------------------
 
 
-def load_samples(results_path: Path, results: RunResults) -> dict[str, list[SampleRecord]]:
-    """case id → its sample records (empty when the run wrote none)."""
+def load_samples(
+    results_path: Path, results: RunResults, cases: Collection[str] | None = None
+) -> dict[str, list[SampleRecord]]:
+    """case id → its sample records (empty when the run wrote none).
+
+    ``cases``: only these cases' records (the page shows samples of regressed cases only);
+    a later line that does not name one of them is skipped before it is parsed, so a run
+    of a million questions with nothing regressed parses one line. The first line is always
+    parsed, so a file that is not a samples.jsonl is named at once. None: every case.
+    """
     path = samples_path(results_path, results)
     out: dict[str, list[SampleRecord]] = {}
     if path is None or not path.is_file():
         return out
-    for r in read_samples(path):
-        out.setdefault(r.case_id, []).append(r)
+    if cases is None:
+        for r in read_samples(path):
+            out.setdefault(r.case_id, []).append(r)
+        return out
+    wanted = set(cases)
+    if not wanted:
+        next(read_samples(path), None)  # the first line only: is it a samples.jsonl?
+        return out
+    # a case id as its JSON string, in either form a writer may use
+    tokens = {json.dumps(c) for c in wanted} | {json.dumps(c, ensure_ascii=False) for c in wanted}
+    first = [True]
+
+    def keep(line: str) -> bool:
+        if first[0]:
+            first[0] = False
+            return True
+        return any(t in line for t in tokens)
+
+    for r in read_samples(path, keep=keep):
+        if r.case_id in wanted:
+            out.setdefault(r.case_id, []).append(r)
     return out
 
 
@@ -212,6 +240,16 @@ def example(folder: Path, r: SampleRecord) -> str:
     )
 
 
+def regressed_cases(results: RunResults) -> list[CaseResult]:
+    """Cases with a baseline that failed or fell below it, failed first, then by Δ (the
+    cases whose samples the page shows)."""
+    with_base = [c for c in results.cases if c.baseline is not None]
+    return sorted(
+        [c for c in with_base if c.outcome == "failed" or (c.delta is not None and c.delta < 0)],
+        key=lambda c: (c.outcome != "failed", c.delta if c.delta is not None else 0.0),
+    )
+
+
 def section_regressions(
     page: Page,
     results: RunResults,
@@ -223,10 +261,7 @@ def section_regressions(
     failed = [c for c in results.cases if c.outcome == "failed"]
     if not with_base and not failed:
         return
-    regressed = sorted(
-        [c for c in with_base if c.outcome == "failed" or (c.delta is not None and c.delta < 0)],
-        key=lambda c: (c.outcome != "failed", c.delta if c.delta is not None else 0.0),
-    )
+    regressed = regressed_cases(results)
     unpaired = [c for c in failed if c.baseline is None]
     page.add('<section id="baseline"><h2>Against the baseline</h2>')
     improved = sum(1 for c in with_base if c.delta is not None and c.delta > 0)
@@ -682,13 +717,15 @@ def build_report(
 
     results_path = resolve_results(Path(results_path))
     results = read_results(results_path)
-    samples = load_samples(results_path, results)
     out = Path(out) if out is not None else results_path.parent
     base = base_samples = None
     if baseline is not None:
         baseline = resolve_results(Path(baseline))
         base = read_results(baseline)
-        base_samples = load_samples(baseline, base)
+    shown = {c.case_id for c in regressed_cases(with_baseline(results, base) if base else results)}
+    samples = load_samples(results_path, results, shown)
+    if base is not None:
+        base_samples = load_samples(baseline, base, shown)
     text = render(
         results, samples, out, folder=results_path.parent, baseline=base, base_samples=base_samples
     )

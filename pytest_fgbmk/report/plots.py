@@ -182,11 +182,15 @@ def ranked_categories(
     ):
         ax = fig.add_subplot(1, panels, i + 1)
         values = sorted((float(v) for _, v in data), reverse=True)
-        ax.bar(range(len(values)), values, color=RUN_COLOURS[i], width=1.0, edgecolor="none")
         if values:
+            # one filled outline of the ranked bars (width 1, no gaps), not a patch per
+            # category: iNat2021's 10,000 species drew in minutes as bars
+            edges = [k - 0.5 for k in range(len(values) + 1)]
+            ax.stairs(values, edges, fill=True, color=RUN_COLOURS[i], baseline=0.0)
             mean = sum(values) / len(values)
             ax.axhline(mean, color="black", lw=0.8, ls="--", label=f"mean {mean:.1f}%")
-            ax.legend(fontsize=8)
+            # the values fall left to right: the upper right corner is clear (no search)
+            ax.legend(fontsize=8, loc="upper right")
         ax.set_ylim(0, 100)
         ax.set_xlabel("categories, ranked")
         ax.set_ylabel("true/false accuracy (%)")

@@ -19,7 +19,7 @@ import platform
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -485,14 +485,18 @@ def now() -> str:
 # -- files ---------------------------------------------------------------------------------
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
+def atomic_write_text(path: Path, text: str | Iterable[str]) -> None:
+    """Write ``text`` (a string, or strings written one after another, never joined) to
+    ``path`` through a temporary file in the same folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+            if isinstance(text, str):
+                f.write(text)
+            else:
+                f.writelines(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -509,10 +513,20 @@ def write_results(results: RunResults, folder: Path) -> Path:
 
 
 def write_samples(records: Iterable[SampleRecord], path: Path) -> int:
-    """Write samples.jsonl (atomically); returns the number of lines."""
-    lines = [json.dumps(r.as_dict(), ensure_ascii=False) for r in records]
-    atomic_write_text(Path(path), "".join(line + "\n" for line in lines))
-    return len(lines)
+    """Write samples.jsonl (atomically), a line at a time; returns the number of lines.
+
+    Never the whole file as one string: at 1.06M questions that was two 546 MB copies
+    (the lines and their join) at the run's peak RSS (bench_full_scale.py --scale 0.3)."""
+    count = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal count
+        for r in records:
+            count += 1
+            yield json.dumps(r.as_dict(), ensure_ascii=False) + "\n"
+
+    atomic_write_text(Path(path), lines())
+    return count
 
 
 def resolve_results(path: Path) -> Path:
@@ -578,14 +592,17 @@ def samples_path(results_path: Path, results: RunResults) -> Path | None:
     return base / results.samples
 
 
-def read_samples(path: Path) -> Iterator[SampleRecord]:
-    """Read samples.jsonl line by line; a bad line raises DataFormatError with its number."""
+def read_samples(path: Path, keep: Callable[[str], bool] | None = None) -> Iterator[SampleRecord]:
+    """Read samples.jsonl line by line; a bad line raises DataFormatError with its number.
+
+    ``keep``: a test on the raw line; lines it rejects are skipped unparsed (and unchecked).
+    """
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, "no such file", hint="the run wrote no samples")
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
-            if not line.strip():
+            if not line.strip() or (keep is not None and not keep(line)):
                 continue
             try:
                 yield SampleRecord.from_dict(json.loads(line))

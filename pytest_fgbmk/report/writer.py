@@ -14,6 +14,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_fgbmk.questions.cases import SPLIT
 from pytest_fgbmk.report.results import (
     SAMPLES_NAME,
     CaseResult,
@@ -115,7 +116,9 @@ def write_thumbnails(
             written += 1
             continue
         ds = datasets[ds_name]
-        sample = next((s for s in ds.samples if s.path == image), None)
+        # the kept path maps, the test split's first (not a scan of every sample per image:
+        # iNat2021 has 2.7M)
+        sample = ds.sample_lookup(SPLIT)[1].get(image) or ds.sample_lookup(None)[1].get(image)
         if sample is None:
             continue
         try:

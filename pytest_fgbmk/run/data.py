@@ -90,8 +90,11 @@ def image_refs(pairs: Iterable[tuple[Dataset, Sample]]) -> list[ImageRef]:
     have none.
     """
     out: dict[Path, ImageRef] = {}
+    seen: set[tuple[str, Path, str]] = set()
     for ds, sample in pairs:
-        if ds.image_reader is None:
+        key = (ds.name, ds.root, sample.path)
+        if ds.image_reader is None and key not in seen:  # a question per level, one image
+            seen.add(key)
             path = ds.image_path(sample)
             if path not in out:
                 out[path] = ImageRef(path, ds.root)

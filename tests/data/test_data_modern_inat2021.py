@@ -176,3 +176,30 @@ def test_two_image_ids_pointing_at_one_file_are_a_data_error(tmp_path):
         f"image file {first!r} (an index file lists this image twice; keep one entry, then "
         "rerun)"
     )
+
+
+def test_entries_are_kept_lean_and_the_index_is_unchanged(tmp_path):
+    """Image and annotation entries keep only the keys the loader reads as they are
+    decoded (memory at 2.7M entries); the index and its hash equal a whole-dict read."""
+    root = write_inat_json(tmp_path)
+    doc = json.loads((root / "train.json").read_text())
+    lean = inat2021._read_json(root / "train.json")
+    assert lean["images"] == [{"id": i["id"], "file_name": i["file_name"]} for i in doc["images"]]
+    assert lean["annotations"] == [
+        {"image_id": a["image_id"], "category_id": a["category_id"]} for a in doc["annotations"]
+    ]
+    assert lean["categories"] == doc["categories"] and lean["info"] == doc["info"]
+    # a UTF-8 byte-order mark is read as json.loads reads bytes
+    (root / "val.json").write_bytes(b"\xef\xbb\xbf" + (root / "val.json").read_bytes())
+    assert (
+        inat2021.load(root).index_hash == inat2021.load(write_inat_json(tmp_path / "b")).index_hash
+    )
+
+
+def test_an_image_entry_without_a_file_name_is_named_whole(tmp_path):
+    root = write_inat_json(tmp_path)
+    doc = json.loads((root / "train.json").read_text())
+    del doc["images"][0]["file_name"]
+    (root / "train.json").write_text(json.dumps(doc))
+    with pytest.raises(DataFormatError, match="an image lacks id/file_name: .*'rights_holder'"):
+        inat2021.load(root)

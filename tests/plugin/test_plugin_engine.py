@@ -228,3 +228,80 @@ def test_split_batches_are_reported_in_the_summary_and_junit(run, pytester):
     assert props["fgbmk_engine_split_min_size"] == "1"
     assert props["fgbmk_engine_split_error"] == "ValueError: cannot batch 8 requests"
     assert props["fgbmk_engine_errors"] == "0" and props["fgbmk_engine_batch_size"] == "8"
+
+
+class _CountingCache(AnswerCache):
+    """An answer cache that records the rows of each commit."""
+
+    def __init__(self, directory):
+        super().__init__(directory)
+        self.commits: list[int] = []
+
+    def put_many(self, key, answers):
+        rows = list(answers)
+        self.commits.append(len(rows))
+        return super().put_many(key, rows)
+
+
+def test_commit_policy_decides_on_model_time_rows_and_wait():
+    from pytest_fgbmk.engine import CommitPolicy
+
+    p = CommitPolicy(min_model_s=0.05, max_rows=100, max_wait_s=1.0)
+    assert p.due(0.05, 1, 0.0) and p.due(2.0, 1, 0.0)  # a real model: every batch
+    assert not p.due(0.049, 99, 0.99)  # a free model: grouped...
+    assert p.due(0.0, 100, 0.0) and p.due(0.0, 1, 1.0)  # ...up to 100 rows or 1 s
+
+
+def test_a_free_model_s_batches_are_committed_together_a_slow_model_s_each(tmp_path):
+    from pytest_fgbmk.engine import CommitPolicy
+
+    ds = make_dataset(tmp_path / "d", 6)
+    qs = make_questions(ds, per_image=4)  # 24 questions, 6 images: 6 batches of 4
+    fast = _CountingCache(tmp_path / "fast")
+    never_late = CommitPolicy(max_rows=10, max_wait_s=3600.0)
+    Engine(CountingModel(), cache=fast, batch_size=4, commit=never_late).run(jobs_for(ds, qs))
+    assert fast.commits == [12, 12]  # grouped until 10 rows wait (3 batches of 4)
+    assert fast.question_ids(Engine(CountingModel()).key) == {q.id for q in qs}
+    slow = _CountingCache(tmp_path / "slow")
+    model = CountingModel(delay=0.06)
+    Engine(model, cache=slow, batch_size=4, commit=never_late).run(jobs_for(ds, qs))
+    assert slow.commits == [4] * 6  # each batch took the model >= 50 ms: committed at once
+
+
+def test_answers_computed_before_a_failure_that_stops_the_run_are_committed(tmp_path):
+    from pytest_fgbmk.engine import CommitPolicy
+    from pytest_fgbmk.errors import ModelUnusable
+
+    class _StopsOnThird(CountingModel):
+        def answer(self, requests, settings):
+            if len(self.batches) == 2:
+                raise ModelUnusable("quota exhausted")
+            return super().answer(requests, settings)
+
+    ds = make_dataset(tmp_path / "d", 6)
+    qs = make_questions(ds, per_image=4)
+    cache = _CountingCache(tmp_path / "c")
+    engine = Engine(
+        _StopsOnThird(), cache=cache, batch_size=4, commit=CommitPolicy(max_wait_s=3600.0)
+    )
+    with pytest.raises(ModelUnusable):
+        engine.run(jobs_for(ds, qs))
+    assert cache.commits == [8]  # the two answered batches, kept when the third stops it
+
+
+def test_jobs_pair_questions_with_samples_of_any_split(tmp_path):
+    """Questions are looked up in the test split first, then in every sample; both maps
+    are built once per dataset."""
+    from dataclasses import replace
+
+    ds = make_dataset(tmp_path / "d", 6)
+    qs = make_questions(ds, per_image=1)
+    by_path = {s.path: s for s in ds.samples}
+    jobs = jobs_for(ds, qs)
+    assert [j.sample for j in jobs] == [by_path[q.image] for q in qs]
+    unknown_id = [replace(q, sample_id="no-such-id") for q in qs]  # falls back to the path
+    assert [j.sample for j in jobs_for(ds, unknown_id)] == [j.sample for j in jobs]
+    assert ds.sample_lookup("test") is ds.sample_lookup("test")
+    assert ds.sample_lookup(None)[0] == {s.id: s for s in ds.samples}
+    with pytest.raises(DataFormatError, match="does not list"):
+        jobs_for(ds, [replace(qs[0], sample_id="", image="elsewhere.png")])

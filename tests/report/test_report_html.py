@@ -186,3 +186,32 @@ def test_failed_without_a_baseline_is_listed_not_shown_as_a_regression(tmp_path)
     assert "<details><summary>1 case(s) failed with no baseline to compare with" in section
     assert "fingerprint_differs: limit: 50 → 20" in section
     assert 'id="reg-' not in section
+
+
+def test_only_regressed_cases_samples_are_read(tmp_path):
+    """The page reads the samples of the cases it shows (regressed ones) and skips the other
+    lines unparsed: a line of a passed case that is not even JSON does not stop it."""
+    from report_fixtures import sample
+
+    from pytest_fgbmk.report.html import load_samples, regressed_cases
+    from pytest_fgbmk.report.results import read_results
+
+    path = full_run(tmp_path)
+    samples = tmp_path / "samples.jsonl"
+    passed = sample("synth_birds-genus-tf", "q-other", True, image="img/d.png")
+    from pytest_fgbmk.report.results import write_samples
+
+    write_samples([passed], tmp_path / "other.jsonl")
+    other_line = (tmp_path / "other.jsonl").read_text()
+    samples.write_text(samples.read_text() + other_line + '{"case_id": "broken", not json\n')
+    results = read_results(path)
+    shown = [c.case_id for c in regressed_cases(results)]
+    assert shown == ["synth_birds-species-tf"]
+    got = load_samples(path, results, shown)
+    assert list(got) == shown
+    assert [r.id for r in got[shown[0]]] == ["q-right", "q-flip", "q-wrong"]
+    assert load_samples(path, results, []) == {}
+    every = load_samples(path, results, ["synth_birds-genus-tf", *shown])
+    assert [r.id for r in every["synth_birds-genus-tf"]] == ["q-other"]
+    html = build_report(path).read_text()
+    assert "q-flip" in html and "q-other" not in html

@@ -206,3 +206,66 @@ def test_worker_parts_merge_into_one_results_file(tmp_path):
     back = read_results(tmp_path)
     assert back.cases[0].details == {"spread": 3.0}
     assert [r.id for r in read_samples(tmp_path / "samples.jsonl")] == ["q1"]
+
+
+def test_thumbnails_find_images_of_any_split_through_the_kept_maps(tmp_path):
+    """Wrong answers' images get a thumbnail whether their sample is in the test split or
+    another; an image the dataset does not list gets none."""
+    from dataclasses import replace as _replace
+
+    from PIL import Image
+    from report_fixtures import sample
+
+    from pytest_fgbmk.data.records import Category, Dataset, Sample
+    from pytest_fgbmk.report.writer import thumbnail_name, write_thumbnails
+
+    root = tmp_path / "ds"
+    (root / "img").mkdir(parents=True)
+    cat = Category(0, "red finch", ("red finch",))
+    rows = [("a.png", "test"), ("b.png", "train")]
+    for name, _ in rows:
+        Image.new("RGB", (40, 20), (200, 30, 30)).save(root / "img" / name)
+    samples = tuple(
+        Sample(f"s{i}", f"img/{n}", 0, cat.name, split, cat.taxonomy)
+        for i, (n, split) in enumerate(rows)
+    )
+    ds = Dataset("toy", root, "bird", ("species",), (cat,), samples)
+    records = [
+        _replace(sample("toy-species-tf", f"q{i}", False, image=img, dataset="toy"))
+        for i, img in enumerate(["img/a.png", "img/b.png", "img/absent.png"])
+    ]
+    out = tmp_path / "report"
+    assert write_thumbnails(out, {"toy": ds}, records) == 2
+    for image in ("img/a.png", "img/b.png"):
+        assert Image.open(out / thumbnail_name("toy", image)).size == (40, 20)
+    assert not (out / thumbnail_name("toy", "img/absent.png")).exists()
+
+
+def test_samples_are_written_a_line_at_a_time(tmp_path):
+    """samples.jsonl is the records' JSON lines exactly, and writing it never holds the
+    file's text in memory (a million-question run's file is 0.5 GB)."""
+    import json as _json
+    import tracemalloc
+
+    from report_fixtures import sample
+
+    from pytest_fgbmk.report.results import read_samples, write_samples
+
+    def records(n):
+        return (
+            sample("c-species-tf", f"q{i:06d}", i % 3 == 0, response="é" * 40) for i in range(n)
+        )
+
+    path = tmp_path / "samples.jsonl"
+    assert write_samples(records(3), path) == 3
+    expected = "".join(_json.dumps(r.as_dict(), ensure_ascii=False) + "\n" for r in records(3))
+    assert path.read_text(encoding="utf-8") == expected
+    assert [r.id for r in read_samples(path)] == ["q000000", "q000001", "q000002"]
+    tracemalloc.start()
+    try:
+        assert write_samples(records(20_000), path) == 20_000
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    size = path.stat().st_size
+    assert size > 5_000_000 and peak < size / 5, (size, peak)
