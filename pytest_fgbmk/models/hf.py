@@ -19,9 +19,11 @@ families, whose image processor bounds the pixel count (Qwen2/2.5/3-VL, Qwen3.5,
 fixed-size towers refuse it), ``min_pixels`` / ``max_pixels`` (dynamic-resolution
 families only), ``max_patches`` (InternVL tiles), ``do_image_splitting``
 (Idefics3/SmolVLM), ``prompt_format`` (a string with ``{prompt}``, used instead of the
-chat template) and ``device_map`` (``auto``, ``balanced``, ``balanced_low_0`` or
+chat template), ``device_map`` (``auto``, ``balanced``, ``balanced_low_0`` or
 ``sequential``: a model larger than one GPU is placed over all of them by accelerate, in
-one process). An option the family has no use for is refused with its name; any other
+one process) and ``fixed_new_tokens`` (every answer exactly N new tokens, or per question
+type ``tf:1,mc:1,sa:8``: for throughput measurements of untrained weights, which never
+stop by themselves; :func:`parse_fixed_new_tokens`). An option the family has no use for is refused with its name; any other
 model arg is refused, naming those accepted.
 
 ``encode`` (origin vs aligned features, the paper's Table 4) is available for LLaVA,
@@ -85,7 +87,10 @@ HF_ARGS = (
     "do_image_splitting",
     "prompt_format",
     "device_map",
+    "fixed_new_tokens",
 )
+#: Question types ``fixed_new_tokens`` may name (those of ``questions/records.py``).
+FIXED_TOKEN_TYPES = ("tf", "mc", "sa")
 #: ``device_map`` values: accelerate places the layers over every visible GPU (then CPU).
 DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
@@ -126,6 +131,7 @@ def load_hf(target: str, options: ModelOptions) -> ModelAdapter:
     options.check_extra("hf: (vision-language model)", HF_ARGS)
     options.check_device()
     _device_map(options)
+    parse_fixed_new_tokens(options.extra.get("fixed_new_tokens"))
     return HfVisionLanguageModel(target, path, model_type, options)
 
 
@@ -227,6 +233,57 @@ def content_fingerprint(path: Path, options: ModelOptions) -> str:
     return h.hexdigest()[:16]
 
 
+def parse_fixed_new_tokens(raw: Any) -> dict[str, int] | None:
+    """The ``fixed_new_tokens`` model arg: new tokens per question type, or None (not given).
+
+    ``N`` (a whole number, 1 to 4096) forces N tokens for every type; ``tf:1,mc:1,sa:8``
+    names each of :data:`FIXED_TOKEN_TYPES` once. A batch is then generated for exactly
+    the largest count among its requests (``min_new_tokens = max_new_tokens``: end-of-text
+    is suppressed until then) and each answer is cut to its own type's count, which is what
+    batched ``generate`` costs a trained model that stops after that many tokens (the batch
+    runs until its longest answer ends). Raises :class:`ConfigError` naming the model arg.
+    """
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    usage = "give a count (fixed_new_tokens=8) or one per question type (fixed_new_tokens=tf:1,mc:1,sa:8)"
+    if ":" not in text:
+        return dict.fromkeys(FIXED_TOKEN_TYPES, _token_count(text, usage))
+    counts: dict[str, int] = {}
+    for part in text.split(","):
+        qtype, sep, value = part.strip().partition(":")
+        qtype = qtype.strip()
+        if not sep or qtype not in FIXED_TOKEN_TYPES:
+            raise ConfigError(
+                f"model arg fixed_new_tokens={text!r}: {part.strip()!r} does not name a question"
+                f" type ({', '.join(FIXED_TOKEN_TYPES)}); {usage}"
+            )
+        if qtype in counts:
+            raise ConfigError(f"model arg fixed_new_tokens={text!r} names {qtype} twice; {usage}")
+        counts[qtype] = _token_count(value.strip(), usage, text)
+    missing = [t for t in FIXED_TOKEN_TYPES if t not in counts]
+    if missing:
+        raise ConfigError(
+            f"model arg fixed_new_tokens={text!r} leaves out {', '.join(missing)}; {usage}"
+        )
+    return counts
+
+
+def _token_count(value: str, usage: str, whole: str | None = None) -> int:
+    shown = whole if whole is not None else value
+    try:
+        count = int(value)
+    except ValueError:
+        raise ConfigError(
+            f"model arg fixed_new_tokens={shown!r}: {value!r} is not a whole number; {usage}"
+        ) from None
+    if not 1 <= count <= 4096:
+        raise ConfigError(
+            f"model arg fixed_new_tokens={shown!r}: counts go from 1 to 4096, got {count}"
+        )
+    return count
+
+
 def _is_oom(error: BaseException) -> bool:
     import torch
 
@@ -266,6 +323,7 @@ class HfVisionLanguageModel(ModelAdapter):
         # right padding keeps the real tokens' positions, left padding moves them.
         self.processor.tokenizer.padding_side = "right" if _encoder_decoder(self.model) else "left"
         self.prompt_format = self._prompt_format()
+        self.fixed_new_tokens = parse_fixed_new_tokens(options.extra.get("fixed_new_tokens"))
 
     # -- loading ---------------------------------------------------------------------
 
@@ -483,12 +541,16 @@ class HfVisionLanguageModel(ModelAdapter):
         system = settings.system_prompt or self.options.system_prompt
         texts = [self.prompt_text(r.prompt, system) for r in requests]
         images = [to_rgb(r.image) for r in requests]
+        lengths = self._fixed_lengths(requests)
         answers: list[str] = []
         start = 0
         while start < len(requests):
             stop = min(start + self.batch_size, len(requests))
+            forced = {"lengths": lengths[start:stop]} if lengths is not None else {}
             try:
-                answers.extend(self._generate(images[start:stop], texts[start:stop], settings))
+                answers.extend(
+                    self._generate(images[start:stop], texts[start:stop], settings, **forced)
+                )
             except Exception as e:
                 if not _is_oom(e) or self.batch_size == 1:
                     raise
@@ -497,6 +559,18 @@ class HfVisionLanguageModel(ModelAdapter):
                 continue
             start = stop
         return answers
+
+    def _fixed_lengths(self, requests: Sequence[AnswerRequest]) -> list[int] | None:
+        """Each request's forced answer length (``fixed_new_tokens``), None when not forced.
+        A request without a question record gets the largest count."""
+        counts = self.fixed_new_tokens
+        if counts is None:
+            return None
+        longest = max(counts.values())
+        return [
+            counts.get(r.question.qtype, longest) if r.question is not None else longest
+            for r in requests
+        ]
 
     def _inputs(self, images: list[Image.Image], texts: list[str]):
         batch_images: list[Any] = (
@@ -512,19 +586,29 @@ class HfVisionLanguageModel(ModelAdapter):
         return inputs.to(self.device, dtype=self.dtype)
 
     def _generate(
-        self, images: list[Image.Image], texts: list[str], settings: GenerationSettings
+        self,
+        images: list[Image.Image],
+        texts: list[str],
+        settings: GenerationSettings,
+        lengths: list[int] | None = None,
     ) -> list[str]:
+        """One ``generate`` call; ``lengths`` (forced answer lengths, one per request) makes
+        it run exactly ``max(lengths)`` steps and cuts each answer to its own length."""
         import torch
 
         inputs = self._inputs(images, texts)
         sampling: dict[str, Any] = {"do_sample": False}
         if settings.temperature > 0:
             sampling = {"do_sample": True, "temperature": settings.temperature}
+        steps = settings.max_new_tokens
+        if lengths is not None:
+            steps = max(lengths)
+            sampling["min_new_tokens"] = steps
         tok = self.processor.tokenizer
         with torch.inference_mode():
             out = self.model.generate(
                 **inputs,
-                max_new_tokens=settings.max_new_tokens,
+                max_new_tokens=steps,
                 pad_token_id=tok.pad_token_id,
                 top_p=None,
                 top_k=None,
@@ -534,6 +618,9 @@ class HfVisionLanguageModel(ModelAdapter):
         n = prompt_ids.shape[1]
         if out.shape[1] >= n and torch.equal(out[:, :n], prompt_ids):
             out = out[:, n:]
+        if lengths is not None:
+            rows = [row[:k] for row, k in zip(out, lengths, strict=True)]
+            return [t.strip() for t in tok.batch_decode(rows, skip_special_tokens=True)]
         return [t.strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
 
     def encode(self, images: Sequence[Image.Image]) -> dict[str, torch.Tensor]:

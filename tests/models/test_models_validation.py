@@ -115,16 +115,16 @@ def test_a_cuda_index_past_the_last_gpu_lists_the_gpus(files, one_gpu) -> None:
             "hf-vlm",
             {"typo_arg": "1"},
             "model arg typo_arg='1' is not known to hf: (vision-language model); hf: "
-            "(vision-language model) accepts device_map, do_image_splitting, max_patches, "
-            f"max_pixels, min_pixels, prompt_format, and the common {COMMON}",
+            "(vision-language model) accepts device_map, do_image_splitting, fixed_new_tokens, "
+            f"max_patches, max_pixels, min_pixels, prompt_format, and the common {COMMON}",
         ),
         (
             "hf-vlm",
             {"max_pixel": "4096"},
             "model arg max_pixel='4096' is not known to hf: (vision-language model) (did you "
             "mean max_pixels?); hf: (vision-language model) accepts device_map, "
-            "do_image_splitting, max_patches, max_pixels, min_pixels, prompt_format, and the "
-            f"common {COMMON}",
+            "do_image_splitting, fixed_new_tokens, max_patches, max_pixels, min_pixels, "
+            f"prompt_format, and the common {COMMON}",
         ),
         (
             "hf-encoder",
@@ -149,8 +149,8 @@ def test_a_cuda_index_past_the_last_gpu_lists_the_gpus(files, one_gpu) -> None:
             "tiny-llava",
             {"typo_arg": "1"},
             "model arg typo_arg='1' is not known to tiny-llava; tiny-llava accepts device_map, "
-            "do_image_splitting, max_patches, max_pixels, min_pixels, prompt_format, and the "
-            f"common {COMMON}",
+            "do_image_splitting, fixed_new_tokens, max_patches, max_pixels, min_pixels, "
+            f"prompt_format, and the common {COMMON}",
         ),
     ],
 )
