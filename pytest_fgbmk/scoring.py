@@ -167,13 +167,20 @@ def _clauses_cached(text: str) -> tuple[Clause, ...]:
     return tuple(_clauses_uncached(text))
 
 
+@lru_cache(maxsize=1 << 14)
+def _worded_like_refusal(option: str) -> bool:
+    return _REFUSAL.search(normalize(option)) is not None
+
+
 def _option_clauses(text: str, options: tuple[str, ...]) -> list[Clause]:
     """:func:`_clauses` for a multiple-choice response: when an option is itself worded like
     a refusal ("unclear", "cannot be determined"), naming it is no refusal; a clause
     refuses only if it still does without the options' words."""
     clauses = _clauses(text)
-    worded = [o for o in options if _REFUSAL.search(normalize(o))]
-    if not worded or not any(r for _, r, _ in clauses):
+    if not any(r for _, r, _ in clauses):
+        return clauses
+    worded = [o for o in options if _worded_like_refusal(o)]
+    if not worded:
         return clauses
     out = []
     for c, refuses, k in clauses:
@@ -328,7 +335,11 @@ def _misspelt_name(whole: str, names: Sequence[str]) -> int | None:
     """The index of the one name a whole response misspells by one slip (:func:`_misspelt`),
     else None (none, or several)."""
     said = _stem(_ARTICLE.sub("", whole))
-    hits = [i for i, n in enumerate(names) if _misspelt(said, _name_stem(n))]
+    hits = [
+        i
+        for i, n in enumerate(names)
+        if abs(len(said) - len(_name_stem(n))) <= 1 and _misspelt(said, _name_stem(n))
+    ]
     return hits[0] if len(hits) == 1 else None
 
 
@@ -542,7 +553,7 @@ def score(question: Question, response: str, mode: str = "strict") -> Scored:
             key = ("mc", q.truth, q.options, q.lettered, "", prompt, q.accepted)
         else:
             key = (q.qtype, q.truth, (), False, "", "", q.accepted)
-        return _strict_memo(key, response)
+        return _strict_memo(key, q, response)
     except Exception:  # a scorer bug must not kill a run; it is counted and reported
         return Scored(False, None, "error")
 
@@ -566,14 +577,24 @@ def _strict(q: Question, response: str) -> Scored:
     return _score_sa(q, text)
 
 
-@lru_cache(maxsize=1 << 15)
-def _strict_memo(key: tuple, response: str) -> Scored:
-    """:func:`_strict` of a short response, by the fields that decide it (answers repeat:
-    the same words for many images of one category)."""
-    qtype, truth, options, lettered, asked, prompt, accepted = key
-    q = Question("", "", "", prompt, qtype, "", "", "", truth, "", options, lettered, asked,
-                 accepted)  # fmt: skip
-    return _strict(q, response)
+#: Verdicts of short responses by (the question fields that decide them, the response).
+_MEMO: dict[tuple[tuple, str], Scored] = {}
+_MEMO_SIZE = 1 << 15
+
+
+def _strict_memo(key: tuple, q: Question, response: str) -> Scored:
+    """:func:`_strict` of a short response, remembered by ``key``, the fields that decide it
+    (answers repeat: the same words for many images of one category). :func:`_strict` reads
+    no other field of ``q``; the memo is emptied when full (a plain dict: cheaper than an
+    LRU's bookkeeping, and a new Question per miss, at 200,000 answers/s)."""
+    k = (key, response)
+    hit = _MEMO.get(k)
+    if hit is None:
+        hit = _strict(q, response)
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.clear()
+        _MEMO[k] = hit
+    return hit
 
 
 def _no_answer(clauses: list[Clause]) -> Scored:
