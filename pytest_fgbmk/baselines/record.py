@@ -209,9 +209,25 @@ def parse_record(text: str, path: Path) -> Stored:
             vals = decode_bits(_typed(out, "correct", str, "text"), n).astype(float).tolist()
         else:
             raise ValueError(f"unknown outcome encoding {out['encoding']!r}")
+        _check_value(float(rec["value"]), vals, out["encoding"])
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise DataFormatError(path, f"not a valid baseline: {exc}", hint=hint) from None
     return Stored(path, rec, dict(zip(ids, vals, strict=True)))
+
+
+def _check_value(value: float, outcomes: Sequence[float], encoding: str) -> None:
+    """The stored value is what its outcomes give (the percentage right, or 100 × the mean
+    per-query value), to the decimals both are stored with; :class:`ValueError` otherwise
+    (an edited value or outcomes would gate a run against numbers that never were)."""
+    if not outcomes:
+        return
+    mean = 100.0 * float(np.mean(outcomes))
+    slack = 0.5e-4 + (100 * 0.5 * 10.0**-VALUE_DECIMALS if encoding == "values" else 0.0)
+    if abs(mean - value) > slack + 1e-9:
+        raise ValueError(
+            f"'value' {value:g} is not what its outcomes give ({mean:.4f}): the value or the "
+            "outcomes were edited"
+        )
 
 
 def _is_number(value: Any) -> bool:

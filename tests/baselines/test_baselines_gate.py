@@ -38,6 +38,8 @@ def measure(correct, *, task="attribute", asked=ASKED, categories=None, ids=None
         for i in range(n)
     )
     value = 100.0 * sum(correct) / n
+    if details and "per_query" in details:  # a per-query metric's value: 100 x their mean
+        value = 100.0 * sum(v for _, v in details["per_query"]) / len(details["per_query"])
     return Measurement(
         "toy-a-tf",
         "toy",
@@ -265,6 +267,29 @@ def test_wrong_types_in_a_baseline_name_the_file_and_the_key(change, message):
         f"{PATH}: not a valid baseline: {message} (restore it from version control, or "
         "rewrite it with --fgbmk-update-baselines)"
     )
+
+
+def test_a_value_its_outcomes_do_not_give_is_a_corrupt_baseline():
+    """An edited value (or edited outcomes) would gate a run against a number that never
+    was: the value must be what the stored outcomes give."""
+    record = build_record(measure([True] * 7 + [False] * 3))
+    assert parse_record(dump_record(record), PATH).value == 70.0
+    hint = "(restore it from version control, or rewrite it with --fgbmk-update-baselines)"
+    with pytest.raises(DataFormatError) as info:
+        parse_record(dump_record({**record, "value": 12.0}), PATH)
+    assert str(info.value) == (
+        f"{PATH}: not a valid baseline: 'value' 12 is not what its outcomes give (70.0000): "
+        f"the value or the outcomes were edited {hint}"
+    )
+    edited = {**record, "outcomes": {**record["outcomes"], "correct": encode_bits([False] * 10)}}
+    with pytest.raises(DataFormatError, match=r"'value' 70 is not what its outcomes give \(0"):
+        parse_record(dump_record(edited), PATH)
+    # per-query values (mAP): 100 x their mean, to the decimals they are stored with
+    values = measure([True, True], details={"per_query": [("q0", 0.5), ("q1", 1 / 3)]})
+    good = build_record(values)
+    assert parse_record(dump_record(good), PATH).value == round(100 * (0.5 + 1 / 3) / 2, 4)
+    with pytest.raises(DataFormatError, match="is not what its outcomes give"):
+        parse_record(dump_record({**good, "value": 50.0}), PATH)
 
 
 def test_a_flipped_byte_in_the_outcome_ids_is_a_corrupt_baseline_with_its_rewrite_command():
