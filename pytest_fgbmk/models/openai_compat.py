@@ -33,6 +33,12 @@ rejected key (401/403), an unknown model or URL (404), and a request refused as 
 ``invalid_image``...). The batch stops at the first one, and every later batch raises it
 again without a request. Error bodies are read as OpenAI's
 ``{"error": {"message", "type", "code"}}``.
+
+An endpoint that has answered nothing stops the run too (:class:`_Liveness`): when none of
+the first :func:`dead_after` requests of a run got a reply that reads as a chat completion
+(connection refused, 5xx, an HTML page, malformed JSON, each after its retries), the run
+stops with one :class:`ModelUnusable` naming ``base_url`` and the last reason. Once the
+endpoint has answered a request, failures stay per request, as above.
 """
 
 from __future__ import annotations
@@ -118,6 +124,9 @@ HOSTED_API_HOSTS = (
 #: against the ideal at 1, 2, 4, 8 requests per slot: 87, 90, 93, 92% (one batch at a
 #: time: 62, 69, 82, 88%). Larger batches gain nothing and hold more decoded images.
 BATCH_PER_SLOT = 4
+#: Consecutive failed requests, with no request answered yet, that stop the run as a dead
+#: endpoint (see :func:`dead_after`).
+DEAD_AFTER_MAX = 8
 #: Arg names that would carry a secret: refused, so a key is never stored with options.
 SECRET_ARGS = frozenset(
     {
@@ -176,20 +185,12 @@ class EndpointConfig:
                 f"variable only; export {DEFAULT_KEY_ENV}=... or name another variable with "
                 "api_key_env=MY_KEY_VARIABLE"
             )
-        unknown = sorted(set(extra) - set(ENDPOINT_DEFAULTS))
-        if unknown:
-            raise ConfigError(
-                f"model arg(s) {', '.join(unknown)} not known to openai:; "
-                f"accepted: {', '.join(ENDPOINT_DEFAULTS)} and the common ones"
-            )
+        options.check_extra("openai:", ENDPOINT_DEFAULTS)
         values = {**ENDPOINT_DEFAULTS, **extra}
         base_url = str(values["base_url"] or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL)
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(
-                f"model arg base_url={display_url(base_url)!r} is not an http(s) URL; "
-                "write e.g. base_url=http://localhost:8000/v1"
-            )
+            raise ConfigError(bad_base_url(base_url))
         key_env = str(values["api_key_env"])
         if not _ENV_NAME.match(key_env):
             raise ConfigError(
@@ -212,6 +213,40 @@ class EndpointConfig:
         if config.jpeg_quality > 100:
             raise ConfigError(f"model arg jpeg_quality must be 1..100, got {config.jpeg_quality}")
         return config
+
+
+def bad_base_url(typed: str) -> str:
+    """The one-line error for a ``base_url`` that is not an http(s) URL: what the user typed
+    (credentials hidden) and what is expected, with a corrected guess when the scheme is
+    missing (``localhost:8000`` -> ``http://localhost:8000/v1``)."""
+    shown = re.sub(r"^([^/@]*://)?[^/@]*@", r"\1[redacted]@", typed.strip())
+    example = "http://localhost:8000/v1"
+    if "://" in shown:
+        why = f"scheme {shown.split('://', 1)[0]!r}"
+    else:
+        why = "no scheme"
+        host = shown.rstrip("/").rsplit("@", 1)[-1]  # credentials: not in the example
+        if host:
+            example = f"http://{host}" if "/" in host else f"http://{host}/v1"
+    return (
+        f"model arg base_url={shown!r} is not an http(s) URL ({why}); write a URL with "
+        f"http:// or https://, e.g. base_url={example}"
+    )
+
+
+def dead_after(concurrency: int) -> int:
+    """How many consecutive failed requests, before any request was answered, stop a run
+    as a dead endpoint: ``min(DEAD_AFTER_MAX, concurrency)``.
+
+    At most ``concurrency`` so the first wave of requests in flight together decides (a dead
+    endpoint costs one request's retries, not one per request); each of them already failed
+    every one of its ``max_retries + 1`` attempts, so one wave without a single reply is the
+    endpoint, not the requests. At most :data:`DEAD_AFTER_MAX` so a high concurrency (64 for
+    a self-hosted server) does not wait for 64 failures; and more than one where the
+    concurrency allows, so one request that times out alone on a server still warming up
+    does not stop a run that would go on.
+    """
+    return max(1, min(DEAD_AFTER_MAX, concurrency))
 
 
 def default_concurrency(base_url: str) -> int:
@@ -245,6 +280,8 @@ class OpenAICompatModel(ModelAdapter):
         #: The concurrency slots, shared by overlapping calls of :meth:`answer`, granted in
         #: the order the requests were given (so the server sees the engine's order).
         self._slots = _OrderedSlots(config.concurrency)
+        #: Whether the endpoint has answered yet in this run (else a dead one stops it).
+        self._liveness = _Liveness(dead_after(config.concurrency))
 
     @property
     def min_batch_size(self) -> int:  # type: ignore[override]
@@ -332,6 +369,7 @@ class OpenAICompatModel(ModelAdapter):
         (a retry takes the next free slot, before the requests waiting for their turn)."""
         attempts = self.config.max_retries + 1
         reason = ""
+        replied = False
         for attempt in range(attempts):
             # at most `concurrency` requests in flight, all calls together, in order
             self._slots.acquire(ticket if attempt == 0 else None)
@@ -342,12 +380,18 @@ class OpenAICompatModel(ModelAdapter):
             finally:
                 self._slots.release()
             if isinstance(outcome, str):
+                self._liveness.answered()
                 return outcome
             reason = self.redact(outcome.reason)
+            replied = outcome.replied
             if outcome.fatal and not (outcome.retry and attempt + 1 < attempts):
                 abort.set(reason)
                 return FailedAnswer(reason)
             if not outcome.retry:
+                if outcome.replied:
+                    self._liveness.answered()
+                else:
+                    self._check_dead(reason, attempt + 1, abort)
                 log.warning("request %d failed: %s", index, reason)
                 return FailedAnswer(reason)
             if attempt + 1 < attempts:
@@ -360,8 +404,26 @@ class OpenAICompatModel(ModelAdapter):
                     delay,
                 )
                 abort.wait(delay)
+        if replied:
+            self._liveness.answered()
+        else:
+            self._check_dead(reason, attempts, abort)
         log.warning("request %d failed after %d attempts: %s", index, attempts, reason)
         return FailedAnswer(f"failed after {attempts} attempts: {reason}")
+
+    def _check_dead(self, reason: str, attempts: int, abort: _Abort) -> None:
+        """Count a failed request; stop the run (``abort``) when it is the
+        :func:`dead_after`-th in a row and the endpoint has answered nothing yet."""
+        count = self._liveness.failed()
+        if not count:
+            return
+        where = display_url(self.config.base_url)
+        abort.set(
+            f"openai:{self.model} at {where} answered none of the first {count} requests "
+            f"(each tried {attempts} time{'s' if attempts != 1 else ''}); last: {reason}; "
+            f"is the server running at {where}? check base_url and the model name; "
+            "the run stops"
+        )
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -430,7 +492,14 @@ class OpenAICompatModel(ModelAdapter):
         retry = not fatal and (status in _RETRY_STATUSES or status >= 500)
         if should is not None:  # the server's word wins (as in OpenAI's own client)
             retry = should
-        return _Failure(fatal or text, retry=retry, fatal=bool(fatal), retry_after=retry_after)
+        replied = status == 400 and code in PER_REQUEST_CODES  # read, one request refused
+        return _Failure(
+            fatal or text,
+            retry=retry,
+            fatal=bool(fatal),
+            retry_after=retry_after,
+            replied=replied,
+        )
 
 
 @dataclass(frozen=True)
@@ -439,6 +508,35 @@ class _Failure:
     retry: bool = False
     fatal: bool = False
     retry_after: float | None = None
+    #: The endpoint read the request and answered it as a chat endpoint does (an empty
+    #: completion, one request's content refused): it is alive.
+    replied: bool = False
+
+
+class _Liveness:
+    """Whether an endpoint has answered yet in this run, and the failed requests in a row
+    before it did (shared by an adapter's workers)."""
+
+    def __init__(self, limit: int) -> None:
+        self._lock = threading.Lock()
+        self._limit = limit
+        self._answered = False
+        self._streak = 0
+
+    def answered(self) -> None:
+        """A request was answered: from now on failures stay per request."""
+        with self._lock:
+            self._answered = True
+            self._streak = 0
+
+    def failed(self) -> int:
+        """Count a failed request; the streak's length when it reaches the limit with no
+        request answered yet (the endpoint is dead), else 0."""
+        with self._lock:
+            if self._answered:
+                return 0
+            self._streak += 1
+            return self._streak if self._streak >= self._limit else 0
 
 
 class _OrderedSlots:
@@ -560,7 +658,7 @@ def _parse_reply(raw: bytes) -> str | _Failure:
     if isinstance(content, str) and content.strip():
         return content
     what = "no text" if content is None else "empty text"
-    return _Failure(f"reply has {what} (finish_reason={finish!r})")
+    return _Failure(f"reply has {what} (finish_reason={finish!r})", replied=True)
 
 
 def _error_fields(raw: bytes) -> tuple[str, str, str]:

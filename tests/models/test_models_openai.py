@@ -137,6 +137,10 @@ class ChatHandler(BaseHTTPRequestHandler):
             self.reply(503, b"overloaded", {"x-should-retry": "false"})
         elif action == "429ms":
             self.reply(429, b"slow down", {"retry-after-ms": "600", "Retry-After": "30"})
+        elif action == "html":  # a web page, not an API (a wrong port or path)
+            self.reply(200, b"<!DOCTYPE html><html><body>It works!</body></html>")
+        elif action == "nope":  # JSON, but not a chat completion
+            self.reply(200, b'{"choices": "nope"}')
         elif action == "emptystr":
             self.reply(200, completion(""))
         elif action == "blank":
@@ -601,13 +605,13 @@ def test_bad_endpoint_args_are_config_errors(monkeypatch: pytest.MonkeyPatch) ->
     assert WRONG_KEY not in str(info.value)
     with pytest.raises(ConfigError, match="FGBMK_UNSET_VARIABLE, which is not set"):
         load_model("openai:m", base_url="http://127.0.0.1:1/v1", api_key_env="FGBMK_UNSET_VARIABLE")
-    with pytest.raises(ConfigError, match="concurency not known to openai:; accepted: base_url"):
+    with pytest.raises(ConfigError, match="concurency='4' is not known to openai: .did you mean"):
         load_model("openai:m", concurency="4")
     with pytest.raises(ConfigError, match="concurrency must be at least 1"):
         load_model("openai:m", concurrency="0")
     with pytest.raises(ConfigError, match=r"timeout must be a number \(float\), got 'soon'"):
         load_model("openai:m", timeout="soon")
-    with pytest.raises(ConfigError, match="base_url='ftp://host/v1' is not an http"):
+    with pytest.raises(ConfigError, match="base_url='ftp://host/v1' is not an http.s. URL .scheme"):
         load_model("openai:m", base_url="ftp://host/v1")
 
 
