@@ -56,6 +56,7 @@ STAGE_ORDER = (
     "scoring",
     "gate",
     "tests",
+    "report: samples spooled",
     "summary",
     "junit",
     "report: samples.jsonl",
