@@ -22,6 +22,15 @@ minutes; report.html loaded in under 5 s.
     python benchmarks/bench_full_scale.py [--scale 1.0] [--work DIR] [--keep-data]
 
 ``--scale 0.01`` divides every dataset (and class count) by 100, for development.
+
+Measured at --scale 1.0 (3,542,432 questions, 146 cases, 322,593 test images; samples
+spooled to disk per case), 2 cores shared, load average 4.9 before, 4.0 after:
+cold pass 928 s wall / 557 s CPU, peak RSS 5,082 MB (engine 407 s wall / 215 s CPU, image
+check 134 s, data load 74 s, samples spooled 89 s, exit 68 s); warm pass 383 s wall /
+349 s CPU, peak RSS 5,645 MB (data load 63 s, samples spooled 61 s, image check 51 s,
+engine 45 s). samples.jsonl 1,819 MB, answers.sqlite3 508 MB, baselines 37 MB, results.json
+1.1 MB, report.html 0.7 MB loaded by Chromium in 0.33 s over an empty page. The memory
+target holds; the time targets do not on 2 shared cores (the CPU seconds are above them too).
 """
 
 from __future__ import annotations
