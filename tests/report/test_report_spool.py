@@ -7,8 +7,10 @@ and adding records must not hold them in memory (a 3.5M-question run held about 
 
 from __future__ import annotations
 
+import tempfile
 import tracemalloc
 from dataclasses import replace
+from pathlib import Path
 
 from report_fixtures import case, run_info, sample
 
@@ -71,8 +73,6 @@ def test_no_samples_file_when_no_case_has_records(tmp_path):
 def test_adding_records_does_not_hold_them_in_memory():
     """tracemalloc's peak while spooling 20,000 records made on the fly stays under 1 MB
     (holding them took about 20 MB: a record and its strings are about 1 kB)."""
-    import tempfile
-    from pathlib import Path
 
     def made(n: int):
         for i in range(n):
@@ -171,6 +171,6 @@ def test_thumbnails_match_those_chosen_from_all_records(tmp_path):
 
 
 def test_spooled_round_trips_through_a_part():
-    s = Spooled(__import__("pathlib").Path("/x/1.jsonl"), 3, (("toy", "img/a.png"),))
+    s = Spooled(Path("/x/1.jsonl"), 3, (("toy", "img/a.png"),))
     assert Spooled.from_dict(s.as_dict()) == s
     assert replace(s, lines=4) != s
