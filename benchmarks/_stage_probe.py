@@ -118,9 +118,11 @@ def _install() -> None:
     _wrap(human, "measure_questions", "scoring")
     _wrap(Run, "_decide", "gate")
     _wrap(ReportHook, "_write", "report: other")
-    _wrap(writer, "write_samples", "report: samples.jsonl")
+    _wrap(writer.ReportWriter, "add_samples", "report: samples spooled")
+    # samples.jsonl from the spool files (and a worker's part: the writer's only other use)
+    _wrap(writer, "atomic_write_text", "report: samples.jsonl")
     _wrap(writer, "write_results", "report: results.json")
-    _wrap(writer, "write_thumbnails", "report: thumbnails")
+    _wrap(writer, "write_chosen", "report: thumbnails")
     _wrap(html, "build_report", "report: report.html")
     _wrap(LogXML, "pytest_sessionfinish", "junit")
 

@@ -70,3 +70,47 @@ def test_full_scale_bench_runs_at_a_tiny_scale(tmp_path):
     assert passed == [written, written]
     assert re.search(r"^targets: cold pass \d+ s \(< 600 s\)", out, re.M)
     assert re.search(r"image check on real-size JPEGs \(500x375\): [\d.]+ ms CPU per image", out)
+
+
+def test_question_breakdown_counts_each_kind_per_dataset(tmp_path, capsys):
+    """The header's table: test images (a level's largest true/false n), questions by kind
+    and per image, summed over datasets and set against the paper's 1.01M / 0.28M."""
+    import json
+
+    from bench_full_scale import breakdown, print_breakdown
+
+    def c(dataset, task, facet, qtype, n):
+        return {"dataset": dataset, "task": task, "facet": facet, "qtype": qtype, "n": n}
+
+    cases = [
+        *(
+            c("birds", "granularity", lv, q, 10)
+            for lv in ("genus", "species")
+            for q in ["tf", "mc"]
+        ),
+        c("birds", "granularity", "species", "sa", 9),
+        c("birds", "knowledge_bias", "species", "tf", 20),
+        c("birds", "attribute", "wing color", "tf", 4),
+        c("birds", "attribute", "wing color", "mc", 3),
+        c("dogs", "granularity", "species", "tf", 5),
+        c("dogs", "granularity", "species", "mc", 5),
+        c("dogs", "granularity", "species", "sa", 5),
+        c("dogs", "knowledge_bias", "species", "tf", 10),
+        {"dataset": "dogs", "task": "retrieval", "facet": "map", "qtype": "", "n": 99},
+    ]
+    run = {"datasets": {"birds": {"levels": ["genus", "species"]}, "dogs": {"levels": ["species"]}}}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"run": run, "cases": cases}))
+    rows = breakdown(path)
+    assert rows == [
+        {"dataset": "birds", "images": 10, "gran": 40, "sa": 9, "kb": 20, "attr": 7,
+         "levels": 2, "questions": 76},
+        {"dataset": "dogs", "images": 5, "gran": 10, "sa": 5, "kb": 10, "attr": 0,
+         "levels": 1, "questions": 25},
+    ]  # fmt: skip
+    print_breakdown(rows)
+    out = capsys.readouterr().out
+    assert re.search(r"^birds\s+2\s+10\s+40\s+9\s+20\s+7\s+76\s+7\.60$", out, re.M)
+    assert re.search(r"^all\s+15\s+50\s+14\s+30\s+7\s+101\s+6\.73$", out, re.M)
+    assert "101 questions = 0.00 × its 1,010,000; 15 test images" in out
+    assert "6.73 questions per image against its 3.61" in out

@@ -29,8 +29,8 @@ from pytest_fgbmk.report.results import (
     case_from_measurement,
     case_from_properties,
     environment,
+    iter_samples,
     now,
-    samples_from_measurement,
 )
 from pytest_fgbmk.report.shown import VALUE_DROPS, value_drops
 from pytest_fgbmk.report.writer import ReportWriter, dataset_info, plain
@@ -160,8 +160,8 @@ class ReportHook:
 
         ctx = self.run.ctx
         c = Case(m.dataset, m.task, m.facet, m.qtype)
-        records = samples_from_measurement(m, ctx.questions(c), ctx.options.scoring)
-        self.writer.add_samples(m.case_id, records)
+        records = iter_samples(m, ctx.questions(c), ctx.options.scoring)
+        self.writer.add_samples(m.case_id, records)  # spooled to disk a record at a time
 
     def _flips(self, case: Any, m: Any) -> dict[str, Any] | None:
         """Right → wrong questions against the stored baseline the gate compared with."""

@@ -384,16 +384,26 @@ def samples_from_measurement(
     m: Measurement, questions: Sequence[Question], scoring: str = "strict"
 ) -> list[SampleRecord]:
     """One record per question of the case, in the order asked (parsed answers re-read)."""
+    return list(iter_samples(m, questions, scoring))
+
+
+def iter_samples(
+    m: Measurement, questions: Sequence[Question], scoring: str = "strict"
+) -> Iterator[SampleRecord]:
+    """:func:`samples_from_measurement` a record at a time (the report spools them to disk
+    as they come, so no case's records are all held at once).
+
+    Raises ValueError naming the case when an outcome's question is not in ``questions``.
+    """
     from pytest_fgbmk.scoring import score
 
     by_id = {q.id: q for q in questions}
-    out = []
     for o in m.outcomes:
         q = by_id.get(o.question_id)
         if q is None:
             raise ValueError(f"{m.case_id}: outcome for unknown question {o.question_id}")
         parsed = None if o.error is not None else score(q, o.response, scoring).parsed
-        out.append(
+        yield (
             SampleRecord(
                 id=q.id,
                 case_id=m.case_id,
@@ -413,7 +423,6 @@ def samples_from_measurement(
                 error=o.error,
             )
         )
-    return out
 
 
 # -- environment ---------------------------------------------------------------------------
@@ -512,6 +521,11 @@ def write_results(results: RunResults, folder: Path) -> Path:
     return path
 
 
+def sample_line(r: SampleRecord) -> str:
+    """A record as its samples.jsonl line (with the newline); the one encoding of a line."""
+    return json.dumps(r.as_dict(), ensure_ascii=False) + "\n"
+
+
 def write_samples(records: Iterable[SampleRecord], path: Path) -> int:
     """Write samples.jsonl (atomically), a line at a time; returns the number of lines.
 
@@ -523,7 +537,7 @@ def write_samples(records: Iterable[SampleRecord], path: Path) -> int:
         nonlocal count
         for r in records:
             count += 1
-            yield json.dumps(r.as_dict(), ensure_ascii=False) + "\n"
+            yield sample_line(r)
 
     atomic_write_text(Path(path), lines())
     return count

@@ -72,7 +72,9 @@ def test_xdist_writes_the_same_results(run, pytester):
     assert [c.details for c in one.cases] == [c.details for c in two.cases]
     s1 = (pytester.path / "one" / "samples.jsonl").read_text().splitlines()
     s2 = (pytester.path / "two" / "samples.jsonl").read_text().splitlines()
-    assert sorted(s1) == sorted(s2) and s1
+    assert s1 == s2 and s1  # the same bytes: cases in id order, each in the order asked
+    # the workers' spooled records reached the controller and their spool files are gone
+    assert not (pytester.path / "two" / ".spool").exists()
     assert two.run.model["fingerprint"] == "evil-v1"
     assert not (pytester.path / "two" / ".parts").exists()
     assert json.loads((pytester.path / "two" / "results.json").read_text())["schema_version"] == 1
