@@ -29,7 +29,11 @@ pytest_plugins = ["pytester"]
 SUITES = (*PLUGIN_ARGS, "-p", "no:cacheprovider", "--pyargs", "pytest_fgbmk.suites")
 
 #: Loaded before the first inline run and kept across runs (see ``run``).
-INLINE_KEEP = ("numpy", "torch", "matplotlib.figure", "pytest_fgbmk.report.plots")
+#: torch._dynamo: torch's optimizers import it at their first step; first imported inside an
+#: inline run, it was dropped and its re-import failed ("Only a single TORCH_LIBRARY can be
+#: used to register the namespace _inductor_test"; tests/plugin/test_plugin_machine.py then
+#: tests/machine/test_machine_release_protocol.py in one process).
+INLINE_KEEP = ("numpy", "torch", "torch._dynamo", "matplotlib.figure", "pytest_fgbmk.report.plots")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -148,6 +148,46 @@ def test_train_probe_reports_epochs_in_whole_lines():
     assert len(lines) == 10 and not any("\r" in s for s in lines)
 
 
+def test_meta_categories_report_each_probe_s_epochs_in_whole_lines():
+    """The single-dataset probes, then the union probe: each its own line series ending in
+    "done"; the numbers are those of a silent run."""
+    import numpy as np
+    import torch
+
+    from pytest_fgbmk.machine.meta import ProbeTask, across_meta_categories
+    from pytest_fgbmk.machine.probe import ProbeSettings
+
+    rng = np.random.default_rng(0)
+
+    def task(name: str, shift: float) -> ProbeTask:
+        y = np.repeat(np.arange(3), 20)
+        x = torch.tensor(rng.normal(size=(60, 5)) + y[:, None] + shift, dtype=torch.float32)
+        return ProbeTask(name, {"cls": x}, y, {"cls": x[:30]}, y[:30], 3)
+
+    tasks = [task("birds", 0.0), task("flowers", 5.0)]
+    settings = ProbeSettings(epochs=10, min_steps=0)
+    out, lines = _plain()
+    quiet = across_meta_categories(tasks, settings=settings)
+    loud = across_meta_categories(tasks, settings=settings, progress=out, label="fgbmk meta:")
+    for name in ("birds", "flowers"):  # reporting changes nothing
+        assert np.array_equal(quiet[name].multiple_correct, loud[name].multiple_correct)
+        assert torch.equal(quiet[name].single.head.weight, loud[name].single.head.weight)
+    # every probe's validation split (6 images alone, 12 for the union) is under cv_below:
+    # 5 folds and a refit, 10 epochs each: 60 epochs
+    labels = [
+        "fgbmk meta: birds alone:",
+        "fgbmk meta: flowers alone:",
+        "fgbmk meta: union of 2 datasets:",
+    ]
+    series = [[s for s in lines if s.startswith(label + " ")] for label in labels]
+    assert sum(map(len, series)) == len(lines) == 30  # every line belongs to one series
+    for label, got in zip(labels, series, strict=True):
+        assert got[0].startswith(f"{label} 6/60 epochs (10%), ")
+        assert got[-1].startswith(f"{label} 60/60 epochs (100%), ") and got[-1].endswith("done")
+    assert lines.index(series[2][0]) > lines.index(series[1][-1])  # the union comes last
+    assert not any("\r" in s for s in lines)
+
+
 def test_feature_extraction_reports_per_batch_without_carriage_returns(tmp_path):
     import sys
     from pathlib import Path

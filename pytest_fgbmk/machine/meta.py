@@ -17,6 +17,7 @@ import torch
 
 from pytest_fgbmk.errors import ConfigError
 from pytest_fgbmk.machine.probe import ProbeResult, ProbeSettings, train_probe
+from pytest_fgbmk.progress import ProgressOutput
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,18 @@ def across_meta_categories(
     *,
     settings: ProbeSettings | None = None,
     device: str | torch.device | None = None,
+    progress: ProgressOutput | None = None,
+    label: str = "meta-categories",
 ) -> dict[str, MetaOutcome]:
-    """Single-dataset probes and one union probe, each dataset tested on its own test split."""
+    """Single-dataset probes and one union probe, each dataset tested on its own test split.
+
+    ``progress``: each probe's epochs (see :func:`train_probe`), in lines starting with
+    ``"{label} {dataset} alone:"`` for the single-dataset probes, then
+    ``"{label} union of {n} datasets:"`` for the union probe (usually the longest: every
+    dataset's train split, every class); None: silent. Reporting changes no number.
+    Raises :class:`ConfigError` for fewer than two datasets, repeated names, or no feature
+    view of one dimension shared by all.
+    """
     if len(tasks) < 2:
         raise ConfigError("classification across meta-categories needs at least two datasets")
     names = [t.name for t in tasks]
@@ -79,6 +90,8 @@ def across_meta_categories(
             n_classes=t.n_classes,
             settings=settings,
             device=device,
+            progress=progress,
+            label=f"{label} {t.name} alone:",
         )
         for t in tasks
     }
@@ -99,6 +112,8 @@ def across_meta_categories(
         n_classes=int(offsets[-1]),
         settings=settings,
         device=device,
+        progress=progress,
+        label=f"{label} union of {len(tasks)} datasets:",
     )
     out = {}
     start = 0

@@ -284,7 +284,12 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
     """Before the first test: execute the whole run (every process that runs tests).
 
     After the last test, a run stopped by missing or broken images fails the session once
-    with the files listed (the controller's, from its workers, under ``-n N``)."""
+    with the files listed (the controller's, from its workers, under ``-n N``): a usage
+    error, exit status 4. Also when ``-x``/``--maxfail`` stopped the loop early (pytest's
+    loop then raises ``Session.Failed`` or ``Session.Interrupted``, which would otherwise
+    skip this step and leave exit status 1 with the cases pointing at a message never
+    printed); under ``-n N`` the controller's loop raises pytest-xdist's ``Interrupted``.
+    A stop for any other reason (Ctrl-C) is left as it is."""
     config = session.config
     run = config.stash.get(RUN_KEY, None)
     if (
@@ -294,14 +299,40 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
         and not config.option.collectonly
     ):
         _execute(session, run)
-    result = yield
-    if run is not None and not is_worker(config):
-        errors = config.stash[COLLECTOR_KEY].data_errors
-        if run.state.data_error:
-            errors.append(run.state.data_error)
-        if errors:
-            raise pytest.UsageError(f"FG-BMK data: {errors[0]}")
+    try:
+        result = yield
+    except (pytest.Session.Failed, KeyboardInterrupt):
+        error = _data_error(config, run)
+        if error is None or not _stopped_by_failures(session):
+            raise
+        raise pytest.UsageError(f"FG-BMK data: {error}") from None
+    error = _data_error(config, run)
+    if error is not None:
+        raise pytest.UsageError(f"FG-BMK data: {error}")
     return result
+
+
+def _stopped_by_failures(session: pytest.Session) -> bool:
+    """Whether the test loop stopped early because tests failed: ``-x``/``--maxfail`` (or
+    another plugin's stop, e.g. ``--sw``) in this process, or the ``-x``/``--maxfail`` count
+    of pytest-xdist's controller (whose loop raises its own ``Interrupted``, a
+    ``KeyboardInterrupt``). False for a real Ctrl-C."""
+    if session.shouldfail or session.shouldstop:
+        return True
+    maxfail = session.config.option.maxfail
+    controller = session.config.pluginmanager.getplugin("dsession")  # pytest-xdist's
+    return bool(maxfail) and getattr(controller, "countfailures", 0) >= maxfail
+
+
+def _data_error(config: pytest.Config, run: Run | None) -> str | None:
+    """The data error that stopped the run, for the process that reports it (the
+    controller under ``-n N``, from its workers; the only process otherwise), or None."""
+    if run is None or is_worker(config):
+        return None
+    errors = list(config.stash[COLLECTOR_KEY].data_errors)
+    if run.state.data_error:
+        errors.append(run.state.data_error)
+    return errors[0] if errors else None
 
 
 # -- fixtures --------------------------------------------------------------------------

@@ -70,7 +70,9 @@ class MetaCategories(MachineTask):
         settings = ctx.probe_settings(union)
         key = "meta_categories:" + ",".join(names)
         if key not in ctx.shared:
-            ctx.shared[key] = across_meta_categories(tasks, settings=settings)
+            ctx.shared[key] = across_meta_categories(
+                tasks, settings=settings, progress=ctx.progress, label="fgbmk meta-categories"
+            )
         outcome = ctx.shared[key][case.dataset]
         hashes = ctx.data().datasets
         combined = "+".join(f"{n}@{hashes[n].index_hash[:12]}" for n in names)

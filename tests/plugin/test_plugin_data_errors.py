@@ -76,6 +76,25 @@ def test_broken_images_fail_the_session_once_naming_them_and_score_nothing(
     assert text.count("no case was scored") == 1
 
 
+@pytest.mark.parametrize("stop, workers", [(("-x",), 0), (("--maxfail=3",), 0), (("-x",), 2)])
+def test_stopping_early_still_prints_the_data_error_and_exits_4(
+    run, pytester, broken, stop, workers
+):
+    """-x / --maxfail stop pytest's loop at the first failed cases: the data error those
+    cases refer to is still printed once, in full, and the exit status is still 4 (before
+    the fix: exit 1, the 'FG-BMK data' message never printed)."""
+    extra = ("-n", str(workers)) if workers else ()
+    result = run(*ORACLE, *stop, *extra, subprocess=bool(workers))
+    text = result.stdout.str() + result.stderr.str()
+    assert result.ret == 4, text[-2000:]
+    _check_reported_once(text, broken, checked=24)
+    assert text.count("no case was scored") == 1
+    if not workers:  # the loop stopped after the first failed case(s)
+        errors = text.split("short test summary info")[0]
+        expected = 3 if "--maxfail=3" in stop else 1
+        assert errors.count("(a data error that stopped 59 cases, shown in full once") == expected
+
+
 def test_an_empty_data_root_fails_instead_of_skipping_everything(run, pytester, tmp_path):
     (tmp_path / "nothing").mkdir()
     result = run("--fgbmk-model=oracle", f"--fgbmk-data={tmp_path / 'nothing'}")

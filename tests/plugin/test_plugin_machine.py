@@ -194,6 +194,23 @@ def test_noisy_features_match_sklearn_and_the_aligned_view_is_probed(
     assert not (pytester.path / ".fgbmk_cache").exists()
 
 
+def test_meta_categories_training_shows_progress_in_a_plain_log(run):
+    """The union probe trained for the meta-categories cases reports its epochs, as the other
+    probes do: whole lines in a plain log (pytester's output is not a terminal), each series
+    ending in "done", before the first result line."""
+    result = run(*MACHINE, *ENCODER, "-k", "test_meta_categories", "--fgbmk-update-baselines")
+    result.assert_outcomes(passed=2)
+    text = result.stdout.str()
+    assert "\r" not in text
+    lines = text.splitlines()
+    first_result = next(i for i, x in enumerate(lines) if "test_meta_categories.py" in x)
+    for label in ("synth_birds alone", "synth_flowers alone", "union of 2 datasets"):
+        shown = [x for x in lines if x.startswith(f"fgbmk meta-categories {label}: ")]
+        assert shown and all(" epochs (" in x and "epochs/s" in x for x in shown), label
+        assert shown[-1].endswith("done") and "(100%)" in shown[-1]
+        assert lines.index(shown[-1]) < first_result
+
+
 def test_a_model_without_encode_or_without_a_model_skips_with_the_reason(run):
     result = run(*MACHINE, "--fgbmk-model=oracle")
     result.assert_outcomes(skipped=11)
