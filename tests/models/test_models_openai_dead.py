@@ -6,9 +6,7 @@ scheme is echoed as typed, with the URL expected. Against a local chat-completio
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -20,6 +18,7 @@ from pytest_fgbmk.models.base import FailedAnswer, GenerationSettings
 from pytest_fgbmk.models.registry import load_model
 from tests.fake_models import MURKY
 from tests.models.test_models_openai import KEY, ChatServer, ask
+from tests.models.test_models_openai import server as server  # the local endpoint fixture
 from tests.test_judge import tf
 
 #: No backoff to speak of, one retry: a dead endpoint is found in well under a second.
@@ -35,17 +34,6 @@ def env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
-
-
-@pytest.fixture
-def server() -> Iterator[ChatServer]:
-    srv = ChatServer()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=5)
 
 
 @pytest.fixture
