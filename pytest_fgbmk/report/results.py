@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_fgbmk import __version__
-from pytest_fgbmk.errors import DataFormatError
+from pytest_fgbmk.errors import DataFormatError, shown_path
 
 if TYPE_CHECKING:
     from pytest_fgbmk.measurement import Measurement
@@ -560,6 +560,16 @@ def resolve_results(path: Path) -> Path:
     return path
 
 
+def _first_line_is_json(path: Path) -> bool:
+    """Whether ``path``'s first line alone is a JSON object (a JSON-lines file)."""
+    with path.open(encoding="utf-8") as f:
+        first = f.readline()
+    try:
+        return isinstance(json.loads(first), dict)
+    except json.JSONDecodeError:
+        return False
+
+
 def read_results(path: Path) -> RunResults:
     """Read and check a results.json; a wrong file raises DataFormatError naming it."""
     path = resolve_results(Path(path))
@@ -568,6 +578,15 @@ def read_results(path: Path) -> RunResults:
     except UnicodeDecodeError:
         raise DataFormatError(path, "not UTF-8 text; is this a results.json?") from None
     except json.JSONDecodeError as e:
+        if e.msg == "Extra data" and _first_line_is_json(path):
+            beside = path.parent / RESULTS_NAME
+            raise DataFormatError(
+                path,
+                "a JSON-lines file (one object per line, like samples.jsonl), not a results.json",
+                hint=f"give {shown_path(beside)}"
+                if beside.is_file() and beside != path
+                else "give the results.json that pytest --fgbmk-report DIR wrote beside it",
+            ) from None
         raise DataFormatError(path, f"not valid JSON: {e.msg}", line=e.lineno) from None
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise DataFormatError(

@@ -269,3 +269,21 @@ def test_samples_are_written_a_line_at_a_time(tmp_path):
         tracemalloc.stop()
     size = path.stat().st_size
     assert size > 5_000_000 and peak < size / 5, (size, peak)
+
+
+@pytest.mark.parametrize("with_results_beside", [True, False])
+def test_a_json_lines_file_given_for_results_says_so(tmp_path, with_results_beside):
+    """``fgbmk flips run/samples.jsonl …`` said 'not valid JSON: Extra data'; it now says the
+    file is JSON lines and names the results.json beside it when there is one."""
+    if with_results_beside:
+        write_results(RunResults(run_info("m"), (), None), tmp_path)
+    path = tmp_path / "samples.jsonl"
+    path.write_text('{"case_id": "a", "right": true}\n{"case_id": "a", "right": false}\n')
+    with pytest.raises(DataFormatError) as e:
+        read_results(path)
+    text = str(e.value)
+    assert text.startswith(f"{path}: a JSON-lines file") and "Extra data" not in text
+    if with_results_beside:
+        assert text.endswith(f"(give {tmp_path / 'results.json'})")
+    else:
+        assert "give the results.json that pytest --fgbmk-report DIR wrote beside it" in text
