@@ -392,7 +392,7 @@ class OpenAICompatModel(ModelAdapter):
                     self._liveness.answered()
                 else:
                     self._check_dead(reason, attempt + 1, abort)
-                log.warning("request %d failed: %s", index, reason)
+                self._liveness.warn(f"request {index} failed: {reason}")
                 return FailedAnswer(reason)
             if attempt + 1 < attempts:
                 delay = self._delay(attempt, outcome.retry_after)
@@ -408,7 +408,7 @@ class OpenAICompatModel(ModelAdapter):
             self._liveness.answered()
         else:
             self._check_dead(reason, attempts, abort)
-        log.warning("request %d failed after %d attempts: %s", index, attempts, reason)
+        self._liveness.warn(f"request {index} failed after {attempts} attempts: {reason}")
         return FailedAnswer(f"failed after {attempts} attempts: {reason}")
 
     def _check_dead(self, reason: str, attempts: int, abort: _Abort) -> None:
@@ -522,12 +522,28 @@ class _Liveness:
         self._limit = limit
         self._answered = False
         self._streak = 0
+        #: Warnings of requests that failed before the endpoint answered anything: shown
+        #: once it answers (each failure then stands alone), dropped when the run stops as
+        #: a dead endpoint (its one message names the last reason).
+        self._held: list[str] = []
 
     def answered(self) -> None:
-        """A request was answered: from now on failures stay per request."""
+        """A request was answered: from now on failures stay per request (the warnings
+        held until now are logged)."""
         with self._lock:
+            held, self._held = self._held, []
             self._answered = True
             self._streak = 0
+        for message in held:
+            log.warning("%s", message)
+
+    def warn(self, message: str) -> None:
+        """Log a failed request's warning, or hold it while nothing has been answered."""
+        with self._lock:
+            if not self._answered:
+                self._held.append(message)
+                return
+        log.warning("%s", message)
 
     def failed(self) -> int:
         """Count a failed request; the streak's length when it reaches the limit with no

@@ -220,3 +220,31 @@ def test_a_dead_judge_endpoint_stops_a_pytest_run(closed_url: str, run) -> None:
     )
     assert len([line for line in text.splitlines() if head in line]) == 1
     assert result.ret == 1
+
+
+def test_a_dead_endpoint_prints_its_one_line_and_no_request_warnings(
+    closed_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before: one warning per failed request of the first wave printed above the stop."""
+    model = load_model("openai:gpt-x", base_url=closed_url, concurrency="4", **QUICK)
+    with (
+        caplog.at_level("WARNING", logger=openai_compat.__name__),
+        pytest.raises(ModelUnusable, match="answered none of the first 4"),
+    ):
+        model.answer(ask([f"q{i}" for i in range(40)]), SETTINGS)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
+
+
+def test_failures_before_the_first_answer_are_shown_once_it_answers(
+    server: ChatServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Failures short of the dead-endpoint stop are not lost: held, then logged."""
+    server.script = {"bad": ["500", "500"]}
+    model = load_model("openai:gpt-x", base_url=server.base_url, concurrency="1", **QUICK)
+    model._liveness = openai_compat._Liveness(2)  # two failures in a row would stop the run
+    with caplog.at_level("WARNING", logger=openai_compat.__name__):
+        answers = model.answer(ask(["bad", "good"]), SETTINGS)
+    assert isinstance(answers[0], FailedAnswer) and answers[1] == "answer to good"
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1
+    assert warned[0].startswith("request 0 failed after 2 attempts: HTTP 500 from ")
