@@ -426,6 +426,13 @@ def discrete_holm_reject(
     A test is rejected when ``p <= t`` and its margin holds, t being the discrete threshold
     of the tests not yet rejected; repeat until nothing new is rejected. Returns (rejected
     mask, the threshold each test was last compared with, the first step's threshold).
+
+    A step's threshold is never below the previous one: ``discrete_threshold`` returns the
+    largest attainable size that fits, which over fewer tests can be a smaller point (even
+    0, when every remaining size alone overflows) although the previous threshold still
+    fits them (fewer tests are charged no more at any t). Taking the larger of the two
+    rejects nothing new (a test with ``p`` at or below the previous threshold and its margin
+    met was rejected then) and keeps each shown threshold one the remaining tests can use.
     """
     p = np.asarray(p, dtype=float)
     margin = np.asarray(margin, dtype=bool)
@@ -440,7 +447,7 @@ def discrete_holm_reject(
             return rejected, thresholds, first
         rejected |= new
         keep = np.flatnonzero(~rejected)
-        t = discrete_threshold([sizes[i] for i in keep], min_p[keep], alpha)
+        t = max(t, discrete_threshold([sizes[i] for i in keep], min_p[keep], alpha))
         thresholds[keep] = t
 
 
