@@ -39,12 +39,14 @@ from pytest_fgbmk.power import (
 )
 from pytest_fgbmk.stats import (
     CaseTest,
+    IfDropped,
     PairedTest,
     control_run,
     grouped_test,
     mcnemar_drop,
     mcnemar_p,
     sign_flip_drop,
+    thresholds_if_dropped,
 )
 from pytest_fgbmk.task_names import KNOWLEDGE_BIAS
 
@@ -131,6 +133,7 @@ class BaselineGate:
         self._thresholds: dict[str, float] = {}
         self._decided = False
         self._method = "bonferroni"
+        self._if_dropped: IfDropped | None = None
         self.family_decided = 0
 
     @property
@@ -200,6 +203,9 @@ class BaselineGate:
                 tests[e.case_id] = c.test
         decision = control_run(tests, alpha=self.alpha, method=self.control)
         self._thresholds = dict(decision.thresholds)
+        self._if_dropped = thresholds_if_dropped(
+            tests, alpha=self.alpha, method=self.control, family_size=self.family_size
+        )
         self.family_decided = len(tests)
         self._decided = True
         self._method = self.control
@@ -223,9 +229,19 @@ class BaselineGate:
     def detectable(self, entry: Entry, c: _Compared) -> Detectable:
         """The case's minimum detectable drop at its n (:mod:`pytest_fgbmk.power`): against
         its baseline (its value, and its observed symmetric flip rate or per-query spread),
-        or, with no comparable baseline, against the measured value with no background flips."""
+        or, with no comparable baseline, against the measured value with no background flips.
+        The threshold: the one the run's decision would at least give the case if it dropped
+        (:func:`~pytest_fgbmk.stats.thresholds_if_dropped`), or before a decision the
+        Bonferroni share."""
         m = entry.measurement
-        kw = {"alpha": self.alpha, "family_size": self.family_size, "min_drop": self.min_drop}
+        kw = {
+            "alpha": self.alpha,
+            "family_size": self.family_size,
+            "min_drop": self.min_drop,
+            "run_threshold": (
+                self._if_dropped.get(entry.case_id) if self._if_dropped is not None else None
+            ),
+        }
         values = m.details.get("per_query") if m.details else None
         if values is not None:
             base = [v for _, v in values]
@@ -238,7 +254,11 @@ class BaselineGate:
         accuracy, rate = m.value, 0.0
         if c.stored is not None and c.test is not None:
             overall = c.test.overall if isinstance(c.test, CaseTest) else c.test
-            accuracy, rate = c.stored.value, flip_rate(overall.worse, overall.better, overall.n)
+            # the baseline's right answers counted on the paired questions: its stored value
+            # is rounded (58.33 for 7 of 12 would leave 6 answers to lose, and mdd inf)
+            right = int(np.count_nonzero(paired_baseline(c.stored, m)))
+            accuracy = 100.0 * right / m.n if m.n else 0.0
+            rate = flip_rate(overall.worse, overall.better, overall.n)
         grouped = m.task == KNOWLEDGE_BIAS
         return accuracy_detectable(m.n, accuracy=accuracy, flip_rate=rate, grouped=grouped, **kw)
 
