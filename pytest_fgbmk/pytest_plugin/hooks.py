@@ -397,9 +397,10 @@ def _data_error_reference(request: pytest.FixtureRequest, run: Run, case_id: str
     summary = str(run.state.error or "")
     request.node.user_properties.append(("data_error", summary))
     short = _shortened(summary)
+    n = len(run.selected)
     return (
         f"FG-BMK {case_id}: not measured: {short} (a data error that stopped "
-        f"{len(run.selected)} cases, shown in full once at the end under 'FG-BMK data')"
+        f"{n} case{'s' if n != 1 else ''}, shown in full once at the end under 'FG-BMK data')"
     )
 
 
