@@ -3,7 +3,9 @@
 One :class:`Run` per process, made from :class:`~pytest_fgbmk.run.options.RunOptions`.
 :meth:`Run.execute` is called once, before any test body, with every selected case:
 
-1. plan: each case's task, skip reason (a capability the model lacks), shared work and cost;
+1. plan: each case's task, skip reason (a capability the model lacks), shared work and cost
+   (a skip only the model's output on the data tells, the alignment effect's, comes after
+   step 2: ``Task.late_skip_reason``);
 2. check every image the cases to measure read (:mod:`pytest_fgbmk.data.verify`, one rule
    for every task, with the images the model's ``prepare`` reads for the human-oriented
    ones; several workers each check their share and exchange what they found):
@@ -197,6 +199,7 @@ class Run:
             mine = self._plan()
             done, todo = self._triage(mine)
             self._verify(todo)
+            todo = self._late_triage(todo, done)
             local = self._measure(todo, done)
             if self.exchange is not None:
                 self._publish(RESULTS, {"results": local})
@@ -320,6 +323,22 @@ class Run:
             else:
                 todo.append(s)
         return out, todo
+
+    def _late_triage(self, todo: Sequence[Selected], done: dict[str, CaseResult]) -> list[Selected]:
+        """The cases of ``todo`` still to measure once the images are checked; those a
+        task's ``late_skip_reason`` settles (skipped, or erred) go into ``done``."""
+        out: list[Selected] = []
+        for s in todo:
+            try:
+                reason = s.task.late_skip_reason(self.ctx, s.case)
+            except FgbmkError as exc:
+                done[s.id] = CaseResult(s.id, s.task.name, error=str(exc))
+                continue
+            if reason:
+                done[s.id] = CaseResult(s.id, s.task.name, skip=reason)
+            else:
+                out.append(s)
+        return out
 
     def _measure(
         self, todo: Sequence[Selected], done: dict[str, CaseResult]

@@ -128,6 +128,33 @@ def test_a_model_that_reads_train_images_to_prepare_has_them_checked_first(data,
     assert all(r.error is None for r in result.results)
 
 
+@pytest.mark.parametrize("aligned", ["1", "0"])
+def test_the_alignment_effect_alone_is_stopped_by_a_broken_train_image(data, tmp_path, aligned):
+    """Whether the features have an ``aligned`` view is known only by extracting them: that
+    comes after the image check. (Asked first, the extraction read the broken image; the
+    case erred alone and the other dataset's case was scored.)"""
+    bad = cub_split(data, "train")[0]
+    bad.write_bytes(b"GIF89a nope")
+    opts = options(
+        tmp_path, "tests.fake_models:species_encoder", model_args=(f"aligned={aligned}",)
+    )
+    with pytest.raises(DataError) as info:
+        run_benchmark(opts, baselines=None, tasks=("alignment_effect",))
+    assert info.value.items == (f"{bad}: not an image (Pillow does not recognise its format)",)
+    assert "1 of 48 images" in info.value.summary
+
+
+def test_the_alignment_effect_still_skips_a_model_without_an_aligned_view(data, tmp_path):
+    opts = options(tmp_path, "tests.fake_models:species_encoder")
+    result = run_benchmark(opts, baselines=None, tasks=("alignment_effect",))
+    assert [r.skip.split(";")[0] for r in result.results] == [
+        "model tests.fake_models:species_encoder has no 'aligned' feature view (it gives cls)"
+    ] * 2
+    with_view = options(tmp_path, "tests.fake_models:species_encoder", model_args=("aligned=1",))
+    measured = run_benchmark(with_view, baselines=None, tasks=("alignment_effect",))
+    assert all(r.measurement is not None for r in measured.results)
+
+
 def test_the_probe_model_declares_its_train_split():
     from pytest_fgbmk.models.probe import ProbeModel
 
