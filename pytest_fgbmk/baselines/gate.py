@@ -388,11 +388,14 @@ class BaselineGate:
 
 def _example(o: Outcome) -> list[str]:
     """One flipped question: its id, the whole prompt and the whole answer, each line of a
-    multi-line text indented under its label."""
-    lines = [f"  {o.question_id}" + (f" (category {o.category})" if o.category else "")]
-    lines += _labelled("prompt", o.prompt)
+    multi-line text indented under its label. A machine-oriented case's sample has no
+    prompt: its id (the test image) and the head's output (``predicted 3``) instead."""
+    what = "category" if o.prompt else "true class"
+    lines = [f"  {o.question_id}" + (f" ({what} {o.category})" if o.category else "")]
+    if o.prompt:
+        lines += _labelled("prompt", o.prompt)
     answer = f"error: {o.error}" if o.error else o.response or "(empty)"
-    lines += _labelled("answer", answer)
+    lines += _labelled("answer" if o.prompt else "output", answer)
     return lines
 
 

@@ -329,3 +329,22 @@ def test_exif_orientation_is_compared_only_when_the_baseline_records_it():
     assert differences(parse_record(dump_record(record), PATH), ignored) == [
         "EXIF orientation: apply → ignore"
     ]
+
+
+def test_a_machine_cases_flipped_samples_show_the_image_and_the_heads_output():
+    """A probe case's samples have no prompt: no empty "prompt:" line, the true class and
+    the head's prediction instead."""
+    from dataclasses import replace as _replace
+
+    base = [True] * 40
+    now = [False] * 20 + [True] * 20
+    e = gate_entry(base, now)
+    m = e.measurement
+    outcomes = tuple(
+        _replace(o, prompt="", response=f"predicted {i % 3}", how="linear_probe")
+        for i, o in enumerate(m.outcomes)
+    )
+    v = BaselineGate().verdict(Entry(e.case_id, _replace(m, outcomes=outcomes), PATH, e.text))
+    assert not v.ok
+    assert "  q0000 (true class c)\n    output: predicted 0\n  q0001" in v.message
+    assert "prompt:" not in v.message
