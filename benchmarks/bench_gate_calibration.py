@@ -30,7 +30,10 @@ Bonferroni share alpha / cases, this simulation's background of unstable questio
 drop where the simulated Bonferroni power reaches 90 % (to one question), the simulated
 power at exactly the predicted drop, where our curve crosses 90 % (interpolated between
 whole points), and the largest gap between predicted and simulated Bonferroni power over
-the grid.
+the grid. Last, what the gate itself states: the mdd at the threshold a dropping case would
+at least get in a run whose other cases did not move (``thresholds_if_dropped``, median over
+20 simulated families), and our rule's simulated power at exactly that drop (2,000 runs,
+seed 0: 89.6-92.3 % over n = 200 … 10,000, at p <= 0.000488, 9.8x the Bonferroni share).
 """
 
 from __future__ import annotations
