@@ -141,6 +141,8 @@ def locate(path: Path, real_root: str) -> FileKey | ImageProblem:
         return ImageProblem(path, MISSING, detail)
     except OSError as exc:
         return ImageProblem(path, UNREADABLE, exc.strerror or type(exc).__name__)
+    if stat.S_ISDIR(st.st_mode):
+        return ImageProblem(path, UNREADABLE, "a folder, not a file")
     if not stat.S_ISREG(st.st_mode):
         return ImageProblem(path, UNREADABLE, "not a regular file")
     if st.st_size == 0:

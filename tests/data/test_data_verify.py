@@ -217,6 +217,12 @@ def test_a_prefix_sibling_of_the_root_is_outside(tmp_path):
 def test_a_folder_where_an_image_should_be_is_unreadable(root):
     (root / "dir.jpg").mkdir()
     p = check_image(root / "dir.jpg", root)
+    assert (p.kind, p.detail) == (UNREADABLE, "a folder, not a file")
+
+
+def test_a_fifo_where_an_image_should_be_is_not_a_regular_file(root):
+    os.mkfifo(root / "pipe.jpg")  # opening it would block: refused from stat alone
+    p = check_image(root / "pipe.jpg", root)
     assert (p.kind, p.detail) == (UNREADABLE, "not a regular file")
 
 
