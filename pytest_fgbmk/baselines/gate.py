@@ -43,8 +43,8 @@ from pytest_fgbmk.stats import (
     PairedTest,
     control_run,
     grouped_test,
+    mcnemar_counts,
     mcnemar_drop,
-    mcnemar_p,
     sign_flip_drop,
     thresholds_if_dropped,
 )
@@ -134,6 +134,8 @@ class BaselineGate:
         self._decided = False
         self._method = "bonferroni"
         self._if_dropped: IfDropped | None = None
+        self._improved: set[str] = set()
+        self._up_p: dict[str, float] = {}
         self.family_decided = 0
 
     @property
@@ -197,12 +199,21 @@ class BaselineGate:
     def decide_family(self, entries: Sequence[Entry]) -> None:
         """Decide every comparable case of the run together (call once, before checks)."""
         tests = {}
+        ups = {}
         for e in entries:
             c = self.compare(e)
             if c.test is not None:
                 tests[e.case_id] = c.test
+                overall = c.test.overall if isinstance(c.test, CaseTest) else c.test
+                if c.stored is not None:  # every compared case, as for drops
+                    ups[e.case_id] = self._up_test(e, c.stored, overall)
         decision = control_run(tests, alpha=self.alpha, method=self.control)
         self._thresholds = dict(decision.thresholds)
+        # improvements: the same rule the other way, over the same cases (only those that
+        # rose would pick the family by its outcome: a lone noisy rise would pass alone)
+        up = control_run(ups, alpha=self.alpha, method=self.control)
+        self._improved = {i for i in up.rejected if ups[i].margin_met}
+        self._up_p = {i: t.p for i, t in ups.items()}
         self._if_dropped = thresholds_if_dropped(
             tests, alpha=self.alpha, method=self.control, family_size=self.family_size
         )
@@ -315,17 +326,29 @@ class BaselineGate:
             props = (*props, ("gate_note", message.split(": ", 1)[1]))
         return Verdict(True, message, props)
 
+    def _up_test(self, entry: Entry, stored: Stored, t: PairedTest) -> PairedTest:
+        """The case's paired test the other way (did it rise?), with the same margin."""
+        if t.method == "mcnemar":
+            return mcnemar_counts(t.better, t.worse, t.n, min_drop=self.min_drop)
+        m = entry.measurement  # the sign-flip test with baseline and now swapped
+        return sign_flip_drop(values_now(m), paired_baseline(stored, m), min_drop=self.min_drop)
+
     def _passing(self, entry: Entry, t: PairedTest, stored: Stored) -> str:
-        """A passing case's line; a significant improvement (the same test the other way,
-        at ``alpha``, and at least the margin: the rule a drop must meet, mirrored) ends
-        with "consider updating the baseline"."""
+        """A passing case's line; a significant improvement ends with "consider updating
+        the baseline": the rule a drop must meet, mirrored (the same test the other way,
+        at least the margin, and the run-level decision over the cases that rose; a case
+        decided alone: the Bonferroni share ``alpha / family_size``). At ``alpha`` per case,
+        an unchanged checkpoint's run-to-run noise would be called an improvement about
+        once per hundred cases."""
         m = entry.measurement
         if t.delta > 0:
-            if t.method == "mcnemar":
-                p_up = mcnemar_p(t.better, t.worse)
-            else:  # the sign-flip test with baseline and now swapped: did the values go up?
-                p_up = sign_flip_drop(values_now(m), paired_baseline(stored, m), min_drop=0.0).p
-            significant = p_up <= self.alpha and t.delta >= self.min_drop
+            if self._decided and entry.case_id in self._up_p:
+                p_up = self._up_p[entry.case_id]
+                significant = entry.case_id in self._improved
+            else:
+                up = self._up_test(entry, stored, t)
+                p_up = up.p
+                significant = up.p <= self.alpha / self.family_size and up.margin_met
             note = ": consider updating the baseline" if significant else ""
             return f"{entry.case_id}: {t.delta:+.1f} pts, p={p_up:.2g}{note}"
         return f"{entry.case_id}: {m.metric} {m.value:.1f}% ({t.delta:+.1f} pts, p={t.p:.2g})"
