@@ -174,3 +174,23 @@ def test_a_rejected_family_keeps_thresholds_at_least_the_first_steps(counts):
     first = discrete_threshold(sizes, [t.min_p for t in tests.values()], 0.01)
     d = control_run(tests, alpha=0.01)
     assert min(d.thresholds.values()) >= first
+
+
+def test_the_threshold_a_dropping_case_would_get():
+    """What the gate states each case's mdd at (``thresholds_if_dropped``)."""
+    from pytest_fgbmk.stats import thresholds_if_dropped
+
+    still = {f"c{i}": mcnemar_counts(0, 0, 12) for i in range(48)}  # nothing moved
+    d = thresholds_if_dropped(still, alpha=0.01)
+    assert set(d.cases.values()) == {d.other} and d.other == pytest.approx(0.01 * (1 - 1e-6))
+    # every other case able to fail at its only size 2**-12: each is charged it
+    moved = {f"c{i}": mcnemar_counts(12, 0, 12) for i in range(48)}
+    d = thresholds_if_dropped(moved, alpha=0.01)
+    t = d.get("c0")  # 47 others x 2**-12 = 0.01147 > 0.01: none of them fits, t < 2**-12
+    assert 0.01 / 48 <= t < 2.0**-12 and d.get("not-decided") <= t
+    assert thresholds_if_dropped(moved, alpha=0.01, method="none").get("c0") == 0.01
+    for method in ("holm", "bonferroni", "bh"):
+        assert thresholds_if_dropped(moved, alpha=0.01, method=method).get("c0") == 0.01 / 48
+    assert thresholds_if_dropped(still, alpha=0.01, method="tarone-holm").get("c0") == 0.01
+    with pytest.raises(ValueError, match="unknown run-level control 'x'"):
+        thresholds_if_dropped(still, method="x")
