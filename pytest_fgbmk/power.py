@@ -7,10 +7,17 @@ or a value of 0) reaches that: the case is too small to fail.
 
 The threshold. The gate decides a run's cases together (discrete Holm, see
 :mod:`pytest_fgbmk.stats`); its threshold depends on every case's flips and is known only
-after the run. The mdd uses the Bonferroni share ``alpha / family_size``
-(:func:`bonferroni_share`) instead: the discrete threshold is never below it (each case
-is charged at most ``t``, so ``t = alpha / m`` always fits the budget), hence the mdd stated
-is conservative, an upper bound on the drop the run really detects.
+after the run. Once the run is decided, a case's mdd is computed at the threshold the run
+would at least give it if it dropped (:func:`~pytest_fgbmk.stats.thresholds_if_dropped`:
+the other cases charged as observed, this one in full): unchanged cases with too few flips
+to fail charge nothing, so this is usually far above the Bonferroni share. Before a
+decision (no baseline to compare with; ``--fgbmk-plan``) the Bonferroni share ``alpha /
+family_size`` (:func:`bonferroni_share`) is used: the discrete threshold is never below it
+(each case is charged at most ``t``, so ``t = alpha / m`` always fits the budget). Either
+way the mdd stated is conservative, an upper bound on the drop the run really detects; at
+the Bonferroni share a case of a run whose other cases did not move could be stated
+``inf`` and still fail on a large drop (12-question cases: ``0.5**12`` is above 0.01 / 48
+but below the 0.0017 that run gave them).
 
 The assumptions (what a "drop of D points" is):
 
@@ -259,17 +266,20 @@ def accuracy_detectable(
     flip_rate: float = 0.0,
     grouped: bool = False,
     power: float = POWER,
+    run_threshold: float | None = None,
 ) -> Detectable:
     """The mdd of an accuracy case (``grouped``: knowledge bias' overall route, at half the
-    threshold). ``accuracy`` in points, ``flip_rate`` 0–1; see :func:`mcnemar_mdd`."""
-    t = bonferroni_share(alpha, family_size) / (2 if grouped else 1)
+    threshold). ``accuracy`` in points, ``flip_rate`` 0–1; see :func:`mcnemar_mdd`.
+    ``run_threshold``: the threshold the run's decision gives the case if it dropped
+    (:func:`~pytest_fgbmk.stats.thresholds_if_dropped`); None: the Bonferroni share."""
+    t = _case_threshold(alpha, family_size, run_threshold) / (2 if grouped else 1)
     mdd = mcnemar_mdd(
         n, threshold=t, min_drop=min_drop, accuracy=accuracy, flip_rate=flip_rate, power=power
     )
     route = "overall McNemar of the grouped test at threshold/2" if grouped else "exact McNemar"
     text = (
-        f"{100 * power:.0f}% power, {route}, p <= {t:.3g} (alpha {alpha:g} / {family_size} "
-        f"cases: Bonferroni share, conservative vs the run-level threshold), margin "
+        f"{100 * power:.0f}% power, {route}, p <= {t:.3g} "
+        f"({_threshold_basis(alpha, family_size, run_threshold)}), margin "
         f"{min_drop:g} pt; drop = extra right->wrong answers on top of a "
         f"{100 * flip_rate:.1f}% symmetric background flip rate, baseline {accuracy:.1f}%"
     )
@@ -285,20 +295,40 @@ def values_detectable(
     spread: float,
     ceiling: float,
     power: float = POWER,
+    run_threshold: float | None = None,
 ) -> Detectable:
     """The mdd of a per-query value case; ``spread``: the per-query SD (0–1), ``ceiling``:
-    the baseline value in points; see :func:`sign_flip_mdd`."""
-    t = bonferroni_share(alpha, family_size)
+    the baseline value in points; ``run_threshold`` as for :func:`accuracy_detectable`;
+    see :func:`sign_flip_mdd`."""
+    t = _case_threshold(alpha, family_size, run_threshold)
     mdd = sign_flip_mdd(
         n, threshold=t, min_drop=min_drop, spread=spread, ceiling=ceiling, power=power
     )
     text = (
-        f"{100 * power:.0f}% power, sign-flip test (normal limit), p <= {t:.3g} (alpha "
-        f"{alpha:g} / {family_size} cases: Bonferroni share, conservative vs the run-level "
-        f"threshold), margin {min_drop:g} pt; per-query differences of mean -drop and SD "
+        f"{100 * power:.0f}% power, sign-flip test (normal limit), p <= {t:.3g} "
+        f"({_threshold_basis(alpha, family_size, run_threshold)}), "
+        f"margin {min_drop:g} pt; per-query differences of mean -drop and SD "
         f"{100 * spread:.1f} pts (the baseline's per-query spread)"
     )
     return Detectable(mdd, "sign-flip", n, t, text)
+
+
+def _case_threshold(alpha: float, family_size: int, run_threshold: float | None) -> float:
+    share = bonferroni_share(alpha, family_size)
+    return share if run_threshold is None else max(share, float(run_threshold))
+
+
+def _threshold_basis(alpha: float, family_size: int, run_threshold: float | None) -> str:
+    """Where a Detectable's threshold comes from, for its assumption line."""
+    if run_threshold is None:
+        return (
+            f"alpha {alpha:g} / {family_size} cases: Bonferroni share, conservative vs the "
+            "run-level threshold"
+        )
+    return (
+        f"the run-level threshold this case would at least get if it dropped: alpha "
+        f"{alpha:g} over {family_size} cases, the others' observed flips charged"
+    )
 
 
 def flip_rate(worse: int, better: int, n: int) -> float:

@@ -426,6 +426,13 @@ def discrete_holm_reject(
     A test is rejected when ``p <= t`` and its margin holds, t being the discrete threshold
     of the tests not yet rejected; repeat until nothing new is rejected. Returns (rejected
     mask, the threshold each test was last compared with, the first step's threshold).
+
+    A step's threshold is never below the previous one: ``discrete_threshold`` returns the
+    largest attainable size that fits, which over fewer tests can be a smaller point (even
+    0, when every remaining size alone overflows) although the previous threshold still
+    fits them (fewer tests are charged no more at any t). Taking the larger of the two
+    rejects nothing new (a test with ``p`` at or below the previous threshold and its margin
+    met was rejected then) and keeps each shown threshold one the remaining tests can use.
     """
     p = np.asarray(p, dtype=float)
     margin = np.asarray(margin, dtype=bool)
@@ -440,7 +447,7 @@ def discrete_holm_reject(
             return rejected, thresholds, first
         rejected |= new
         keep = np.flatnonzero(~rejected)
-        t = discrete_threshold([sizes[i] for i in keep], min_p[keep], alpha)
+        t = max(t, discrete_threshold([sizes[i] for i in keep], min_p[keep], alpha))
         thresholds[keep] = t
 
 
@@ -529,6 +536,81 @@ def control_run(
         {},
         round(alpha / first) if first > 0 else len(ids),
     )
+
+
+@dataclass(frozen=True)
+class IfDropped:
+    """The p-value threshold each case of a run would at least be compared with if it
+    dropped (see :func:`thresholds_if_dropped`): ``cases`` by case id, for the cases the
+    run decided; ``other``: for a case outside that family (no comparable baseline)."""
+
+    cases: Mapping[str, float]
+    other: float
+
+    def get(self, case_id: str) -> float:
+        return self.cases.get(case_id, self.other)
+
+
+def thresholds_if_dropped(
+    tests: Mapping[str, PairedTest | CaseTest],
+    *,
+    alpha: float = 0.01,
+    method: str = "discrete-holm",
+    family_size: int | None = None,
+) -> IfDropped:
+    """For each case of ``tests``: the first-step threshold of ``method`` when that case is
+    charged in full (as if it dropped) and every other case as observed.
+
+    What a case's minimum detectable drop is computed at (:mod:`pytest_fgbmk.power`): the
+    run's other cases, unchanged, charge the discrete Holm budget only their attainable
+    sizes (nothing at all when they have too few flips to fail), so a run whose cases did
+    not move leaves each case almost all of ``alpha``, far above the Bonferroni share
+    ``alpha / family_size`` (which this never goes below: the discrete threshold never
+    does). A case that did drop is compared with at least this (Holm's later steps only
+    raise thresholds). ``family_size``: the run's gated cases (default ``len(tests)``).
+    Methods: ``discrete-holm`` and ``tarone-holm`` as described; ``none``: ``alpha``; the
+    others (``holm``, ``bonferroni``, ``bh``): the Bonferroni share, their first step's
+    threshold or below it. Raises ValueError for an unknown method.
+
+    Where the discrete threshold stops just below an attainable size (the next size would
+    overflow), the value is shaved by one part in a million, so a power computation that
+    compares p-values with a relative tolerance (:func:`pytest_fgbmk.power.mcnemar_critical`)
+    does not count that size as reachable. Cases with the same attainable sizes share one
+    computation (most of a run's cases have none: too few flips to fail).
+    """
+    if method not in CONTROL_METHODS:
+        raise ValueError(f"unknown run-level control {method!r}; use {', '.join(CONTROL_METHODS)}")
+    share = alpha / max(1, family_size if family_size is not None else len(tests))
+    ids = list(tests)
+    if method == "none":
+        return IfDropped(dict.fromkeys(ids, alpha), alpha)
+    if method == "tarone-holm":
+        min_p = [tests[i].min_p for i in ids]
+        out = {
+            i: max(share, alpha / tarone_count([*min_p[:j], *min_p[j + 1 :], 0.0], alpha))
+            for j, i in enumerate(ids)
+        }
+        return IfDropped(out, max(share, alpha / tarone_count([*min_p, 0.0], alpha)))
+    if method != "discrete-holm":
+        return IfDropped(dict.fromkeys(ids, share), share)
+    sizes = [attainable_sizes(tests[i], alpha) for i in ids]
+    min_p = [tests[i].min_p for i in ids]
+
+    def charged_in_full(j: int | None) -> float:
+        keep = [k for k in range(len(ids)) if k != j]
+        t = discrete_threshold(
+            [*(sizes[k] for k in keep), None], [*(min_p[k] for k in keep), 0.0], alpha
+        )
+        return max(share, t * (1 - 1e-6))
+
+    by_key: dict[tuple, float] = {}
+    out = {}
+    for j, i in enumerate(ids):
+        key = (sizes[j], min_p[j])
+        if key not in by_key:
+            by_key[key] = charged_in_full(j)
+        out[i] = by_key[key]
+    return IfDropped(out, charged_in_full(None))
 
 
 def _margin_met(test: PairedTest | CaseTest) -> bool:

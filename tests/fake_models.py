@@ -141,6 +141,32 @@ def counting(options) -> ModelAdapter:
     return CountingModel(fp="counting-v1", log=extra.get("log"), delay=float(extra.get("delay", 0)))
 
 
+class TrainReader(CountingModel):
+    """Answers the truth, and like the ``probe:`` model reads each dataset's train images in
+    :meth:`prepare` (records the datasets it prepared in ``prepared``)."""
+
+    name = "train-reader"
+
+    def __init__(self, **kw) -> None:
+        super().__init__(fp="train-reader-v1", **kw)
+        self.prepared: list[str] = []
+
+    def prepare_images(self, dataset):
+        return dataset.split("train")
+
+    def prepare(self, datasets) -> None:
+        from pytest_fgbmk.data.images import load_rgb
+
+        for ds in datasets:
+            self.prepared.append(ds.name)
+            for s in ds.split("train"):
+                load_rgb(ds.image_path(s)).close()
+
+
+def train_reader(options) -> ModelAdapter:
+    return TrainReader()
+
+
 def share(text: str) -> float:
     """A deterministic number in [0, 1) from a text (a question id): where Flip is wrong."""
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 2**32

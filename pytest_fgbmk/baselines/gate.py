@@ -39,12 +39,14 @@ from pytest_fgbmk.power import (
 )
 from pytest_fgbmk.stats import (
     CaseTest,
+    IfDropped,
     PairedTest,
     control_run,
     grouped_test,
+    mcnemar_counts,
     mcnemar_drop,
-    mcnemar_p,
     sign_flip_drop,
+    thresholds_if_dropped,
 )
 from pytest_fgbmk.task_names import KNOWLEDGE_BIAS
 
@@ -131,6 +133,9 @@ class BaselineGate:
         self._thresholds: dict[str, float] = {}
         self._decided = False
         self._method = "bonferroni"
+        self._if_dropped: IfDropped | None = None
+        self._improved: set[str] = set()
+        self._up_p: dict[str, float] = {}
         self.family_decided = 0
 
     @property
@@ -194,12 +199,24 @@ class BaselineGate:
     def decide_family(self, entries: Sequence[Entry]) -> None:
         """Decide every comparable case of the run together (call once, before checks)."""
         tests = {}
+        ups = {}
         for e in entries:
             c = self.compare(e)
             if c.test is not None:
                 tests[e.case_id] = c.test
+                overall = c.test.overall if isinstance(c.test, CaseTest) else c.test
+                if c.stored is not None:  # every compared case, as for drops
+                    ups[e.case_id] = self._up_test(e, c.stored, overall)
         decision = control_run(tests, alpha=self.alpha, method=self.control)
         self._thresholds = dict(decision.thresholds)
+        # improvements: the same rule the other way, over the same cases (only those that
+        # rose would pick the family by its outcome: a lone noisy rise would pass alone)
+        up = control_run(ups, alpha=self.alpha, method=self.control)
+        self._improved = {i for i in up.rejected if ups[i].margin_met}
+        self._up_p = {i: t.p for i, t in ups.items()}
+        self._if_dropped = thresholds_if_dropped(
+            tests, alpha=self.alpha, method=self.control, family_size=self.family_size
+        )
         self.family_decided = len(tests)
         self._decided = True
         self._method = self.control
@@ -223,9 +240,19 @@ class BaselineGate:
     def detectable(self, entry: Entry, c: _Compared) -> Detectable:
         """The case's minimum detectable drop at its n (:mod:`pytest_fgbmk.power`): against
         its baseline (its value, and its observed symmetric flip rate or per-query spread),
-        or, with no comparable baseline, against the measured value with no background flips."""
+        or, with no comparable baseline, against the measured value with no background flips.
+        The threshold: the one the run's decision would at least give the case if it dropped
+        (:func:`~pytest_fgbmk.stats.thresholds_if_dropped`), or before a decision the
+        Bonferroni share."""
         m = entry.measurement
-        kw = {"alpha": self.alpha, "family_size": self.family_size, "min_drop": self.min_drop}
+        kw = {
+            "alpha": self.alpha,
+            "family_size": self.family_size,
+            "min_drop": self.min_drop,
+            "run_threshold": (
+                self._if_dropped.get(entry.case_id) if self._if_dropped is not None else None
+            ),
+        }
         values = m.details.get("per_query") if m.details else None
         if values is not None:
             base = [v for _, v in values]
@@ -238,7 +265,11 @@ class BaselineGate:
         accuracy, rate = m.value, 0.0
         if c.stored is not None and c.test is not None:
             overall = c.test.overall if isinstance(c.test, CaseTest) else c.test
-            accuracy, rate = c.stored.value, flip_rate(overall.worse, overall.better, overall.n)
+            # the baseline's right answers counted on the paired questions: its stored value
+            # is rounded (58.33 for 7 of 12 would leave 6 answers to lose, and mdd inf)
+            right = int(np.count_nonzero(paired_baseline(c.stored, m)))
+            accuracy = 100.0 * right / m.n if m.n else 0.0
+            rate = flip_rate(overall.worse, overall.better, overall.n)
         grouped = m.task == KNOWLEDGE_BIAS
         return accuracy_detectable(m.n, accuracy=accuracy, flip_rate=rate, grouped=grouped, **kw)
 
@@ -295,17 +326,29 @@ class BaselineGate:
             props = (*props, ("gate_note", message.split(": ", 1)[1]))
         return Verdict(True, message, props)
 
+    def _up_test(self, entry: Entry, stored: Stored, t: PairedTest) -> PairedTest:
+        """The case's paired test the other way (did it rise?), with the same margin."""
+        if t.method == "mcnemar":
+            return mcnemar_counts(t.better, t.worse, t.n, min_drop=self.min_drop)
+        m = entry.measurement  # the sign-flip test with baseline and now swapped
+        return sign_flip_drop(values_now(m), paired_baseline(stored, m), min_drop=self.min_drop)
+
     def _passing(self, entry: Entry, t: PairedTest, stored: Stored) -> str:
-        """A passing case's line; a significant improvement (the same test the other way,
-        at ``alpha``, and at least the margin: the rule a drop must meet, mirrored) ends
-        with "consider updating the baseline"."""
+        """A passing case's line; a significant improvement ends with "consider updating
+        the baseline": the rule a drop must meet, mirrored (the same test the other way,
+        at least the margin, and the run-level decision over the cases that rose; a case
+        decided alone: the Bonferroni share ``alpha / family_size``). At ``alpha`` per case,
+        an unchanged checkpoint's run-to-run noise would be called an improvement about
+        once per hundred cases."""
         m = entry.measurement
         if t.delta > 0:
-            if t.method == "mcnemar":
-                p_up = mcnemar_p(t.better, t.worse)
-            else:  # the sign-flip test with baseline and now swapped: did the values go up?
-                p_up = sign_flip_drop(values_now(m), paired_baseline(stored, m), min_drop=0.0).p
-            significant = p_up <= self.alpha and t.delta >= self.min_drop
+            if self._decided and entry.case_id in self._up_p:
+                p_up = self._up_p[entry.case_id]
+                significant = entry.case_id in self._improved
+            else:
+                up = self._up_test(entry, stored, t)
+                p_up = up.p
+                significant = up.p <= self.alpha / self.family_size and up.margin_met
             note = ": consider updating the baseline" if significant else ""
             return f"{entry.case_id}: {t.delta:+.1f} pts, p={p_up:.2g}{note}"
         return f"{entry.case_id}: {m.metric} {m.value:.1f}% ({t.delta:+.1f} pts, p={t.p:.2g})"
@@ -368,11 +411,14 @@ class BaselineGate:
 
 def _example(o: Outcome) -> list[str]:
     """One flipped question: its id, the whole prompt and the whole answer, each line of a
-    multi-line text indented under its label."""
-    lines = [f"  {o.question_id}" + (f" (category {o.category})" if o.category else "")]
-    lines += _labelled("prompt", o.prompt)
+    multi-line text indented under its label. A machine-oriented case's sample has no
+    prompt: its id (the test image) and the head's output (``predicted 3``) instead."""
+    what = "category" if o.prompt else "true class"
+    lines = [f"  {o.question_id}" + (f" ({what} {o.category})" if o.category else "")]
+    if o.prompt:
+        lines += _labelled("prompt", o.prompt)
     answer = f"error: {o.error}" if o.error else o.response or "(empty)"
-    lines += _labelled("answer", answer)
+    lines += _labelled("answer" if o.prompt else "output", answer)
     return lines
 
 

@@ -33,9 +33,13 @@ still read, so a cut or a broken stream is found, at a fraction of the full deco
 (``benchmarks/bench_verify.py``).
 
 A warm rerun need not reopen anything: :class:`VerifiedRecord` remembers each file that
-passed, keyed by its real path, size and modification time (ns), in SQLite under the
-cache folder (safe for several processes at once); a file whose size or mtime changed is
-checked again. Problems are never recorded: a broken file is checked on every run.
+passed, keyed by its real path, size, modification time, status-change time (ns) and inode,
+in SQLite under the cache folder (safe for several processes at once); a file any of whose
+key changed is checked again. Size and mtime alone miss a file replaced by a broken one of
+the same size whose mtime was kept (``cp -p``, ``rsync -t``, ``touch -r``, an archive
+extracted with its times): writing or renaming a file always sets its ctime (no call sets
+it back) and a replacement by rename has another inode. Problems are never recorded: a
+broken file is checked on every run, and passes (and is recorded) once it is fixed.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ from pytest_fgbmk.progress import Progress, ProgressOutput
 from pytest_fgbmk.sqlite_files import Store
 
 #: Bumped when the check changes what it refuses: records of the older check are ignored.
-VERIFY_VERSION = "verify-1"
+VERIFY_VERSION = "verify-2"
 RECORD_FILE = "images-verified.sqlite3"
 #: Threads that check files: decoding releases the GIL (``benchmarks/bench_verify.py``).
 WORKERS = max(1, min(16, os.cpu_count() or 1))
@@ -72,8 +76,9 @@ NOT_AN_IMAGE = "not an image"
 TRUNCATED = "truncated"
 CORRUPT = "corrupt"
 
-#: A file's identity for the record: (real path, size in bytes, mtime in ns).
-FileKey = tuple[str, int, int]
+#: A file's identity for the record: (real path, size in bytes, mtime in ns, ctime in ns,
+#: inode number).
+FileKey = tuple[str, int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -136,11 +141,13 @@ def locate(path: Path, real_root: str) -> FileKey | ImageProblem:
         return ImageProblem(path, MISSING, detail)
     except OSError as exc:
         return ImageProblem(path, UNREADABLE, exc.strerror or type(exc).__name__)
+    if stat.S_ISDIR(st.st_mode):
+        return ImageProblem(path, UNREADABLE, "a folder, not a file")
     if not stat.S_ISREG(st.st_mode):
         return ImageProblem(path, UNREADABLE, "not a regular file")
     if st.st_size == 0:
         return ImageProblem(path, EMPTY)
-    return (real, st.st_size, st.st_mtime_ns)
+    return (real, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def decode_problem(path: str | Path, shown: Path | None = None) -> ImageProblem | None:
@@ -263,11 +270,14 @@ def broken_images_error(problems: Sequence[ImageProblem], checked: int) -> DataE
 
 # -- the record of verified files -----------------------------------------------------------
 
+#: (``verified``, the table of the size-and-mtime record of ``verify-1``, is left unread.)
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS verified (
+CREATE TABLE IF NOT EXISTS verified_files (
     path TEXT PRIMARY KEY,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
     rule TEXT NOT NULL
 ) WITHOUT ROWID
 """
@@ -301,8 +311,8 @@ class VerifiedRecord:
         self._conn = self._store.conn
 
     def known(self, keys: Sequence[FileKey]) -> set[FileKey]:
-        """The keys recorded as passed, with the same size, mtime and check rule."""
-        wanted = {path: (path, size, mtime) for path, size, mtime in keys}
+        """The keys recorded as passed: the same size, mtime, ctime, inode and check rule."""
+        wanted = {key[0]: tuple(key) for key in keys}
         paths = list(wanted)
         rule = _rule()
         out: set[FileKey] = set()
@@ -311,7 +321,8 @@ class VerifiedRecord:
             marks = ",".join("?" * len(chunk))
             rows = self._store.guarded(
                 lambda chunk=chunk, marks=marks: self._conn.execute(
-                    f"SELECT path, size, mtime_ns FROM verified WHERE rule=? AND path IN ({marks})",
+                    "SELECT path, size, mtime_ns, ctime_ns, inode FROM verified_files "
+                    f"WHERE rule=? AND path IN ({marks})",
                     (rule, *chunk),
                 ).fetchall()
             )
@@ -323,12 +334,14 @@ class VerifiedRecord:
         if not keys:
             return
         rule = _rule()
-        rows = [(path, size, mtime, rule) for path, size, mtime in keys]
+        rows = [(*key, rule) for key in keys]
 
         def write() -> None:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                self._conn.executemany("INSERT OR REPLACE INTO verified VALUES (?, ?, ?, ?)", rows)
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO verified_files VALUES (?, ?, ?, ?, ?, ?)", rows
+                )
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -338,7 +351,7 @@ class VerifiedRecord:
 
     def count(self) -> int:
         return self._store.guarded(
-            lambda: self._conn.execute("SELECT COUNT(*) FROM verified").fetchone()[0]
+            lambda: self._conn.execute("SELECT COUNT(*) FROM verified_files").fetchone()[0]
         )
 
     def close(self) -> None:

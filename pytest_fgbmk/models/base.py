@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-    from pytest_fgbmk.data.records import Dataset
+    from pytest_fgbmk.data.records import Dataset, Sample
     from pytest_fgbmk.machine.feature_store import FeatureStore
     from pytest_fgbmk.progress import ProgressOutput
     from pytest_fgbmk.questions.records import Question
@@ -121,6 +121,12 @@ class ModelAdapter(ABC):
 
     def prepare(self, datasets: Sequence[Dataset]) -> None:  # noqa: B027 - optional hook
         """Called once with the session's datasets before any question (probe heads fit here)."""
+
+    def prepare_images(self, dataset: Dataset) -> Sequence[Sample]:
+        """The samples whose images :meth:`prepare` reads from ``dataset`` (none by default;
+        the ``probe:`` model's train split). The run checks them with the images of the
+        questions, before any is read (:mod:`pytest_fgbmk.data.verify`)."""
+        return ()
 
     def use_feature_store(self, store: FeatureStore) -> None:  # noqa: B027 - optional hook
         """The run's feature store (the one its machine cases use); a model that encodes

@@ -283,6 +283,10 @@ class ProbeModel(ModelAdapter):
 
     # -- fitting -----------------------------------------------------------------------
 
+    def prepare_images(self, dataset: Dataset) -> Sequence[Sample]:
+        """The train split: its features fit the heads (encoded unless the store has them)."""
+        return dataset.split("train")
+
     def prepare(self, datasets: Sequence[Dataset]) -> None:
         for ds in datasets:
             if ds.name not in self._heads:

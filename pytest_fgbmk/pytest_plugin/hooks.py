@@ -397,9 +397,10 @@ def _data_error_reference(request: pytest.FixtureRequest, run: Run, case_id: str
     summary = str(run.state.error or "")
     request.node.user_properties.append(("data_error", summary))
     short = _shortened(summary)
+    n = len(run.selected)
     return (
         f"FG-BMK {case_id}: not measured: {short} (a data error that stopped "
-        f"{len(run.selected)} cases, shown in full once at the end under 'FG-BMK data')"
+        f"{n} case{'s' if n != 1 else ''}, shown in full once at the end under 'FG-BMK data')"
     )
 
 
@@ -697,8 +698,12 @@ class ResultCollector:
                 terminalreporter.write_line(line, yellow=block is notes)
 
     def _step_summary(self, terminalreporter: Any, run: Run) -> None:
-        """Append the verdict table to ``$GITHUB_STEP_SUMMARY`` when CI provides one."""
-        target = os.environ.get(STEP_SUMMARY_ENV)
+        """Append the verdict table to ``--fgbmk-step-summary``'s file, else to
+        ``$GITHUB_STEP_SUMMARY`` when CI provides one (the controller alone under xdist:
+        the verdicts are every worker's)."""
+        option = value(self.config, "fgbmk_step_summary")
+        target = option or os.environ.get(STEP_SUMMARY_ENV)
+        where = "--fgbmk-step-summary" if option else STEP_SUMMARY_ENV
         if not target or not self.verdicts:
             return
         title = f"FG-BMK verdicts: {run.options.model}"
@@ -708,7 +713,7 @@ class ResultCollector:
                 f.write(text + "\n")
         except OSError as exc:
             terminalreporter.write_line(
-                f"fgbmk: could not append the verdicts to {STEP_SUMMARY_ENV}={target}: {exc}",
+                f"fgbmk: could not append the verdicts to {where}={target}: {exc}",
                 yellow=True,
             )
 

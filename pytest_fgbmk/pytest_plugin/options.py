@@ -126,6 +126,13 @@ OPTIONS: list[tuple[str, str, str, dict[str, Any]]] = [
         {},
     ),
     (
+        "--fgbmk-step-summary",
+        "fgbmk_step_summary",
+        "append the Markdown verdict table to this file (default: $GITHUB_STEP_SUMMARY when "
+        "set, as GitHub Actions sets it)",
+        {},
+    ),
+    (
         "--fgbmk-update-baselines",
         "fgbmk_update_baselines",
         "write the baselines of the cases that ran (syrupy's --snapshot-update, keeping the others)",

@@ -25,9 +25,9 @@ def _mdd(props: Mapping[str, str]) -> float | None:
 
 def power_lines(cases: Iterable[Mapping[str, str]]) -> list[str]:
     """Two lines at most: the cases whose ``mdd`` is ``inf`` (no drop fails them with 90 %
-    power at their n and the Bonferroni share of alpha; the run-level rule may still fail
-    one on a large drop, but nothing guarantees it), and the run's largest finite ``mdd``
-    with its case and n.
+    power at their n, even at the run-level threshold they would at least get if they
+    dropped; see :func:`pytest_fgbmk.stats.thresholds_if_dropped`), and the run's largest
+    finite ``mdd`` with its case and n.
 
     ``cases``: each gated case's JUnit properties; cases without an ``mdd`` are left out.
     Empty when no case has one.

@@ -180,6 +180,54 @@ _ELASTIC = {"facet": 8, "dataset": 8, "metric": 6}
 _MIN = {"Δ": 5, "mdd": 4}
 
 
+#: When the table is still too wide (every optional column: unparsed, judged, refused,
+#: errors, beside a 18-letter task name and 6-digit n): shorter headers for these columns
+#: (their cells lose the "%" the header now carries) ...
+_SHORT = {
+    "baseline": "base",
+    "unparsed": "unp%",
+    "judged": "jdg%",
+    "refused": "ref%",
+    "errors": "err",
+}
+#: ... then the task's name clipped too (its first ten letters tell the eight apart), and
+#: last the other names narrower.
+_NARROW = {"facet": 5, "dataset": 5, "metric": 4}
+
+
+def _shortened(column: tuple[str, bool, list[str]]) -> tuple[str, bool, list[str]]:
+    header, right, cells = column
+    if header not in _SHORT:
+        return column
+    return _SHORT[header], right, [c.removesuffix("%") for c in cells]
+
+
+def _fit(
+    columns: Sequence[tuple[str, bool, list[str]]], width: int, elastic: Mapping[str, int]
+) -> tuple[dict[str, int], list[int], int]:
+    """Column widths and gaps for at most ``width`` columns: two spaces between columns,
+    one between neighbouring numbers (right-aligned); when too wide, one space everywhere,
+    then the ``elastic`` text columns clipped, widest first, never below their minimum.
+    Returns (widths, gaps, how many columns still over ``width``, 0 or less when it fits)."""
+    widths = {h: max(len(h), _MIN.get(h, 0), *map(len, cells)) for h, _, cells in columns}
+    gaps = [1 if a[1] and b[1] else 2 for a, b in itertools.pairwise(columns)]
+    over = sum(widths.values()) + sum(gaps) - width
+    if over > 0:
+        over -= sum(gaps) - len(gaps)
+        gaps = [1] * len(gaps)
+    while over > 0:
+        name = max(
+            (h for h in elastic if h in widths and widths[h] > elastic[h]),
+            key=widths.get,
+            default=None,
+        )
+        if name is None:
+            break
+        widths[name] -= 1
+        over -= 1
+    return widths, gaps, over
+
+
 def format_table(rows: Sequence[SummaryRow], width: int = WIDTH) -> list[str]:
     """The per-case table, at most ``width`` columns: dataset, task, facet, type, metric,
     value, baseline, Δ (points), ``mdd`` (when the gate stated one), n, unparsed, judged
@@ -212,19 +260,13 @@ def format_table(rows: Sequence[SummaryRow], width: int = WIDTH) -> list[str]:
     if any(r.errors for r in ordered):
         columns.append(("errors", True, [str(r.errors) for r in ordered]))
     columns.append(("result", False, [r.outcome for r in ordered]))
-    widths = {h: max(len(h), _MIN.get(h, 0), *map(len, cells)) for h, _, cells in columns}
-    # two spaces between columns, one between neighbouring numbers (right-aligned)
-    gaps = [1 if a[1] and b[1] else 2 for a, b in itertools.pairwise(columns)]
-    over = sum(widths.values()) + sum(gaps) - width
-    if over > 0:  # too wide: one space between every two columns, then clip the names
-        over -= sum(gaps) - len(gaps)
-        gaps = [1] * len(gaps)
-    while over > 0:
-        name = max((h for h in _ELASTIC if widths[h] > _ELASTIC[h]), key=widths.get, default=None)
-        if name is None:
-            break
-        widths[name] -= 1
-        over -= 1
+    widths, gaps, over = _fit(columns, width, _ELASTIC)
+    if over > 0:  # every optional column at once: short headers, then clip harder
+        columns = [_shortened(c) for c in columns]
+        for elastic in ({**_ELASTIC, "task": 10}, {**_NARROW, "task": 10}):
+            widths, gaps, over = _fit(columns, width, elastic)
+            if over <= 0:
+                break
 
     def fmt(cells: Sequence[str]) -> str:
         out = ""

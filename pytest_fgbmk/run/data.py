@@ -24,14 +24,6 @@ if TYPE_CHECKING:
     from pytest_fgbmk.progress import ProgressOutput
 
 
-@dataclass(frozen=True)
-class MissingDataset:
-    """A dataset the user asked for that is not under the data root (its cases skip)."""
-
-    name: str
-    reason: str
-
-
 @dataclass
 class DataState:
     """The run's datasets after loading: found, missing, and where they came from."""
@@ -42,12 +34,6 @@ class DataState:
     label: str = ""
     #: True when the datasets are the bundled synthetic ones (``--fgbmk-data`` not given).
     synthetic: bool = False
-
-    def missing_asked(self, options: RunOptions) -> list[MissingDataset]:
-        """Datasets asked for by name but absent (one skipped placeholder each)."""
-        if options.datasets is None:
-            return []
-        return [MissingDataset(n, r) for n, r in self.missing.items()]
 
 
 def load_data(options: RunOptions, *, progress: ProgressOutput | None = None) -> DataState:
@@ -156,6 +142,15 @@ def _load_root(options: RunOptions) -> DataState:
             state.missing[name] = found.missing.get(name, f"not found under {root}")
     if wanted is None:
         state.missing.update({n: r for n, r in found.missing.items() if n not in state.datasets})
+    elif state.missing and state.datasets:
+        # asked for by name and absent: a data error, not a green run with its cases skipped
+        looked = "\n".join(f"  {n}: {r}" for n, r in state.missing.items())
+        raise ConfigError(
+            f"--fgbmk-datasets: {', '.join(state.missing)} not found under --fgbmk-data={root} "
+            f"({len(state.missing)} of the {len(wanted)} datasets asked for), so no case of it "
+            f"can be measured. Looked for:\n{looked}\nput it there, or leave it out of "
+            f"--fgbmk-datasets (found: {', '.join(state.datasets)})"
+        )
     if not state.datasets:
         looked = "\n".join(f"  {n}: {r}" for n, r in state.missing.items())
         asked = f" of {', '.join(wanted)}" if wanted is not None else ""

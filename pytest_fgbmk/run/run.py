@@ -3,9 +3,12 @@
 One :class:`Run` per process, made from :class:`~pytest_fgbmk.run.options.RunOptions`.
 :meth:`Run.execute` is called once, before any test body, with every selected case:
 
-1. plan: each case's task, skip reason (a capability the model lacks), shared work and cost;
+1. plan: each case's task, skip reason (a capability the model lacks), shared work and cost
+   (a skip only the model's output on the data tells, the alignment effect's, comes after
+   step 2: ``Task.late_skip_reason``);
 2. check every image the cases to measure read (:mod:`pytest_fgbmk.data.verify`, one rule
-   for every task; several workers each check their share and exchange what they found):
+   for every task, with the images the model's ``prepare`` reads for the human-oriented
+   ones; several workers each check their share and exchange what they found):
    a missing or broken image stops the run with a :class:`~pytest_fgbmk.errors.DataError`
    listing the files before any case is scored;
 3. measure this process's share (all of it in a single process; under pytest-xdist the
@@ -34,6 +37,7 @@ from pytest_fgbmk.baselines.record import build_record
 from pytest_fgbmk.baselines.store import BaselineStore
 from pytest_fgbmk.data.verify import (
     ImageProblem,
+    ImageRef,
     Verification,
     broken_images_error,
     open_record,
@@ -195,6 +199,7 @@ class Run:
             mine = self._plan()
             done, todo = self._triage(mine)
             self._verify(todo)
+            todo = self._late_triage(todo, done)
             local = self._measure(todo, done)
             if self.exchange is not None:
                 self._publish(RESULTS, {"results": local})
@@ -261,7 +266,7 @@ class Run:
     def _verify(self, todo: Sequence[Selected]) -> None:
         """Check every image the cases of ``todo`` read; raise :class:`DataError` listing
         the broken ones (several workers: each checks its share, all raise the same)."""
-        refs = image_refs(pair for s in todo for pair in s.task.images(self.ctx, s.case))
+        refs = self._images_read(todo)
         record = open_record(self.options.cache)
         try:
             found = verify_images(refs, record=record, progress=self.progress)
@@ -285,10 +290,22 @@ class Run:
             problems = [by_path[k] for k in sorted(by_path, key=str)]
             # every image the whole run measures (the shares overlap): the same in each worker
             _, measured = self._triage(self.selected)
-            everything = (pair for s in measured for pair in s.task.images(self.ctx, s.case))
-            checked = len(image_refs(everything))
+            checked = len(self._images_read(measured))
         if problems:
             raise broken_images_error(problems, checked)
+
+    def _images_read(self, cases: Sequence[Selected]) -> list[ImageRef]:
+        """Every image measuring ``cases`` reads: each case's own (its task's ``images``),
+        and, once per dataset of the human-oriented ones, the images the model's
+        ``prepare`` reads there (the ``probe:`` model's train split)."""
+        pairs = [pair for s in cases for pair in s.task.images(self.ctx, s.case)]
+        answered = dict.fromkeys(s.case.dataset for s in cases if s.task.needs == "answers")
+        if answered:
+            model = self.ctx.model()
+            for name in answered:
+                ds = self.ctx.dataset(name)
+                pairs += [(ds, sample) for sample in model.prepare_images(ds)]
+        return image_refs(pairs)
 
     def _triage(self, mine: Sequence[Selected]) -> tuple[dict[str, CaseResult], list[Selected]]:
         """Cases settled without measuring (skipped, or erred on the model's capabilities),
@@ -306,6 +323,22 @@ class Run:
             else:
                 todo.append(s)
         return out, todo
+
+    def _late_triage(self, todo: Sequence[Selected], done: dict[str, CaseResult]) -> list[Selected]:
+        """The cases of ``todo`` still to measure once the images are checked; those a
+        task's ``late_skip_reason`` settles (skipped, or erred) go into ``done``."""
+        out: list[Selected] = []
+        for s in todo:
+            try:
+                reason = s.task.late_skip_reason(self.ctx, s.case)
+            except FgbmkError as exc:
+                done[s.id] = CaseResult(s.id, s.task.name, error=str(exc))
+                continue
+            if reason:
+                done[s.id] = CaseResult(s.id, s.task.name, skip=reason)
+            else:
+                out.append(s)
+        return out
 
     def _measure(
         self, todo: Sequence[Selected], done: dict[str, CaseResult]

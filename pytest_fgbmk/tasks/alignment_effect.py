@@ -24,10 +24,9 @@ class AlignmentEffect(MachineTask):
     suite = ("test_linear_probe", "test_alignment_effect")
     order = 60
 
-    def skip_reason(self, ctx: RunContext, case: Any) -> str | None:
-        reason = super().skip_reason(ctx, case)
-        if reason is not None:
-            return reason
+    def late_skip_reason(self, ctx: RunContext, case: Any) -> str | None:
+        """Whether the model's features have an ``aligned`` view is known only from its
+        features: asked after the image check (extracting reads the train images)."""
         views = ctx.features(case.dataset, "train")
         if "aligned" not in views:
             return (

@@ -98,6 +98,13 @@ class Task(ABC):
             )
         return None
 
+    def late_skip_reason(self, ctx: RunContext, case: Any) -> str | None:
+        """Why ``case`` cannot be run, when telling needs the model's output on the data
+        (the alignment effect: whether the features have an ``aligned`` view), or None.
+        Called after the image check, so it may read the images :meth:`images` lists;
+        :meth:`skip_reason` is called before it and must read none."""
+        return None
+
     @abstractmethod
     def images(self, ctx: RunContext, case: Any) -> Iterable[tuple[Dataset, Sample]]:
         """Every image measuring ``case`` reads, as (dataset, sample) pairs (metadata only).

@@ -45,8 +45,6 @@ class HumanTask(Task):
             for c in cases_for(ds, (self.name,))
             if c.task == self.name
         ]
-        for m in data.missing_asked(ctx.options):
-            out.append(Param(m.name, None, f"dataset {m.name} not found: {m.reason}"))
         if not out:
             names = ", ".join(data.datasets) or "none"
             reason = f"no {self.name} case in the selected datasets ({names}) under {data.label}"

@@ -72,8 +72,6 @@ class MachineTask(Task):
             out.append(Param(name, case, reason))
             if case is not None:
                 out += [Param(c.param_id, c) for c in self.extra_cases(ctx, ds)]
-        for m in data.missing_asked(ctx.options):
-            out.append(Param(m.name, None, f"dataset {m.name} not found: {m.reason}"))
         if not out:
             reason = f"no dataset selected under {data.label} for {self.name}"
             out.append(Param(f"no-{self.name}-case", None, reason))

@@ -329,3 +329,52 @@ def test_exif_orientation_is_compared_only_when_the_baseline_records_it():
     assert differences(parse_record(dump_record(record), PATH), ignored) == [
         "EXIF orientation: apply → ignore"
     ]
+
+
+def test_a_machine_cases_flipped_samples_show_the_image_and_the_heads_output():
+    """A probe case's samples have no prompt: no empty "prompt:" line, the true class and
+    the head's prediction instead."""
+    from dataclasses import replace as _replace
+
+    base = [True] * 40
+    now = [False] * 20 + [True] * 20
+    e = gate_entry(base, now)
+    m = e.measurement
+    outcomes = tuple(
+        _replace(o, prompt="", response=f"predicted {i % 3}", how="linear_probe")
+        for i, o in enumerate(m.outcomes)
+    )
+    v = BaselineGate().verdict(Entry(e.case_id, _replace(m, outcomes=outcomes), PATH, e.text))
+    assert not v.ok
+    assert "  q0000 (true class c)\n    output: predicted 0\n  q0001" in v.message
+    assert "prompt:" not in v.message
+
+
+def test_an_improvement_is_called_significant_by_the_run_level_rule_not_at_alpha_per_case():
+    """100 cases of 500 questions whose run-to-run noise flips 5 answers each way (each
+    could reach p = 2**-10 with its 10 flips: the discrete rule charges it), one that rose
+    by 9 one way (p = 2**-9 < 0.01: 'significant' at alpha per case, noise called an
+    improvement), and one truly better by 25 questions: only that one is noted, as a drop
+    would be decided (the run-level threshold is below 2**-10)."""
+    from pytest_fgbmk.stats import mcnemar_p
+
+    entries = []
+    for i in range(100):
+        up, down = (9, 0) if i == 0 else (5, 5)
+        if i == 1:
+            up, down = 25, 0
+        base = [True] * 300 + [False] * 200
+        now = list(base)
+        for j in range(down):
+            now[j] = False
+        for j in range(up):
+            now[300 + j] = True
+        e = gate_entry(base, now)
+        entries.append(Entry(f"c{i}", e.measurement, PATH, e.text))
+    assert mcnemar_p(9, 0) < 0.01  # the test the other way: 9 up, 0 down
+    gate = BaselineGate(family_size=100)
+    gate.decide_family(entries)
+    notes = {e.case_id: dict(gate.verdict(e).properties).get("gate_note") for e in entries}
+    assert [c for c, n in notes.items() if n] == ["c1"]
+    assert notes["c1"] == f"+5.0 pts, p={2.0**-25:.2g}: consider updating the baseline"
+    assert "p=0.002" in gate.verdict(entries[0]).message  # its p, not noted

@@ -71,3 +71,76 @@ def test_a_per_query_case_uses_the_baselines_spread():
     assert math.isfinite(expected) and props(v)["mdd"] == f"{expected:.1f}"
     assert "sign-flip" in props(v)["mdd_assumption"]
     assert float(np.std(values)) == pytest.approx(0.7 / math.sqrt(12), rel=0.1)
+
+
+def _family(drops: dict[int, int], cases: int = 48, n: int = 12) -> list[Entry]:
+    """``cases`` cases of ``n`` questions, all right in the baseline; case ``i`` loses
+    ``drops.get(i, 0)`` of them now (the others are unchanged)."""
+    out = []
+    for i in range(cases):
+        lost = drops.get(i, 0)
+        e = gate_entry([True] * n, [False] * lost + [True] * (n - lost))
+        out.append(Entry(f"c{i}", e.measurement, PATH, e.text))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("lost", "others"),
+    # the dropped case's attainable sizes charge the others' budget: 2**-12 + 13/4096
+    # leaves t < 2**-7 (8 flips), 2**-10 leaves 2**-7 (7), 2**-8 leaves 2**-8 (8), and 2**-7
+    # leaves any t just below 2**-7 (8)
+    [(12, "66.7"), (10, "58.3"), (8, "66.7"), (7, "66.7")],
+)
+def test_a_case_that_fails_never_states_inf_and_its_drop_reaches_its_mdd(lost, others):
+    """48 cases of 12 questions, one drops (a chance model's worst case, unchanged
+    others): at the Bonferroni share (0.01 / 48) it would need 13 one-way flips of 12 (mdd
+    inf, "cannot fail"), yet the run-level threshold with 47 unchanged cases charged nothing
+    is almost all of alpha, and 7 flips (p = 1/128) fail it. The mdd is stated at that
+    threshold: finite, and a drop that fails is at least it."""
+    entries = _family({0: lost})
+    gate = BaselineGate(family_size=48)
+    gate.decide_family(entries)
+    verdicts = [gate.verdict(e) for e in entries]
+    assert not verdicts[0].ok  # p = 2**-lost <= 2**-7 < 0.01
+    mdd = props(verdicts[0])["mdd"]
+    assert mdd == "58.3"  # 7 of 12 at p <= 0.01 (1 - 1e-6): the others charge nothing
+    assert float(mdd) <= 100 * lost / 12
+    assert (
+        "the run-level threshold this case would at least get"
+        in props(verdicts[0])["mdd_assumption"]
+    )
+    assert all(v.ok and props(v)["mdd"] == others for v in verdicts[1:])
+
+
+def test_every_failing_case_of_a_run_of_many_drops_states_a_drop_it_reached():
+    """Many cases dropping at once charge the budget: the stated threshold falls with it
+    (never below the Bonferroni share), and every case that fails has an mdd at or below its
+    own drop."""
+    drops = {i: w for i, w in enumerate([12, 12, 11, 11, 10, 10, 10] + [9] * 9 + [8] * 5)}
+    entries = _family(drops)
+    gate = BaselineGate(family_size=48)
+    gate.decide_family(entries)
+    for i, e in enumerate(entries):
+        v = gate.verdict(e)
+        mdd = float(props(v)["mdd"])
+        if not v.ok:
+            assert mdd <= 100 * drops[i] / 12, e.case_id
+    # 9 one-way flips (p = 1/512) overflow the budget over the nine 9-flip cases: 10 needed
+    assert props(gate.verdict(entries[20]))["mdd"] == "83.3"
+
+
+def test_before_a_decision_the_mdd_uses_the_bonferroni_share():
+    entry = _family({})[0]
+    v = BaselineGate(family_size=48).verdict(entry)  # no decide_family: a case alone
+    assert props(v)["mdd"] == "inf"  # 0.5**12 > 0.01 / 48
+    assert "Bonferroni share" in props(v)["mdd_assumption"]
+
+
+def test_the_baselines_right_answers_bound_the_drop_exactly_not_its_rounded_value():
+    """7 of 12 right in the baseline is stored as 58.33 %; 58.33 % of 12 is 6.9996 answers.
+    At p <= 0.01 a drop needs 7 one-way flips: the case can lose all 7 (mdd 58.3), not
+    "6 answers to lose, mdd inf"."""
+    base = [True] * 7 + [False] * 5
+    v = BaselineGate(family_size=1).verdict(gate_entry(base, base))
+    assert props(v)["baseline"] == "58.33"
+    assert props(v)["mdd"] == "58.3"

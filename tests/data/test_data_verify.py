@@ -217,6 +217,12 @@ def test_a_prefix_sibling_of_the_root_is_outside(tmp_path):
 def test_a_folder_where_an_image_should_be_is_unreadable(root):
     (root / "dir.jpg").mkdir()
     p = check_image(root / "dir.jpg", root)
+    assert (p.kind, p.detail) == (UNREADABLE, "a folder, not a file")
+
+
+def test_a_fifo_where_an_image_should_be_is_not_a_regular_file(root):
+    os.mkfifo(root / "pipe.jpg")  # opening it would block: refused from stat alone
+    p = check_image(root / "pipe.jpg", root)
     assert (p.kind, p.detail) == (UNREADABLE, "not a regular file")
 
 
@@ -344,6 +350,47 @@ def test_a_changed_file_is_checked_again(root, tmp_path, opens):
     assert [(p.path.name, p.kind) for p in found.problems] == [("1.png", CORRUPT)]
 
 
+@pytest.mark.parametrize("how", ["in place", "by rename"])
+def test_a_file_replaced_by_a_broken_one_of_the_same_size_and_mtime_is_checked_again(
+    root, tmp_path, opens, how
+):
+    """``cp -p`` / ``rsync -t`` / ``touch -r``: the bytes change, size and mtime do not.
+    The record must not vouch for the new bytes."""
+    path = _write(root, "a.png", _encoded("PNG", seed=1))
+    record = VerifiedRecord(tmp_path / "cache")
+    assert verify_images([ImageRef(path, root)], record=record).ok
+    before = path.stat()
+    broken = bytearray(path.read_bytes())
+    broken[100] ^= 0xFF  # same size, a flipped byte in the image data (CRC fails)
+    if how == "in place":
+        path.write_bytes(bytes(broken))
+    else:
+        spare = root / "a.png.new"
+        spare.write_bytes(bytes(broken))
+        os.replace(spare, path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    opens.clear()
+    found = verify_images([ImageRef(path, root)], record=record)
+    assert (found.decoded, found.recorded) == (1, 0)
+    assert [(p.path, p.kind) for p in found.problems] == [(path, CORRUPT)]
+
+
+def test_a_file_fixed_after_a_failure_passes_and_is_then_recorded(root, tmp_path, opens):
+    good = _encoded("JPEG", seed=3)
+    path = _write(root, "a.jpg", good[:400])
+    record = VerifiedRecord(tmp_path / "cache")
+    assert [p.kind for p in verify_images([ImageRef(path, root)], record=record).problems] == [
+        TRUNCATED
+    ]
+    path.write_bytes(good)  # restored from the original
+    fixed = verify_images([ImageRef(path, root)], record=record)
+    assert fixed.ok and fixed.decoded == 1 and record.count() == 1
+    again = verify_images([ImageRef(path, root)], record=record)
+    assert again.ok and (again.decoded, again.recorded) == (0, 1)
+
+
 def test_a_broken_file_is_never_recorded(root, tmp_path, opens):
     path = _write(root, "cut.jpg", _encoded("JPEG")[:400])
     record = VerifiedRecord(tmp_path / "cache")
@@ -401,8 +448,8 @@ def test_the_record_is_sqlite_in_the_cache_folder(tmp_path, root):
     path = _write(root, "a.png", _tiny_png())
     verify_images([ImageRef(path, root)], record=verify.open_record(tmp_path))
     rows = sqlite3.connect(tmp_path / verify.RECORD_FILE).execute(
-        "SELECT path, size, mtime_ns FROM verified"
+        "SELECT path, size, mtime_ns, ctime_ns, inode FROM verified_files"
     )
     st = path.stat()
-    assert rows.fetchall() == [(str(path), st.st_size, st.st_mtime_ns)]
+    assert rows.fetchall() == [(str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)]
     assert verify.open_record(None) is None

@@ -23,6 +23,24 @@ def test_github_step_summary_gets_a_verdict_table_regressions_first(run, pyteste
     assert len([line for line in lines if line.startswith("| `")]) == 48
 
 
+def test_the_option_writes_the_same_table_under_xdist_and_wins_over_the_variable(
+    run, pytester, monkeypatch
+):
+    run(*HUMAN, *FLIP, "--fgbmk-update-baselines").assert_outcomes(passed=48)
+    serial = pytester.path / "serial.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(serial))
+    run(*HUMAN, *WORSE).assert_outcomes(passed=46, failed=2)
+    spread = pytester.path / "spread.md"
+    result = run(*HUMAN, *WORSE, "-n", "2", f"--fgbmk-step-summary={spread}", subprocess=True)
+    result.assert_outcomes(passed=46, failed=2)
+    assert spread.read_text(encoding="utf-8") == serial.read_text(encoding="utf-8")
+    assert serial.read_text(encoding="utf-8").count("## FG-BMK verdicts") == 1  # not appended
+    folder = pytester.path / "a-folder"
+    folder.mkdir()
+    bad = run(*HUMAN, *WORSE, f"--fgbmk-step-summary={folder}")
+    bad.stdout.fnmatch_lines(["fgbmk: could not append the verdicts to --fgbmk-step-summary=*"])
+
+
 def test_no_step_summary_file_is_written_without_the_variable(run, pytester, monkeypatch):
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     run(*HUMAN, *FLIP, "--fgbmk-update-baselines", "-k", "wing_color")
@@ -75,3 +93,39 @@ def test_robustness_cases_show_the_exact_worst_case_beside_pgd():
         "  test_feature_robustness[b]  PGD 25.6  exact 25.0",
     ]
     assert format_exact(rows[1:]) == []
+
+
+def test_the_documented_workflow_is_valid_yaml_and_uses_only_options_that_exist():
+    """docs/ci.md's GitHub Actions workflow: it parses, caches .fgbmk_cache/, gates every
+    pull request with no baseline written, rewrites baselines only on a manual run, and
+    may open the pull request it promises (write permissions)."""
+    import re
+    from pathlib import Path
+
+    import pytest
+
+    from pytest_fgbmk.pytest_plugin.options import OPTIONS
+
+    yaml = pytest.importorskip("yaml", reason="PyYAML parses the documented workflow")
+    text = (Path(__file__).parents[2] / "docs" / "ci.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    flow = yaml.safe_load(block)
+    job = flow["jobs"]["benchmark"]
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    steps = {s.get("name", s.get("uses")): s for s in job["steps"]}
+    cache = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/cache@"))
+    assert cache["with"]["path"] == ".fgbmk_cache"
+    runs = {name: " ".join(s["run"].split()) for name, s in steps.items() if "run" in s}
+    known = {flag for flag, *_ in OPTIONS}
+    for name, command in runs.items():
+        for flag in re.findall(r"--fgbmk-[a-z-]+", command):
+            assert flag in known, (name, flag)
+    gate = steps["Gate the checkpoint against the committed baselines"]
+    rewrite = steps["Rewrite the baselines (manual, reviewed)"]
+    assert "--fgbmk-update-baselines" not in gate["run"] and gate["if"].strip() == (
+        "${{ !inputs.update_baselines }}"
+    )
+    assert "--fgbmk-update-baselines" in rewrite["run"]
+    assert rewrite["if"].strip() == "${{ inputs.update_baselines }}"
+    assert "--pyargs pytest_fgbmk.suites" in runs[gate["name"]]
+    assert flow[True]["workflow_dispatch"]["inputs"]["update_baselines"]["type"] == "boolean"

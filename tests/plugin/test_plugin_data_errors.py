@@ -76,6 +76,14 @@ def test_broken_images_fail_the_session_once_naming_them_and_score_nothing(
     assert text.count("no case was scored") == 1
 
 
+def test_one_selected_case_reads_one_case_in_its_line(run, broken):
+    result = run(*ORACLE, "-k", "test_knowledge_bias and synth_birds")
+    assert result.ret == 4
+    text = result.stdout.str()
+    assert "(a data error that stopped 1 case, shown in full once at the end" in text
+    assert "stopped 1 cases" not in text
+
+
 @pytest.mark.parametrize("stop, workers", [(("-x",), 0), (("--maxfail=3",), 0), (("-x",), 2)])
 def test_stopping_early_still_prints_the_data_error_and_exits_4(
     run, pytester, broken, stop, workers

@@ -85,6 +85,43 @@ def test_the_summary_fits_100_columns_clipping_long_names_and_shows_baseline_del
     ]  # fmt: skip
 
 
+def test_every_optional_column_at_once_still_fits_100_columns():
+    """A judged run (--fgbmk-judge) of an endpoint that left answers unparsed, refused and
+    erred, with machine cases (an 18-letter task) and 6-digit n: 121 columns before; now
+    short headers for those columns (the % moves into the header), then the task clipped
+    to ten letters, then the other names narrower."""
+    busy = _row(
+        "a_very_long_dataset_name_2024",
+        "attribute",
+        "an extremely long attribute group",
+        "mc",
+        100.0,
+        n="100000",
+        baseline="100.00",
+        delta="-100.00",
+        mdd="inf",
+        unparsed_rate="12.5",
+        judged_rate="10.0",
+        refusal_rate="5.0",
+        errors="3",
+    )
+    machine = _row(
+        "inat2021", "feature_robustness", "species", "", 100.0, n="500000", baseline="100.00",
+        delta="-100.00", mdd="100.0", metric="top1",
+    )  # fmt: skip
+    lines = format_table([busy, machine])
+    assert lines == [
+        "dataset  task       facet    type metric   value  base      Δ   mdd      n unp% jdg% ref% err result",
+        "-------- ---------- -------- ---- -------- ----- ----- ------ ----- ------ ---- ---- ---- --- ------",
+        "a_very_… attribute  an extr… mc   accuracy 100.0 100.0 -100.0   inf 100000 12.5 10.0  5.0   3 passed",
+        "",
+        "inat2021 feature_r… species       top1     100.0 100.0 -100.0 100.0 500000  0.0    -  0.0   0 passed",
+    ]  # fmt: skip
+    # the usual table keeps its full headers and task names
+    usual = format_table(ROWS)
+    assert " baseline " in usual[0] and usual[-1].startswith("stanford_cars_… feature_robustness")
+
+
 def test_the_mdd_column_appears_only_when_the_gate_states_one():
     plain = [_row("cub", "attribute", "wing color", "tf", 62.5, baseline="75.00", delta="-12.50")]
     assert format_table(plain) == [

@@ -122,30 +122,40 @@ def test_without_a_model_the_suites_skip_with_the_hint(run):
     )
 
 
-def test_a_missing_dataset_is_skipped_with_the_path_looked_for(run, pytester, synth_dir):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_dataset_asked_for_and_absent_fails_the_run_naming_where_it_looked(
+    run, synth_dir, workers
+):
+    """--fgbmk-datasets=cub,stanford_dogs where only cub is: the run used to pass green
+    with stanford_dogs' three cases skipped. A dataset asked for by name that has no image
+    there is a data error, reported once, exit 4, nothing measured."""
     from pytest_fgbmk.data.synth import SynthConfig, ensure_synthetic
 
     root = ensure_synthetic(
         SynthConfig(species_per_meta=6, images_per_species=4, size=64), synth_dir
     )
+    extra = ("-n", str(workers)) if workers else ()
     result = run(
         *HUMAN,
         "--fgbmk-model=oracle",
         f"--fgbmk-data={root}",
         "--fgbmk-datasets=cub,stanford_dogs",
         "--fgbmk-no-cache",
-        "-rs",
-        "-k",
-        "granularity or stanford_dogs",
+        *extra,
+        subprocess=bool(workers),
     )
-    outcomes = result.parseoutcomes()
-    # one skipped placeholder per suite for the missing dataset; cub's granularity cases ran
-    assert outcomes["skipped"] == 3 and outcomes.get("passed", 0) + outcomes.get("failed", 0) >= 4
-    skips = [line for line in result.stdout.lines if line.startswith("SKIPPED")]
-    assert len(skips) == 3
-    assert all(
-        f"dataset stanford_dogs not found: looked for Stanford Dogs: {root}" in s for s in skips
+    assert result.ret == 4
+    err = result.stderr.str()
+    assert err.count("stanford_dogs not found") == 1
+    result.stderr.fnmatch_lines(
+        [
+            f"ERROR: FG-BMK data: --fgbmk-datasets: stanford_dogs not found under "
+            f"--fgbmk-data={root} (1 of the 2 datasets asked for)*",
+            f"  stanford_dogs: looked for Stanford Dogs: {root}*",
+            "*leave it out of --fgbmk-datasets (found: cub)",
+        ]
     )
+    assert "passed" not in result.stdout.str() and "skipped" not in result.stdout.str()
 
 
 def test_a_model_that_cannot_answer_is_skipped_with_the_reason(run):

@@ -107,6 +107,64 @@ def test_a_train_image_counts_only_for_cases_that_read_it(data, tmp_path):
     assert "1 of 48 images" in info.value.summary  # every train and test image of both
 
 
+def test_a_model_that_reads_train_images_to_prepare_has_them_checked_first(data, tmp_path):
+    """The ``probe:`` model fits its heads on the train split in ``prepare``: for it, a
+    broken train image is a data error of the human-oriented cases too, found before the
+    model reads anything (it was read by ``prepare`` and failed each case on its own)."""
+    bad = cub_split(data, "train")[0]
+    bad.write_bytes(bad.read_bytes()[:300])
+    run = Run(options(tmp_path, "tests.fake_models:train_reader"))
+    try:
+        with pytest.raises(DataError) as info:
+            run.execute([s for s in run.all_selected() if s.task.needs == "answers"])
+        assert info.value.items == (f"{bad}: truncated (Truncated File Read)",)
+        # 12 test + 12 train images of each dataset
+        assert "1 of 48 images the selected cases need" in info.value.summary
+        assert run.ctx.model().prepared == [] and run.ctx.model().asked == []
+    finally:
+        run.close()
+    # a model that reads no train images is not stopped by it
+    result = run_benchmark(options(tmp_path), baselines=None, tasks=("knowledge_bias",))
+    assert all(r.error is None for r in result.results)
+
+
+@pytest.mark.parametrize("aligned", ["1", "0"])
+def test_the_alignment_effect_alone_is_stopped_by_a_broken_train_image(data, tmp_path, aligned):
+    """Whether the features have an ``aligned`` view is known only by extracting them: that
+    comes after the image check. (Asked first, the extraction read the broken image; the
+    case erred alone and the other dataset's case was scored.)"""
+    bad = cub_split(data, "train")[0]
+    bad.write_bytes(b"GIF89a nope")
+    opts = options(
+        tmp_path, "tests.fake_models:species_encoder", model_args=(f"aligned={aligned}",)
+    )
+    with pytest.raises(DataError) as info:
+        run_benchmark(opts, baselines=None, tasks=("alignment_effect",))
+    assert info.value.items == (f"{bad}: not an image (Pillow does not recognise its format)",)
+    assert "1 of 48 images" in info.value.summary
+
+
+def test_the_alignment_effect_still_skips_a_model_without_an_aligned_view(data, tmp_path):
+    opts = options(tmp_path, "tests.fake_models:species_encoder")
+    result = run_benchmark(opts, baselines=None, tasks=("alignment_effect",))
+    assert [r.skip.split(";")[0] for r in result.results] == [
+        "model tests.fake_models:species_encoder has no 'aligned' feature view (it gives cls)"
+    ] * 2
+    with_view = options(tmp_path, "tests.fake_models:species_encoder", model_args=("aligned=1",))
+    measured = run_benchmark(with_view, baselines=None, tasks=("alignment_effect",))
+    assert all(r.measurement is not None for r in measured.results)
+
+
+def test_the_probe_model_declares_its_train_split():
+    from pytest_fgbmk.models.probe import ProbeModel
+
+    ds = load_data(RunOptions(model="oracle", synth="small")).datasets["synth_birds"]
+    assert ProbeModel.prepare_images.__doc__ and ds.split("train")
+    assert list(ProbeModel.prepare_images(object.__new__(ProbeModel), ds)) == list(
+        ds.split("train")
+    )
+
+
 def test_a_warm_rerun_decodes_nothing(data, tmp_path):
     opts = options(tmp_path)
     for expected_decoded in (24, 0):

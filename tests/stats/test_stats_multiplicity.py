@@ -11,6 +11,7 @@ from hypothesis import strategies as hs
 from scipy import stats as st
 
 from pytest_fgbmk.stats import (
+    attainable_sizes,
     bh_adjust,
     control_run,
     discrete_threshold,
@@ -143,3 +144,53 @@ def test_grouped_test_names_the_dropped_category():
 def test_unknown_method_is_an_error():
     with pytest.raises(ValueError, match="unknown run-level control"):
         control_run({"a": mcnemar_counts(1, 1, 10)}, method="fdr")
+
+
+def test_stepdown_thresholds_never_fall_after_a_rejection():
+    """Seven cases of 12 questions lose 9 to 12 answers, twenty more 3 to 9 (a chance model
+    against oracle baselines, ``--fgbmk-synth=small``): the seven are rejected at the first
+    step's threshold; over the rest alone every attainable size overflows the budget, and
+    the discrete threshold of that step is 0. The thresholds shown stay at the first step's
+    (0 read as "this case could never fail"), and the rejections are the same."""
+    drops = [12, 12, 11, 11, 10, 10, 10] + [9] * 9 + [8] * 5 + [7] * 3 + [5, 4, 3]
+    tests = {f"c{i}": mcnemar_counts(w, 0, 12) for i, w in enumerate(drops)}
+    rest = [f"c{i}" for i in range(7, len(drops))]
+    sizes = [attainable_sizes(tests[i], 0.01) for i in rest]
+    assert discrete_threshold(sizes, [tests[i].min_p for i in rest], 0.01) == 0.0
+    d = control_run(tests, alpha=0.01)
+    assert d.rejected == {f"c{i}" for i in range(7)}
+    first = discrete_threshold(
+        [attainable_sizes(t, 0.01) for t in tests.values()], [t.min_p for t in tests.values()], 0.01
+    )
+    assert first == 0.5**10  # 2 x 1/4096 + 2 x 13/4096 + 3 x 1/1024 fit; 9 x 1/512 do not
+    assert set(d.thresholds.values()) == {first}
+
+
+@given(hs.lists(hs.tuples(hs.integers(0, 11), hs.integers(0, 3)), min_size=1, max_size=40))
+@settings(max_examples=40, deadline=None)
+def test_a_rejected_family_keeps_thresholds_at_least_the_first_steps(counts):
+    tests = {f"c{i}": mcnemar_counts(w, b, 14) for i, (w, b) in enumerate(counts)}
+    sizes = [attainable_sizes(t, 0.01) for t in tests.values()]
+    first = discrete_threshold(sizes, [t.min_p for t in tests.values()], 0.01)
+    d = control_run(tests, alpha=0.01)
+    assert min(d.thresholds.values()) >= first
+
+
+def test_the_threshold_a_dropping_case_would_get():
+    """What the gate states each case's mdd at (``thresholds_if_dropped``)."""
+    from pytest_fgbmk.stats import thresholds_if_dropped
+
+    still = {f"c{i}": mcnemar_counts(0, 0, 12) for i in range(48)}  # nothing moved
+    d = thresholds_if_dropped(still, alpha=0.01)
+    assert set(d.cases.values()) == {d.other} and d.other == pytest.approx(0.01 * (1 - 1e-6))
+    # every other case able to fail at its only size 2**-12: each is charged it
+    moved = {f"c{i}": mcnemar_counts(12, 0, 12) for i in range(48)}
+    d = thresholds_if_dropped(moved, alpha=0.01)
+    t = d.get("c0")  # 47 others x 2**-12 = 0.01147 > 0.01: none of them fits, t < 2**-12
+    assert 0.01 / 48 <= t < 2.0**-12 and d.get("not-decided") <= t
+    assert thresholds_if_dropped(moved, alpha=0.01, method="none").get("c0") == 0.01
+    for method in ("holm", "bonferroni", "bh"):
+        assert thresholds_if_dropped(moved, alpha=0.01, method=method).get("c0") == 0.01 / 48
+    assert thresholds_if_dropped(still, alpha=0.01, method="tarone-holm").get("c0") == 0.01
+    with pytest.raises(ValueError, match="unknown run-level control 'x'"):
+        thresholds_if_dropped(still, method="x")
