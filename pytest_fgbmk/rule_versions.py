@@ -77,6 +77,12 @@ def rules(*names: str) -> str:
     return ";".join(f"{n}={_CURRENT[n]}" for n in names)
 
 
+def current() -> str:
+    """Every rule's current version (``"questions=4;subset=2;…"``), as a run's report records
+    it (two runs under other rules differ by more than run-to-run noise)."""
+    return rules(*_CURRENT)
+
+
 def parse(text: str) -> dict[str, str]:
     """The inverse of :func:`rules` (an empty text: no rule recorded)."""
     out = {}

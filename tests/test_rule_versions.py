@@ -296,6 +296,9 @@ def test_a_robustness_baseline_from_before_the_attack_was_versioned_asks_to_be_r
         def dataset(self, name):
             return _Ds()
 
+        def model_settings(self, *, answers):
+            return "dtype=auto;image_size=none"
+
     now = MachineTask.asked(_Ctx(), type("C", (), {"dataset": "toy"})(), "pgd:linf;eps=0.01")
     assert rule_versions.parse(now.rules)["robustness"] == rule_versions.ROBUSTNESS
     other = MachineTask.asked(_Ctx(), type("C", (), {"dataset": "toy"})(), "probe:x")

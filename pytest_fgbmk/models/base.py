@@ -99,6 +99,12 @@ class ModelAdapter(ABC):
     #: 1 for a local model; 2 for a remote endpoint whose concurrency limit spans its
     #: calls, so the next batch's requests fill the slots the current batch leaves idle.
     concurrent_calls: int = 1
+    #: The family's own model args that change what it answers or encodes besides its
+    #: weights (``fixed_new_tokens``, ``max_pixels`` …): baselines record them
+    #: (:meth:`pytest_fgbmk.models.options.ModelOptions.recorded`), so a run with other
+    #: values is never compared with them. Args that name the model itself (a checkpoint's
+    #: weights, ``chance``'s seed) or where it runs (device, endpoint, retries) are not listed.
+    recorded_args: tuple[str, ...] = ()
 
     @property
     @abstractmethod

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_fgbmk import __version__
+from pytest_fgbmk import __version__, rule_versions
 from pytest_fgbmk.errors import DataFormatError
 
 if TYPE_CHECKING:
@@ -476,9 +476,11 @@ def git_hash(start: Path | None = None) -> str | None:
 
 
 def environment() -> dict[str, Any]:
-    """Package versions, CUDA, Python, platform, our version and git hash."""
+    """Package versions, CUDA, Python, platform, our version, git hash and the versions of
+    the rules behind a case's numbers (``rules``: :func:`pytest_fgbmk.rule_versions.current`)."""
     return {
         "fgbmk": __version__,
+        "rules": rule_versions.current(),
         "git": git_hash(),
         "python": platform.python_version(),
         "platform": platform.platform(),

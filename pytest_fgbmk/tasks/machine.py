@@ -84,7 +84,7 @@ class MachineTask(Task):
         if self.single_label and ds.multilabel:
             return (
                 f"{self.name} needs single-label classes; {ds.name} is multi-label "
-                "(its linear probe reports mAP over labels)"
+                "(its linear probe reports the sample-averaged mAP over labels)"
             )
         return None
 
@@ -141,6 +141,7 @@ class MachineTask(Task):
                 *(["robustness"] if protocol.startswith(ATTACK_PROTOCOLS) else []),
             ),
             exif_orientation=ds.exif_orientation,
+            model_settings=ctx.model_settings(answers=False),
         )
 
     def measurement(
@@ -254,10 +255,8 @@ class MachineTask(Task):
         and the gate's paired outcomes use; the label-averaged mAP is reported beside it as
         the ``label_mAP`` property. Single-label: top-1 and each image's correctness."""
         multilabel = result.head.multilabel
-        value = result.top1
+        value = probe_value(result)
         if multilabel:
-            per = np.asarray(result.per_sample, dtype=float)
-            value = float(np.nanmean(per)) if np.isfinite(per).any() else 0.0
             props = {**props, "label_mAP": 100 * result.top1}
             protocol = f"{protocol};value={SAMPLE_MAP}"
         return self.sample_measurement(
@@ -273,13 +272,35 @@ class MachineTask(Task):
         )
 
 
+def probe_metric(result: ProbeResult) -> str:
+    """The name of what a probe case measures: ``top1``, or ``sample_mAP`` (multi-label)."""
+    return SAMPLE_MAP if result.head.multilabel else "top1"
+
+
+def probe_value(result: ProbeResult) -> float:
+    """A probe's figure (a fraction) under :func:`probe_metric`: top-1, or for a
+    multi-label head the mean over test images of each image's AP over its labels (0 when
+    no image has a positive label); ``ProbeResult.top1`` of a multi-label head is the
+    label-averaged mAP, reported as ``label_mAP`` and never under the case's metric."""
+    if not result.head.multilabel:
+        return float(result.top1)
+    per = np.asarray(result.per_sample, dtype=float)
+    return float(np.nanmean(per)) if np.isfinite(per).any() else 0.0
+
+
 def probe_properties(result: ProbeResult) -> dict[str, Any]:
-    """A probe case's reported figures: top-1, mean per-class accuracy, the chosen head, and
-    how it was chosen (``folds`` 0: on a held-out split; k: by k-fold cross-validation)."""
+    """A probe case's reported figures: top-1 and mean per-class accuracy (a multi-label
+    head: ``label_mAP``, the label-averaged mAP, beside the case's sample-averaged value),
+    the chosen head, and how it was chosen (``folds`` 0: on a held-out split; k: by k-fold
+    cross-validation)."""
     h = result.head
+    figures = (
+        {"label_mAP": 100 * result.top1}
+        if h.multilabel
+        else {"top1": 100 * result.top1, "mean_per_class": 100 * result.mean_per_class}
+    )
     return {
-        "top1": 100 * result.top1,
-        "mean_per_class": 100 * result.mean_per_class,
+        **figures,
         "view": h.view,
         "lr": f"{h.lr:.3g}",
         "weight_decay": f"{h.weight_decay:.3g}",
