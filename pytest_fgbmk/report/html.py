@@ -379,6 +379,14 @@ def section_knowledge_bias(page: Page, results: RunResults, baseline: RunResults
             plots.ranked_categories(c.dataset, ranked, base_ranked or None),
         )
         worst = ranked[:5]
+        per_image = c.details.get("per_image_accuracy")
+        if isinstance(per_image, int | float):
+            images = c.details.get("images")
+            of = f" of {int(images)} images" if isinstance(images, int | float) else ""
+            page.add(
+                f"<p>Per question {_num(c.value)}%; per image (the release's figure: both of "
+                f"an image's questions right) {_num(float(per_image))}%{of}.</p>"
+            )
         page.add(
             "<p>Worst categories: "
             + ", ".join(f"{esc(n)} ({v:.1f}%)" for n, v in worst)

@@ -35,6 +35,8 @@ MACHINE_FIXTURE = "fgbmk_machine_case"
 PROBE_PROTOCOLS = ("probe:", "alignment:", "meta:", "pgd:")
 #: Protocols whose numbers rest on the feature-space attack (``machine/robustness.py``).
 ATTACK_PROTOCOLS = ("pgd:",)
+#: Protocols whose figures come from :mod:`pytest_fgbmk.machine.retrieval`.
+RETRIEVAL_PROTOCOLS = ("retrieval:",)
 #: A multi-label probe case's metric: the mean over test images of each image's AP over labels.
 SAMPLE_MAP = "sample_mAP"
 
@@ -137,8 +139,10 @@ class MachineTask(Task):
             seed=ctx.options.seed,
             rules=rule_versions.rules(
                 "images",
+                "features",
                 *(["probe"] if protocol.startswith(PROBE_PROTOCOLS) else []),
                 *(["robustness"] if protocol.startswith(ATTACK_PROTOCOLS) else []),
+                *(["retrieval"] if protocol.startswith(RETRIEVAL_PROTOCOLS) else []),
             ),
             exif_orientation=ds.exif_orientation,
             model_settings=ctx.model_settings(answers=False),

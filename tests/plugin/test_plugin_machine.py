@@ -385,9 +385,9 @@ def test_no_multilabel_probe_property_names_the_label_map_as_top1(tmp_path, monk
     """Issue 13 point 7 through the tasks' own measure: a multi-label case's properties
     carry the label-averaged mAP only as ``label_mAP``, never as ``top1`` or
     ``mean_per_class``; the alignment case's figures are the case's statistic too."""
+    import importlib
     from types import SimpleNamespace
 
-    from pytest_fgbmk.machine import alignment
     from pytest_fgbmk.report.junit import machine_properties
     from pytest_fgbmk.tasks import get_task
     from pytest_fgbmk.tasks.machine import SAMPLE_MAP
@@ -400,6 +400,8 @@ def test_no_multilabel_probe_property_names_the_label_map_as_top1(tmp_path, monk
 
     _, origin = _multilabel_probe(tmp_path, 0.9, [0.5, 0.5, 0.5, 0.25])  # mean 0.4375
     effect = SimpleNamespace(aligned=aligned, origin=origin)
+    # the module measure_one imports (inline pytester runs may have re-imported it)
+    alignment = importlib.import_module("pytest_fgbmk.machine.alignment")
     monkeypatch.setattr(alignment, "alignment_effect", lambda *a, **k: effect)
     a = get_task("alignment_effect").measure_one(ctx, MachineCase("alignment_effect", "ml"))
     props = a.details["properties"]
