@@ -140,6 +140,12 @@ _SAME = (
 #: differ only there (batch size 1 against 8, another GPU) measure exactly the run-to-run
 #: noise ``fgbmk flips`` is for.
 RUN_ONLY_ARGS = frozenset({"batch_size", "device"})
+#: Settings compared only when both runs recorded them (results.json before they were kept
+#: has None).
+_RECENT = (
+    ("judge", lambda r: r.judge),
+    ("EXIF orientation", lambda r: r.exif_orientation),
+)
 
 
 def differences(a: RunInfo, b: RunInfo) -> list[str]:
@@ -159,6 +165,11 @@ def differences(a: RunInfo, b: RunInfo) -> list[str]:
     if changed_args:
         out.append(f"model arguments ({', '.join(changed_args)})")
     out += [name for name, get in _SAME[2:] if get(a) != get(b)]
+    out += [
+        name
+        for name, get in _RECENT
+        if get(a) is not None and get(b) is not None and get(a) != get(b)
+    ]
     rules_a, rules_b = (r.environment.get("rules") for r in (a, b))
     if rules_a and rules_b and rules_a != rules_b:
         changed = rule_versions.changed(str(rules_a), str(rules_b))

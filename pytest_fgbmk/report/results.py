@@ -148,6 +148,10 @@ class RunInfo:
     seed: int = 0
     templates: str = ""
     scoring: str = ""
+    #: ``--fgbmk-judge``'s spec and args (``"openai:gpt-4o;k=v"``; empty: no judge), and
+    #: ``--fgbmk-exif-orientation``; None in a results.json written before they were kept.
+    judge: str | None = None
+    exif_orientation: str | None = None
     limit: int | None = None
     data: str = ""
     datasets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

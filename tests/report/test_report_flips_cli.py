@@ -6,9 +6,10 @@ import numpy  # noqa: F401 - imported before pytester's inline runs, which canno
 
 import pytest_fgbmk.data.synth  # noqa: F401 - keep loaded modules across inline runs
 import pytest_fgbmk.plugin  # noqa: F401
+from pytest_fgbmk import rule_versions
 from pytest_fgbmk.cli import main
 from pytest_fgbmk.report.flips import CaseFlips, flips_table
-from pytest_fgbmk.report.results import read_samples
+from pytest_fgbmk.report.results import read_results, read_samples
 from tests.fake_models import share
 
 ARGS = (
@@ -72,6 +73,9 @@ def test_two_runs_of_one_model_and_settings_warn_of_nothing(run, pytester, capsy
     run(*ARGS, "--fgbmk-model-arg", "flip=0.2", "--fgbmk-report=a")
     run(*ARGS, "--fgbmk-model-arg", "flip=0.2", "--fgbmk-report=b")
     capsys.readouterr()
+    info = read_results(pytester.path / "a").run
+    assert (info.judge, info.exif_orientation) == ("", "apply")
+    assert info.environment["rules"] == rule_versions.current()
     assert main(["flips", str(pytester.path / "a"), str(pytester.path / "b")]) == 0
     out = capsys.readouterr()
     assert out.err == ""
@@ -129,3 +133,9 @@ def test_batching_and_device_are_noise_while_other_args_and_rules_are_named():
     assert differences(a, replace(other, environment={})) == [
         "model arguments (dtype, max_new_tokens)"
     ]  # a report written before rules were recorded: not compared
+    judged = replace(a, judge="openai:gpt-4o", exif_orientation="ignore")
+    assert differences(replace(a, judge="", exif_orientation="apply"), judged) == [
+        "judge",
+        "EXIF orientation",
+    ]
+    assert differences(a, judged) == []  # a report from before either was recorded
