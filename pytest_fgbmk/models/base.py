@@ -105,6 +105,11 @@ class ModelAdapter(ABC):
     #: values is never compared with them. Args that name the model itself (a checkpoint's
     #: weights, ``chance``'s seed) or where it runs (device, endpoint, retries) are not listed.
     recorded_args: tuple[str, ...] = ()
+    #: For a built-in model whose answers come from this tool's own code or weights (the
+    #: ``probe:`` model's head fitting, ``tiny-llava``'s generated weights): their version,
+    #: ``name=version``, recorded with the model settings so a change of them asks for new
+    #: baselines; empty for a checkpoint (its weights are what a baseline compares).
+    implementation: str = ""
 
     @property
     @abstractmethod

@@ -205,6 +205,7 @@ class ProbeModel(ModelAdapter):
     can_answer = True
     #: The heads' fit and the encoder's features (``blocks``) change with these.
     recorded_args = (*(k for k in PROBE_KEYS if k != "cache_dir"), "blocks")
+    implementation = f"probe_head={HEAD_VERSION}"
 
     def __init__(
         self,

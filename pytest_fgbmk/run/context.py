@@ -154,11 +154,14 @@ class RunContext:
     def model_settings(self, *, answers: bool) -> str:
         """What a baseline records of the model's settings besides its weights (for a human
         case when ``answers``, else for a machine case): :meth:`ModelOptions.recorded` with
-        the loaded model's :attr:`~pytest_fgbmk.models.base.ModelAdapter.recorded_args`."""
+        the loaded model's :attr:`~pytest_fgbmk.models.base.ModelAdapter.recorded_args`, then
+        its :attr:`~pytest_fgbmk.models.base.ModelAdapter.implementation` (a built-in's)."""
         from pytest_fgbmk.models.options import ModelOptions
 
         opts = ModelOptions.from_mapping(self.model_args(), source="--fgbmk-model-arg")
-        return opts.recorded(self.model().recorded_args, answers=answers)
+        model = self.model()
+        settings = opts.recorded(model.recorded_args, answers=answers)
+        return f"{settings};{model.implementation}" if model.implementation else settings
 
     # -- questions and answers -------------------------------------------------------
 

@@ -212,7 +212,8 @@ def test_a_baseline_written_with_fixed_new_tokens_never_gates_a_normal_run(run, 
     fixed = ("--fgbmk-model-arg", "fixed_new_tokens=2")
     run(*args, *fixed, "--fgbmk-update-baselines", subprocess=True).assert_outcomes(passed=1)
     (path,) = (pytester.path / "baselines").rglob("*.json")
-    assert json.loads(path.read_text())["asked"]["model_settings"].endswith(";fixed_new_tokens=2")
+    settings = json.loads(path.read_text())["asked"]["model_settings"]
+    assert settings.endswith(";fixed_new_tokens=2;tiny_llava=1")  # the built-in's version too
     run(*args, *fixed, subprocess=True).assert_outcomes(passed=1)
     result = run(*args, "--junitxml=normal.xml", subprocess=True)
     result.assert_outcomes(failed=1)
@@ -241,3 +242,25 @@ def test_each_family_records_the_args_that_move_its_numbers():
         "fixed_new_tokens=tf:1,mc:1,sa:8;max_pixels=9"
     )
     assert opts.recorded(("blocks",), answers=False) == "dtype=auto;image_size=336"
+    assert probe.ProbeModel.implementation == f"probe_head={probe.HEAD_VERSION}"
+    assert hf.HfVisionLanguageModel.implementation == ""  # a checkpoint: its weights
+
+
+def test_another_version_of_a_built_in_model_is_named():
+    """The ``probe:`` model's head fitting is this tool's code: a baseline written under
+    another version of it never gates silently."""
+    from dataclasses import replace
+
+    from pytest_fgbmk.baselines.gate import BaselineGate, Entry
+    from pytest_fgbmk.baselines.record import build_record, dump_record
+    from pytest_fgbmk.measurement import Asked, Measurement, Outcome
+
+    now = Asked("d", "h", "original", "strict", None, 0, model_settings="dtype=auto;probe_head=v2")
+    outcomes = (Outcome("q0", True, "yes", "tf", "Is it?", "c"),)
+    m = Measurement("d-a-tf", "d", "attribute", "a", "tf", "accuracy", 100.0, 1, 20.0, 100.0,
+                    0.0, 0, outcomes, now)  # fmt: skip
+    old = replace(m, asked=replace(now, model_settings="dtype=auto;probe_head=v1"))
+    text = dump_record(build_record(old))
+    v = BaselineGate().verdict(Entry("d-a-tf", m, Path("b.json"), text))
+    assert not v.ok
+    assert dict(v.properties)["fingerprint_differs"] == "model settings: probe_head: v1 → v2"
