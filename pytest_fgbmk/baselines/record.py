@@ -68,6 +68,11 @@ class OldBaseline(ValueError):
     """A baseline written by an older pytest-fgbmk, in a format this one does not compare."""
 
 
+class NewerBaseline(ValueError):
+    """A baseline written by a newer pytest-fgbmk, in a format this one cannot read (to be
+    compared after upgrading, never rewritten by the older version)."""
+
+
 def id_digest(qid: str) -> bytes:
     """The stored form of one question (or sample) id: its 8-byte BLAKE2b digest."""
     return hashlib.blake2b(qid.encode(), digest_size=ID_BYTES).digest()
@@ -196,6 +201,11 @@ def parse_record(text: str, path: Path) -> Stored:
         raise OldBaseline(
             f"baseline format {rec['format']} (4-byte question-id prefixes, no collision "
             f"check) was written by an older pytest-fgbmk; this version compares format {FORMAT}"
+        )
+    if isinstance(rec, dict) and isinstance(rec.get("format"), int) and rec["format"] > FORMAT:
+        raise NewerBaseline(
+            f"written by a newer pytest-fgbmk (baseline format {rec['format']}; this version "
+            f"reads format {FORMAT})"
         )
     try:
         if not isinstance(rec, dict) or rec.get("format") != FORMAT:
