@@ -43,7 +43,7 @@ class Asked:
     """The fingerprint of what a case asked (a baseline of another configuration differs).
 
     The user's settings (dataset index, templates, scoring mode or protocol, limit, seed,
-    the EXIF orientation rule),
+    the EXIF orientation rule, the model's settings besides its weights),
     then what this tool decided: ``rules``, the versions of the rules that produced the
     numbers (:func:`pytest_fgbmk.rule_versions.rules`), and ``content``, a SHA-256 of the
     questions' text, options and truths (empty for machine-oriented cases).
@@ -61,6 +61,11 @@ class Asked:
     #: How image files' EXIF orientation was treated: ``apply`` or ``ignore``
     #: (``--fgbmk-exif-orientation``; :mod:`pytest_fgbmk.data.images`).
     exif_orientation: str = "apply"
+    #: The model's settings besides its weights that move the numbers: dtype, image size,
+    #: for answers ``max_new_tokens`` and the system prompt, and the family's own such args
+    #: (``hf:``'s ``fixed_new_tokens``, ``max_pixels`` …;
+    #: :meth:`pytest_fgbmk.models.options.ModelOptions.recorded`). Empty: not recorded.
+    model_settings: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +76,7 @@ class Asked:
             "limit": self.limit,
             "seed": self.seed,
             "exif_orientation": self.exif_orientation,
+            "model_settings": self.model_settings,
             "version": self.version,
             "rules": self.rules,
             "content": self.content,

@@ -49,6 +49,13 @@ PROBE = "2"
 #: and perturbations inside their ball exactly; baselines before it recorded no version).
 ROBUSTNESS = "2"
 
+#: An encoder's image preprocessing: resize, crop and normalisation of the pixels its
+#: features are computed from (``models/encoders.py`` ``ImageTransform``; 1: first recorded).
+FEATURES = "1"
+#: Retrieval's figures from features: cosine similarity, mAP over the whole gallery with
+#: ties, recall@k (``machine/retrieval.py``; 1: first recorded).
+RETRIEVAL = "1"
+
 #: What each rule decides, as a re-baseline message names it.
 DESCRIBED = {
     "questions": "question generation (which questions, their wording, options, truth positions)",
@@ -57,6 +64,8 @@ DESCRIBED = {
     "images": "image loading",
     "probe": "the linear probe's grid and head selection",
     "robustness": "the feature-space PGD attack",
+    "features": "encoder image preprocessing (resize, crop, normalisation)",
+    "retrieval": "retrieval mAP and recall@k",
 }
 
 _CURRENT = {
@@ -66,6 +75,8 @@ _CURRENT = {
     "images": IMAGES,
     "probe": PROBE,
     "robustness": ROBUSTNESS,
+    "features": FEATURES,
+    "retrieval": RETRIEVAL,
 }
 
 
@@ -75,6 +86,12 @@ def rules(*names: str) -> str:
     Raises :class:`KeyError` for a name that is not a rule.
     """
     return ";".join(f"{n}={_CURRENT[n]}" for n in names)
+
+
+def current() -> str:
+    """Every rule's current version (``"questions=4;subset=2;…"``), as a run's report records
+    it (two runs under other rules differ by more than run-to-run noise)."""
+    return rules(*_CURRENT)
 
 
 def parse(text: str) -> dict[str, str]:

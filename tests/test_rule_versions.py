@@ -78,6 +78,8 @@ def test_rules_text_round_trips_and_names_what_changed():
         ("questions", "question generation"),
         ("scoring", "answer scoring"),
         ("images", "image loading"),
+        ("features", "encoder image preprocessing"),
+        ("retrieval", "retrieval mAP and recall@k"),
     ],
 )
 def test_a_baseline_of_another_rule_version_asks_to_be_rewritten(rule, what):
@@ -296,11 +298,73 @@ def test_a_robustness_baseline_from_before_the_attack_was_versioned_asks_to_be_r
         def dataset(self, name):
             return _Ds()
 
+        def model_settings(self, *, answers):
+            return "dtype=auto;image_size=none"
+
     now = MachineTask.asked(_Ctx(), type("C", (), {"dataset": "toy"})(), "pgd:linf;eps=0.01")
     assert rule_versions.parse(now.rules)["robustness"] == rule_versions.ROBUSTNESS
     other = MachineTask.asked(_Ctx(), type("C", (), {"dataset": "toy"})(), "probe:x")
     assert "robustness" not in rule_versions.parse(other.rules)
-    old = replace(now, rules=rule_versions.rules("images", "probe"))
+    retrieval = MachineTask.asked(_Ctx(), type("C", (), {"dataset": "toy"})(), "retrieval:cls")
+    assert rule_versions.parse(retrieval.rules) == {
+        "images": rule_versions.IMAGES,
+        "features": rule_versions.FEATURES,
+        "retrieval": rule_versions.RETRIEVAL,
+    }  # every machine case rests on the encoder's preprocessing; retrieval on its figures
+    old = replace(now, rules=rule_versions.rules("images", "features", "probe"))
     v = _verdict(old, now)
     assert not v.ok
     assert "re-baseline: the feature-space PGD attack changed (version none → " in v.message
+
+
+#: An encoder's preprocessed pixels of fixed images under every crop, offset and
+#: interpolation, by FEATURES version.
+FEATURES_PINS = {"1": "636ef5ac94c63206dd670b8c81c65873b915d8b388b5f921a2783e183c843c87"}
+
+
+def test_encoder_preprocessing_is_pinned_under_its_version():
+    from pytest_fgbmk.models.encoders import ImageTransform
+
+    rng = np.random.default_rng(5)
+    images = [
+        Image.fromarray(rng.integers(0, 256, size=shape, dtype=np.uint8))
+        for shape in ((37, 53, 3), (61, 29, 3), (32, 32, 3))
+    ]
+    lines = []
+    for crop in ("center", "squash"):
+        for offset in ("round", "floor"):
+            for interpolation in ("bicubic", "bilinear"):
+                t = ImageTransform(
+                    24,
+                    27,
+                    (0.485, 0.456, 0.406),
+                    (0.229, 0.224, 0.225),
+                    interpolation,
+                    crop,
+                    offset,
+                )
+                for img in images:
+                    x = t(img).numpy()
+                    lines.append((crop, offset, interpolation, x.shape, np.round(x, 4).tolist()))
+    _check_pin("FEATURES", rule_versions.FEATURES, FEATURES_PINS, _digest(lines))
+
+
+#: Retrieval's per-query AP and recall@k on fixed features with tied similarities, by
+#: RETRIEVAL version.
+RETRIEVAL_PINS = {"1": "fbf826d9b393ff15389ba27d105c5838c67936df10fce3e05505acda8fbc4a0c"}
+
+
+def test_retrieval_figures_are_pinned_under_its_version():
+    from pytest_fgbmk.machine.retrieval import retrieval_metrics
+
+    rng = np.random.default_rng(9)
+    gallery = rng.normal(size=(40, 6)).astype(np.float32)
+    gallery[10:14] = gallery[9]  # ties in similarity across classes
+    gl = np.arange(40) % 5
+    query = np.concatenate([gallery[:8] + 0.3 * rng.normal(size=(8, 6)), gallery[9:11]])
+    ql = np.array([*(np.arange(8) % 5), 0, 4])
+    res = retrieval_metrics(query.astype(np.float32), ql, gallery, gl, ks=(1, 5))
+    lines = [np.round(res.ap, 6).tolist(), res.without_positive]
+    lines += [(k, res.hits[k].tolist(), round(res.recall(k), 6)) for k in (1, 5)]
+    lines.append(round(res.mean_ap, 6))
+    _check_pin("RETRIEVAL", rule_versions.RETRIEVAL, RETRIEVAL_PINS, _digest(lines))

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from pytest_fgbmk.baselines.record import (
+    NewerBaseline,
     OldBaseline,
     Stored,
     differences,
@@ -156,6 +157,8 @@ class BaselineGate:
             stored = parse_record(entry.text, entry.path)
         except OldBaseline as exc:
             return _Compared(None, None, f"re-baseline: {exc}")
+        except NewerBaseline as exc:
+            return _Compared(None, None, f"newer: {exc}")
         except DataFormatError as exc:  # the verdict names the file and the fix
             where = f" (line {exc.line})" if exc.line is not None else ""
             return _Compared(None, None, f"corrupt: {exc.detail}{where}")
@@ -288,6 +291,14 @@ class BaselineGate:
                 False,
                 f"{entry.case_id}: {c.problem} ({rel}); {REBASELINE_HINT}",
                 (("baseline_file", str(rel)), ("rebaseline", c.problem.split(": ", 1)[1])),
+            )
+        if c.problem and c.problem.startswith("newer: "):
+            return Verdict(
+                False,
+                f"{entry.case_id}: the baseline {rel} was {c.problem.removeprefix('newer: ')}: "
+                "upgrade pytest-fgbmk to compare with it (pip install -U pytest-fgbmk); do not "
+                "rewrite it with this older version",
+                (("baseline_file", str(rel)), ("baseline_newer", "true")),
             )
         if c.problem and c.problem.startswith("corrupt"):
             return Verdict(

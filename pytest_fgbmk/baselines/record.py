@@ -45,10 +45,18 @@ ASKED_KEYS = (
     "limit",
     "seed",
     "exif_orientation",
+    "model_settings",
 )
-#: Keys compared only when the baseline records them (a baseline older than the key was
-#: written under an older rule version, which :func:`tool_changes` reports instead).
-RECENT_KEYS = frozenset({"exif_orientation"})
+#: Keys compared only when the baseline records them (a baseline older than the key asks
+#: for a re-baseline instead: an older rule version, or :func:`tool_changes`'s
+#: "before the model's settings were recorded").
+RECENT_KEYS = frozenset({"exif_orientation", "model_settings"})
+#: How a difference names each key (the rest by their own name).
+LABELS = {
+    "dataset_hash": "dataset index",
+    "exif_orientation": "EXIF orientation",
+    "model_settings": "model settings",
+}
 
 
 def ids_digest(question_ids: Sequence[str]) -> str:
@@ -58,6 +66,11 @@ def ids_digest(question_ids: Sequence[str]) -> str:
 
 class OldBaseline(ValueError):
     """A baseline written by an older pytest-fgbmk, in a format this one does not compare."""
+
+
+class NewerBaseline(ValueError):
+    """A baseline written by a newer pytest-fgbmk, in a format this one cannot read (to be
+    compared after upgrading, never rewritten by the older version)."""
 
 
 def id_digest(qid: str) -> bytes:
@@ -189,6 +202,11 @@ def parse_record(text: str, path: Path) -> Stored:
             f"baseline format {rec['format']} (4-byte question-id prefixes, no collision "
             f"check) was written by an older pytest-fgbmk; this version compares format {FORMAT}"
         )
+    if isinstance(rec, dict) and isinstance(rec.get("format"), int) and rec["format"] > FORMAT:
+        raise NewerBaseline(
+            f"written by a newer pytest-fgbmk (baseline format {rec['format']}; this version "
+            f"reads format {FORMAT})"
+        )
     try:
         if not isinstance(rec, dict) or rec.get("format") != FORMAT:
             raise ValueError(f"not a format {FORMAT} FG-BMK baseline")
@@ -266,6 +284,7 @@ def _check_types(rec: Mapping[str, Any]) -> None:
         "rules",
         "content",
         "exif_orientation",
+        "model_settings",
     ):
         if key in asked:
             _typed(asked, key, str, "text")
@@ -300,6 +319,11 @@ def tool_changes(stored: Stored, m: Measurement) -> str | None:
     changed = rule_versions.changed(str(asked["rules"]), m.asked.rules)
     if changed:
         return "; ".join(changed)
+    if "model_settings" not in asked and m.asked.model_settings:
+        return (
+            "written before the model's settings (dtype, image size, max_new_tokens, system "
+            "prompt, model args such as fixed_new_tokens) were recorded"
+        )
     before, now = asked.get("content", ""), m.asked.content
     if before != now and asked.get("question_ids", {}).get("sha256") == ids_digest(_ids(m)):
         return (
@@ -325,10 +349,7 @@ def differences(stored: Stored, m: Measurement, *, ids: bool = True) -> list[str
             continue
         before, after = asked.get(key), now.get(key)
         if before != after:
-            label = {"dataset_hash": "dataset index", "exif_orientation": "EXIF orientation"}.get(
-                key, key
-            )
-            out.append(_changed(label, before, after))
+            out.append(_changed(LABELS.get(key, key), before, after))
     if stored.metric != m.metric:
         out.append(f"metric: {stored.metric} → {m.metric}")
     if not ids:
@@ -351,6 +372,12 @@ def differences(stored: Stored, m: Measurement, *, ids: bool = True) -> list[str
 def _changed(label: str, before: Any, after: Any) -> str:
     """``label: before → after``; for a machine case's protocol (``a;k=v;…`` under
     ``scoring``) only the parts that differ, each whole: ``protocol: ep=10 → ep=20``."""
+    if label == "model settings":
+        old, new = _settings(before), _settings(after)
+        keys = [k for k in [*new, *(k for k in old if k not in new)] if old.get(k) != new.get(k)]
+        return f"{label}: " + "; ".join(
+            f"{k}: {_show(old.get(k) or None)} → {_show(new.get(k) or None)}" for k in keys
+        )
     if label == "scoring" and ";" in f"{before}{after}":
         old, new = str(before or "").split(";"), str(after or "").split(";")
         gone = [p for p in old if p not in new]
@@ -359,6 +386,15 @@ def _changed(label: str, before: Any, after: Any) -> str:
         kind = "scoring" if old[0] in SCORING_MODES and new[0] in SCORING_MODES else "protocol"
         return f"{kind}: {';'.join(gone) or 'none'} → {';'.join(added) or 'none'}"
     return f"{label}: {_show(before)} → {_show(after)}"
+
+
+def _settings(text: Any) -> dict[str, str]:
+    """``"dtype=bf16;max_new_tokens=32"`` as a mapping (None or empty: nothing)."""
+    out = {}
+    for part in filter(None, str(text or "").split(";")):
+        key, _, value = part.partition("=")
+        out[key] = value
+    return out
 
 
 def _show(value: Any) -> str:

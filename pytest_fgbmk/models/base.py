@@ -99,6 +99,17 @@ class ModelAdapter(ABC):
     #: 1 for a local model; 2 for a remote endpoint whose concurrency limit spans its
     #: calls, so the next batch's requests fill the slots the current batch leaves idle.
     concurrent_calls: int = 1
+    #: The family's own model args that change what it answers or encodes besides its
+    #: weights (``fixed_new_tokens``, ``max_pixels`` …): baselines record them
+    #: (:meth:`pytest_fgbmk.models.options.ModelOptions.recorded`), so a run with other
+    #: values is never compared with them. Args that name the model itself (a checkpoint's
+    #: weights, ``chance``'s seed) or where it runs (device, endpoint, retries) are not listed.
+    recorded_args: tuple[str, ...] = ()
+    #: For a built-in model whose answers come from this tool's own code or weights (the
+    #: ``probe:`` model's head fitting, ``tiny-llava``'s generated weights): their version,
+    #: ``name=version``, recorded with the model settings so a change of them asks for new
+    #: baselines; empty for a checkpoint (its weights are what a baseline compares).
+    implementation: str = ""
 
     @property
     @abstractmethod

@@ -192,6 +192,7 @@ class EncoderAdapter(ModelAdapter):
 
     can_encode = True
     family = "encoder"
+    recorded_args = ENCODER_ARGS
 
     def __init__(
         self,

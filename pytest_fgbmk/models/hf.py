@@ -294,6 +294,8 @@ class HfVisionLanguageModel(ModelAdapter):
     """A transformers image-text-to-text model answering batches of (image, prompt)."""
 
     can_answer = True
+    #: What it answers changes with these (``device_map`` only places the same layers).
+    recorded_args = tuple(a for a in HF_ARGS if a != "device_map")
 
     def __init__(
         self,

@@ -267,6 +267,8 @@ class OpenAICompatModel(ModelAdapter):
     #: The engine may have two batches in flight: the next batch's requests take the slots
     #: that the current batch's last requests leave idle (all within ``concurrency``).
     concurrent_calls = 2
+    #: The images are sent as JPEG at this quality (the rest says where and how it asks).
+    recorded_args = ("jpeg_quality",)
 
     def __init__(self, model: str, options: ModelOptions, config: EndpointConfig) -> None:
         self.model = model

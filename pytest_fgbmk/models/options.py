@@ -143,6 +143,27 @@ class ModelOptions:
             return torch.bfloat16
         return torch.float32
 
+    def recorded(self, family_args: Iterable[str], *, answers: bool) -> str:
+        """The settings besides the weights that move a case's numbers, as a baseline records
+        them (``dtype=bf16;image_size=none;max_new_tokens=32;system_prompt=;fixed_new_tokens=8``;
+        a ``;`` inside a value is written ``,``).
+
+        ``answers``: for a human-oriented case (the generation settings ``max_new_tokens`` and
+        ``system_prompt`` count; an encoder's features do not read them).
+        ``family_args``: the family's own model args that change its answers or features
+        (:attr:`pytest_fgbmk.models.base.ModelAdapter.recorded_args`), each recorded as given
+        and only when given. Not recorded: ``device``, ``batch_size``, ``trust_remote_code``
+        and the family's transport settings (where and how it runs, not what it answers;
+        run-to-run noise such as bf16 batching is what ``fgbmk flips`` measures). ``dtype``
+        is recorded as given (``auto`` stays ``auto``).
+        """
+        parts = [f"dtype={self.dtype}", f"image_size={self.image_size or 'none'}"]
+        if answers:
+            parts += [f"max_new_tokens={self.max_new_tokens}"]
+            parts += [f"system_prompt={self.system_prompt or ''}"]
+        parts += [f"{k}={self.extra[k]}" for k in sorted(set(family_args)) if k in self.extra]
+        return ";".join(p.replace(";", ",") for p in parts)
+
     def key(self) -> str:
         """What in these options changes a model's outputs (fingerprints include it)."""
         return (

@@ -203,6 +203,9 @@ class ProbeModel(ModelAdapter):
     """Linear heads over a frozen encoder's features, answering FG-BMK's questions."""
 
     can_answer = True
+    #: The heads' fit and the encoder's features (``blocks``) change with these.
+    recorded_args = (*(k for k in PROBE_KEYS if k != "cache_dir"), "blocks")
+    implementation = f"probe_head={HEAD_VERSION}"
 
     def __init__(
         self,

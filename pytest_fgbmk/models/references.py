@@ -1,8 +1,10 @@
-"""Reference models for pipeline calibration: ``chance`` and ``oracle``.
+"""Reference models for pipeline calibration: ``chance``, ``oracle`` and ``constant``.
 
-Both read the question record attached to each request (never the image), so a suite
-run with them checks the plumbing: ``oracle`` must score 100%, ``chance`` about 1/k.
-They answer only; they expose no features.
+They read the question record attached to each request (never the image), so a suite
+run with them checks the plumbing: ``oracle`` must score 100%, ``chance`` about 1/k, and
+``constant`` (one fixed answer: always "No.", always "A", always the first option …)
+exactly chance on a balanced case, also under ``--fgbmk-limit``. They answer only; they
+expose no features.
 """
 
 from __future__ import annotations
@@ -86,6 +88,43 @@ class ChanceModel(_QuestionReader):
                 )
             return UNKNOWN_ANSWER
         return choices[sha256_int(f"chance:{self.seed}:{question.id}", 8) % len(choices)]
+
+
+class ConstantModel(_QuestionReader):
+    """Gives every question the same answer: ``answer`` as written (``"No."``, ``"A"``,
+    ``"Yes."`` …), or ``@first`` / ``@last``: the first or last of the question's valid
+    answers (true/false: ``yes`` / ``no``; multiple-choice and short answer: its options;
+    :data:`UNKNOWN_ANSWER` for a question with none)."""
+
+    name = "constant"
+    #: The ``answer`` values that pick a valid answer by position.
+    POSITIONS = {"@first": 0, "@last": -1}
+
+    def __init__(self, answer: str = "No.") -> None:
+        self.text = answer
+
+    @property
+    def fingerprint(self) -> str:
+        return f"constant-v1;answer={self.text}"
+
+    def answer_question(self, question: Question) -> str:
+        if self.text not in self.POSITIONS:
+            return self.text
+        choices = question.valid_answers
+        return choices[self.POSITIONS[self.text]] if choices else UNKNOWN_ANSWER
+
+
+def load_constant(options: ModelOptions) -> ConstantModel:
+    """The ``constant`` factory; ``answer`` (default ``No.``) is the answer to every
+    question, or ``@first`` / ``@last`` for the first or last valid answer."""
+    _reject_extra("constant", options, allowed=("answer",))
+    answer = str(options.extra.get("answer", "No."))
+    if not answer.strip():
+        raise ConfigError(
+            "model arg answer is empty for 'constant'; give the answer to every question "
+            "(answer=No., answer=A), or answer=@first / answer=@last"
+        )
+    return ConstantModel(answer)
 
 
 def load_oracle(options: ModelOptions) -> OracleModel:

@@ -2,7 +2,8 @@
 
 A spec is, in the order tried:
 
-* a built-in name: ``chance``, ``oracle``, ``efficientnet-lite0``, ``tiny-llava``;
+* a built-in name: ``chance``, ``oracle``, ``constant``, ``efficientnet-lite0``,
+  ``tiny-llava``;
 * a prefixed target: ``hf:PATH_OR_REPO``, ``timm:NAME``, ``probe:ENCODER_SPEC``,
   ``openai:MODEL``;
 * a name registered by an installed package under the entry-point group ``fgbmk.models``;
@@ -58,6 +59,14 @@ BUILTINS: dict[str, _Family] = {
         "pytest_fgbmk.models.references",
         "load_oracle",
         "answers the truth, 100% by construction (pipeline calibration)",
+        False,
+        device=False,
+    ),
+    "constant": _Family(
+        "pytest_fgbmk.models.references",
+        "load_constant",
+        "one answer to every question (answer=No., answer=A, answer=@first …): chance on a "
+        "balanced case (pipeline calibration)",
         False,
         device=False,
     ),

@@ -591,7 +591,7 @@ def load_tiny_llava(options: ModelOptions) -> ModelAdapter:
     options.check_extra("tiny-llava", HF_ARGS)
     options.check_device()
     path = ensure_tiny("llava")
-    return HfVisionLanguageModel(
+    model = HfVisionLanguageModel(
         str(path),
         path,
         "llava",
@@ -599,3 +599,5 @@ def load_tiny_llava(options: ModelOptions) -> ModelAdapter:
         name="tiny-llava",
         fingerprint=f"tiny-llava:{TINY_VERSION}:{content_fingerprint(path, options)}",
     )
+    model.implementation = f"tiny_llava={TINY_VERSION}"
+    return model

@@ -246,6 +246,8 @@ class ReportHook:
             seed=s.options.seed,
             templates=s.options.templates,
             scoring=s.options.scoring,
+            judge=";".join(filter(None, [s.options.judge, *s.options.judge_args])),
+            exif_orientation=s.options.exif_orientation,
             limit=s.options.limit,
             data=data.label if data is not None else "",
             datasets={n: dataset_info(d) for n, d in datasets.items()},

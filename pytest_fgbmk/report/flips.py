@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from pytest_fgbmk import rule_versions
 from pytest_fgbmk.report.results import RunInfo, SampleRecord
 
 
@@ -130,23 +131,49 @@ def flips_table(rows: Sequence[CaseFlips], width: int = 100) -> list[str]:
 _SAME = (
     ("model spec", lambda r: r.model.get("spec")),
     ("model fingerprint", lambda r: r.model.get("fingerprint")),
-    ("model arguments", lambda r: dict(r.model.get("args") or {})),
     ("generation settings", lambda r: dict(r.generation)),
     ("templates", lambda r: r.templates),
     ("scoring", lambda r: r.scoring),
     ("seed", lambda r: r.seed),
+)
+#: Model arguments that say where and how a model runs, not what it is asked: two runs that
+#: differ only there (batch size 1 against 8, another GPU) measure exactly the run-to-run
+#: noise ``fgbmk flips`` is for.
+RUN_ONLY_ARGS = frozenset({"batch_size", "device"})
+#: Settings compared only when both runs recorded them (results.json before they were kept
+#: has None).
+_RECENT = (
+    ("judge", lambda r: r.judge),
+    ("EXIF orientation", lambda r: r.exif_orientation),
 )
 
 
 def differences(a: RunInfo, b: RunInfo) -> list[str]:
     """What differs between two runs that should be the same checkpoint and settings.
 
-    Returns the names (``"model fingerprint"``, ``"scoring"``, …) of the recorded settings
-    whose values differ; empty when the flips between the runs can only be run-to-run noise
-    (batching, hardware, nondeterministic kernels). ``--fgbmk-limit`` is not listed: its
-    effect shows as unpaired questions.
+    Returns the names (``"model fingerprint"``, ``"scoring"``, ``"model arguments
+    (max_new_tokens)"``, ``"rules of pytest-fgbmk (answer scoring changed (version 3 → 4))"``,
+    …) of the recorded settings whose values differ; empty when the flips between the runs
+    can only be run-to-run noise (batching, device, hardware, nondeterministic kernels:
+    :data:`RUN_ONLY_ARGS` are not compared). ``--fgbmk-limit`` is not listed: its effect
+    shows as unpaired questions. Rules are compared when both runs recorded them.
     """
-    out = [name for name, get in _SAME if get(a) != get(b)]
+    out = [name for name, get in _SAME[:2] if get(a) != get(b)]
+    args_a, args_b = (dict(r.model.get("args") or {}) for r in (a, b))
+    keys = [k for k in {**args_a, **args_b} if k not in RUN_ONLY_ARGS]
+    changed_args = [k for k in keys if args_a.get(k) != args_b.get(k)]
+    if changed_args:
+        out.append(f"model arguments ({', '.join(changed_args)})")
+    out += [name for name, get in _SAME[2:] if get(a) != get(b)]
+    out += [
+        name
+        for name, get in _RECENT
+        if get(a) is not None and get(b) is not None and get(a) != get(b)
+    ]
+    rules_a, rules_b = (r.environment.get("rules") for r in (a, b))
+    if rules_a and rules_b and rules_a != rules_b:
+        changed = rule_versions.changed(str(rules_a), str(rules_b))
+        out.append(f"rules of pytest-fgbmk ({'; '.join(changed)})")
     both = a.datasets.keys() & b.datasets.keys()
     changed = sorted(
         n for n in both if a.datasets[n].get("index_hash") != b.datasets[n].get("index_hash")

@@ -379,6 +379,14 @@ def section_knowledge_bias(page: Page, results: RunResults, baseline: RunResults
             plots.ranked_categories(c.dataset, ranked, base_ranked or None),
         )
         worst = ranked[:5]
+        per_image = c.details.get("per_image_accuracy")
+        if isinstance(per_image, int | float):
+            images = c.details.get("images")
+            of = f" of {int(images)} images" if isinstance(images, int | float) else ""
+            page.add(
+                f"<p>Per question {_num(c.value)}%; per image (the release's figure: both of "
+                f"an image's questions right) {_num(float(per_image))}%{of}.</p>"
+            )
         page.add(
             "<p>Worst categories: "
             + ", ".join(f"{esc(n)} ({v:.1f}%)" for n, v in worst)
@@ -453,14 +461,17 @@ class Column:
     bar: bool = True
 
 
-def _detail(key: str, *, fallback_value: bool = False) -> Callable[[CaseResult], float | None]:
-    """A case's numeric detail (a machine property), or its value when the detail is absent
-    and ``fallback_value`` (a results.json written before details were kept)."""
+def _detail(*keys: str, fallback_value: bool = False) -> Callable[[CaseResult], float | None]:
+    """A case's numeric detail (a machine property; the first of ``keys`` it has: a
+    multi-label case names its figures ``…_sample_mAP`` where others say ``…_top1``), or its
+    value when none is there and ``fallback_value`` (a results.json written before details
+    were kept)."""
 
     def get(c: CaseResult) -> float | None:
-        v = c.details.get(key)
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            return float(v)
+        for key in keys:
+            v = c.details.get(key)
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                return float(v)
         return c.value if fallback_value else None
 
     return get
@@ -481,7 +492,8 @@ MACHINE_COLUMNS: Mapping[str, tuple[tuple[Callable[[CaseResult], bool], Column],
         (_task(RETRIEVAL), Column("retrieval mAP", _value)),
         (_task(RETRIEVAL), Column("recall@1", _detail("recall@1"), bar=False)),
         (_task(RETRIEVAL), Column("recall@10", _detail("recall@10"), bar=False)),
-        (_task(LINEAR_PROBE), Column("probe top-1", _value)),
+        (_task(LINEAR_PROBE), Column("probe top-1 (multi-label: sample mAP)", _value)),
+        (_task(LINEAR_PROBE), Column("label mAP", _detail("label_mAP"), bar=False)),
         (_task(LINEAR_PROBE), Column("mean per-class", _detail("mean_per_class"), bar=False)),
         # --fgbmk-protocol release: the release's own figures beside ours, never gated
         (_task(RETRIEVAL), Column(f"mAP, {RELEASE_LABEL}", _detail("release_mAP"), bar=False)),
@@ -516,10 +528,10 @@ MACHINE_COLUMNS: Mapping[str, tuple[tuple[Callable[[CaseResult], bool], Column],
         (_task(FEATURE_ROBUSTNESS), Column("drop", _detail("drop"), bar=False)),
     ),
     "alignment": (
-        (_task(ALIGNMENT_EFFECT), Column("origin", _detail("origin_top1"))),
+        (_task(ALIGNMENT_EFFECT), Column("origin", _detail("origin_top1", "origin_sample_mAP"))),
         (
             _task(ALIGNMENT_EFFECT),
-            Column("aligned", _detail("aligned_top1", fallback_value=True)),
+            Column("aligned", _detail("aligned_top1", "aligned_sample_mAP", fallback_value=True)),
         ),
         (_task(ALIGNMENT_EFFECT), Column("Δ aligned − origin", _detail("delta"), bar=False)),
     ),

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_fgbmk import __version__
+from pytest_fgbmk import __version__, rule_versions
 from pytest_fgbmk.errors import DataFormatError, shown_path
 
 if TYPE_CHECKING:
@@ -148,6 +148,10 @@ class RunInfo:
     seed: int = 0
     templates: str = ""
     scoring: str = ""
+    #: ``--fgbmk-judge``'s spec and args (``"openai:gpt-4o;k=v"``; empty: no judge), and
+    #: ``--fgbmk-exif-orientation``; None in a results.json written before they were kept.
+    judge: str | None = None
+    exif_orientation: str | None = None
     limit: int | None = None
     data: str = ""
     datasets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -476,9 +480,11 @@ def git_hash(start: Path | None = None) -> str | None:
 
 
 def environment() -> dict[str, Any]:
-    """Package versions, CUDA, Python, platform, our version and git hash."""
+    """Package versions, CUDA, Python, platform, our version, git hash and the versions of
+    the rules behind a case's numbers (``rules``: :func:`pytest_fgbmk.rule_versions.current`)."""
     return {
         "fgbmk": __version__,
+        "rules": rule_versions.current(),
         "git": git_hash(),
         "python": platform.python_version(),
         "platform": platform.platform(),

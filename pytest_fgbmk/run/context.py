@@ -151,6 +151,18 @@ class RunContext:
             max_new_tokens=opts.max_new_tokens, system_prompt=opts.system_prompt
         )
 
+    def model_settings(self, *, answers: bool) -> str:
+        """What a baseline records of the model's settings besides its weights (for a human
+        case when ``answers``, else for a machine case): :meth:`ModelOptions.recorded` with
+        the loaded model's :attr:`~pytest_fgbmk.models.base.ModelAdapter.recorded_args`, then
+        its :attr:`~pytest_fgbmk.models.base.ModelAdapter.implementation` (a built-in's)."""
+        from pytest_fgbmk.models.options import ModelOptions
+
+        opts = ModelOptions.from_mapping(self.model_args(), source="--fgbmk-model-arg")
+        model = self.model()
+        settings = opts.recorded(model.recorded_args, answers=answers)
+        return f"{settings};{model.implementation}" if model.implementation else settings
+
     # -- questions and answers -------------------------------------------------------
 
     def questions(self, case: Case) -> tuple[Question, ...]:

@@ -1,7 +1,8 @@
 """FG-BMK alignment effect: the linear probe on an LVLM's ``aligned`` (post-projector) view.
 
 Compared with the same probe on the vision encoder's own views ("origin"); properties:
-aligned and origin top-1 and the delta. Only for a model whose features have an
+aligned and origin top-1 and the delta (a multi-label dataset: the case's own statistic,
+``aligned_sample_mAP``/``origin_sample_mAP`` and their delta, as the value and gate use). Only for a model whose features have an
 ``aligned`` view; others skip with that reason.
 """
 
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_fgbmk.measurement import Measurement
 from pytest_fgbmk.task_names import ALIGNMENT_EFFECT
 from pytest_fgbmk.tasks.base import MachineCase
-from pytest_fgbmk.tasks.machine import MachineTask
+from pytest_fgbmk.tasks.machine import MachineTask, probe_metric, probe_value
 
 if TYPE_CHECKING:
     from pytest_fgbmk.run.context import RunContext
@@ -49,10 +50,13 @@ class AlignmentEffect(MachineTask):
             n_classes=c,
             settings=ctx.probe_settings(ytr),
         )
+        # the case's own statistic for both probes (multi-label: sample-averaged mAP)
+        metric = probe_metric(effect.aligned)
+        aligned, origin = probe_value(effect.aligned), probe_value(effect.origin)
         props = {
-            "aligned_top1": 100 * effect.aligned.top1,
-            "origin_top1": 100 * effect.origin.top1,
-            "delta": 100 * effect.delta,
+            f"aligned_{metric}": 100 * aligned,
+            f"origin_{metric}": 100 * origin,
+            "delta": 100 * (aligned - origin),
             "origin_view": effect.origin.head.view,
         }
         protocol = "alignment:" + ctx.probe_settings(ytr).key()

@@ -83,6 +83,7 @@ class HumanTask(Task):
         answers = ctx.answers()
         judge = ctx.judge()
         scoring = judged_scoring(ctx.options.scoring, judge.identity if judge else None)
+        settings = ctx.model_settings(answers=True)
         out = {}
         for case in cases:
             ds = ctx.dataset(case.dataset)
@@ -96,6 +97,7 @@ class HumanTask(Task):
                 rules=self.rules(ctx),
                 content=content_digest(ctx.questions(case)),
                 exif_orientation=ds.exif_orientation,
+                model_settings=settings,
             )
             out[case.id] = measure_questions(
                 case,

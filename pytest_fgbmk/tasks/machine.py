@@ -35,6 +35,8 @@ MACHINE_FIXTURE = "fgbmk_machine_case"
 PROBE_PROTOCOLS = ("probe:", "alignment:", "meta:", "pgd:")
 #: Protocols whose numbers rest on the feature-space attack (``machine/robustness.py``).
 ATTACK_PROTOCOLS = ("pgd:",)
+#: Protocols whose figures come from :mod:`pytest_fgbmk.machine.retrieval`.
+RETRIEVAL_PROTOCOLS = ("retrieval:",)
 #: A multi-label probe case's metric: the mean over test images of each image's AP over labels.
 SAMPLE_MAP = "sample_mAP"
 
@@ -82,7 +84,7 @@ class MachineTask(Task):
         if self.single_label and ds.multilabel:
             return (
                 f"{self.name} needs single-label classes; {ds.name} is multi-label "
-                "(its linear probe reports mAP over labels)"
+                "(its linear probe reports the sample-averaged mAP over labels)"
             )
         return None
 
@@ -135,10 +137,13 @@ class MachineTask(Task):
             seed=ctx.options.seed,
             rules=rule_versions.rules(
                 "images",
+                "features",
                 *(["probe"] if protocol.startswith(PROBE_PROTOCOLS) else []),
                 *(["robustness"] if protocol.startswith(ATTACK_PROTOCOLS) else []),
+                *(["retrieval"] if protocol.startswith(RETRIEVAL_PROTOCOLS) else []),
             ),
             exif_orientation=ds.exif_orientation,
+            model_settings=ctx.model_settings(answers=False),
         )
 
     def measurement(
@@ -252,10 +257,8 @@ class MachineTask(Task):
         and the gate's paired outcomes use; the label-averaged mAP is reported beside it as
         the ``label_mAP`` property. Single-label: top-1 and each image's correctness."""
         multilabel = result.head.multilabel
-        value = result.top1
+        value = probe_value(result)
         if multilabel:
-            per = np.asarray(result.per_sample, dtype=float)
-            value = float(np.nanmean(per)) if np.isfinite(per).any() else 0.0
             props = {**props, "label_mAP": 100 * result.top1}
             protocol = f"{protocol};value={SAMPLE_MAP}"
         return self.sample_measurement(
@@ -271,13 +274,35 @@ class MachineTask(Task):
         )
 
 
+def probe_metric(result: ProbeResult) -> str:
+    """The name of what a probe case measures: ``top1``, or ``sample_mAP`` (multi-label)."""
+    return SAMPLE_MAP if result.head.multilabel else "top1"
+
+
+def probe_value(result: ProbeResult) -> float:
+    """A probe's figure (a fraction) under :func:`probe_metric`: top-1, or for a
+    multi-label head the mean over test images of each image's AP over its labels (0 when
+    no image has a positive label); ``ProbeResult.top1`` of a multi-label head is the
+    label-averaged mAP, reported as ``label_mAP`` and never under the case's metric."""
+    if not result.head.multilabel:
+        return float(result.top1)
+    per = np.asarray(result.per_sample, dtype=float)
+    return float(np.nanmean(per)) if np.isfinite(per).any() else 0.0
+
+
 def probe_properties(result: ProbeResult) -> dict[str, Any]:
-    """A probe case's reported figures: top-1, mean per-class accuracy, the chosen head, and
-    how it was chosen (``folds`` 0: on a held-out split; k: by k-fold cross-validation)."""
+    """A probe case's reported figures: top-1 and mean per-class accuracy (a multi-label
+    head: ``label_mAP``, the label-averaged mAP, beside the case's sample-averaged value),
+    the chosen head, and how it was chosen (``folds`` 0: on a held-out split; k: by k-fold
+    cross-validation)."""
     h = result.head
+    figures = (
+        {"label_mAP": 100 * result.top1}
+        if h.multilabel
+        else {"top1": 100 * result.top1, "mean_per_class": 100 * result.mean_per_class}
+    )
     return {
-        "top1": 100 * result.top1,
-        "mean_per_class": 100 * result.mean_per_class,
+        **figures,
         "view": h.view,
         "lr": f"{h.lr:.3g}",
         "weight_decay": f"{h.weight_decay:.3g}",

@@ -247,6 +247,22 @@ def test_a_format_1_baseline_asks_to_be_rewritten_with_the_command(tmp_path):
     assert dict(v.properties)["rebaseline"].startswith("baseline format 1")
 
 
+def test_a_baseline_of_a_newer_format_asks_to_upgrade_not_to_rewrite():
+    """A teammate's baselines written by a newer pytest-fgbmk are neither "corrupt" nor to be
+    rewritten by this older version (that would downgrade them)."""
+    m = measure([True, False] * 10)
+    newer = {**build_record(m, "fp"), "format": 3, "outcomes": {"encoding": "future"}}
+    v = BaselineGate().verdict(Entry(m.case_id, m, PATH, dump_record(newer)))
+    assert not v.ok and "\n" not in v.message
+    assert v.message == (
+        f"{m.case_id}: the baseline {PATH} was written by a newer pytest-fgbmk (baseline "
+        "format 3; this version reads format 2): upgrade pytest-fgbmk to compare with it "
+        "(pip install -U pytest-fgbmk); do not rewrite it with this older version"
+    )
+    assert dict(v.properties)["baseline_newer"] == "true"
+    assert "corrupt" not in v.message
+
+
 @pytest.mark.parametrize(
     "change, message",
     [

@@ -159,3 +159,108 @@ def test_a_rule_change_of_the_tool_asks_for_a_rebaseline(run, written, monkeypat
     assert f"re-baseline: answer scoring changed (version {rule_versions.SCORING} → 999)" in text
     assert text.count("--fgbmk-update-baselines") == 1  # once, in the summary
     assert "2 case(s) cannot be compared with their baselines:" in text
+
+
+def test_other_model_settings_fail_naming_each_setting(run, written, pytester):
+    """A baseline written at the default generation settings never gates a run with another
+    dtype, max_new_tokens or system prompt (nor the other way round): each is named."""
+    result = run(
+        *ARGS,
+        *BASE,
+        "--fgbmk-dtype=fp32",
+        "--fgbmk-model-arg",
+        "max_new_tokens=8",
+        "--fgbmk-model-arg",
+        "system_prompt=Answer briefly.",
+        "-k",
+        "wing_color",
+        "--junitxml=settings.xml",
+    )
+    result.assert_outcomes(failed=2)
+    cases = junit(pytester.path / "settings.xml")
+    what = cases["test_attribute[synth_birds-wing_color-tf]"]["fingerprint_differs"]
+    assert what == (
+        "model settings: dtype: auto → fp32; max_new_tokens: 32 → 8; "
+        "system_prompt: none → Answer briefly."
+    )
+    rec = json.loads(next(written.rglob("*synth_birds-wing_color-tf*.json")).read_text())
+    assert rec["asked"]["model_settings"] == (
+        "dtype=auto;image_size=none;max_new_tokens=32;system_prompt="
+    )
+
+
+def test_a_baseline_from_before_model_settings_were_recorded_asks_to_be_rewritten(run, written):
+    for path in written.rglob("*wing_color*.json"):
+        rec = json.loads(path.read_text())
+        del rec["asked"]["model_settings"]
+        path.write_text(json.dumps(rec, indent=2))
+    result = run(*ARGS, *BASE, "-k", "wing_color")
+    result.assert_outcomes(failed=2)
+    text = result.stdout.str()
+    assert "re-baseline: written before the model's settings (dtype, image size" in text
+    assert "2 case(s) cannot be compared with their baselines:" in text
+
+
+@pytest.mark.slow
+def test_a_baseline_written_with_fixed_new_tokens_never_gates_a_normal_run(run, pytester):
+    """``hf:``'s ``fixed_new_tokens`` (answers of a forced length, for throughput) moves
+    every number: a baseline written with it refuses a run without it, naming it."""
+    args = (
+        "-m", "fgbmk_human", "--fgbmk-model=tiny-llava", "--fgbmk-no-cache",
+        "--fgbmk-limit=2", "--fgbmk-device=cpu", "-k", "synth_birds-species-mc",
+    )  # fmt: skip
+    fixed = ("--fgbmk-model-arg", "fixed_new_tokens=2")
+    run(*args, *fixed, "--fgbmk-update-baselines", subprocess=True).assert_outcomes(passed=1)
+    (path,) = (pytester.path / "baselines").rglob("*.json")
+    settings = json.loads(path.read_text())["asked"]["model_settings"]
+    assert settings.endswith(";fixed_new_tokens=2;tiny_llava=1")  # the built-in's version too
+    run(*args, *fixed, subprocess=True).assert_outcomes(passed=1)
+    result = run(*args, "--junitxml=normal.xml", subprocess=True)
+    result.assert_outcomes(failed=1)
+    (case,) = junit(pytester.path / "normal.xml").values()
+    assert case["fingerprint_differs"] == "model settings: fixed_new_tokens: 2 → none"
+
+
+def test_each_family_records_the_args_that_move_its_numbers():
+    """What a family records is what changes its answers or features, never where it runs."""
+    from pytest_fgbmk.models import encoders, hf, openai_compat, probe
+    from pytest_fgbmk.models.options import ModelOptions
+
+    assert set(hf.HfVisionLanguageModel.recorded_args) == set(hf.HF_ARGS) - {"device_map"}
+    assert encoders.EncoderAdapter.recorded_args == ("blocks",)
+    assert openai_compat.OpenAICompatModel.recorded_args == ("jpeg_quality",)
+    assert set(probe.ProbeModel.recorded_args) == {
+        "probe_l2", "probe_max_iter", "probe_min_certainty", "blocks",
+    }  # fmt: skip
+    opts = ModelOptions(
+        device="cpu", batch_size=4, max_new_tokens=8, image_size=336, system_prompt="a;b",
+        extra={"fixed_new_tokens": "tf:1,mc:1,sa:8", "device_map": "auto", "max_pixels": "9"},
+    )  # fmt: skip
+    args = hf.HfVisionLanguageModel.recorded_args
+    assert opts.recorded(args, answers=True) == (
+        "dtype=auto;image_size=336;max_new_tokens=8;system_prompt=a,b;"
+        "fixed_new_tokens=tf:1,mc:1,sa:8;max_pixels=9"
+    )
+    assert opts.recorded(("blocks",), answers=False) == "dtype=auto;image_size=336"
+    assert probe.ProbeModel.implementation == f"probe_head={probe.HEAD_VERSION}"
+    assert hf.HfVisionLanguageModel.implementation == ""  # a checkpoint: its weights
+
+
+def test_another_version_of_a_built_in_model_is_named():
+    """The ``probe:`` model's head fitting is this tool's code: a baseline written under
+    another version of it never gates silently."""
+    from dataclasses import replace
+
+    from pytest_fgbmk.baselines.gate import BaselineGate, Entry
+    from pytest_fgbmk.baselines.record import build_record, dump_record
+    from pytest_fgbmk.measurement import Asked, Measurement, Outcome
+
+    now = Asked("d", "h", "original", "strict", None, 0, model_settings="dtype=auto;probe_head=v2")
+    outcomes = (Outcome("q0", True, "yes", "tf", "Is it?", "c"),)
+    m = Measurement("d-a-tf", "d", "attribute", "a", "tf", "accuracy", 100.0, 1, 20.0, 100.0,
+                    0.0, 0, outcomes, now)  # fmt: skip
+    old = replace(m, asked=replace(now, model_settings="dtype=auto;probe_head=v1"))
+    text = dump_record(build_record(old))
+    v = BaselineGate().verdict(Entry("d-a-tf", m, Path("b.json"), text))
+    assert not v.ok
+    assert dict(v.properties)["fingerprint_differs"] == "model settings: probe_head: v1 → v2"

@@ -150,3 +150,25 @@ def test_reference_factories_refuse_unknown_or_bad_args() -> None:
         load_chance(ModelOptions(extra={"temperature": "1"}))
     with pytest.raises(ConfigError, match="seed must be an integer"):
         load_chance(ModelOptions(extra={"seed": "abc"}))
+
+
+def test_constant_gives_one_answer_or_the_valid_answer_at_a_position():
+    qs = [
+        question("t", "tf", "yes"),
+        question("m", "mc", OPTIONS4[2], OPTIONS4),
+        question("s", "sa", OPTIONS4[0]),  # no options
+    ]
+    requests = [AnswerRequest(IMAGE, q.prompt, q) for q in qs]
+
+    def answers(**args):
+        return load_model("constant", **args).answer(requests, SETTINGS)
+
+    assert answers() == ["No.", "No.", "No."]
+    assert answers(answer="A") == ["A", "A", "A"]
+    assert answers(answer="@first") == ["yes", OPTIONS4[0], UNKNOWN_ANSWER]
+    assert answers(answer="@last") == ["no", OPTIONS4[3], UNKNOWN_ANSWER]
+    assert load_model("constant", answer="@last").fingerprint == "constant-v1;answer=@last"
+    with pytest.raises(ConfigError, match="model arg answer is empty for 'constant'"):
+        load_model("constant", answer=" ")
+    with pytest.raises(ConfigError, match="does not take model arg"):
+        load_model("constant", seed="1")

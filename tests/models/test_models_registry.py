@@ -257,9 +257,10 @@ def test_module_factory_errors_are_clear(factory_module: None) -> None:
 def test_available_lists_builtins_prefixes_and_registered(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_entry_points(monkeypatch, my_lvlm="my_lvlm_plugin:load")
     names = available()
-    assert list(names)[:8] == [
+    assert list(names)[:9] == [
         "chance",
         "oracle",
+        "constant",
         "efficientnet-lite0",
         "tiny-llava",
         "hf:PATH_OR_REPO",

@@ -55,3 +55,58 @@ def test_always_the_first_option_scores_one_in_k_on_every_multiple_choice_case(r
         expected = {"bill_length": (37.5, 25.0), "size": (37.5, 25.0), "genus": (50.0,)}
         facet = case.split("-")[1]
         assert value in expected.get(facet, (25.0,)), (case, value)
+
+
+def _by_kind(pytester, xml: str) -> dict[str, list[tuple[str, float, int, str | None]]]:
+    out: dict[str, list] = {"tf": [], "mc": [], "kb": []}
+    for props in junit(pytester.path / xml).values():
+        if "value" not in props:
+            continue
+        row = (props["case"], float(props["value"]), int(props["n"]), props.get("facet"))
+        if props["task"] == "knowledge_bias":
+            out["kb"].append((*row[:3], props["per_image_accuracy"]))
+        elif props["qtype"] in ("tf", "mc"):
+            out[props["qtype"]].append(row)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answer", ["No.", "Yes."])
+def test_the_built_in_constant_model_scores_exactly_half_at_limit_20_on_the_default_data(
+    run, pytester, answer
+):
+    """Issue 13: at --fgbmk-limit 20 on the bundled (default) data an always-"No." model
+    scored 100.0% on every true/false case and on knowledge bias; now exactly 50.0, and 0
+    per image (an image counts only when both its questions are right)."""
+    run(
+        "-m", "fgbmk_human", "--fgbmk-synth=default", "--fgbmk-no-cache",
+        "--fgbmk-model=constant", "--fgbmk-model-arg", f"answer={answer}",
+        "--fgbmk-limit=20", "--junitxml=c.xml",
+    )  # fmt: skip
+    kinds = _by_kind(pytester, "c.xml")
+    assert len(kinds["tf"]) == 26 and len(kinds["kb"]) == 2
+    assert {(v, n) for _, v, n, _ in kinds["tf"]} == {(50.0, 20)}
+    assert {(v, n, per_image) for _, v, n, per_image in kinds["kb"]} == {(50.0, 20, "0.00")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answer", ["@first", "@last", "A"])
+@pytest.mark.parametrize("limit", [20, 13])
+def test_every_fixed_option_scores_one_in_k_on_every_multiple_choice_case(
+    run, pytester, answer, limit
+):
+    """Always the first option, always the last, always "A" (the extended templates letter
+    the options): 1/k of the questions right, within one question when ``limit`` is not a
+    multiple of k (k is 4, 3 for bill length and the flowers' size, 2 for the order level)."""
+    run(
+        "-m", "fgbmk_human", "--fgbmk-synth=default", "--fgbmk-no-cache",
+        "--fgbmk-templates=extended", "--fgbmk-model=constant",
+        "--fgbmk-model-arg", f"answer={answer}", f"--fgbmk-limit={limit}", "--junitxml=c.xml",
+    )  # fmt: skip
+    mc = _by_kind(pytester, "c.xml")["mc"]
+    assert len(mc) == 26
+    k = {"bill_length": 3, "order": 2}
+    for case, value, n, facet in mc:
+        right = round(value * n / 100)
+        options = 3 if case == "synth_flowers-size-mc" else k.get(facet.replace(" ", "_"), 4)
+        assert n == limit and abs(right - n / options) < 1, (case, right, n, options)

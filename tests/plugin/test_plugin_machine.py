@@ -285,7 +285,9 @@ def test_a_multilabel_probe_case_measures_one_statistic(tmp_path):
         Sample(f"s{i}", f"img/{i}.png", 0, "c0", "test", labels=(0, 1)) for i in range(4)
     )
     ds = Dataset("ml", tmp_path, "x", ("label",), cats, samples, multilabel=True)
-    ctx = SimpleNamespace(dataset=lambda name: ds, options=SimpleNamespace(seed=0))
+    ctx = SimpleNamespace(
+        dataset=lambda name: ds, options=SimpleNamespace(seed=0), model_settings=lambda **k: ""
+    )
     per_image_ap = np.array([1.0, 0.5, 0.25, 0.25])  # mean 0.5
     result = SimpleNamespace(
         head=SimpleNamespace(multilabel=True), top1=0.8, per_sample=per_image_ap, predictions=None
@@ -350,3 +352,60 @@ def test_release_protocol_reports_labelled_release_figures_and_gates_nothing_new
     assert not any(
         k.startswith("release") for c in junit(pytester.path / "s.xml").values() for k in c
     )
+
+
+def _multilabel_probe(tmp_path, top1: float, per_sample):
+    """A multi-label dataset of four test images and a probe result whose label-averaged
+    mAP (``top1`` of a multi-label head) differs from its sample-averaged one."""
+    from types import SimpleNamespace
+
+    from pytest_fgbmk.data.records import Sample
+
+    cats = tuple(Category(i, f"c{i}", (f"c{i}",)) for i in range(3))
+    samples = tuple(
+        Sample(f"s{i}", f"img/{i}.png", 0, "c0", "test", labels=(0, 1)) for i in range(4)
+    )
+    ds = Dataset("ml", tmp_path, "x", ("label",), cats, samples, multilabel=True)
+    head = SimpleNamespace(multilabel=True, view="cls", lr=0.01, weight_decay=0.0)
+    result = SimpleNamespace(
+        head=head, top1=top1, mean_per_class=top1, per_sample=np.array(per_sample),
+        predictions=None, val_scores={"cls": 0.7}, n_fit=8, n_val=2, folds=0,
+    )  # fmt: skip
+    settings = SimpleNamespace(key=lambda: "k")
+    ctx = SimpleNamespace(
+        dataset=lambda name: ds, probe=lambda name: result, labels=lambda *a: (None, 3),
+        probe_settings=lambda y: settings, features=lambda *a: {"aligned": None},
+        options=SimpleNamespace(seed=0, protocol="standard"),
+        model_settings=lambda answers: "dtype=auto;image_size=none",
+    )  # fmt: skip
+    return ctx, result
+
+
+def test_no_multilabel_probe_property_names_the_label_map_as_top1(tmp_path, monkeypatch):
+    """Issue 13 point 7 through the tasks' own measure: a multi-label case's properties
+    carry the label-averaged mAP only as ``label_mAP``, never as ``top1`` or
+    ``mean_per_class``; the alignment case's figures are the case's statistic too."""
+    import importlib
+    from types import SimpleNamespace
+
+    from pytest_fgbmk.report.junit import machine_properties
+    from pytest_fgbmk.tasks import get_task
+    from pytest_fgbmk.tasks.machine import SAMPLE_MAP
+
+    ctx, aligned = _multilabel_probe(tmp_path, 0.8, [1.0, 0.5, 0.25, 0.25])  # mean 0.5
+    m = get_task("linear_probe").measure_one(ctx, MachineCase("linear_probe", "ml"))
+    props = dict(machine_properties(m))
+    assert (m.metric, m.value, props["label_mAP"]) == (SAMPLE_MAP, 50.0, "80.00")
+    assert not {"top1", "mean_per_class"} & props.keys()
+
+    _, origin = _multilabel_probe(tmp_path, 0.9, [0.5, 0.5, 0.5, 0.25])  # mean 0.4375
+    effect = SimpleNamespace(aligned=aligned, origin=origin)
+    # the module measure_one imports (inline pytester runs may have re-imported it)
+    alignment = importlib.import_module("pytest_fgbmk.machine.alignment")
+    monkeypatch.setattr(alignment, "alignment_effect", lambda *a, **k: effect)
+    a = get_task("alignment_effect").measure_one(ctx, MachineCase("alignment_effect", "ml"))
+    props = a.details["properties"]
+    assert (a.metric, a.value) == (SAMPLE_MAP, 50.0)
+    assert props["aligned_sample_mAP"] == a.value and props["origin_sample_mAP"] == 43.75
+    assert props["delta"] == 6.25  # not the label mAPs' 80 − 90
+    assert not {"aligned_top1", "origin_top1"} & props.keys()

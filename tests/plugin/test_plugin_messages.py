@@ -208,12 +208,14 @@ def test_a_differing_fingerprint_names_each_setting_that_differs():
         "limit": 20,
         "seed": 3,
         "exif_orientation": "ignore",
+        "model_settings": "dtype=fp32;max_new_tokens=8",
     }
     assert set(changed) == set(ASKED_KEYS)  # a new fingerprint key needs a line here
     shown = {
         "dataset_hash": "dataset index: abc123 → def456",
         "limit": "limit: none → 20",
         "exif_orientation": "EXIF orientation: apply → ignore",
+        "model_settings": "model settings: dtype: none → fp32; max_new_tokens: none → 8",
     }
     gate = BaselineGate(update_command="pytest suites --fgbmk-update-baselines")
     base = dump_record(build_record(_measure([True] * 4, ["p"] * 4)))

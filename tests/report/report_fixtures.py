@@ -148,7 +148,8 @@ def full_run(folder: Path, *, value_shift: float = 0.0, xss: bool = True) -> Pat
     cases.append(
         case("synth_birds", "knowledge_bias", "species", "tf", 50.0 + value_shift,
              details={"ranked": ranked, "mean_category_accuracy": 50.0,
-                      "worst_decile_accuracy": 25.0, "spread": 20.4})
+                      "worst_decile_accuracy": 25.0, "spread": 20.4,
+                      "per_image_accuracy": 12.5, "images": 8})
     )  # fmt: skip
     for facet, v in (("wing color", 60.0), ("breast color", 40.0), ("bill shape", 55.0),
                      ("wing pattern", 45.0), ("bill length", 35.0), ("size", 65.0)):  # fmt: skip

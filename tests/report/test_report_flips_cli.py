@@ -6,9 +6,10 @@ import numpy  # noqa: F401 - imported before pytester's inline runs, which canno
 
 import pytest_fgbmk.data.synth  # noqa: F401 - keep loaded modules across inline runs
 import pytest_fgbmk.plugin  # noqa: F401
+from pytest_fgbmk import rule_versions
 from pytest_fgbmk.cli import main
 from pytest_fgbmk.report.flips import CaseFlips, flips_table
-from pytest_fgbmk.report.results import read_samples
+from pytest_fgbmk.report.results import read_results, read_samples
 from tests.fake_models import share
 
 ARGS = (
@@ -36,7 +37,7 @@ def test_flips_between_two_runs_are_counted_per_case(run, pytester, capsys):
     out = capsys.readouterr()
     # flip=0.1 and flip=0.3 are two models: said on stderr, the table stays on stdout
     assert out.err.startswith(
-        "fgbmk flips: the two runs differ in model fingerprint, model arguments:"
+        "fgbmk flips: the two runs differ in model fingerprint, model arguments (flip):"
     )
     assert "not only run-to-run noise" in out.err
     lines = out.out.splitlines()
@@ -72,6 +73,9 @@ def test_two_runs_of_one_model_and_settings_warn_of_nothing(run, pytester, capsy
     run(*ARGS, "--fgbmk-model-arg", "flip=0.2", "--fgbmk-report=a")
     run(*ARGS, "--fgbmk-model-arg", "flip=0.2", "--fgbmk-report=b")
     capsys.readouterr()
+    info = read_results(pytester.path / "a").run
+    assert (info.judge, info.exif_orientation) == ("", "apply")
+    assert info.environment["rules"] == rule_versions.current()
     assert main(["flips", str(pytester.path / "a"), str(pytester.path / "b")]) == 0
     out = capsys.readouterr()
     assert out.err == ""
@@ -97,3 +101,41 @@ def test_differences_name_each_setting_and_changed_dataset_files():
         datasets={"cub": {"index_hash": "h2"}},  # dogs not selected in b: unpaired, not a change
     )
     assert differences(a, b) == ["model fingerprint", "scoring", "seed", "the files of cub"]
+
+
+def test_batching_and_device_are_noise_while_other_args_and_rules_are_named():
+    """Issue 13 point 9: batch size 1 against 8 (or another GPU) is the run-to-run noise a
+    user measures; dtype, max_new_tokens or another pytest-fgbmk rule version is a change."""
+    from dataclasses import replace
+
+    from pytest_fgbmk import rule_versions
+    from pytest_fgbmk.report.flips import differences
+    from pytest_fgbmk.report.results import RunInfo
+
+    rules = rule_versions.current()
+    a = RunInfo(
+        model={"spec": "hf:/m", "fingerprint": "f", "args": {"dtype": "bf16", "batch_size": "1"}},
+        environment={"rules": rules},
+    )
+    noise = replace(
+        a, model={**a.model, "args": {"dtype": "bf16", "batch_size": "8", "device": "cuda:1"}}
+    )
+    assert differences(a, noise) == []
+    other = replace(
+        a,
+        model={**a.model, "args": {"dtype": "fp32", "max_new_tokens": "8"}},
+        environment={"rules": rules.replace(f"scoring={rule_versions.SCORING}", "scoring=0")},
+    )
+    assert differences(a, other) == [
+        "model arguments (dtype, max_new_tokens)",
+        f"rules of pytest-fgbmk (answer scoring changed (version {rule_versions.SCORING} → 0))",
+    ]
+    assert differences(a, replace(other, environment={})) == [
+        "model arguments (dtype, max_new_tokens)"
+    ]  # a report written before rules were recorded: not compared
+    judged = replace(a, judge="openai:gpt-4o", exif_orientation="ignore")
+    assert differences(replace(a, judge="", exif_orientation="apply"), judged) == [
+        "judge",
+        "EXIF orientation",
+    ]
+    assert differences(a, judged) == []  # a report from before either was recorded

@@ -215,3 +215,13 @@ def test_only_regressed_cases_samples_are_read(tmp_path):
     assert [r.id for r in every["synth_birds-genus-tf"]] == ["q-other"]
     html = build_report(path).read_text()
     assert "q-flip" in html and "q-other" not in html
+
+
+def test_knowledge_bias_shows_the_per_image_figure_beside_per_question(report):
+    """Issue 13 point 6: the release's per-image figure (both of an image's questions
+    right) is in the report beside the per-question accuracy."""
+    _, html = report
+    section = html.split('id="knowledge-bias"')[1].split("</section>")[0]
+    text = re.sub(r"<[^>]+>", "", section)
+    assert "Per question 50.0%; per image (the release's figure: both of an image's " in text
+    assert "questions right) 12.5% of 8 images." in text

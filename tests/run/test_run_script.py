@@ -100,3 +100,47 @@ def test_xdist_workers_take_the_serial_verdicts(project):
         assert "worker 0: engine" in text and "worker 1: engine" in text  # each answered a share
     # the exchange folder of each run (no cache: under the temp folder) is removed at the end
     assert set(Path(tempfile.gettempdir()).glob("fgbmk-run-*")) <= runs_before
+
+
+#: A model that answers (like ``flip``) and encodes (one-hot species features plus noise):
+#: the machine cases regress with noise, the wing-colour cases with ``facet_flip``.
+ENCODER = "--fgbmk-model=tests.fake_models:species_encoder"
+ENCODER_WORSE = (
+    "--fgbmk-model-arg", "flip=0.2", "--fgbmk-model-arg", "facet=wing color",
+    "--fgbmk-model-arg", "facet_flip=1", "--fgbmk-model-arg", "noise=0.9",
+)  # fmt: skip
+
+
+def _every_property(path: Path) -> dict[str, tuple]:
+    """Each test's status, failure message and every property in its order."""
+    import xml.etree.ElementTree as ET
+
+    out = {}
+    for tc in ET.parse(path).getroot().iter("testcase"):
+        failure = tc.find("failure")
+        props = tuple((p.get("name"), p.get("value")) for p in tc.iter("property"))
+        status = "failure" if failure is not None else "skipped" * (tc.find("skipped") is not None)
+        message = failure.get("message") if failure is not None else ""
+        out[f"{tc.get('classname')}::{tc.get('name')}"] = (status or "passed", message, props)
+    return out
+
+
+@pytest.mark.slow
+def test_human_and_machine_regressions_get_byte_identical_properties_under_xdist(run, pytester):
+    """Issue 13 point 2 with machine cases too (retrieval, probe, meta-categories,
+    robustness): serially and with -n 2 and -n 3, every test's status, failure message and
+    JUnit properties (value, interval, baseline, delta, p, p_threshold, mdd …) are the same
+    bytes."""
+    common = (ENCODER, "--fgbmk-no-cache", "--fgbmk-baseline-alias=se")
+    run(*common, "--fgbmk-model-arg", "flip=0.2", "--fgbmk-update-baselines", subprocess=True)
+    run(*common, *ENCODER_WORSE, "--junitxml=serial.xml", subprocess=True)
+    serial = _every_property(pytester.path / "serial.xml")
+    failed = sorted(k.split("::")[1] for k, v in serial.items() if v[0] == "failure")
+    assert len(failed) == 11 and any("retrieval" in f for f in failed)
+    assert {f.split("[")[0] for f in failed} == {
+        "test_attribute", "test_feature_robustness", "test_linear_probe",
+        "test_meta_categories", "test_retrieval",
+    }  # fmt: skip
+    for n in ("2", "3"):
+        run(*common, *ENCODER_WORSE, f"--junitxml=n{n}.xml", "-n", n, subprocess=True)
+        assert _every_property(pytester.path / f"n{n}.xml") == serial, n
