@@ -252,6 +252,21 @@ def test_commit_policy_decides_on_model_time_rows_and_wait():
     assert p.due(0.0, 100, 0.0) and p.due(0.0, 1, 1.0)  # ...up to 100 rows or 1 s
 
 
+def test_a_free_model_s_answers_are_committed_32768_at_a_time_or_every_2_s(tmp_path):
+    """The defaults a cold run of a free model rests on (CommitPolicy's docstring: fewer,
+    larger commits rewrite fewer pages), with the answer cache's 64 MiB page cache."""
+    from pytest_fgbmk.cache import PAGE_CACHE_KIB, AnswerCache
+    from pytest_fgbmk.engine import CommitPolicy
+
+    p = CommitPolicy()
+    assert not p.due(0.049, 32767, 1.99)
+    assert p.due(0.0, 32768, 0.0) and p.due(0.0, 1, 2.0) and p.due(0.05, 1, 0.0)
+    cache = AnswerCache(tmp_path)
+    assert PAGE_CACHE_KIB == 65536
+    assert cache._conn.execute("PRAGMA cache_size").fetchone()[0] == -PAGE_CACHE_KIB
+    cache.close()
+
+
 def test_a_free_model_s_batches_are_committed_together_a_slow_model_s_each(tmp_path):
     from pytest_fgbmk.engine import CommitPolicy
 
