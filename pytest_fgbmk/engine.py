@@ -509,10 +509,20 @@ def jobs_for(dataset: Dataset, questions: Sequence[Question]) -> list[Job]:
 
     The questions' split (test) is looked up first, every sample only for a question it
     does not hold (the maps are kept on the dataset: :meth:`Dataset.sample_lookup`)."""
+    return [
+        Job(q, dataset, sample)
+        for q, sample in zip(questions, samples_for(dataset, questions), strict=True)
+    ]
+
+
+def samples_for(dataset: Dataset, questions: Sequence[Question]) -> list[Sample]:
+    """Each question's sample, as :func:`jobs_for` pairs them (raises the same
+    :class:`~pytest_fgbmk.errors.DataFormatError` for a question whose image the dataset
+    does not list)."""
     from pytest_fgbmk.questions.cases import SPLIT
 
     test_ids, test_paths = dataset.sample_lookup(SPLIT)
-    jobs = []
+    samples = []
     for q in questions:
         sample = None
         if q.sample_id:
@@ -526,5 +536,5 @@ def jobs_for(dataset: Dataset, questions: Sequence[Question]) -> list[Job]:
                 f"{dataset.name!r} does not list",
                 hint="regenerate the questions from this dataset",
             )
-        jobs.append(Job(q, dataset, sample))
-    return jobs
+        samples.append(sample)
+    return samples

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from plugin_helpers import make_dataset, make_questions
 
 from pytest_fgbmk.cache import AnswerCache
-from pytest_fgbmk.engine import Engine, EngineStats, jobs_for
+from pytest_fgbmk.engine import Engine, EngineStats, jobs_for, samples_for
 from pytest_fgbmk.errors import DataFormatError
 from pytest_fgbmk.models.base import GenerationSettings
 from pytest_fgbmk.progress import ProgressOutput
@@ -320,3 +320,19 @@ def test_jobs_pair_questions_with_samples_of_any_split(tmp_path):
     assert ds.sample_lookup(None)[0] == {s.id: s for s in ds.samples}
     with pytest.raises(DataFormatError, match="does not list"):
         jobs_for(ds, [replace(qs[0], sample_id="", image="elsewhere.png")])
+
+
+def test_samples_for_pairs_as_jobs_for_and_a_case_s_images_are_each_sample_once(tmp_path):
+    from types import SimpleNamespace
+
+    from pytest_fgbmk.tasks.human import HumanTask
+
+    ds = make_dataset(tmp_path / "d", 3)
+    qs = make_questions(ds, per_image=4)  # 12 questions about 3 images
+    assert samples_for(ds, qs) == [j.sample for j in jobs_for(ds, qs)]
+    ctx = SimpleNamespace(dataset=lambda name: ds, questions=lambda case: qs)
+    pairs = HumanTask.images(None, ctx, SimpleNamespace(dataset=ds.name))
+    assert [s.path for _, s in pairs] == list(
+        dict.fromkeys(j.sample.path for j in jobs_for(ds, qs))
+    )
+    assert len(pairs) == 3 and all(d is ds for d, _ in pairs)
