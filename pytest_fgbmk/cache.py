@@ -4,7 +4,7 @@ An answer is keyed by (model fingerprint, question id, generation settings, prom
 our cache version). Only successful, non-empty answers are stored; errors never are.
 Writes are small transactions committed as batches finish, so a killed run (SIGKILL
 included) loses at most the batch that was in flight (batches a model answers in under
-50 ms are committed together, at least once a second: :class:`pytest_fgbmk.engine.CommitPolicy`). A damaged file (empty, not SQLite,
+50 ms are committed together, at least every 2 seconds: :class:`pytest_fgbmk.engine.CommitPolicy`). A damaged file (empty, not SQLite,
 or with damaged pages) stops the run with one message saying how to recover
 (:mod:`pytest_fgbmk.sqlite_files`).
 """
@@ -24,6 +24,10 @@ from pytest_fgbmk.sqlite_files import Store
 CACHE_VERSION = "answers-1"
 CACHE_FILE = "answers.sqlite3"
 _CHUNK = 500
+#: The answer cache connection's page cache (KiB; SQLite's default is 2,000). A free model's
+#: answers are committed 32,768 at a time (:class:`pytest_fgbmk.engine.CommitPolicy`) at
+#: random keys: the pages they touch stay in memory until the commit writes them once.
+PAGE_CACHE_KIB = 65536
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -79,13 +83,20 @@ class AnswerCache:
                 "choose a writable folder or pass --fgbmk-no-cache"
             ) from None
         self._conn = self._store.conn
+        self._conn.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KIB}")
 
     def get_many(self, key: CacheKey, items: Sequence[tuple[str, str]]) -> dict[str, str]:
-        """Stored answers for ``(question id, prompt hash)`` pairs, by question id."""
+        """Stored answers for ``(question id, prompt hash)`` pairs, by question id (in the
+        order of ``items``).
+
+        The ids are looked up in sorted order, so that consecutive lookups read neighbouring
+        pages of the table (its key starts with the id): finding 3,542,432 answers in a 508 MB
+        cache (``bench_full_scale --scale 1.0``'s) took 28.0 CPU-s asked in random order
+        with SQLite's default page cache, 22.2 sorted with :data:`PAGE_CACHE_KIB` (load 4)."""
         model, settings = _key(key.model_fingerprint), _key(key.settings_key)
         wanted = dict(items)
         found: dict[str, str] = {}
-        qids = list(wanted)
+        qids = sorted(wanted)
         for start in range(0, len(qids), _CHUNK):
             chunk = qids[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
@@ -99,7 +110,7 @@ class AnswerCache:
             for qid, ph, answer in rows:
                 if wanted.get(qid) == ph and answer:
                     found[qid] = answer
-        return found
+        return {qid: found[qid] for qid in wanted if qid in found}
 
     def put_many(self, key: CacheKey, answers: Iterable[tuple[str, str, str]]) -> int:
         """Store ``(question id, prompt hash, answer)`` rows in one transaction.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -80,8 +81,17 @@ def id_digest(qid: str) -> bytes:
 
 def digests(question_ids: Sequence[str]) -> list[bytes]:
     """The ids' digests; :class:`ValueError` naming two ids that share one (never silently
-    merged, so a baseline pairs exactly the questions it stored)."""
-    out = [id_digest(q) for q in question_ids]
+    merged, so a baseline pairs exactly the questions it stored).
+
+    The gate asks for one case's digests several times (the id check, pairing, the
+    report's flips): the last few id lists' digests are kept (:func:`_digests`)."""
+    return list(_digests(tuple(question_ids), ID_BYTES))
+
+
+@functools.lru_cache(maxsize=4)
+def _digests(question_ids: tuple[str, ...], size: int) -> tuple[bytes, ...]:
+    """:func:`digests` of ``size``-byte digests (:data:`ID_BYTES`; a key of the cache)."""
+    out = tuple(hashlib.blake2b(q.encode(), digest_size=size).digest() for q in question_ids)
     if len(set(out)) != len(out):
         seen: dict[bytes, str] = {}
         for q, d in zip(question_ids, out, strict=True):

@@ -98,8 +98,17 @@ class Sample:
 
 
 def safe_relpath(root: Path, relpath: str, *, source: str | Path, line: int | None = None) -> str:
-    """Normalise ``relpath`` to a POSIX path inside ``root``; refuse one that escapes it."""
+    """Normalise ``relpath`` to a POSIX path inside ``root``; refuse one that escapes it.
+
+    A path already in normal form (relative, no empty, ``.`` or ``..`` part: nearly every
+    index line) is returned as it is, without building a ``PurePosixPath`` (whose ``str``
+    would be the same): a run calls this for every sample it loads and every image it reads.
+    """
     rel = relpath.strip().replace("\\", "/")
+    if rel and rel[0] != "/" and rel[-1] != "/" and "//" not in rel:
+        parts = rel.split("/")
+        if "." not in parts and ".." not in parts:
+            return rel
     p = PurePosixPath(rel)
     if not rel or p.is_absolute() or ".." in p.parts:
         raise DataFormatError(

@@ -38,6 +38,7 @@ from pytest_fgbmk.baselines.gate import Verdict
 from pytest_fgbmk.baselines.store import keyword_for, plan_command, scoped_update_command
 from pytest_fgbmk.engine import EngineStats
 from pytest_fgbmk.errors import FgbmkError
+from pytest_fgbmk.gc_pause import thaw
 from pytest_fgbmk.measurement import Measurement
 from pytest_fgbmk.models.registry import check_spec
 from pytest_fgbmk.pytest_plugin.options import (
@@ -108,6 +109,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except FgbmkError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[RUN_KEY] = run
+    # the run's records are frozen out of the collector's sight (pytest_fgbmk.gc_pause)
+    # until the session is cleaned up: after pytest's own last collections
+    config.add_cleanup(thaw)
     collector = ResultCollector(config)
     config.stash[COLLECTOR_KEY] = collector
     config.pluginmanager.register(collector, "fgbmk-results")

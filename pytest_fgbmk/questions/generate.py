@@ -101,7 +101,7 @@ class LevelPools:
     @classmethod
     def build(cls, dataset: Dataset, level: int) -> LevelPools:
         paths = {c.taxonomy for c in dataset.categories if len(c.taxonomy) > level}
-        paths.update(sample_path(dataset, s) for s in dataset.samples)
+        paths.update(_sample_paths(dataset))
         groups: dict[tuple[int, tuple[str, ...]], set[str]] = {}
         for p in paths:
             if len(p) <= level or not p[level]:
@@ -250,6 +250,8 @@ class _Tables:
         #: (id(split), min certainty) → (split, group → [(sample, held, asked)],
         #: group → [(sample, asked, others)])
         self.attribute_rows: dict[tuple[int, int], tuple[Sequence[Sample], dict, dict]] = {}
+        #: every sample's taxonomy path (a set; one pass over the samples for all levels)
+        self.sample_paths: frozenset[tuple[str, ...]] | None = None
 
 
 _TABLES: dict[int, _Tables] = {}
@@ -261,6 +263,16 @@ def _tables(dataset: Dataset) -> _Tables:
         got = _TABLES[id(dataset)] = _Tables()
         weakref.finalize(dataset, _TABLES.pop, id(dataset), None)
     return got
+
+
+def _sample_paths(dataset: Dataset) -> frozenset[tuple[str, ...]]:
+    """The distinct taxonomy paths of the dataset's samples (every split), once per dataset
+    (each level's pools read them: 2.06M paths for 330,000 samples at
+    ``bench_full_scale --scale 0.1`` before)."""
+    tables = _tables(dataset)
+    if tables.sample_paths is None:
+        tables.sample_paths = frozenset(sample_path(dataset, s) for s in dataset.samples)
+    return tables.sample_paths
 
 
 def level_pools(dataset: Dataset, level: int) -> LevelPools:

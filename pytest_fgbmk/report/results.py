@@ -221,7 +221,7 @@ class SampleRecord:
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d = {name: getattr(self, name) for name in _SAMPLE_FIELDS}
         d["options"] = list(self.options)
         return d
 
@@ -371,6 +371,11 @@ def case_from_properties(
         gate=gate,
         details=details,
     )
+
+
+#: SampleRecord's field names in order (``dataclasses.fields`` is looked up once, not per
+#: record: samples.jsonl has a line per question).
+_SAMPLE_FIELDS = tuple(f.name for f in fields(SampleRecord))
 
 
 def _gate_float(gate: Mapping[str, str], *names: str) -> float | None:
@@ -527,9 +532,15 @@ def write_results(results: RunResults, folder: Path) -> Path:
     return path
 
 
+#: The encoder of samples.jsonl's lines: ``json.dumps(..., ensure_ascii=False)``'s own, made
+#: once (``json.dumps`` builds a new encoder on every call with a non-default argument).
+_LINE_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
 def sample_line(r: SampleRecord) -> str:
-    """A record as its samples.jsonl line (with the newline); the one encoding of a line."""
-    return json.dumps(r.as_dict(), ensure_ascii=False) + "\n"
+    """A record as its samples.jsonl line (with the newline); the one encoding of a line,
+    ``json.dumps(r.as_dict(), ensure_ascii=False)``'s."""
+    return _LINE_ENCODER.encode(r.as_dict()) + "\n"
 
 
 def write_samples(records: Iterable[SampleRecord], path: Path) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 
 from pytest_fgbmk.engine import DEFAULT_BATCH_SIZE, Answer, Engine, EngineStats, jobs_for
 from pytest_fgbmk.errors import ConfigError
+from pytest_fgbmk.gc_pause import collector_paused
 from pytest_fgbmk.run.data import DataState, load_data
 from pytest_fgbmk.run.options import NO_MODEL_REASON, RunOptions
 
@@ -95,7 +96,8 @@ class RunContext:
     def data(self) -> DataState:
         """The run's datasets (metadata only), loaded on first use."""
         if self._data is None:
-            self._data = load_data(self.options, progress=self.progress)
+            with collector_paused():  # millions of long-lived records (pytest_fgbmk.gc_pause)
+                self._data = load_data(self.options, progress=self.progress)
         return self._data
 
     def dataset(self, name: str) -> Dataset:

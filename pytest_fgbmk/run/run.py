@@ -44,6 +44,7 @@ from pytest_fgbmk.data.verify import (
     verify_images,
 )
 from pytest_fgbmk.errors import DataError, FgbmkError
+from pytest_fgbmk.gc_pause import collector_paused
 from pytest_fgbmk.run.context import RunContext
 from pytest_fgbmk.run.data import image_refs
 from pytest_fgbmk.run.exchange import RESULTS, Exchange
@@ -184,8 +185,13 @@ class Run:
         Errors of one case (or one task's batch) are kept on its :class:`CaseResult`; an
         error that stops the whole run (a broken image, the exchange) is kept in
         ``state.error`` and also raised as :class:`FgbmkError` (:class:`DataError` for
-        missing or broken images, with ``state.data_error`` set).
+        missing or broken images, with ``state.data_error`` set). The garbage collector
+        is paused meanwhile (:mod:`pytest_fgbmk.gc_pause`).
         """
+        with collector_paused():
+            self._execute(selected)
+
+    def _execute(self, selected: Sequence[Selected]) -> None:
         if self.state.executed:
             return
         self.state.executed = True

@@ -69,11 +69,13 @@ class HumanTask(Task):
         return float(len(ctx.questions(case)))
 
     def images(self, ctx: RunContext, case: Case) -> Iterable[tuple[Dataset, Sample]]:
-        """The image of each of the case's questions (as the engine pairs them)."""
-        from pytest_fgbmk.engine import jobs_for
+        """The image of the case's questions (as the engine pairs them), each sample once
+        (a case asks several questions about an image: attributes, levels)."""
+        from pytest_fgbmk.engine import samples_for
 
         ds = ctx.dataset(case.dataset)
-        return [(ds, job.sample) for job in jobs_for(ds, ctx.questions(case))]
+        distinct = {id(s): s for s in samples_for(ds, ctx.questions(case))}
+        return [(ds, s) for s in distinct.values()]
 
     def measure(self, ctx: RunContext, cases: Sequence[Any]) -> dict[str, Measurement]:
         """Answer the cases' questions, ask the judge (``--fgbmk-judge``) about the answers

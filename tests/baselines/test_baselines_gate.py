@@ -235,6 +235,19 @@ def test_a_million_ids_pair_exactly_and_a_shared_digest_fails_naming_both(monkey
         encode_ids(ids[:300])
 
 
+def test_digests_asked_again_are_the_same_and_a_shared_one_fails_every_time(monkeypatch):
+    import pytest_fgbmk.baselines.record as record
+
+    ids = [f"q{i:07d}" for i in range(300)]
+    first = record.digests(ids)
+    assert first == [record.id_digest(q) for q in ids] and record.digests(list(ids)) == first
+    assert record.digests(ids[:2]) == first[:2]
+    monkeypatch.setattr(record, "ID_BYTES", 1)  # the digest size is part of the memo's key
+    for _ in range(2):  # an error is never remembered as an answer
+        with pytest.raises(ValueError, match="share a 1-byte digest"):
+            record.digests(ids)
+
+
 def test_a_format_1_baseline_asks_to_be_rewritten_with_the_command(tmp_path):
     m = measure([True, False] * 10)
     old = {**build_record(m, "fp"), "format": 1}

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from pytest_fgbmk.data import layout
 from pytest_fgbmk.data.records import Annotation, Category, Sample
 
@@ -61,3 +65,35 @@ def test_category_sample_keeps_labels_of_a_multilabel_sample() -> None:
     cat = Category(0, "cap", ("cap",))
     s = layout.category_sample(cat, "7", "images/7.jpg", "test", "wine", labels=(0, 2))
     assert (s.category, s.labels, s.annotations) == (0, (0, 2), ())
+
+
+def _reference_relpath(relpath: str) -> str | None:
+    """safe_relpath's rule written out with PurePosixPath alone (None: refused)."""
+    from pathlib import PurePosixPath
+
+    rel = relpath.strip().replace("\\", "/")
+    p = PurePosixPath(rel)
+    if not rel or p.is_absolute() or ".." in p.parts:
+        return None
+    return str(p)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet="ab./\\ ", max_size=12))
+def test_safe_relpath_equals_the_purepath_rule_on_any_path(relpath):
+    from pytest_fgbmk.data.records import safe_relpath
+    from pytest_fgbmk.errors import DataFormatError
+
+    want = _reference_relpath(relpath)
+    if want is None:
+        with pytest.raises(DataFormatError, match="escapes the dataset root"):
+            safe_relpath(Path("/r"), relpath, source="f")
+    else:
+        assert safe_relpath(Path("/r"), relpath, source="f") == want
+
+
+def test_safe_relpath_keeps_a_normal_path_and_normalises_the_rest():
+    from pytest_fgbmk.data.records import safe_relpath
+
+    assert safe_relpath(Path("/r"), "images/a b/x.jpg", source="f") == "images/a b/x.jpg"
+    assert safe_relpath(Path("/r"), " images\\.\\a//x.jpg/ ", source="f") == "images/a/x.jpg"

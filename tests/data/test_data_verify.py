@@ -453,3 +453,28 @@ def test_the_record_is_sqlite_in_the_cache_folder(tmp_path, root):
     st = path.stat()
     assert rows.fetchall() == [(str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)]
     assert verify.open_record(None) is None
+
+
+def test_locating_through_known_folders_finds_what_the_full_path_finds(tmp_path):
+    from pytest_fgbmk.data.verify import locate
+
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "a").mkdir(parents=True)
+    outside.mkdir()
+    (root / "a" / "x.jpg").write_bytes(b"jpeg")
+    (root / "a" / "empty.jpg").write_bytes(b"")
+    (outside / "o.jpg").write_bytes(b"jpeg")
+    (root / "linked").symlink_to(root / "a")  # a folder symlink inside the root
+    (root / "out").symlink_to(outside)  # a folder symlink leaving it
+    (root / "a" / "esc.jpg").symlink_to(outside / "o.jpg")  # a file symlink leaving it
+    (root / "a" / "gone.jpg").symlink_to(root / "nothing.jpg")
+    real_root = os.path.realpath(root)
+    dirs: dict[str, str] = {}
+    names = ["a/x.jpg", "linked/x.jpg", "a/empty.jpg", "out/o.jpg", "a/esc.jpg",
+             "a/gone.jpg", "a/missing.jpg", "a/../a/x.jpg", "a", "linked/../a/x.jpg"]  # fmt: skip
+    for _ in range(2):  # the second time every folder is known
+        for name in names:
+            assert locate(root / name, real_root, dirs) == locate(root / name, real_root), name
+    assert dirs[str(root / "linked")] == os.path.realpath(root / "a")
+    key = locate(root / "linked" / "x.jpg", real_root, dirs)
+    assert key[:2] == (os.path.realpath(root / "a" / "x.jpg"), 4)

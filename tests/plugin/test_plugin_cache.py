@@ -74,3 +74,21 @@ def test_several_processes_write_the_same_file_safely(tmp_path):
     cache = AnswerCache(tmp_path)
     assert cache.count(KEY) == 900
     assert cache.get_many(KEY, [("w2-299", "h")]) == {"w2-299": "answer 299"}
+
+
+def test_get_many_finds_each_stored_answer_in_the_order_asked(tmp_path):
+    import random
+
+    from pytest_fgbmk.cache import AnswerCache, CacheKey
+
+    cache = AnswerCache(tmp_path)
+    key = CacheKey("m", "s")
+    rows = [(f"{i:04x}", f"h{i}", f"answer {i}") for i in range(1500)]
+    cache.put_many(key, rows)
+    asked = [(q, h) for q, h, _ in rows if q != "0001"] + [("zzzz", "h"), ("0001", "stale")]
+    random.Random(0).shuffle(asked)
+    found = cache.get_many(key, asked)
+    want = [q for q, h in asked if q != "zzzz" and h != "stale"]
+    assert list(found) == want  # every chunk of 500, in the order asked
+    assert all(found[q] == f"answer {int(q, 16)}" for q in want)
+    cache.close()

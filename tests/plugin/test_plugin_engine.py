@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from plugin_helpers import make_dataset, make_questions
 
 from pytest_fgbmk.cache import AnswerCache
-from pytest_fgbmk.engine import Engine, EngineStats, jobs_for
+from pytest_fgbmk.engine import Engine, EngineStats, jobs_for, samples_for
 from pytest_fgbmk.errors import DataFormatError
 from pytest_fgbmk.models.base import GenerationSettings
 from pytest_fgbmk.progress import ProgressOutput
@@ -252,6 +252,21 @@ def test_commit_policy_decides_on_model_time_rows_and_wait():
     assert p.due(0.0, 100, 0.0) and p.due(0.0, 1, 1.0)  # ...up to 100 rows or 1 s
 
 
+def test_a_free_model_s_answers_are_committed_32768_at_a_time_or_every_2_s(tmp_path):
+    """The defaults a cold run of a free model rests on (CommitPolicy's docstring: fewer,
+    larger commits rewrite fewer pages), with the answer cache's 64 MiB page cache."""
+    from pytest_fgbmk.cache import PAGE_CACHE_KIB, AnswerCache
+    from pytest_fgbmk.engine import CommitPolicy
+
+    p = CommitPolicy()
+    assert not p.due(0.049, 32767, 1.99)
+    assert p.due(0.0, 32768, 0.0) and p.due(0.0, 1, 2.0) and p.due(0.05, 1, 0.0)
+    cache = AnswerCache(tmp_path)
+    assert PAGE_CACHE_KIB == 65536
+    assert cache._conn.execute("PRAGMA cache_size").fetchone()[0] == -PAGE_CACHE_KIB
+    cache.close()
+
+
 def test_a_free_model_s_batches_are_committed_together_a_slow_model_s_each(tmp_path):
     from pytest_fgbmk.engine import CommitPolicy
 
@@ -305,3 +320,19 @@ def test_jobs_pair_questions_with_samples_of_any_split(tmp_path):
     assert ds.sample_lookup(None)[0] == {s.id: s for s in ds.samples}
     with pytest.raises(DataFormatError, match="does not list"):
         jobs_for(ds, [replace(qs[0], sample_id="", image="elsewhere.png")])
+
+
+def test_samples_for_pairs_as_jobs_for_and_a_case_s_images_are_each_sample_once(tmp_path):
+    from types import SimpleNamespace
+
+    from pytest_fgbmk.tasks.human import HumanTask
+
+    ds = make_dataset(tmp_path / "d", 3)
+    qs = make_questions(ds, per_image=4)  # 12 questions about 3 images
+    assert samples_for(ds, qs) == [j.sample for j in jobs_for(ds, qs)]
+    ctx = SimpleNamespace(dataset=lambda name: ds, questions=lambda case: qs)
+    pairs = HumanTask.images(None, ctx, SimpleNamespace(dataset=ds.name))
+    assert [s.path for _, s in pairs] == list(
+        dict.fromkeys(j.sample.path for j in jobs_for(ds, qs))
+    )
+    assert len(pairs) == 3 and all(d is ds for d, _ in pairs)

@@ -466,3 +466,15 @@ def test_generators_same_for_a_split_tuple_and_a_copy():
         assert gen(test, random.Random(1)) == cached
         assert gen(list(reversed(test)), random.Random(1)) == cached
     assert level_pools(CUB, 2) is level_pools(CUB, 2)
+
+
+def test_every_level_s_pools_read_the_sample_paths_collected_once():
+    from pytest_fgbmk.questions import generate
+
+    paths = generate._sample_paths(CUB)
+    assert paths == {generate.sample_path(CUB, s) for s in CUB.samples}
+    assert generate._sample_paths(CUB) is paths
+    for level in range(len(CUB.levels)):
+        pools = generate.LevelPools.build(CUB, level)
+        want = {c.taxonomy[level] for c in CUB.categories} | {p[level] for p in paths}
+        assert set(pools.names) == want

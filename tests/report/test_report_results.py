@@ -287,3 +287,19 @@ def test_a_json_lines_file_given_for_results_says_so(tmp_path, with_results_besi
         assert text.endswith(f"(give {tmp_path / 'results.json'})")
     else:
         assert "give the results.json that pytest --fgbmk-report DIR wrote beside it" in text
+
+
+def test_a_sample_line_is_json_dumps_of_the_record_with_its_fields_in_order():
+    import json
+    from dataclasses import fields
+
+    from pytest_fgbmk.report.results import SampleRecord, sample_line
+
+    r = SampleRecord(
+        "q1", "c", "ds", "granularity", "species", "mc", "a/b \"c\".jpg", "Säbä", "Is it\n?",
+        ("Säbä", "x"), "Säbä", "Säbä 🐦", None, "exact", True, None,
+    )  # fmt: skip
+    line = sample_line(r)
+    assert line == json.dumps(r.as_dict(), ensure_ascii=False) + "\n"
+    assert list(json.loads(line)) == [f.name for f in fields(SampleRecord)]
+    assert '"Säbä 🐦"' in line and json.loads(line)["options"] == ["Säbä", "x"]

@@ -1,0 +1,79 @@
+"""The collector pause of a run: off inside, objects frozen after, thawed at session end."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from pytest_fgbmk import gc_pause
+from pytest_fgbmk.gc_pause import collector_paused, thaw
+
+
+@pytest.fixture(autouse=True)
+def _restore():
+    was = gc.isenabled()
+    yield
+    thaw()
+    gc.unfreeze()
+    (gc.enable if was else gc.disable)()
+
+
+def test_paused_inside_then_enabled_with_the_records_frozen():
+    gc.enable()
+    gc.unfreeze()
+    with collector_paused():
+        assert not gc.isenabled()
+        made = [[i] for i in range(1000)]  # tracked containers
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= 1001
+    assert not any(gc.is_finalized(x) for x in made)  # still alive, only out of sight
+    thaw()
+    assert gc.get_freeze_count() == 0
+    thaw()  # nothing frozen: nothing happens
+    assert gc.get_freeze_count() == 0
+
+
+def test_nested_pauses_restore_the_state_once_the_outermost_ends():
+    gc.enable()
+    with collector_paused():
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+        assert not gc_pause._froze
+        thaw()  # inside a pause: nothing is given back yet
+    assert gc.isenabled()
+    assert gc_pause._froze
+
+
+def test_a_collector_disabled_before_stays_disabled_and_errors_pass_through():
+    gc.disable()
+    with pytest.raises(ZeroDivisionError), collector_paused():
+        1 / 0  # noqa: B018
+    assert not gc.isenabled()
+    assert gc_pause._depth == 0
+
+
+def test_cyclic_garbage_made_in_a_pause_is_freed_after_thaw():
+    gc.enable()
+    gc.unfreeze()
+    gc.collect()
+
+    class Node:
+        pass
+
+    with collector_paused():
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        del a, b
+    assert gc.collect() == 0  # frozen: the cycle waits
+    thaw()
+    assert gc.collect() >= 2
+
+
+def test_an_inline_session_leaves_nothing_frozen(run):
+    gc.unfreeze()
+    result = run("-m", "fgbmk_human", "--fgbmk-model=oracle", "--fgbmk-no-cache", "-k", "wine")
+    assert result.ret in (0, 5)
+    assert gc.get_freeze_count() == 0
+    assert gc.isenabled()
