@@ -214,7 +214,30 @@ def load_found(name: str, folder: Path, layout: str | None = None) -> Dataset:
             hint="convert its index files and names to UTF-8, then rerun",
         ) from None
     check_one_sample_per_file(dataset, folder)
+    check_distinct_facets(dataset, folder)
     return dataset
+
+
+def facet_key(name: str) -> str:
+    """How a taxonomy level or attribute group is written in a case id (``questions/cases``)."""
+    return name.replace(" ", "_")
+
+
+def check_distinct_facets(dataset: Dataset, folder: Path) -> None:
+    """Raise :class:`DataFormatError` when an attribute group and a taxonomy level of
+    ``dataset`` have one name (as a case id writes it): their attribute and granularity
+    cases would share an id ("skincon-concept-tf"), so one case's questions and results
+    would stand for the other's."""
+    levels = {facet_key(level): level for level in dataset.levels}
+    for group in dataset.attribute_groups:
+        level = levels.get(facet_key(group.name))
+        if level is not None:
+            raise DataFormatError(
+                folder,
+                f"dataset {dataset.name}: attribute group {group.name!r} and taxonomy level "
+                f"{level!r} have the same name, so their cases would share one id",
+                hint="rename the attribute group or the level in the dataset's index files",
+            )
 
 
 def check_one_sample_per_file(dataset: Dataset, folder: Path) -> None:

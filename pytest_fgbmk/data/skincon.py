@@ -38,6 +38,9 @@ CSV_NAME = "annotations_fitzpatrick17k.csv"
 IMAGE_DIRS = ("fitzpatrick17k", "images", "")
 EXCLUDE = "do not consider this image"
 GROUP = "concept"
+#: The one taxonomy level (the concept as a class): named apart from the attribute group, since
+#: a case id names its facet only (a level and a group of one name would share case ids).
+LEVEL = "skin concept"
 TEST_FRACTION = 0.3
 
 
@@ -125,7 +128,7 @@ def load(root: Path, *, seed: int = 0, test_fraction: float = TEST_FRACTION) -> 
         name=NAME,
         root=root,
         meta_category=META,
-        levels=("concept",),
+        levels=(LEVEL,),
         categories=categories,
         samples=tuple(samples),
         attribute_groups=(AttributeGroup(GROUP, tuple(names), "other", True),),

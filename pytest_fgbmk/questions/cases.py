@@ -92,6 +92,15 @@ def cases_for(
             out += [Case(name, GRANULARITY, level, "tf"), Case(name, GRANULARITY, level, "mc")]
             if i == len(levels) - 1:
                 out.append(Case(name, GRANULARITY, level, "sa"))
+    seen: dict[str, Case] = {}
+    for case in out:
+        other = seen.setdefault(case.id, case)
+        if other is not case:
+            raise ConfigError(
+                f"dataset {name}: the {other.task} case on {other.facet!r} and the {case.task} "
+                f"case on {case.facet!r} would share the id {case.id}; rename the attribute "
+                "group or the taxonomy level"
+            )
     return out
 
 

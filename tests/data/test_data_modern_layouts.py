@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -185,7 +186,7 @@ def test_deepfashion_attribute_types(tmp_path):
 def test_skincon_multilabel_concepts(tmp_path):
     ds = skincon.load(write_skincon(tmp_path))
     assert skincon.probe(tmp_path) is None
-    assert ds.multilabel and ds.levels == ("concept",)
+    assert ds.multilabel and ds.levels == ("skin concept",)
     assert [c.name for c in ds.categories] == [
         "vesicle",
         "papule",
@@ -266,3 +267,47 @@ def test_wine_errors(tmp_path):
     with pytest.raises(DataFormatError, match="not valid JSON") as e:
         wine.load(tmp_path / "d")
     assert e.value.line == 2
+
+
+def test_skincon_attribute_and_granularity_cases_have_distinct_ids(tmp_path):
+    """SkinCon's attribute group and its one level were both 'concept': the attribute and
+    granularity cases shared the ids skincon-concept-tf/-mc, so the run built one case's
+    questions for both and kept one of the two results."""
+    from pytest_fgbmk.data.discovery import load_dataset
+    from pytest_fgbmk.questions.cases import build_questions, cases_for
+
+    ds = load_dataset("skincon", write_skincon(tmp_path))
+    cases = cases_for(ds)
+    ids = [c.id for c in cases]
+    assert len(ids) == len(set(ids))
+    assert {"skincon-concept-tf", "skincon-skin_concept-tf"} <= set(ids)
+    by_id = {c.id: c for c in cases}
+    attribute = build_questions(ds, by_id["skincon-concept-tf"])
+    granularity = build_questions(ds, by_id["skincon-skin_concept-tf"])
+    assert {q.task for q in attribute} == {"attribute"}
+    assert {q.task for q in granularity} == {"granularity"}
+
+
+def test_a_level_and_an_attribute_group_of_one_name_are_a_data_error(tmp_path, monkeypatch):
+    from pytest_fgbmk.data.discovery import check_distinct_facets, load_found
+    from pytest_fgbmk.errors import ConfigError
+    from pytest_fgbmk.questions.cases import cases_for
+
+    folder = write_skincon(tmp_path)
+    monkeypatch.setattr(skincon, "LEVEL", "concept")
+    with pytest.raises(DataFormatError) as e:
+        load_found("skincon", folder)
+    assert str(e.value).startswith(
+        f"{folder}: dataset skincon: attribute group 'concept' and taxonomy level 'concept' "
+        "have the same name, so their cases would share one id"
+    )
+    ds = skincon.load(folder)  # built by a script, past the loader's check
+    with pytest.raises(ConfigError, match="would share the id skincon-concept-tf"):
+        cases_for(ds)
+    spaced = dataclasses.replace(ds, levels=("wing color",))
+    spaced = dataclasses.replace(
+        spaced,
+        attribute_groups=(dataclasses.replace(ds.attribute_groups[0], name="wing_color"),),
+    )
+    with pytest.raises(DataFormatError, match="'wing_color' and taxonomy level 'wing color'"):
+        check_distinct_facets(spaced, folder)
