@@ -185,7 +185,7 @@ def _in_known_folder(path: str, real_root: str, real_dirs: dict[str, str]) -> Fi
         return None
     if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
         return None
-    return (real, st.st_size, st.st_mtime_ns)
+    return (real, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 def decode_problem(path: str | Path, shown: Path | None = None) -> ImageProblem | None:
