@@ -21,38 +21,58 @@ collector's previous state. No figure or output depends on any of this.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+_lock = threading.Lock()
+#: Pauses open now, in every thread (the collector's state is the process's, not a thread's).
 _depth = 0
+#: Whether the collector was enabled when the outermost pause began.
+_enabled_before = False
+#: Whether a pause that freezes ended inside the current outermost one.
+_freeze_pending = False
 _froze = False
 
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
-    """Automatic garbage collection off inside; on leaving the outermost pause the objects
-    alive are frozen (see the module docstring) and the collector is enabled again if it
-    was enabled on entering."""
-    global _depth, _froze
-    was_enabled = gc.isenabled()
-    gc.disable()
-    _depth += 1
+def collector_paused(freeze: bool = True) -> Iterator[None]:
+    """Automatic garbage collection off inside; when the outermost pause ends (in any
+    thread), the collector is enabled again if it was enabled when that pause began, and,
+    if this or a nested pause asked to ``freeze``, the objects alive are frozen (see the
+    module docstring).
+
+    The state is kept per process, not per pause: two threads whose pauses overlap
+    (thread A enters, B enters, A leaves, B leaves) leave the collector as it was before A
+    entered. (Each pause remembering the state it saw left the collector off for good:
+    B saw it disabled by A, and B's exit came last.)"""
+    global _depth, _enabled_before, _freeze_pending, _froze
+    with _lock:
+        if _depth == 0:
+            _enabled_before = gc.isenabled()
+            gc.disable()
+        _depth += 1
     try:
         yield
     finally:
-        _depth -= 1
-        if _depth == 0:
-            gc.freeze()
-            _froze = True
-            if was_enabled:
-                gc.enable()
+        with _lock:
+            _depth -= 1
+            _freeze_pending = _freeze_pending or freeze
+            if _depth == 0:
+                if _freeze_pending:
+                    gc.freeze()
+                    _froze = True
+                    _freeze_pending = False
+                if _enabled_before:
+                    gc.enable()
 
 
 def thaw() -> None:
     """Give the objects frozen by :func:`collector_paused` back to the collector (none
-    frozen: nothing happens). Objects frozen by someone else before are given back too:
-    ``gc`` keeps one permanent generation per process."""
+    frozen, or a pause still open: nothing happens). Objects frozen by someone else before
+    are given back too: ``gc`` keeps one permanent generation per process."""
     global _froze
-    if _froze and _depth == 0:
-        gc.unfreeze()
-        _froze = False
+    with _lock:
+        if _froze and _depth == 0:
+            gc.unfreeze()
+            _froze = False

@@ -72,8 +72,47 @@ def test_cyclic_garbage_made_in_a_pause_is_freed_after_thaw():
 
 
 def test_an_inline_session_leaves_nothing_frozen(run):
+    gc.enable()
     gc.unfreeze()
     result = run("-m", "fgbmk_human", "--fgbmk-model=oracle", "--fgbmk-no-cache", "-k", "wine")
     assert result.ret in (0, 5)
     assert gc.get_freeze_count() == 0
     assert gc.isenabled()
+
+
+def test_overlapping_pauses_of_two_threads_leave_the_collector_as_it_was():
+    """Thread A enters, B enters, A leaves, B leaves: B saw the collector off (A's pause)
+    and, remembering that, left it off for the rest of the process."""
+    import threading
+
+    gc.enable()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def a() -> None:
+        with collector_paused():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def b() -> None:
+        a_in.wait(5)
+        with collector_paused(freeze=False):
+            b_in.set()
+            a_out.wait(5)
+            assert not gc.isenabled()  # A has left; B's pause still holds
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert gc.isenabled()
+    assert gc_pause._depth == 0 and gc_pause._froze  # A asked to freeze: done at the end
+
+
+def test_a_pause_without_freeze_freezes_nothing():
+    gc.enable()
+    gc.unfreeze()
+    with collector_paused(freeze=False):
+        assert not gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
