@@ -67,6 +67,21 @@ class PairedTest:
         return self.delta < 0 and -self.delta >= self.min_drop - _EPS
 
 
+def p_and_threshold(p: float, threshold: float, digits: int = 3) -> tuple[str, str]:
+    """``p`` and the ``threshold`` it is compared with, written with ``digits`` significant
+    digits, or more until the written values keep their order: ``p > threshold`` never
+    prints as two equal numbers ("p=0.00195 p_threshold=0.00195" for a passing case whose
+    p is 2**-9 = 0.001953125 and whose threshold is just below it). Equal values print
+    equal; at most 17 digits (a float's round trip)."""
+    for d in range(digits, 18):
+        ps, ts = f"{p:.{d}g}", f"{threshold:.{d}g}"
+        if (float(ps) > float(ts)) == (p > threshold) and (float(ps) < float(ts)) == (
+            p < threshold
+        ):
+            return ps, ts
+    return repr(p), repr(threshold)
+
+
 def needed_count(n: int, min_drop: float) -> int:
     """Net right→wrong items a drop of ``min_drop`` points needs on ``n`` items (≥ 1)."""
     if n <= 0:

@@ -46,6 +46,7 @@ from pytest_fgbmk.stats import (
     grouped_test,
     mcnemar_counts,
     mcnemar_drop,
+    p_and_threshold,
     sign_flip_drop,
     thresholds_if_dropped,
 )
@@ -321,11 +322,12 @@ class BaselineGate:
         overall = test.overall if isinstance(test, CaseTest) else test
         fails = test.fails(t) if isinstance(test, CaseTest) else (test.p <= t and test.margin_met)
         base_value = c.stored.value
+        p_shown, t_shown = p_and_threshold(test.p, t)
         props = (
             ("baseline", f"{base_value:.2f}"),
             ("delta", f"{overall.delta:+.2f}"),
-            ("p", f"{test.p:.3g}"),
-            ("p_threshold", f"{t:.3g}"),
+            ("p", p_shown),
+            ("p_threshold", t_shown),
             ("family_size", str(self.family_size)),
             *((("family_decided", str(self.family_decided)),) if self._decided else ()),
             ("baseline_file", str(rel)),
@@ -368,10 +370,11 @@ class BaselineGate:
         m = entry.measurement
         overall = test.overall if isinstance(test, CaseTest) else test
         how = "run-level" if self._decided else f"Bonferroni over {self.family_size} cases"
+        p_shown, t_shown = p_and_threshold(test.p, t, digits=2)
         lines = [
-            f"{entry.case_id}: {m.metric} dropped significantly ({how} threshold p <= {t:.2g}, "
+            f"{entry.case_id}: {m.metric} dropped significantly ({how} threshold p <= {t_shown}, "
             f"margin {self.min_drop:g} pt): {-overall.delta:.1f} points, "
-            f"{stored.value:.1f} → {m.value:.1f} (p={test.p:.2g}, n={m.n})",
+            f"{stored.value:.1f} → {m.value:.1f} (p={p_shown}, n={m.n})",
         ]
         header = ("", "baseline", "now", "delta", "95% interval (now)", "p", "n")
         row = (
@@ -380,7 +383,7 @@ class BaselineGate:
             f"{m.value:.1f}",
             f"{overall.delta:+.1f}",
             f"[{m.low:.1f}, {m.high:.1f}]",
-            f"{test.p:.2g}",
+            p_shown,
             str(m.n),
         )
         lines += _table([header, row])
