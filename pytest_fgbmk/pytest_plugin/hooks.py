@@ -70,6 +70,7 @@ from pytest_fgbmk.report.terminal import (
     format_missing,
     format_table,
     format_throughput,
+    format_unreadable,
 )
 from pytest_fgbmk.run.options import NO_MODEL_REASON
 from pytest_fgbmk.run.run import Run, Selected
@@ -643,6 +644,8 @@ class ResultCollector:
             terminalreporter.write_line(line)
         for line in format_exact(list(self.rows.values())):
             terminalreporter.write_line(line)
+        for line in format_unreadable(list(self.rows.values())):
+            terminalreporter.write_line(line, yellow=True)
         self._verdict_notes(terminalreporter, run)
         fingerprints = list(self.fingerprints)
         per_process = dict(sorted(self.worker_stats.items())) or {0: ctx.stats}

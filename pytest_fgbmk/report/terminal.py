@@ -374,6 +374,36 @@ def format_judged(rows: Sequence[SummaryRow]) -> list[str]:
     ]
 
 
+#: A case whose share of unparsed answers (percent) reaches this is named by
+#: :func:`format_unreadable`: most of what the model said was not read as an answer.
+UNREADABLE_RATE = 50.0
+
+
+def format_unreadable(rows: Sequence[SummaryRow]) -> list[str]:
+    """Cases where at least :data:`UNREADABLE_RATE` percent of the answers were unparsed:
+    the model mostly did not answer in the form asked (a letter where options are names,
+    prose without a yes or no), so strict scoring counts those answers wrong and the case's
+    value says more about the answer format than about the images. A notice, not a
+    verdict: the gate still decides each case on its paired outcomes. Empty when no case
+    reaches the rate; at most two lines of 100 columns."""
+    bad = sorted(
+        (r for r in rows if r.n and r.unparsed_rate >= UNREADABLE_RATE), key=SummaryRow.sort_key
+    )
+    if not bad:
+        return []
+    worst = max(r.unparsed_rate for r in bad)
+    names = ", ".join(r.case or r.test for r in bad)
+    head = (
+        f"fgbmk answers: {len(bad)} of {len(rows)} cases had >= {UNREADABLE_RATE:.0f}% of "
+        f"answers unparsed (up to {worst:.0f}%): "
+    )
+    return [
+        _clip(head + names, 100),
+        "  answers not in the form asked: check the model's prompt format, --fgbmk-templates, "
+        "--fgbmk-judge",
+    ]
+
+
 def format_exact(rows: Sequence[SummaryRow]) -> list[str]:
     """The robustness cases' PGD top-1 beside the exact worst case of the same ball (the
     certificate: no perturbation in the ball does worse), one line each; none without them."""
