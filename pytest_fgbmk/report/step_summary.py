@@ -17,6 +17,7 @@ COLUMNS = (
     ("Δ pts", "delta"),
     ("p", "p"),
     ("threshold", "p_threshold"),
+    ("mdd pts", "mdd"),
     ("n", "n"),
 )
 ICONS = {"failed": "❌ regressed", "improved": "⬆️ improved", "passed": "✅", "skipped": "⏭️"}

@@ -129,3 +129,28 @@ def test_the_documented_workflow_is_valid_yaml_and_uses_only_options_that_exist(
     assert rewrite["if"].strip() == "${{ inputs.update_baselines }}"
     assert "--pyargs pytest_fgbmk.suites" in runs[gate["name"]]
     assert flow[True]["workflow_dispatch"]["inputs"]["update_baselines"]["type"] == "boolean"
+
+
+def test_the_table_states_each_case_mdd_beside_its_threshold():
+    """Issue 13 point 4: the power each case states reaches the CI job summary too."""
+    props = {
+        "case": "c-x-tf",
+        "metric": "accuracy",
+        "value": "80.00",
+        "baseline": "80.00",
+        "delta": "+0.00",
+        "p": "1",
+        "p_threshold": "0.0019531",
+        "mdd": "58.3",
+        "n": "12",
+    }
+    text = markdown_verdicts(
+        [(props, "passed"), ({**props, "case": "d", "mdd": "inf"}, "passed")], title="t"
+    )
+    assert (
+        "| case | verdict | metric | baseline | now | Δ pts | p | threshold | mdd pts | n |" in text
+    )
+    assert (
+        "| `c-x-tf` | ✅ | accuracy | 80.00 | 80.00 | +0.00 | 1 | 0.0019531 | 58.3 | 12 |" in text
+    )
+    assert "| `d` | ✅ | accuracy | 80.00 | 80.00 | +0.00 | 1 | 0.0019531 | inf | 12 |" in text
