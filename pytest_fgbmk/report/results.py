@@ -590,20 +590,22 @@ def _first_line_is_json(path: Path) -> bool:
 def read_results(path: Path) -> RunResults:
     """Read and check a results.json; a wrong file raises DataFormatError naming it."""
     path = resolve_results(Path(path))
+    beside = path.parent / RESULTS_NAME
+    give = (
+        f"give {shown_path(beside)}"
+        if beside.is_file() and beside != path
+        else "give the results.json that pytest --fgbmk-report DIR wrote"
+    )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
-        raise DataFormatError(path, "not UTF-8 text; is this a results.json?") from None
+        raise DataFormatError(path, "not UTF-8 text, so not a results.json", hint=give) from None
     except json.JSONDecodeError as e:
         if e.msg == "Extra data" and _first_line_is_json(path):
-            beside = path.parent / RESULTS_NAME
-            raise DataFormatError(
-                path,
-                "a JSON-lines file (one object per line, like samples.jsonl), not a results.json",
-                hint=f"give {shown_path(beside)}"
-                if beside.is_file() and beside != path
-                else "give the results.json that pytest --fgbmk-report DIR wrote beside it",
-            ) from None
+            what = "a JSON-lines file (one object per line, like samples.jsonl), not a results.json"
+            raise DataFormatError(path, what, hint=give) from None
+        if path.suffix.lower() in (".html", ".htm"):
+            raise DataFormatError(path, "an HTML report, not a results.json", hint=give) from None
         raise DataFormatError(path, f"not valid JSON: {e.msg}", line=e.lineno) from None
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise DataFormatError(

@@ -286,7 +286,19 @@ def test_a_json_lines_file_given_for_results_says_so(tmp_path, with_results_besi
     if with_results_beside:
         assert text.endswith(f"(give {tmp_path / 'results.json'})")
     else:
-        assert "give the results.json that pytest --fgbmk-report DIR wrote beside it" in text
+        assert "give the results.json that pytest --fgbmk-report DIR wrote" in text
+
+
+def test_the_html_report_given_for_results_names_the_results_beside_it(tmp_path):
+    """``fgbmk flips run/report.html …`` said 'not valid JSON: Expecting value'."""
+    write_results(RunResults(run_info("m"), (), None), tmp_path)
+    path = tmp_path / "report.html"
+    path.write_text("<!DOCTYPE html><html></html>")
+    with pytest.raises(DataFormatError) as e:
+        read_results(path)
+    assert str(e.value) == (
+        f"{path}: an HTML report, not a results.json (give {tmp_path / 'results.json'})"
+    )
 
 
 def test_a_sample_line_is_json_dumps_of_the_record_with_its_fields_in_order():
