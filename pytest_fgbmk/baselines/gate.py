@@ -94,12 +94,17 @@ def sanity_verdict(case_id: str, m: Measurement) -> Verdict:
 
 @dataclass(frozen=True)
 class Entry:
-    """One case as the gate sees it: its measurement and its stored baseline (text or None)."""
+    """One case as the gate sees it: its measurement and its stored baseline (text or None).
+
+    ``unreadable``: why the baseline file could not be read as text (not UTF-8, a folder in
+    its place …; :meth:`~pytest_fgbmk.baselines.store.BaselineStore.read`), ``text`` None.
+    """
 
     case_id: str
     measurement: Measurement
     path: Path
     text: str | None
+    unreadable: DataFormatError | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,12 @@ class _Compared:
     stored: Stored | None
     test: PairedTest | CaseTest | None
     problem: str | None
+
+
+def _corrupt(exc: DataFormatError) -> str:
+    """A compare problem from a baseline that cannot be read: ``corrupt: REASON (line N)``."""
+    where = f" (line {exc.line})" if exc.line is not None else ""
+    return f"corrupt: {exc.detail}{where}"
 
 
 class BaselineGate:
@@ -152,6 +163,8 @@ class BaselineGate:
 
     def compare(self, entry: Entry) -> _Compared:
         """Parse the baseline and run the paired test (or say why it cannot be compared)."""
+        if entry.unreadable is not None:
+            return _Compared(None, None, _corrupt(entry.unreadable))
         if entry.text is None:
             return _Compared(None, None, "missing")
         try:
@@ -161,8 +174,7 @@ class BaselineGate:
         except NewerBaseline as exc:
             return _Compared(None, None, f"newer: {exc}")
         except DataFormatError as exc:  # the verdict names the file and the fix
-            where = f" (line {exc.line})" if exc.line is not None else ""
-            return _Compared(None, None, f"corrupt: {exc.detail}{where}")
+            return _Compared(None, None, _corrupt(exc))
         # the user's settings first: a changed --fgbmk-limit also changes the rules recorded
         diff = differences(stored, entry.measurement, ids=False)
         if not diff:

@@ -176,6 +176,11 @@ def build_record(m: Measurement, model_fingerprint: str | None = None) -> dict[s
     }
 
 
+#: What to do with a baseline file that cannot be read (the plugin's messages print the
+#: command itself).
+REWRITE_HINT = "restore it from version control, or rewrite it with --fgbmk-update-baselines"
+
+
 def dump_record(record: Mapping[str, Any]) -> str:
     """JSON text: one key per line, the long outcome strings each on one line."""
     return json.dumps(record, indent=2, ensure_ascii=False) + "\n"
@@ -200,7 +205,9 @@ class Stored:
 
 def parse_record(text: str, path: Path) -> Stored:
     """Parse a baseline file; a broken one raises :class:`DataFormatError` naming it."""
-    hint = "restore it from version control, or rewrite it with --fgbmk-update-baselines"
+    hint = REWRITE_HINT
+    if not text.strip():
+        raise DataFormatError(path, f"empty ({len(text.encode())} bytes)", hint=hint)
     try:
         rec = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -7,6 +7,7 @@ a script agree on every path). ``alias`` is the model spec's name unless one is 
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import shlex
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_fgbmk.baselines.record import dump_record
-from pytest_fgbmk.errors import ConfigError
+from pytest_fgbmk.baselines.record import REWRITE_HINT, dump_record
+from pytest_fgbmk.errors import ConfigError, DataFormatError
 
 UPDATE_FLAG = "--fgbmk-update-baselines"
 SUFFIX = ".json"
@@ -134,20 +135,53 @@ class BaselineStore:
 
     @staticmethod
     def read(path: Path) -> str | None:
-        """The file's text; None when it does not exist; a marker text when unreadable."""
+        """The file's text; None when it does not exist.
+
+        :class:`DataFormatError` naming the file and saying why when it cannot be read as
+        a baseline's text (:func:`decode_baseline`; a folder in its place; the OS refuses).
+        """
         try:
-            return path.read_text(encoding="utf-8")
+            data = path.read_bytes()
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError) as exc:
-            return f"<unreadable: {exc}>"
+        except IsADirectoryError:
+            raise DataFormatError(path, FOLDER, hint=REWRITE_HINT) from None
+        except OSError as exc:
+            reason = f"unreadable: {exc.strerror or exc}"
+            raise DataFormatError(path, reason, hint=REWRITE_HINT) from None
+        return decode_baseline(data, path)
+
+    @staticmethod
+    def make_room(path: Path) -> None:
+        """Clear ``path`` for a new baseline: an empty folder in its place is removed.
+
+        :class:`DataFormatError` when a folder holding files is there (it is never
+        deleted: the user moves it away). A file, whatever it holds, is left for the
+        write to replace.
+        """
+        if path.is_dir() and not path.is_symlink():
+            try:
+                path.rmdir()
+            except OSError:
+                raise DataFormatError(
+                    path,
+                    "is a folder holding files, not a baseline file",
+                    hint="move it away, then rerun the command to write the baseline",
+                ) from None
 
     @staticmethod
     def write(path: Path, record: dict[str, Any]) -> bool:
-        """Write ``record`` atomically; True when the file changed."""
+        """Write ``record`` atomically; True when the file changed.
+
+        A corrupt or undecodable file is overwritten, an empty folder in its place
+        removed; :class:`DataFormatError` for a folder holding files (:meth:`make_room`).
+        """
         text = dump_record(record)
-        if BaselineStore.read(path) == text:
-            return False
+        try:
+            if BaselineStore.read(path) == text:
+                return False
+        except DataFormatError:
+            BaselineStore.make_room(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=SUFFIX)
         try:
@@ -158,3 +192,58 @@ class BaselineStore:
             Path(tmp).unlink(missing_ok=True)
             raise
         return True
+
+
+#: What a folder standing where a baseline file belongs is reported as.
+FOLDER = "a folder, not a file"
+#: How many leading bytes :func:`decode_baseline` inspects for UTF-16 without a byte-order mark.
+_SNIFF = 64
+
+
+def decode_baseline(data: bytes, path: Path) -> str:
+    """``data`` (a baseline file's bytes) as text; :class:`DataFormatError` naming ``path``
+    and the reason when it is not what a baseline is written as (UTF-8, no byte-order mark).
+
+    The reasons: ``UTF-16 text, not UTF-8`` (a UTF-16 byte-order mark, or ASCII text with
+    every other byte NUL: ``iconv -t utf-16``, an editor's "Unicode" save); ``binary data,
+    not UTF-8 JSON text`` (other NUL bytes); ``UTF-8 with a byte-order mark``; ``not UTF-8
+    text: byte 0xNN`` with its line (a Latin-1 or other 8-bit byte).
+    """
+    head = data[:_SNIFF]
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _utf16_without_bom(head):
+        raise DataFormatError(
+            path, "UTF-16 text, not UTF-8 (saved re-encoded)", line=1, hint=REWRITE_HINT
+        )
+    if b"\0" in data:
+        at = data.index(b"\0")
+        line = data.count(b"\n", 0, at) + 1
+        raise DataFormatError(
+            path, "binary data, not UTF-8 JSON text", line=line, hint=REWRITE_HINT
+        )
+    if data.startswith(codecs.BOM_UTF8):
+        raise DataFormatError(
+            path,
+            "UTF-8 with a byte-order mark (an editor added it; baselines have none)",
+            line=1,
+            hint=REWRITE_HINT,
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataFormatError(
+            path,
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} (Latin-1 or another 8-bit encoding?)",
+            line=line,
+            hint=REWRITE_HINT,
+        ) from None
+
+
+def _utf16_without_bom(head: bytes) -> bool:
+    """Whether ``head`` looks like ASCII text in UTF-16 with no byte-order mark: an even
+    length of at least 4 bytes, one of the two byte positions all NUL, the other none."""
+    if len(head) < 4:
+        return False
+    head = head[: len(head) // 2 * 2]
+    even, odd = head[0::2], head[1::2]
+    return (not any(odd) and all(even)) or (not any(even) and all(odd))

@@ -8,7 +8,8 @@ answer of the model. What is refused, and how it is found:
 ============  ================================================================
 kind          found by
 ============  ================================================================
-outside root  the real path (symlinks resolved) is not inside the dataset's root
+outside root  the real path (symlinks resolved) is not inside the dataset's root; the
+              message names the symlinked folder inside the dataset leading there
 missing       no file there (also a symlink whose target is gone)
 unreadable    the OS refuses it (permissions), or it is not a regular file
 empty         0 bytes
@@ -95,13 +96,23 @@ class ImageRef:
     root: Path
 
 
+#: A symlinked folder through which an image leaves its dataset's root: (the link as the
+#: image's path names it, absolute; the real folder it points to).
+FolderLink = tuple[str, str]
+
+
 @dataclass(frozen=True)
 class ImageProblem:
-    """Why one image cannot be used: ``kind`` (one of the module's kinds) and ``detail``."""
+    """Why one image cannot be used: ``kind`` (one of the module's kinds) and ``detail``.
+
+    ``via``: for an image outside the root, the symlinked folder inside the dataset that
+    leads it there (``CUB_200_2011/images -> /fast/disk/images``), if one does.
+    """
 
     path: Path
     kind: str
     detail: str = ""
+    via: FolderLink | None = None
 
     def line(self) -> str:
         """``PATH: KIND (detail)``, as the data error lists it."""
@@ -131,13 +142,17 @@ class Verification:
 
 
 def locate(
-    path: Path, real_root: str, real_dirs: dict[str, str] | None = None
+    path: Path,
+    real_root: str,
+    real_dirs: dict[str, str] | None = None,
+    links: dict[str, FolderLink | None] | None = None,
 ) -> FileKey | ImageProblem:
     """The file's key for the record, or the problem found without opening it.
 
     ``real_root``: ``os.path.realpath`` of the dataset root (resolved once by the caller).
     Checks, in order: the real path stays inside the root, the file exists, is a regular
-    file the OS lets us stat, and is not empty.
+    file the OS lets us stat, and is not empty. A file outside the root names the symlink
+    that leads it there (:func:`leaving_link`; ``links``: its memo, by folder).
 
     ``real_dirs``: folder → its real path, filled as files are located (a run's images
     share a few thousand folders). A file that is itself no symlink then costs one
@@ -149,8 +164,8 @@ def locate(
         if found is not None:
             return found
     real = os.path.realpath(path)
-    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
-        return ImageProblem(path, OUTSIDE, f"resolves to {real}, outside {real_root}")
+    if not _within(real, real_root):
+        return _outside(path, real, real_root, links)
     try:
         st = os.stat(real)
     except FileNotFoundError:
@@ -165,6 +180,54 @@ def locate(
     if st.st_size == 0:
         return ImageProblem(path, EMPTY)
     return (real, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def _within(real: str, real_root: str) -> bool:
+    """Whether the real path ``real`` is ``real_root`` or inside it."""
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _outside(
+    path: Path, real: str, real_root: str, links: dict[str, FolderLink | None] | None
+) -> ImageProblem:
+    """The problem of ``path``, whose real path ``real`` is outside ``real_root``: the
+    symlinked folder or the symlink that leads it there, named when one does."""
+    shown = os.path.abspath(path)
+    folder = os.path.dirname(shown)
+    if links is not None and folder in links:
+        via = links[folder]
+    else:
+        via = leaving_link(folder, real_root)
+        if links is not None:
+            links[folder] = via
+    if via is not None:
+        return ImageProblem(
+            path, OUTSIDE, f"in the symlinked folder {via[0]} -> {via[1]}, outside {real_root}", via
+        )
+    if os.path.islink(shown) and _within(os.path.realpath(folder), real_root):
+        return ImageProblem(path, OUTSIDE, f"a symlink to {real}, outside {real_root}")
+    return ImageProblem(path, OUTSIDE, f"resolves to {real}, outside {real_root}")
+
+
+def leaving_link(folder: str, real_root: str) -> FolderLink | None:
+    """The symlink through which ``folder`` (an absolute path) leaves ``real_root``: the
+    first of its ancestors (or itself), walking down from ``/``, that is a symlink whose
+    real path is outside the root while its parent's is inside; None when there is none
+    (the folder is never inside the root, or a ``..`` leads it out).
+
+    Returns (the link, its real target). Cost: one ``realpath`` per path component down to
+    the link.
+    """
+    parts = Path(folder).parts
+    inside = False
+    for i in range(1, len(parts) + 1):
+        prefix = os.path.join(*parts[:i])
+        real = os.path.realpath(prefix)
+        if _within(real, real_root):
+            inside = True
+        elif inside:
+            return (prefix, real) if os.path.islink(prefix) else None
+    return None
 
 
 def _in_known_folder(path: str, real_root: str, real_dirs: dict[str, str]) -> FileKey | None:
@@ -250,11 +313,14 @@ def verify_images(
     unique = list({r.path: r for r in refs}.values())
     real_roots = {root: os.path.realpath(root) for root in {r.root for r in unique}}
     real_dirs: dict[str, str] = {}
+    links: dict[str, FolderLink | None] = {}
     problems: list[ImageProblem] = []
     located: list[tuple[ImageRef, FileKey]] = []
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="fgbmk-verify") as pool:
         for block in _blocks(unique):
-            found = _mapped(pool, lambda r: locate(r.path, real_roots[r.root], real_dirs), block)
+            found = _mapped(
+                pool, lambda r: locate(r.path, real_roots[r.root], real_dirs, links), block
+            )
             for ref, where in zip(block, found, strict=True):
                 if isinstance(where, ImageProblem):
                     problems.append(where)
@@ -303,14 +369,31 @@ def broken_images_error(problems: Sequence[ImageProblem], checked: int) -> DataE
         kinds[p.kind] = kinds.get(p.kind, 0) + 1
     # the commonest kind first, ties by name
     counts = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    hint = (
+        "restore or replace these files (or remove them from the dataset's index), "
+        "then rerun; a broken image is a data error, never scored as a wrong answer"
+    )
+    links = sorted({p.via for p in problems if p.via is not None})
+    if links:
+        advice = [
+            f"{link} is a symlinked folder inside the dataset that points outside it, to "
+            f"{target} ({sum(1 for p in problems if p.via == (link, target))} images): "
+            "an image must stay inside the dataset's real folder, so symlink the whole "
+            "dataset folder instead (keep the dataset folder itself on the other disk, "
+            f"with {os.path.basename(link)}/ inside it, and link to it), or copy {target} "
+            "in place of the link; then rerun"
+            for link, target in links[:3]
+        ]
+        if len(links) > 3:
+            advice.append(f"… and {len(links) - 3} more symlinked folders like these")
+        if any(p.via is None for p in problems):
+            advice.append("for the other files: " + hint)
+        hint = "\n".join(advice)
     return DataError(
         f"{len(problems)} of {checked} images the selected cases need cannot be used "
         f"({counts}); no case was scored",
         [p.line() for p in problems],
-        hint=(
-            "restore or replace these files (or remove them from the dataset's index), "
-            "then rerun; a broken image is a data error, never scored as a wrong answer"
-        ),
+        hint=hint,
     )
 
 

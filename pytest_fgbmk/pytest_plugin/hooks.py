@@ -469,7 +469,10 @@ class CaseGate:
         extension = extension_for(g.store)
         shown = run.shown(baseline_path(extension, self.request.node))
         if g.update:
-            what = write_baseline(self.request, extension, run.record(measurement))
+            try:
+                what = write_baseline(self.request, extension, run.record(measurement))
+            except FgbmkError as exc:  # a folder holding files in its place …: one line
+                return Verdict(False, f"{case_id}: baseline not written: {exc}")
             return Verdict(
                 True,
                 f"{case_id}: baseline {what}: {shown}",

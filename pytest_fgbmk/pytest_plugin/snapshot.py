@@ -26,6 +26,7 @@ from syrupy.location import PyTestLocation
 
 from pytest_fgbmk.baselines.record import dump_record
 from pytest_fgbmk.baselines.store import BaselineStore
+from pytest_fgbmk.errors import DataFormatError
 
 
 class BaselineExtension(SingleFileSnapshotExtension):
@@ -35,6 +36,18 @@ class BaselineExtension(SingleFileSnapshotExtension):
     _write_mode = WriteMode.TEXT
     root = "baselines"
     alias = "default"
+
+    def read_snapshot_data_from_location(
+        self, *, snapshot_location: str, snapshot_name: str, session_id: str
+    ) -> str | None:
+        """The baseline's text; None (no baseline: syrupy writes one) when there is none or
+        it cannot be read as text (not UTF-8, a folder in its place …: see
+        :meth:`BaselineStore.read`), so an update overwrites a corrupt file. syrupy's own
+        reader raised ``UnicodeDecodeError`` there, which its assertion swallowed."""
+        try:
+            return BaselineStore.read(Path(snapshot_location))
+        except DataFormatError:
+            return None
 
     def serialize(self, data: Any, **kwargs: Any) -> str:
         return dump_record(data) if isinstance(data, dict) else str(data)
@@ -64,11 +77,24 @@ def baseline_path(extension: type[BaselineExtension], item: pytest.Item) -> Path
 def write_baseline(
     request: pytest.FixtureRequest, extension: type[BaselineExtension], record: dict[str, Any]
 ) -> str:
-    """Write ``record`` as the test's baseline through syrupy; ``written`` or ``unchanged``."""
+    """Write ``record`` as the test's baseline through syrupy; ``written`` or ``unchanged``.
+
+    A corrupt or undecodable file is overwritten and an empty folder in its place removed.
+    :class:`DataFormatError` naming the file: a folder holding files is there
+    (:meth:`BaselineStore.make_room`), or syrupy could not write it (with its reason).
+    """
     snapshot = request.getfixturevalue("snapshot").use_extension(extension)
     writer = dataclasses.replace(snapshot, update_snapshots=True)
     path = baseline_path(extension, request.node)
-    before = BaselineStore.read(path)
-    if not (writer == record):
-        raise AssertionError(f"syrupy could not write the baseline {path}")
+    try:
+        before = BaselineStore.read(path)
+    except DataFormatError:
+        before = None
+        BaselineStore.make_room(path)
+    written = writer == record  # syrupy's assertion: compares, then writes
+    if not written:
+        results = writer.executions
+        exc = results[max(results)].exception if results else None
+        why = f"{type(exc).__name__}: {exc}" if exc is not None else "no reason given"
+        raise DataFormatError(path, f"syrupy could not write this baseline ({why})")
     return "unchanged" if before == dump_record(record) else "written"

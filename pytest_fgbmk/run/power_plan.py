@@ -86,10 +86,10 @@ class Plan:
 
 def _baseline(path) -> tuple[str, float, np.ndarray] | None:
     """(encoding, value, per-sample outcomes) of a readable baseline, else None."""
-    text = BaselineStore.read(path) if path is not None else None
-    if text is None:
-        return None
     try:
+        text = BaselineStore.read(path) if path is not None else None
+        if text is None:
+            return None
         stored = parse_record(text, path)
     except (DataFormatError, ValueError):
         return None

@@ -43,7 +43,7 @@ from pytest_fgbmk.data.verify import (
     open_record,
     verify_images,
 )
-from pytest_fgbmk.errors import DataError, FgbmkError
+from pytest_fgbmk.errors import DataError, DataFormatError, FgbmkError
 from pytest_fgbmk.gc_pause import collector_paused
 from pytest_fgbmk.run.context import RunContext
 from pytest_fgbmk.run.data import image_refs
@@ -414,7 +414,11 @@ class Run:
             if m is None:
                 continue
             path = self.baseline_path(s)
-            entries.append(Entry(s.id, m, self.shown(path), BaselineStore.read(path)))
+            try:
+                text, unreadable = BaselineStore.read(path), None
+            except DataFormatError as exc:  # not UTF-8, a folder …: the case's verdict says
+                text, unreadable = None, exc
+            entries.append(Entry(s.id, m, self.shown(path), text, unreadable))
         gate.decide_family(entries)
         self.state.family_decided = gate.family_decided
         for e in entries:
@@ -424,7 +428,8 @@ class Run:
     def write_baselines(self) -> dict[str, bool]:
         """Write every measured case's baseline through the store (a script's update).
 
-        Returns, by case id, whether the file changed.
+        Returns, by case id, whether the file changed. A corrupt or undecodable file is
+        overwritten; :class:`DataFormatError` for a folder holding files in a baseline's place.
         """
         out = {}
         for s in self.selected:

@@ -182,14 +182,81 @@ def test_a_symlink_outside_the_root(root, tmp_path):
     (root / "in.jpg").symlink_to(outside)
     p = check_image(root / "in.jpg", root)
     assert p.kind == OUTSIDE
-    assert p.detail == f"resolves to {outside}, outside {root}"
+    assert p.detail == f"a symlink to {outside}, outside {root}" and p.via is None
 
 
 def test_a_symlinked_folder_outside_the_root(root, tmp_path):
     (tmp_path / "other").mkdir()
     _write(tmp_path / "other", "a.jpg", _encoded("JPEG"))
     (root / "sub").symlink_to(tmp_path / "other")
-    assert check_image(root / "sub" / "a.jpg", root).kind == OUTSIDE
+    p = check_image(root / "sub" / "a.jpg", root)
+    assert p.kind == OUTSIDE and p.via == (str(root / "sub"), str(tmp_path / "other"))
+    assert (
+        p.detail
+        == f"in the symlinked folder {root / 'sub'} -> {tmp_path / 'other'}, outside {root}"
+    )
+
+
+def test_a_symlinked_images_folder_names_the_link_and_says_to_link_the_whole_dataset(tmp_path):
+    """The common ``CUB_200_2011/images -> /fast/disk/images`` setup: refused (the real path
+    must stay inside the dataset root), but the message names the link, where it points,
+    and what to do instead; the link is found once for the files of a folder."""
+    fast = tmp_path / "fast" / "disk" / "images"
+    for sub in ("001.Albatross", "002.Auklet"):
+        (fast / sub).mkdir(parents=True)
+        for i in range(3):
+            _write(fast / sub, f"{i}.jpg", _encoded("JPEG", seed=i))
+    root = tmp_path / "datasets" / "CUB_200_2011"
+    root.mkdir(parents=True)
+    (root / "images").symlink_to(fast)
+    _write(root, "inside.jpg", _encoded("JPEG"))
+    refs = [
+        ImageRef(root / "images" / s / f"{i}.jpg", root)
+        for s in ("001.Albatross", "002.Auklet")
+        for i in range(3)
+    ]
+    found = verify_images([*refs, ImageRef(root / "inside.jpg", root)], workers=2)
+    assert {p.kind for p in found.problems} == {OUTSIDE} and len(found.problems) == 6
+    assert {p.via for p in found.problems} == {(str(root / "images"), str(fast))}
+    lines = str(broken_images_error(found.problems, found.checked)).splitlines()
+    assert lines[1] == (
+        f"  {root / 'images' / '001.Albatross' / '0.jpg'}: outside the dataset root (in the "
+        f"symlinked folder {root / 'images'} -> {fast}, outside {root})"
+    )
+    assert lines[-1] == (
+        f"{root / 'images'} is a symlinked folder inside the dataset that points outside it, "
+        f"to {fast} (6 images): an image must stay inside the dataset's real folder, so "
+        "symlink the whole dataset folder instead (keep the dataset folder itself on the "
+        f"other disk, with images/ inside it, and link to it), or copy {fast} in place of "
+        "the link; then rerun"
+    )
+    assert "restore or replace" not in "\n".join(lines)
+    # the fix the message gives: the whole dataset folder linked from the other disk
+    (root / "images").unlink()
+    real = tmp_path / "fast" / "disk" / "CUB_200_2011"
+    real.mkdir()
+    fast.rename(real / "images")
+    linked = tmp_path / "datasets" / "CUB_linked"
+    linked.symlink_to(real)
+    refs = [ImageRef(linked / r.path.relative_to(root), linked) for r in refs]
+    assert verify_images(refs, workers=2).ok
+
+
+def test_a_symlinked_folder_among_other_problems_keeps_the_general_hint(root, tmp_path):
+    (tmp_path / "other").mkdir()
+    _write(tmp_path / "other", "a.jpg", _encoded("JPEG"))
+    (root / "sub").symlink_to(tmp_path / "other")
+    problems = [check_image(root / "sub" / "a.jpg", root), check_image(root / "gone.jpg", root)]
+    assert [p.kind for p in problems] == [OUTSIDE, MISSING]
+    lines = str(broken_images_error(problems, 2)).splitlines()
+    assert lines[-2].startswith(f"{root / 'sub'} is a symlinked folder inside the dataset")
+    assert lines[-1].startswith("for the other files: restore or replace these files")
+
+
+def test_leaving_link_is_none_when_no_symlink_leads_out(root, tmp_path):
+    (root / "plain").mkdir()
+    assert verify.leaving_link(str(root / "plain"), str(root)) is None
+    assert verify.leaving_link(str(tmp_path / "elsewhere"), str(root)) is None
 
 
 def test_a_symlink_that_stays_inside_the_root_passes(root):

@@ -71,6 +71,27 @@ def test_deleting_5_of_12_test_images_stops_knowledge_bias_naming_them(data, tmp
     assert text.splitlines()[1:6] == [f"  {p}: missing" for p in sorted(deleted)]
 
 
+def test_a_symlinked_images_folder_stops_the_run_naming_the_link(data, tmp_path):
+    """``cub/images -> /fast/disk/images``: refused (the real path must stay inside the
+    dataset root), with the link named and the advice to link the whole dataset folder."""
+    fast = tmp_path / "fast" / "images"
+    shutil.move(data / "cub" / "images", fast)
+    (data / "cub" / "images").symlink_to(fast)
+    with pytest.raises(DataError) as info:
+        run_benchmark(options(tmp_path), baselines=None, tasks=("knowledge_bias",))
+    assert info.value.summary == (
+        "12 of 24 images the selected cases need cannot be used (12 outside the dataset "
+        "root); no case was scored"
+    )
+    link = data / "cub" / "images"
+    assert info.value.hint.startswith(
+        f"{link} is a symlinked folder inside the dataset that points outside it, to {fast} "
+        "(12 images): "
+    )
+    assert "symlink the whole dataset folder instead" in info.value.hint
+    assert all(f"in the symlinked folder {link} -> {fast}" in item for item in info.value.items)
+
+
 def test_no_answer_is_asked_or_scored_when_an_image_is_broken(data, tmp_path):
     test = cub_split(data, "test")
     test[0].write_bytes(b"")
