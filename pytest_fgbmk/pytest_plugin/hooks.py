@@ -43,6 +43,7 @@ from pytest_fgbmk.measurement import Measurement
 from pytest_fgbmk.models.registry import check_spec
 from pytest_fgbmk.pytest_plugin.options import (
     add_options,
+    check_values,
     gate_settings,
     is_controller,
     is_worker,
@@ -83,6 +84,8 @@ TASK_MARKER = "fgbmk_task"
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 #: The summary section that shows each run error once (see ``_not_measured``).
 RUN_ERRORS = "FG-BMK run errors"
+#: The distinct skip reasons the nothing-measured error lists (the most frequent first).
+MAX_REASONS = 4
 FIXTURES = {t.fixture for t in TASKS.values()}
 
 
@@ -96,6 +99,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line("markers", "fgbmk_human: human-oriented FG-BMK cases")
     config.addinivalue_line("markers", "fgbmk_machine: machine-oriented FG-BMK cases")
+    check_values(config)
     try:
         options = run_options(config)
         gate = None
@@ -314,6 +318,9 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
     error = _data_error(config, run)
     if error is not None:
         raise pytest.UsageError(f"FG-BMK data: {error}")
+    nothing = _nothing_measured(config, run)
+    if nothing is not None:
+        raise pytest.UsageError(nothing)
     return result
 
 
@@ -327,6 +334,39 @@ def _stopped_by_failures(session: pytest.Session) -> bool:
     maxfail = session.config.option.maxfail
     controller = session.config.pluginmanager.getplugin("dsession")  # pytest-xdist's
     return bool(maxfail) and getattr(controller, "countfailures", 0) >= maxfail
+
+
+def _nothing_measured(config: pytest.Config, run: Run | None) -> str | None:
+    """The one line that fails a session whose FG-BMK cases all skipped (no model, or none
+    the model can run): a green run that measured nothing would pass a CI gate unseen. Only
+    the process that reports (the controller under ``-n N``, from its workers' reports);
+    None when no FG-BMK case ran through the test loop (``--collect-only``, ``--fgbmk-plan``,
+    a session of other tests) or when at least one case was not skipped."""
+    if run is None or is_worker(config):
+        return None
+    reasons = config.stash[COLLECTOR_KEY].all_skipped()
+    if not reasons:
+        return None
+    n = sum(reasons.values())
+    no_model, _, hint = NO_MODEL_REASON.partition(": ")  # its hint is the one thing to do
+    listed = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+    why = "; ".join(
+        f"{count} x {no_model if reason == NO_MODEL_REASON else reason}"
+        for reason, count in listed[:MAX_REASONS]
+    )
+    if len(listed) > MAX_REASONS:
+        why += f"; and {len(listed) - MAX_REASONS} other reasons (-rs lists each case's)"
+    if not run.options.model:
+        todo = hint
+    else:
+        todo = (
+            f"pick cases --fgbmk-model={run.options.model} can run (-k, -m, --fgbmk-datasets), "
+            "or a model that can run these"
+        )
+    return (
+        f"FG-BMK: nothing measured: all {n} selected case{'s' if n != 1 else ''} skipped "
+        f"({why}); {todo}"
+    )
 
 
 def _data_error(config: pytest.Config, run: Run | None) -> str | None:
@@ -512,8 +552,30 @@ class ResultCollector:
         #: each run error's message and the tests it stopped
         self.run_errors: dict[str, set[str]] = {}
         self.blind = False
+        #: each FG-BMK case's skip reason (the tests that skipped), and the cases that ran
+        self.skipped: dict[str, str] = {}
+        self.ran: set[str] = set()
+
+    def all_skipped(self) -> dict[str, int]:
+        """The skip reasons (with the number of cases each) when FG-BMK cases went through
+        the test loop and every one skipped; empty otherwise."""
+        if self.ran or not self.skipped:
+            return {}
+        counts: dict[str, int] = {}
+        for reason in self.skipped.values():
+            counts[reason] = counts.get(reason, 0) + 1
+        return counts
+
+    def _track(self, report: pytest.TestReport) -> None:
+        if TASK_MARKER not in report.keywords:
+            return
+        if report.skipped:
+            self.skipped[report.nodeid] = _skip_reason(report.longrepr)
+        elif report.when == "call" or report.failed:
+            self.ran.add(report.nodeid)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self._track(report)
         props = properties_dict(report.user_properties)
         if "run_error" in props:
             self.run_errors.setdefault(props["run_error"], set()).add(report.nodeid)
@@ -733,3 +795,13 @@ def _param_dataset(stem: str, datasets: tuple[str, ...]) -> bool:
     to one of ``datasets``."""
     param = stem.partition("[")[2].rstrip("]")
     return any(param == d or param.startswith(d + "-") for d in datasets)
+
+
+def _skip_reason(longrepr: Any) -> str:
+    """A skipped test's reason: pytest's ``(path, line, "Skipped: reason")`` (a list once
+    an xdist worker has sent it)."""
+    if isinstance(longrepr, (tuple, list)) and len(longrepr) == 3:
+        text = str(longrepr[2])
+    else:
+        text = str(longrepr)
+    return text.removeprefix("Skipped: ").strip()

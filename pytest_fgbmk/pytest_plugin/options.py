@@ -190,6 +190,65 @@ def add_options(parser: pytest.Parser) -> None:
         parser.addini(dest, help=help_text, type=ini_type, default=None)
 
 
+def _takes_value(kwargs: dict[str, Any]) -> bool:
+    return kwargs.get("action") != "store_true"
+
+
+#: What each option that takes a value wants, for the one-line error of an empty value
+#: (every such option of :data:`OPTIONS` has one: a test checks).
+WANTED: dict[str, str] = {
+    "fgbmk_model": f"a model spec (e.g. oracle or {DEMO_MODEL})",
+    "fgbmk_model_arg": "key=value",
+    "fgbmk_model_args_file": "a TOML or YAML file",
+    "fgbmk_data": "the folder holding the datasets",
+    "fgbmk_datasets": "names separated by commas",
+    "fgbmk_limit": "a whole number",
+    "fgbmk_batch_size": "a whole number",
+    "fgbmk_device": "auto, cpu, cuda or cuda:N",
+    "fgbmk_dtype": "auto, bf16, fp16 or fp32",
+    "fgbmk_cache": "a folder (or --fgbmk-no-cache)",
+    "fgbmk_templates": " or ".join(TEMPLATES),
+    "fgbmk_scoring": " or ".join(SCORING),
+    "fgbmk_exif_orientation": " or ".join(EXIF_MODES),
+    "fgbmk_protocol": " or ".join(PROTOCOLS),
+    "fgbmk_judge": "a model spec (e.g. openai:gpt-4o)",
+    "fgbmk_judge_arg": "key=value",
+    "fgbmk_report": "a folder",
+    "fgbmk_step_summary": "a file",
+    "fgbmk_baseline_alias": "a folder name",
+    "fgbmk_alpha": "a rate (e.g. 0.01)",
+    "fgbmk_min_drop": "points (e.g. 1.0)",
+    "fgbmk_plan": "the drop D in points (e.g. 2)",
+    "fgbmk_plan_flips": "a percentage (e.g. 1)",
+    "fgbmk_synth": " or ".join(SYNTH_SIZES),
+}
+
+
+def check_values(config: pytest.Config) -> None:
+    """Refuse an empty or blank value of any FG-BMK option that takes one (a CI variable
+    left unset, ``--fgbmk-model=$MODEL``, once ran on the defaults: the bundled data for
+    ``--fgbmk-data=``, baselines/<model>/ for ``--fgbmk-baseline-alias ""``).
+
+    Raises :class:`pytest.UsageError` (exit status 4) naming the option, or the ini key and
+    its file, and what to give. A repeatable option is refused when any of its values is.
+    """
+    for flag, dest, _help, kwargs in OPTIONS:
+        if not _takes_value(kwargs):
+            continue
+        raw = config.getoption(dest)
+        where = flag
+        if raw is None or raw == []:
+            raw = config.getini(dest)
+            where = f"{config.inipath or 'the ini file'}: {dest}"
+        if raw is None:
+            continue
+        values = raw if isinstance(raw, list) else [raw]
+        if not values or any(not str(v).strip() for v in values):
+            raise pytest.UsageError(
+                f"{where} is empty; give {WANTED[dest]}, or leave the option out"
+            )
+
+
 def value(config: pytest.Config, dest: str) -> Any:
     """An option's value: the command line first, then the ini key; None when unset."""
     raw = config.getoption(dest)

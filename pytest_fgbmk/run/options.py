@@ -87,6 +87,16 @@ class RunOptions:
             )
         if self.judge is not None and not self.judge.strip():
             raise ConfigError("--fgbmk-judge is empty; give a model spec (e.g. openai:gpt-4o)")
+        texts = (
+            ("--fgbmk-model", "a model spec (e.g. oracle)", (self.model,)),
+            ("--fgbmk-device", "auto, cpu, cuda or cuda:N", (self.device,)),
+            ("--fgbmk-dtype", "auto, bf16, fp16 or fp32", (self.dtype,)),
+            ("--fgbmk-model-arg", "key=value", self.model_args),
+            ("--fgbmk-judge-arg", "key=value", self.judge_args),
+        )
+        for flag, wanted, given in texts:
+            if any(t is not None and not t.strip() for t in given):
+                raise ConfigError(f"{flag} is empty; give {wanted}, or leave the option out")
         if self.judge and self.scoring == "official":
             raise ConfigError(
                 "--fgbmk-judge cannot be combined with --fgbmk-scoring=official: official is "

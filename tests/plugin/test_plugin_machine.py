@@ -218,6 +218,8 @@ def test_a_model_without_encode_or_without_a_model_skips_with_the_reason(run):
     none = run(*MACHINE)
     none.assert_outcomes(skipped=5)
     assert "no model chosen: pass --fgbmk-model=SPEC" in none.stdout.str()
+    # every selected case skipped: nothing measured, so neither run is green
+    assert result.ret == none.ret == pytest.ExitCode.USAGE_ERROR
 
 
 # -- the pytest-free parts -------------------------------------------------------------------

@@ -120,6 +120,7 @@ def test_without_a_model_the_suites_skip_with_the_hint(run):
     result.stdout.fnmatch_lines(
         ["*no model chosen: pass --fgbmk-model=SPEC*--fgbmk-model=probe:efficientnet-lite0*"]
     )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # nothing measured: never green
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -171,6 +172,7 @@ def test_a_model_that_cannot_answer_is_skipped_with_the_reason(run):
     result.stdout.fnmatch_lines(
         ["*cannot answer questions (human-oriented cases need the answer capability)*"]
     )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # nothing measured: never green
 
 
 @pytest.mark.parametrize(
