@@ -314,14 +314,39 @@ def pytest_runtestloop(session: pytest.Session) -> Iterator[None]:
         error = _data_error(config, run)
         if error is None or not _stopped_by_failures(session):
             raise
-        raise pytest.UsageError(f"FG-BMK data: {error}") from None
+        raise _stopped(config, run, f"FG-BMK data: {error}") from None
     error = _data_error(config, run)
     if error is not None:
-        raise pytest.UsageError(f"FG-BMK data: {error}")
+        raise _stopped(config, run, f"FG-BMK data: {error}")
     nothing = _nothing_measured(config, run)
     if nothing is not None:
-        raise pytest.UsageError(nothing)
+        raise _stopped(config, run, nothing)
     return result
+
+
+def _stopped(config: pytest.Config, run: Run | None, message: str) -> pytest.UsageError:
+    """The usage error that ends a session which scored nothing (exit status 4), after
+    noting it in the CI job summary (:func:`step_summary_target`), where the verdict table
+    would have gone: a CI user reading the job page sees why there is no table."""
+    target, where = step_summary_target(config)
+    if target and not is_worker(config):
+        model = (run.options.model if run is not None else "") or "no model"
+        first = message.splitlines()[0]
+        text = f"## FG-BMK verdicts: {model}\n\n❌ nothing was scored: {first}\n\n"
+        try:
+            with open(target, "a", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as exc:
+            message += f"\n(could not append this to {where}={target}: {exc})"
+    return pytest.UsageError(message)
+
+
+def step_summary_target(config: pytest.Config) -> tuple[str | None, str]:
+    """The file the CI job summary is appended to: ``--fgbmk-step-summary``, else
+    ``$GITHUB_STEP_SUMMARY`` when CI provides one, else None; and which of them it is."""
+    option = value(config, "fgbmk_step_summary")
+    target = option or os.environ.get(STEP_SUMMARY_ENV) or None
+    return target, ("--fgbmk-step-summary" if option else STEP_SUMMARY_ENV)
 
 
 def _stopped_by_failures(session: pytest.Session) -> bool:
@@ -773,9 +798,7 @@ class ResultCollector:
         """Append the verdict table to ``--fgbmk-step-summary``'s file, else to
         ``$GITHUB_STEP_SUMMARY`` when CI provides one (the controller alone under xdist:
         the verdicts are every worker's)."""
-        option = value(self.config, "fgbmk_step_summary")
-        target = option or os.environ.get(STEP_SUMMARY_ENV)
-        where = "--fgbmk-step-summary" if option else STEP_SUMMARY_ENV
+        target, where = step_summary_target(self.config)
         if not target or not self.verdicts:
             return
         title = f"FG-BMK verdicts: {run.options.model}"

@@ -53,11 +53,24 @@ def test_broken_images_fail_the_session_once_naming_them_and_score_nothing(
     run, pytester, broken, workers
 ):
     xml = pytester.path / "out.xml"
+    summary = pytester.path / "job-summary.md"
     extra = ("-n", str(workers)) if workers else ()
-    result = run(*ORACLE, f"--junitxml={xml}", *extra, subprocess=bool(workers))
+    result = run(
+        *ORACLE,
+        f"--junitxml={xml}",
+        f"--fgbmk-step-summary={summary}",
+        *extra,
+        subprocess=bool(workers),
+    )
     text = result.stdout.str() + result.stderr.str()
     assert result.ret == 4
     _check_reported_once(text, broken, checked=24)  # the oracle answers: test images only
+    # the CI job summary says why it has no verdict table (once, not once per worker)
+    assert summary.read_text(encoding="utf-8") == (
+        "## FG-BMK verdicts: oracle\n\n❌ nothing was scored: FG-BMK data: 5 of 24 images the "
+        "selected cases need cannot be used (2 missing, 1 empty (0 bytes), 1 outside the dataset "
+        "root, 1 truncated); no case was scored:\n\n"
+    )
     cases = junit(xml)
     assert len(cases) == 59
     for name, props in cases.items():  # no case measured or decided, each refers to the error

@@ -35,18 +35,23 @@ def test_a_run_without_a_model_fails_with_one_line_saying_nothing_was_measured(r
     assert _nothing_lines(result) == [NO_MODEL]
 
 
-def test_a_run_whose_cases_the_model_cannot_run_fails_naming_each_reason(run):
+def test_a_run_whose_cases_the_model_cannot_run_fails_naming_each_reason(run, pytester):
     """oracle cannot encode: every machine case skips; an encode-only model cannot answer:
     every human case skips. Each run fails with the reasons counted."""
-    machine = run(*MACHINE, "--fgbmk-model=oracle")
+    machine = run(*MACHINE, "--fgbmk-model=oracle", "--fgbmk-step-summary=job.md")
     assert machine.ret == pytest.ExitCode.USAGE_ERROR
     machine.assert_outcomes(skipped=11)
-    assert _nothing_lines(machine) == [
-        "ERROR: FG-BMK: nothing measured: all 11 selected cases skipped (11 x model oracle "
+    line = (
+        "FG-BMK: nothing measured: all 11 selected cases skipped (11 x model oracle "
         "cannot encode images (machine-oriented cases need the encode capability)); pick "
         "cases --fgbmk-model=oracle can run (-k, -m, --fgbmk-datasets), or a model that can "
         "run these"
-    ]
+    )
+    assert _nothing_lines(machine) == ["ERROR: " + line]
+    # the CI job summary says why it has no verdict table
+    assert (pytester.path / "job.md").read_text(encoding="utf-8") == (
+        f"## FG-BMK verdicts: oracle\n\n❌ nothing was scored: {line}\n\n"
+    )
     human = run(*HUMAN, *ENCODE_ONLY, "-k", "knowledge")
     assert human.ret == pytest.ExitCode.USAGE_ERROR
     human.assert_outcomes(skipped=2)
