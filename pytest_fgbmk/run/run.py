@@ -27,7 +27,7 @@ same run works from a script (:func:`run_benchmark`) and gives the same numbers.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -317,26 +317,26 @@ class Run:
         """Cases settled without measuring (skipped, or erred on the model's capabilities),
         and the cases to measure."""
         out: dict[str, CaseResult] = {}
-        todo: list[Selected] = []
-        for s in mine:
-            try:
-                reason = s.task.skip_reason(self.ctx, s.case)
-            except FgbmkError as exc:
-                out[s.id] = CaseResult(s.id, s.task.name, error=str(exc))
-                continue
-            if reason:
-                out[s.id] = CaseResult(s.id, s.task.name, skip=reason)
-            else:
-                todo.append(s)
+        todo = self._settle(mine, lambda s: s.task.skip_reason(self.ctx, s.case), out)
         return out, todo
 
     def _late_triage(self, todo: Sequence[Selected], done: dict[str, CaseResult]) -> list[Selected]:
         """The cases of ``todo`` still to measure once the images are checked; those a
         task's ``late_skip_reason`` settles (skipped, or erred) go into ``done``."""
+        return self._settle(todo, lambda s: s.task.late_skip_reason(self.ctx, s.case), done)
+
+    @staticmethod
+    def _settle(
+        cases: Sequence[Selected],
+        reason_of: Callable[[Selected], str | None],
+        done: dict[str, CaseResult],
+    ) -> list[Selected]:
+        """The cases ``reason_of`` leaves to measure; a case it gives a skip reason (or
+        raises :class:`FgbmkError` for) goes into ``done`` as skipped (or erred)."""
         out: list[Selected] = []
-        for s in todo:
+        for s in cases:
             try:
-                reason = s.task.late_skip_reason(self.ctx, s.case)
+                reason = reason_of(s)
             except FgbmkError as exc:
                 done[s.id] = CaseResult(s.id, s.task.name, error=str(exc))
                 continue
